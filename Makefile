@@ -1,0 +1,168 @@
+# liblog -- GNU make build.
+#
+#   make                 liblog.so.1 + liblog.a + examples into $(BUILD)
+#   make check           install missing packages, build, run every test under
+#                        both I/O backends, then again under ASan+UBSan
+#   make demo            install missing packages, run examples/demo
+#   make bench           run the benchmarks in bench/
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Variables: BUILD (output dir, default build), SANITIZE=1 (ASan+UBSan),
+# CC, CFLAGS, PREFIX, DESTDIR.
+
+SHELL := /bin/bash
+BUILD ?= build
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+
+VERSION_MAJOR := 1
+VERSION := 1.0.0
+SONAME := liblog.so.$(VERSION_MAJOR)
+
+PKGS := liburing libxxhash libzstd
+DEB_PKGS := liburing-dev libxxhash-dev libzstd-dev check pkg-config
+PKG_CONFIG ?= pkg-config
+
+CC ?= cc
+OPT ?= -O2 -g
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-unused-parameter -Werror=implicit-function-declaration
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -pthread -Iinclude -Ilib
+ifeq ($(SANITIZE),1)
+BASE_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
+endif
+ifeq ($(SANITIZE),thread)
+BASE_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+SAN_LDFLAGS := -fsanitize=thread
+endif
+
+# pkg-config is asked lazily so `make deps` can run before the packages exist.
+DEP_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(DEP_CFLAGS) $(CFLAGS)
+
+LIB_SRCS := $(sort $(wildcard lib/*.c))
+LIB_STATIC_OBJS := $(patsubst lib/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB_PIC_OBJS := $(patsubst lib/%.c,$(BUILD)/pic/%.o,$(LIB_SRCS))
+LIB_HDRS := $(wildcard lib/*.h) include/liblog.h
+
+TEST_SRCS := $(sort $(wildcard test/test_*.c))
+TEST_BINS := $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRCS))
+TEST_SUPPORT := $(wildcard test/support/*.c)
+TEST_SUPPORT_HDRS := $(wildcard test/support/*.h)
+
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+SHARED := $(BUILD)/$(SONAME)
+STATIC := $(BUILD)/liblog.a
+
+.PHONY: all deps check check-one check-asan demo bench install clean \
+        tests examples benches
+.DEFAULT_GOAL := all
+
+all: $(SHARED) $(STATIC) examples
+
+# ---------------------------------------------------------------- packages
+# Installs what is missing and nothing else; sudo only when not root.
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# ---------------------------------------------------------------- library
+$(BUILD)/obj/%.o: lib/%.c $(LIB_HDRS) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c $< -o $@
+
+$(BUILD)/pic/%.o: lib/%.c $(LIB_HDRS) | $(BUILD)/pic
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -fPIC -c $< -o $@
+
+$(STATIC): $(LIB_STATIC_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_PIC_OBJS) lib/liblog.map
+	$(CC) -shared -o $(BUILD)/liblog.so.$(VERSION) $(LIB_PIC_OBJS) \
+	  -Wl,-soname,$(SONAME) -Wl,--version-script=lib/liblog.map -Wl,-z,defs \
+	  $(SAN_LDFLAGS) $(DEP_LIBS) -pthread
+	ln -sf liblog.so.$(VERSION) $@
+	ln -sf $(SONAME) $(BUILD)/liblog.so
+
+$(BUILD)/obj $(BUILD)/pic $(BUILD)/test $(BUILD)/examples $(BUILD)/bench:
+	mkdir -p $@
+
+# ---------------------------------------------------------------- tests
+# Unit tests link the static library so they can reach internal (lgi_)
+# functions; test_abi checks the shared library's exports.
+$(BUILD)/test/%: test/%.c $(STATIC) $(TEST_SUPPORT) $(TEST_SUPPORT_HDRS) $(LIB_HDRS) | $(BUILD)/test
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itest/support -o $@ $< $(TEST_SUPPORT) \
+	  $(STATIC) $(SAN_LDFLAGS) $(CHECK_LIBS) $(DEP_LIBS) -pthread -lm
+
+tests: $(TEST_BINS) $(SHARED)
+
+# One pass of the suite: every test binary under every I/O backend.
+check-one: tests examples
+	@BUILD=$(BUILD) bash test/run.sh $(TEST_BINS)
+
+check: deps
+	$(MAKE) check-one
+	$(MAKE) check-one BUILD=$(BUILD)-asan SANITIZE=1 OPT="-O1 -g"
+
+# ---------------------------------------------------------------- examples
+$(BUILD)/examples/%: examples/%.c $(SHARED) include/liblog.h | $(BUILD)/examples
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -o $@ $< \
+	  -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
+
+examples: $(EXAMPLE_BINS)
+
+DEMO_DIR ?= ./demo-data
+demo: deps
+	$(MAKE) $(BUILD)/examples/demo
+	$(BUILD)/examples/demo $(DEMO_DIR)
+
+# ---------------------------------------------------------------- bench
+$(BUILD)/bench/%: bench/%.c $(STATIC) $(LIB_HDRS) | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(DEP_LIBS) -pthread -lm
+
+benches: $(BENCH_BINS)
+
+BENCH_DIR ?= ./bench-data
+bench: deps
+	$(MAKE) OPT="-O2 -g -march=native" BUILD=$(BUILD)-bench benches
+	@for b in $(patsubst bench/%.c,$(BUILD)-bench/bench/%,$(BENCH_SRCS)); do \
+	  echo "== $$b"; $$b $(BENCH_DIR) || exit 1; done
+
+# ---------------------------------------------------------------- install
+install: $(SHARED) $(STATIC)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 0644 include/liblog.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0755 $(BUILD)/liblog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf liblog.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/liblog.so
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    pkgconfig/liblog.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/liblog.pc
+	install -m 0644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-bench

@@ -1,0 +1,320 @@
+/*
+ * liblog.h -- the one public header of liblog, an embeddable Kafka-model log.
+ *
+ * If it is not in this header, it is not API.  Everything here is callable
+ * through a plain C FFI: handles are opaque pointers, lengths are explicit,
+ * no struct crosses the boundary by value, there are no varargs and no
+ * inline-only helpers.  Every function returns an lg_err_t (or a value whose
+ * meaning is documented); when it fails, lg_last_error_message() returns a
+ * sentence naming what went wrong, for the calling thread.
+ *
+ * Thread-safety is stated on each function.  "Any thread" means the call may
+ * be made concurrently with any other call on the same handle except the
+ * handle's destroy/close.  Destroy functions accept NULL.
+ *
+ * Ownership is stated on each function: "borrowed" arguments are read during
+ * the call only; memory the library hands out is released by the lg_
+ * function named next to it.
+ */
+#ifndef LIBLOG_H
+#define LIBLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define LG_API __attribute__((visibility("default")))
+#else
+#define LG_API
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ * --------------------------------------------------------------------- */
+
+#define LIBLOG_VERSION_MAJOR 1
+#define LIBLOG_VERSION_MINOR 0
+#define LIBLOG_VERSION_PATCH 0
+/* 0xMMmmpp: comparable with <, as librdkafka's RD_KAFKA_VERSION. */
+#define LIBLOG_VERSION_NUMBER                                                  \
+    ((LIBLOG_VERSION_MAJOR << 16) | (LIBLOG_VERSION_MINOR << 8) |              \
+     LIBLOG_VERSION_PATCH)
+#define LIBLOG_VERSION_STRING "1.0.0"
+
+/* The version of the library actually loaded, as "1.0.0".  Static string.
+ * Any thread. */
+LG_API const char *lg_version(void);
+/* The loaded library's LIBLOG_VERSION_NUMBER.  Any thread. */
+LG_API int lg_version_number(void);
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * --------------------------------------------------------------------- */
+
+/* Error codes.  Values are stable ABI: new codes are only ever appended. */
+typedef enum lg_err_t {
+    LG_OK = 0,
+    LG_ERR_INVALID_ARG = 1,      /* NULL where a value is required, bad length */
+    LG_ERR_NOMEM = 2,            /* allocation failed */
+    LG_ERR_IO = 3,               /* read/write/fsync failed; see the message */
+    LG_ERR_CORRUPT = 4,          /* data failed validation (CRC, length, magic) */
+    LG_ERR_UNKNOWN_CONFIG = 5,   /* configuration property name not known */
+    LG_ERR_INVALID_CONFIG = 6,   /* configuration value out of range / unparsable */
+    LG_ERR_UNKNOWN_TOPIC = 7,    /* no such topic */
+    LG_ERR_UNKNOWN_PARTITION = 8,/* partition index outside the topic */
+    LG_ERR_TOPIC_EXISTS = 9,     /* create of a topic that exists */
+    LG_ERR_INVALID_TOPIC = 10,   /* topic name illegal (chars, length, . or ..) */
+    LG_ERR_RECORD_TOO_LARGE = 11,/* batch over max.message.bytes */
+    LG_ERR_OFFSET_OUT_OF_RANGE = 12, /* offset below log start or above end */
+    LG_ERR_LOCKED = 13,          /* data directory held by another engine */
+    LG_ERR_CLOSED = 14,          /* handle is closing or closed */
+    LG_ERR_DISK_FULL = 15,       /* ENOSPC: nothing was written; retry later */
+    LG_ERR_READ_ONLY = 16,       /* partition fenced after an fsync failure */
+    LG_ERR_UNSUPPORTED = 17,     /* feature or format not supported */
+    LG_ERR_TIMED_OUT = 18,       /* a bounded wait expired */
+    LG_ERR_STATE = 19,           /* call not valid in the handle's state */
+    LG_ERR__COUNT                /* not an error; one past the last code */
+} lg_err_t;
+
+/* A static English description of code, e.g. "data failed validation".
+ * Unknown codes give "unknown error".  Any thread. */
+LG_API const char *lg_strerror(lg_err_t code);
+
+/* The name of code as a C identifier, e.g. "LG_ERR_CORRUPT".  Static string;
+ * unknown codes give "LG_ERR_UNKNOWN".  Any thread. */
+LG_API const char *lg_err_name(lg_err_t code);
+
+/* A human message about the most recent failed lg_ call made by the calling
+ * thread (thread-local), e.g. "segment.bytes: must be between 14 and
+ * 2147483647, got 3".  Never NULL; "" when the last call succeeded.  Valid
+ * until the next lg_ call on the same thread.  Any thread. */
+LG_API const char *lg_last_error_message(void);
+
+/* ------------------------------------------------------------------------
+ * Configuration
+ *
+ * One object type serves the engine and topics.  Property names are
+ * Kafka's where Kafka has the concept (segment.bytes, retention.ms,
+ * max.message.bytes, acks ...); lg_conf_set rejects unknown names and bad
+ * values with a message naming the property and the accepted range.  See
+ * liblog-conf(7)/lg_conf_set(3) for the table.
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_conf lg_conf_t;
+
+/* A new configuration holding every default.  NULL on allocation failure.
+ * Release with lg_conf_destroy().  Any thread. */
+LG_API lg_conf_t *lg_conf_new(void);
+
+/* A deep copy of conf, or NULL on allocation failure or NULL conf. */
+LG_API lg_conf_t *lg_conf_dup(const lg_conf_t *conf);
+
+/* Frees conf.  NULL is a harmless no-op.  Not concurrently with other calls
+ * on the same conf. */
+LG_API void lg_conf_destroy(lg_conf_t *conf);
+
+/* Sets property name to value (both NUL-terminated, borrowed).  Returns
+ * LG_OK, LG_ERR_UNKNOWN_CONFIG, LG_ERR_INVALID_CONFIG or LG_ERR_INVALID_ARG;
+ * on failure conf is unchanged.  Not concurrently with other calls on the
+ * same conf. */
+LG_API lg_err_t lg_conf_set(lg_conf_t *conf, const char *name,
+                            const char *value);
+
+/* Copies the current value of name, as text, into buf of size *size and
+ * sets *size to the length needed including the terminating NUL.  With buf
+ * NULL only *size is set.  LG_ERR_INVALID_ARG when buf is too small (and
+ * *size tells how much is needed).  Any thread, if nobody sets concurrently. */
+LG_API lg_err_t lg_conf_get(const lg_conf_t *conf, const char *name,
+                            char *buf, size_t *size);
+
+/* ------------------------------------------------------------------------
+ * Engine: one data directory
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_engine lg_engine_t;
+
+/* Opens (creating if needed, mode 0700) the data directory dir, takes an
+ * exclusive lock on it (a second opener, in this or another process, gets
+ * LG_ERR_LOCKED), recovers every partition found in it and starts the
+ * engine's I/O thread.  conf may be NULL for defaults; it is borrowed (the
+ * engine keeps a copy).  On success *enginep is set; close it with
+ * lg_engine_close().  Any thread. */
+LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
+                               lg_engine_t **enginep);
+
+/* Flushes everything to disk (fdatasync), writes the recovery-point
+ * checkpoints and clean-shutdown marker, stops the I/O thread, releases the
+ * lock and frees the engine.  NULL is a no-op.  Must not race with other
+ * calls on the same engine: the caller makes sure every other call on the
+ * engine has returned first. */
+LG_API void lg_engine_close(lg_engine_t *engine);
+
+/* The name of the I/O backend in use: "io_uring" or "syscall".  Static
+ * string.  Any thread. */
+LG_API const char *lg_engine_io_backend(const lg_engine_t *engine);
+
+/* ------------------------------------------------------------------------
+ * Topics
+ * --------------------------------------------------------------------- */
+
+/* Creates topic name with partitions partitions (1..100000).  topic_conf
+ * (may be NULL; borrowed) carries per-topic overrides of topic-level
+ * properties such as segment.bytes.  Names follow Kafka: 1..249 chars of
+ * [a-zA-Z0-9._-], not "." or "..".  Errors: LG_ERR_INVALID_TOPIC,
+ * LG_ERR_TOPIC_EXISTS, LG_ERR_INVALID_CONFIG, LG_ERR_IO.  Any thread. */
+LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
+                                int32_t partitions,
+                                const lg_conf_t *topic_conf);
+
+/* Sets *countp to the number of partitions of topic name.
+ * LG_ERR_UNKNOWN_TOPIC if it does not exist.  Any thread. */
+LG_API lg_err_t lg_topic_partition_count(lg_engine_t *engine,
+                                         const char *name, int32_t *countp);
+
+/* ------------------------------------------------------------------------
+ * Records to append
+ *
+ * An lg_records_t collects records (key, value, headers, timestamp) that
+ * lg_append() writes as one Kafka record batch.  A NULL key or value pointer
+ * means null (as in Kafka); a non-NULL pointer with length 0 means empty.
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_records lg_records_t;
+
+/* Timestamp meaning "now, by the engine's clock". */
+#define LG_TIMESTAMP_NOW INT64_MIN
+
+/* A new empty record list, or NULL on allocation failure.  Release with
+ * lg_records_destroy().  A list is used by one thread at a time. */
+LG_API lg_records_t *lg_records_new(void);
+
+/* Frees records.  NULL is a no-op. */
+LG_API void lg_records_destroy(lg_records_t *records);
+
+/* Empties the list for reuse, keeping its memory. */
+LG_API void lg_records_clear(lg_records_t *records);
+
+/* Number of records in the list (0 for NULL). */
+LG_API size_t lg_records_count(const lg_records_t *records);
+
+/* Appends a record.  key/value are copied (borrowed for the call).
+ * timestamp is milliseconds since the epoch or LG_TIMESTAMP_NOW.
+ * LG_ERR_INVALID_ARG for NULL records, a negative timestamp other than
+ * LG_TIMESTAMP_NOW, or a length with no pointer; LG_ERR_NOMEM. */
+LG_API lg_err_t lg_records_add(lg_records_t *records, const void *key,
+                               size_t key_len, const void *value,
+                               size_t value_len, int64_t timestamp);
+
+/* Adds a header to the most recently added record.  name is name_len bytes
+ * (UTF-8, may be empty, not NUL-terminated), value may be NULL (null header
+ * value).  LG_ERR_STATE when no record has been added yet. */
+LG_API lg_err_t lg_records_add_header(lg_records_t *records,
+                                      const char *name, size_t name_len,
+                                      const void *value, size_t value_len);
+
+/* ------------------------------------------------------------------------
+ * Appending
+ * --------------------------------------------------------------------- */
+
+/* Durability levels, as Kafka's acks. */
+#define LG_ACKS_NONE 0   /* handed to the I/O thread; may be lost on crash */
+#define LG_ACKS_LEADER 1 /* written to the log (page cache); survives a
+                            process crash, not a power loss */
+#define LG_ACKS_ALL (-1) /* fdatasync'd (group commit); survives power loss */
+
+/* Appends records, in order, to partition of topic as one record batch
+ * (compressed per the topic's compression.type), and empties nothing: the
+ * list is borrowed and may be reused.  acks is LG_ACKS_NONE, LG_ACKS_LEADER
+ * or LG_ACKS_ALL; the call returns when that durability holds.  On success
+ * *base_offsetp (may be NULL) is the offset of the first record; the rest
+ * follow consecutively.  Errors: LG_ERR_UNKNOWN_TOPIC,
+ * LG_ERR_UNKNOWN_PARTITION, LG_ERR_RECORD_TOO_LARGE (batch over the topic's
+ * max.message.bytes), LG_ERR_INVALID_ARG (empty list, bad acks),
+ * LG_ERR_DISK_FULL, LG_ERR_IO, LG_ERR_READ_ONLY, LG_ERR_CLOSED.  Any thread;
+ * appends to one partition from many threads are serialised in offset
+ * order. */
+LG_API lg_err_t lg_append(lg_engine_t *engine, const char *topic,
+                          int32_t partition, const lg_records_t *records,
+                          int acks, int64_t *base_offsetp);
+
+/* ------------------------------------------------------------------------
+ * Reading
+ *
+ * lg_read() returns an lg_fetch_t holding whole record batches starting at
+ * the batch that contains offset; lg_fetch_next() walks its records in
+ * offset order, skipping those below the requested offset.  Records are
+ * decoded in place (zstd batches are decompressed once into the fetch): the
+ * lg_message_t pointers and every pointer read from them stay valid until
+ * lg_fetch_destroy().
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_fetch lg_fetch_t;
+typedef struct lg_message lg_message_t;
+
+/* Reads from partition of topic starting at offset, up to about max_bytes
+ * of batches (at least one whole batch is returned even if larger).  Only
+ * records whose write has completed are visible.  offset == the log end
+ * offset gives an empty fetch (lg_fetch_next at once yields NULL); offset
+ * outside [log start, log end] gives LG_ERR_OFFSET_OUT_OF_RANGE.
+ * LG_ERR_CORRUPT if a batch fails its CRC.  Any thread; readers never block
+ * writers. */
+LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
+                        int32_t partition, int64_t offset, size_t max_bytes,
+                        lg_fetch_t **fetchp);
+
+/* Sets *messagep to the next record of fetch, or to NULL at the end of the
+ * fetch (returning LG_OK).  LG_ERR_CORRUPT if a record fails to decode.
+ * One thread at a time per fetch. */
+LG_API lg_err_t lg_fetch_next(lg_fetch_t *fetch,
+                              const lg_message_t **messagep);
+
+/* The offset following the last record of the fetch (where the next
+ * lg_read should start), or the requested offset for an empty fetch. */
+LG_API int64_t lg_fetch_next_offset(const lg_fetch_t *fetch);
+
+/* Frees fetch and invalidates its messages.  NULL is a no-op. */
+LG_API void lg_fetch_destroy(lg_fetch_t *fetch);
+
+/* Message accessors.  Pointers returned point into the owning fetch (or
+ * consumer batch) and live as long as it.  NULL message gives -1/NULL/0. */
+LG_API int64_t lg_message_offset(const lg_message_t *message);
+/* Milliseconds since the epoch.  *typep (may be NULL) is 0 for
+ * CreateTime, 1 for LogAppendTime. */
+LG_API int64_t lg_message_timestamp(const lg_message_t *message, int *typep);
+/* Key bytes and length; NULL (with *lenp 0) for a null key. */
+LG_API const void *lg_message_key(const lg_message_t *message, size_t *lenp);
+/* Value bytes and length; NULL (with *lenp 0) for a null value. */
+LG_API const void *lg_message_value(const lg_message_t *message,
+                                    size_t *lenp);
+/* The partition leader epoch stamped on the message's batch. */
+LG_API int32_t lg_message_leader_epoch(const lg_message_t *message);
+/* Number of headers. */
+LG_API size_t lg_message_header_count(const lg_message_t *message);
+/* Header index: name (not NUL-terminated) and value (NULL when null).
+ * LG_ERR_INVALID_ARG when index is out of range. */
+LG_API lg_err_t lg_message_header(const lg_message_t *message, size_t index,
+                                  const char **namep, size_t *name_lenp,
+                                  const void **valuep, size_t *value_lenp);
+
+/* Sets *lowp to the log start offset and *highp to the log end offset
+ * (one past the last visible record) of the partition.  Either pointer may
+ * be NULL.  Any thread. */
+LG_API lg_err_t lg_watermarks(lg_engine_t *engine, const char *topic,
+                              int32_t partition, int64_t *lowp,
+                              int64_t *highp);
+
+/* Sets *offsetp to the earliest offset whose timestamp is >= timestamp_ms,
+ * as Kafka's ListOffsets; the log end offset when every record is older.
+ * Any thread. */
+LG_API lg_err_t lg_offset_for_time(lg_engine_t *engine, const char *topic,
+                                   int32_t partition, int64_t timestamp_ms,
+                                   int64_t *offsetp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIBLOG_H */

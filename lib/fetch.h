@@ -1,0 +1,30 @@
+/*
+ * fetch.h -- lg_fetch_t and lg_message_t: decoded views over batches read
+ * from a partition.
+ *
+ * A fetch owns one buffer of whole, CRC-validated batches (filled by the
+ * reader, see partition.h) and walks them; lg_message_t objects live in the
+ * fetch and point into its buffers, so reading a record copies nothing
+ * unless the batch was compressed.
+ */
+#ifndef LG_FETCH_H
+#define LG_FETCH_H
+
+#include "batch.h"
+#include "buf.h"
+#include "liblog.h"
+
+struct lg_message {
+    lgi_record_t record;
+    int32_t leader_epoch;
+    int timestamp_type; /* 0 CreateTime, 1 LogAppendTime */
+};
+
+/* Creates a fetch taking ownership of data (the batches, len bytes, from
+ * lgi_malloc; freed by lg_fetch_destroy).  Records with offsets below
+ * start_offset are skipped; control batches are skipped.  max_batch_size
+ * bounds decompression. */
+lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
+                       size_t max_batch_size, lg_fetch_t **fetchp);
+
+#endif

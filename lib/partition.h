@@ -1,0 +1,133 @@
+/*
+ * partition.h -- one partition's log: an ordered list of segments in one
+ * directory, the log end offset, the published (readable) end, the
+ * recovery point and the leader-epoch cache.
+ *
+ * Concurrency contract:
+ *   - lgi_partition_append may be called from many threads; offsets are
+ *     assigned under the partition mutex in call order, and the batch is
+ *     handed to the I/O engine still under the mutex, so the file receives
+ *     batches in offset order.
+ *   - Readers (read, watermarks, offset_for_time) take the mutex only to
+ *     snapshot the segment list and published end, then pread outside it:
+ *     readers never block writers for longer than that snapshot.
+ *   - Only bytes whose write has completed ("published") are visible to
+ *     readers; the published end advances over the contiguous completed
+ *     prefix, in the I/O thread's completion callback.
+ *   - open/close/truncate_to are not concurrent with anything else on the
+ *     same partition.
+ */
+#ifndef LG_PARTITION_H
+#define LG_PARTITION_H
+
+#include "liblog.h"
+#include "uring.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Topic-level settings the log obeys (Kafka names in comments). */
+typedef struct lgi_log_config {
+    int64_t segment_bytes;        /* segment.bytes, default 1 GiB */
+    int64_t segment_ms;           /* segment.ms, default 7 days */
+    int32_t index_interval_bytes; /* index.interval.bytes, default 4096 */
+    int32_t segment_index_bytes;  /* segment.index.bytes, default 10 MiB:
+                                     max size of .index/.timeindex; a full
+                                     index rolls the segment */
+    int32_t max_message_bytes;    /* max.message.bytes, default 1048588 */
+    int64_t preallocate_bytes;    /* fallocate this far ahead of the end of
+                                     the active segment (0 = off) */
+} lgi_log_config_t;
+
+typedef struct lgi_partition lgi_partition_t;
+
+/* Opens the partition in directory path (created by the caller), using io
+ * for writes.  Recovers: segments wholly below recovery_point are trusted
+ * (their indexes are sanity-checked and rebuilt if invalid); the segment
+ * containing recovery_point and all later ones are scanned batch by batch
+ * (length, magic, CRC, offsets increasing) and the log is truncated at the
+ * first invalid byte, deleting any later segments; their indexes are
+ * rebuilt.  clean_shutdown != 0 (the engine's marker was present) skips
+ * the scan.  Creates segment 0 when the directory is empty.  now_ms feeds
+ * segment.ms.  config is copied. */
+lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
+                            lgi_io_t *io, int64_t recovery_point,
+                            int clean_shutdown, int64_t now_ms,
+                            lgi_partition_t **partitionp);
+
+/* Makes everything durable (fdatasync of log and index files, index files
+ * trimmed to their entries), then frees the partition.  Returns the first
+ * error met while flushing (the partition is freed regardless).  NULL is a
+ * no-op returning LG_OK. */
+lg_err_t lgi_partition_close(lgi_partition_t *partition);
+
+/* Replaces the configuration (topic config change); applies from the next
+ * append. */
+void lgi_partition_set_config(lgi_partition_t *partition,
+                              const lgi_log_config_t *config);
+
+/* Appends one encoded batch.  Ownership of batch (lgi_malloc'd, len bytes,
+ * as produced by lgi_batch_encode) passes to the partition in every case,
+ * success or failure.  Stamps base offset = log end offset and the current
+ * leader epoch, rolls first if segment.bytes / segment.ms / a full index /
+ * relative-offset overflow demand it, and returns once acks holds:
+ * LG_ACKS_NONE at hand-off, LG_ACKS_LEADER when written, LG_ACKS_ALL when
+ * fdatasync'd.  *base_offsetp (may be NULL) gets the first offset.
+ * LG_ERR_RECORD_TOO_LARGE when len > max.message.bytes; LG_ERR_DISK_FULL /
+ * LG_ERR_IO when the write failed (the log is rolled back to the published
+ * end, so nothing is half-written); LG_ERR_READ_ONLY once an fdatasync has
+ * failed (until reopen). */
+lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
+                              size_t len, int acks, int64_t now_ms,
+                              int64_t *base_offsetp);
+
+/* Waits until everything appended so far is fdatasync'd. */
+lg_err_t lgi_partition_flush(lgi_partition_t *partition);
+
+/* Reads whole batches starting with the one containing offset, up to about
+ * max_bytes (at least one whole batch), never past the published end.
+ * Every returned batch has been CRC-validated.  *datap is lgi_malloc'd
+ * (caller frees with lgi_free; NULL with *lenp 0 when offset is the
+ * published end).  LG_ERR_OFFSET_OUT_OF_RANGE outside [log start, published
+ * end]; LG_ERR_CORRUPT if a batch fails validation. */
+lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
+                            size_t max_bytes, uint8_t **datap, size_t *lenp);
+
+/* Log start offset and published end offset (either pointer may be NULL). */
+void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
+                              int64_t *log_end);
+
+/* Earliest offset with timestamp >= timestamp_ms (time index + scan), or
+ * the published end if none. */
+lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
+                                       int64_t timestamp_ms,
+                                       int64_t *offsetp);
+
+/* Highest offset known durable (fdatasync'd) -- what the engine
+ * checkpoints as this partition's recovery point. */
+int64_t lgi_partition_recovery_point(lgi_partition_t *partition);
+
+/* Sets the leader epoch stamped on later batches; an epoch greater than
+ * the cache's latest is recorded as (epoch, log end offset) in the
+ * leader-epoch-checkpoint when its first batch is appended. */
+lg_err_t lgi_partition_set_leader_epoch(lgi_partition_t *partition,
+                                        int32_t epoch);
+
+/* Kafka's OffsetsForLeaderEpoch: for epoch, the largest epoch <= epoch in
+ * the cache (*epoch_out) and the start offset of the next larger epoch or
+ * the log end offset (*end_offset_out).  -1/-1 when the cache has no such
+ * epoch. */
+void lgi_partition_end_offset_for_epoch(lgi_partition_t *partition,
+                                        int32_t epoch, int32_t *epoch_out,
+                                        int64_t *end_offset_out);
+
+/* Removes every record at or above offset (replication's truncation):
+ * truncates the segment holding it, deletes later segments, trims indexes
+ * and the leader-epoch cache, and makes that durable before returning. */
+lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
+                                   int64_t offset);
+
+/* Number of segments (tests, stats). */
+size_t lgi_partition_segment_count(lgi_partition_t *partition);
+
+#endif

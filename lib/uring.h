@@ -1,0 +1,107 @@
+/*
+ * uring.h -- the I/O engine: one I/O thread that is the single issuer of a
+ * ring, with a plain-syscall backend of identical semantics.
+ *
+ * Callers on any thread hand requests to the I/O thread through a
+ * lock-light queue; the thread batches whatever has queued into one
+ * submission, and completes requests by calling their done callback on the
+ * I/O thread.  Writes to one fd that ask for LGI_IO_SYNC are group-committed:
+ * every write to that fd completed before the fdatasync was issued shares
+ * that one fdatasync, and sync requests complete only after it.
+ *
+ * Backend choice: "auto" tries io_uring and falls back to syscalls when
+ * io_uring_queue_init fails (ENOSYS, EPERM from kernel.io_uring_disabled or
+ * seccomp, ENOMEM from locked-memory limits).  The environment variable
+ * LIBLOG_IO_BACKEND=io_uring|syscall|auto overrides the configured value.
+ */
+#ifndef LG_URING_H
+#define LG_URING_H
+
+#include "liblog.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+typedef struct lgi_io lgi_io_t;
+typedef struct lgi_io_req lgi_io_req_t;
+
+enum lgi_io_backend {
+    LGI_IO_AUTO = 0,
+    LGI_IO_URING = 1,
+    LGI_IO_SYSCALL = 2,
+};
+
+enum lgi_io_op {
+    LGI_IO_WRITE = 0,     /* pwritev iov at pos; retried until complete */
+    LGI_IO_FSYNC = 1,     /* fdatasync fd (group-committed with others) */
+    LGI_IO_FALLOCATE = 2, /* fallocate(fd, FALLOC_FL_KEEP_SIZE, pos, len) */
+};
+
+/* Flag for LGI_IO_WRITE: complete only once the write is durable
+ * (write, then the group fdatasync of its fd). */
+#define LGI_IO_SYNC 0x1u
+
+/* Completion callback, run on the I/O thread.  result is 0 or a negative
+ * errno (-EIO, -ENOSPC ...).  For a write with LGI_IO_SYNC, a failed write
+ * reports the write's errno and a failed fdatasync reports its errno; a
+ * failed fdatasync is never retried (the kernel may have dropped the dirty
+ * pages, so a retry's success would prove nothing). */
+typedef void (*lgi_io_done_fn)(lgi_io_req_t *req, int result);
+
+struct lgi_io_req {
+    /* filled by the caller */
+    int op;       /* enum lgi_io_op */
+    int fd;
+    uint64_t pos; /* file position (write, fallocate) */
+    uint64_t len; /* fallocate length; for writes, set by submit from iov */
+    const struct iovec *iov; /* write: borrowed until done */
+    int iovcnt;              /* at most LGI_IO_MAX_IOV */
+    unsigned flags;
+    lgi_io_done_fn done;
+    void *opaque;
+    /* private to the engine */
+    lgi_io_req_t *next;
+    uint64_t written; /* bytes written so far (short-write resume) */
+    int stage;
+    int result;
+};
+
+#define LGI_IO_MAX_IOV 8
+
+/* Starts the I/O engine and its thread.  backend is enum lgi_io_backend
+ * (the environment variable wins); queue_depth is the submission queue
+ * size (the completion queue is made at least twice that).  *iop on
+ * success; LG_ERR_IO with a message when the requested backend cannot
+ * start (io_uring asked for explicitly but unavailable). */
+lg_err_t lgi_io_open(int backend, unsigned queue_depth, lgi_io_t **iop);
+
+/* Completes every queued request, stops and joins the thread, frees io.
+ * NULL is a no-op.  Nothing may be submitted concurrently. */
+void lgi_io_close(lgi_io_t *io);
+
+/* "io_uring" or "syscall". */
+const char *lgi_io_backend_name(const lgi_io_t *io);
+
+/* Queues req (any thread, never blocks on I/O).  req and its iov must stay
+ * valid until req->done has been called.  Requests are started in
+ * submission order per fd, but may complete out of order. */
+void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req);
+
+/* Convenience: submits req and waits for it; returns its result (0 or
+ * -errno).  req->done/opaque are overwritten. */
+int lgi_io_submit_wait(lgi_io_t *io, lgi_io_req_t *req);
+
+/* Counters for stats and tests. */
+typedef struct lgi_io_stats {
+    uint64_t submits;      /* io_uring_submit / syscall rounds */
+    uint64_t writes;       /* write requests completed */
+    uint64_t fsyncs;       /* fdatasync calls issued */
+    uint64_t sync_waiters; /* sync requests served by those fsyncs */
+    uint64_t short_writes; /* resubmissions after a short write */
+    uint64_t retries;      /* resubmissions after EAGAIN/EINTR */
+} lgi_io_stats_t;
+
+void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats);
+
+#endif

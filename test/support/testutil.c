@@ -1,0 +1,109 @@
+/*
+ * testutil.c -- see testutil.h.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *lgt_tmpdir(const char *tag) {
+    const char *base = getenv("TMPDIR");
+    char *path;
+    if (!base || !*base)
+        base = "/tmp";
+    if (asprintf(&path, "%s/liblog-%s-XXXXXX", base, tag ? tag : "test") < 0)
+        abort();
+    if (!mkdtemp(path)) {
+        perror("mkdtemp");
+        abort();
+    }
+    return path;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void lgt_rmrf(const char *path) {
+    if (path)
+        nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *lgt_path(const char *dir, const char *name) {
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, name) < 0)
+        abort();
+    return path;
+}
+
+uint8_t *lgt_read_file(const char *path, size_t *lenp) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *data = malloc(size > 0 ? (size_t)size : 1);
+    if (data && size > 0 && fread(data, 1, (size_t)size, f) != (size_t)size) {
+        free(data);
+        data = NULL;
+    }
+    fclose(f);
+    if (data && lenp)
+        *lenp = (size_t)size;
+    return data;
+}
+
+int lgt_write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(data, 1, len, f);
+    return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+long long lgt_file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+int lgt_flip_bit(const char *path, long long pos, int bit) {
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return -1;
+    uint8_t byte;
+    int rc = -1;
+    if (pread(fd, &byte, 1, pos) == 1) {
+        byte ^= (uint8_t)(1u << bit);
+        rc = pwrite(fd, &byte, 1, pos) == 1 ? 0 : -1;
+    }
+    close(fd);
+    return rc;
+}
+
+int lgt_truncate(const char *path, long long len) {
+    return truncate(path, len);
+}
+
+int lgt_open_fd_count(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own descriptor */
+}

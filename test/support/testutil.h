@@ -1,0 +1,40 @@
+/*
+ * testutil.h -- helpers shared by the test suites: scratch directories,
+ * whole-file reads/writes for corrupting data on purpose.
+ */
+#ifndef LG_TESTUTIL_H
+#define LG_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh empty directory under $TMPDIR (or /tmp); malloc'd path.
+ * Aborts the test process if it cannot be made. */
+char *lgt_tmpdir(const char *tag);
+
+/* rm -rf path; ignores errors. */
+void lgt_rmrf(const char *path);
+
+/* path joined with a printf-style suffix into a static-free malloc'd
+ * string. */
+char *lgt_path(const char *dir, const char *name);
+
+/* Reads a whole file into a malloc'd buffer; NULL if missing. */
+uint8_t *lgt_read_file(const char *path, size_t *lenp);
+
+/* Writes len bytes to path (create/truncate); 0 or -1. */
+int lgt_write_file(const char *path, const void *data, size_t len);
+
+/* Size of path in bytes, -1 if missing. */
+long long lgt_file_size(const char *path);
+
+/* Flips bit (0-7) of the byte at pos in path; 0 or -1. */
+int lgt_flip_bit(const char *path, long long pos, int bit);
+
+/* Truncates path to len bytes; 0 or -1. */
+int lgt_truncate(const char *path, long long len);
+
+/* Number of open file descriptors of this process (for leak checks). */
+int lgt_open_fd_count(void);
+
+#endif
