@@ -1,0 +1,34 @@
+/*
+ * metafile.h -- small metadata files replaced atomically and protected by
+ * an XXH3 checksum (topic configs, recovery points, leader epochs).
+ *
+ * File layout: the caller's text, then one line "xxh3:<16 hex digits>\n"
+ * holding XXH3-64 of every byte before it.  Keeping the body text (Kafka's
+ * checkpoint files are text) makes them readable with cat; the trailer
+ * makes a torn or bit-flipped file detectable instead of silently parsed.
+ */
+#ifndef LG_METAFILE_H
+#define LG_METAFILE_H
+
+#include "liblog.h"
+
+#include <stddef.h>
+
+/* Writes body to path atomically: path.tmp, fsync, rename, fsync of the
+ * directory.  After a crash either the old or the new file is present. */
+lg_err_t lgi_metafile_write(const char *path, const void *body, size_t len);
+
+/* Reads path and checks its trailer.  *bodyp (lgi_malloc'd, NUL-terminated,
+ * without the trailer) and *lenp on success.  LG_ERR_IO with errno ENOENT
+ * in the message when missing (*bodyp NULL; callers test
+ * lgi_metafile_exists first when absence is normal); LG_ERR_CORRUPT when
+ * the checksum line is missing or wrong. */
+lg_err_t lgi_metafile_read(const char *path, char **bodyp, size_t *lenp);
+
+/* 1 when path exists. */
+int lgi_metafile_exists(const char *path);
+
+/* fsync of the directory dir (after creating/renaming/unlinking in it). */
+lg_err_t lgi_fsync_dir(const char *dir);
+
+#endif
