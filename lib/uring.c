@@ -126,6 +126,7 @@ struct lgi_io {
     bool ring_ready;
     uint64_t wake_buffer; /* target of the eventfd read */
     lgi_io_slot_t wake_slot;
+    bool wake_armed; /* the eventfd read is in the ring, not yet reaped */
     lgi_io_slot_t *slots;
     unsigned slot_count;
     lgi_io_slot_t *free_slots;
@@ -564,6 +565,33 @@ static void arm_wake(lgi_io_t *io) {
     io_uring_prep_read(sqe, io->wake_fd, &io->wake_buffer,
                        sizeof io->wake_buffer, 0);
     io_uring_sqe_set_data(sqe, &io->wake_slot);
+    io->wake_armed = true;
+}
+
+/* Cancels the armed eventfd read and waits for its completion before the
+ * thread exits.  Without this the kernel could still complete the read --
+ * close writes the eventfd after the thread may already have seen
+ * `stopping` -- into wake_buffer after free_io has released it. */
+static void disarm_wake(lgi_io_t *io) {
+    if (!io->wake_armed)
+        return;
+    struct io_uring_sqe *sqe = get_sqe(io);
+    if (sqe) {
+        io_uring_prep_cancel(sqe, &io->wake_slot, 0);
+        io_uring_sqe_set_data(sqe, NULL); /* its own CQE is ignored */
+    }
+    while (io->wake_armed) {
+        struct io_uring_cqe *cqe;
+        int result = io_uring_submit_and_wait(&io->ring, 1);
+        if (result < 0 && result != -EINTR && result != -EAGAIN &&
+            result != -EBUSY)
+            return; /* ring unusable; queue_exit will cancel it */
+        while (io_uring_peek_cqe(&io->ring, &cqe) == 0) {
+            if (io_uring_cqe_get_data(cqe) == &io->wake_slot)
+                io->wake_armed = false;
+            io_uring_cqe_seen(&io->ring, cqe);
+        }
+    }
 }
 
 /* Hands the prepared SQEs to the kernel.  On EAGAIN/EBUSY (the kernel is
@@ -605,6 +633,7 @@ static void reap_uring(lgi_io_t *io) {
         seen++;
         switch (slot->kind) {
         case SLOT_WAKE:
+            io->wake_armed = false;
             rearm = true;
             break;
         case SLOT_WRITE: {
@@ -661,8 +690,11 @@ static void *io_thread_main(void *arg) {
             pthread_mutex_lock(&io->queue_lock);
             bool empty = !io->queue.head;
             pthread_mutex_unlock(&io->queue_lock);
-            if (empty)
+            if (empty) {
+                if (io->backend == LGI_IO_URING)
+                    disarm_wake(io);
                 break;
+            }
             continue; /* a callback submitted more; drain it too */
         }
         if (io->backend == LGI_IO_URING)
