@@ -150,6 +150,8 @@ struct lgi_io {
 
 static atomic_int uring_init_failure;
 
+/* Counters are only ever added to by the I/O thread; relaxed order is
+ * enough because readers want a recent value, not a consistent snapshot. */
 static void stat_add(_Atomic uint64_t *counter, uint64_t amount) {
     atomic_fetch_add_explicit(counter, amount, memory_order_relaxed);
 }
@@ -158,6 +160,7 @@ static void stat_add(_Atomic uint64_t *counter, uint64_t amount) {
  * Request lists
  * --------------------------------------------------------------------- */
 
+/* Appends req; requests are issued in the order they were queued. */
 static void list_push_back(req_list_t *list, lgi_io_req_t *req) {
     req->next = NULL;
     if (list->tail)
@@ -167,6 +170,8 @@ static void list_push_back(req_list_t *list, lgi_io_req_t *req) {
     list->tail = req;
 }
 
+/* Puts req first: a resumed or retried request goes ahead of later ones
+ * so that writes to one fd keep starting in submission order. */
 static void list_push_front(req_list_t *list, lgi_io_req_t *req) {
     req->next = list->head;
     list->head = req;
@@ -174,6 +179,7 @@ static void list_push_front(req_list_t *list, lgi_io_req_t *req) {
         list->tail = req;
 }
 
+/* Detaches and returns the first request, or NULL. */
 static lgi_io_req_t *list_pop_front(req_list_t *list) {
     lgi_io_req_t *req = list->head;
     if (req) {
@@ -201,6 +207,8 @@ static void list_splice(req_list_t *to, req_list_t *from) {
  * Slots
  * --------------------------------------------------------------------- */
 
+/* Takes a free slot for one operation, or NULL when as many operations
+ * are in flight as the completion queue can hold. */
 static lgi_io_slot_t *slot_get(lgi_io_t *io, int kind) {
     lgi_io_slot_t *slot = io->free_slots;
     if (!slot)
@@ -212,6 +220,7 @@ static lgi_io_slot_t *slot_get(lgi_io_t *io, int kind) {
     return slot;
 }
 
+/* Returns slot once its operation's completion has been handled. */
 static void slot_put(lgi_io_t *io, lgi_io_slot_t *slot) {
     slot->kind = SLOT_FREE;
     slot->req = NULL;
@@ -252,6 +261,8 @@ static int build_remaining_iov(const lgi_io_req_t *req, lgi_io_slot_t *slot,
  * Results: shared by both backends
  * --------------------------------------------------------------------- */
 
+/* Gives req its final result; its callback runs at the end of the current
+ * round, after the round's new I/O has been submitted. */
 static void complete(lgi_io_t *io, lgi_io_req_t *req, int result) {
     req->result = result;
     req->stage = STAGE_DONE;
@@ -354,6 +365,7 @@ static struct io_uring_sqe *get_sqe(lgi_io_t *io) {
     return sqe;
 }
 
+/* The fault hook's verdict on issuing stage for req; 0 without a hook. */
 static int ask_fault(lgi_io_t *io, const lgi_io_req_t *req, int stage) {
     if (!io->thread_fault)
         return 0;
@@ -402,6 +414,8 @@ static bool start_write(lgi_io_t *io, lgi_io_req_t *req) {
     return true;
 }
 
+/* Starts a fallocate (KEEP_SIZE: preallocate without changing the size
+ * readers see).  Returns false when no slot or SQE is free. */
 static bool start_fallocate(lgi_io_t *io, lgi_io_req_t *req) {
     int fault = ask_fault(io, req, LGI_IO_FAULT_FALLOCATE);
     if (fault < 0) {
@@ -461,6 +475,9 @@ static void issue_ready(lgi_io_t *io) {
     }
 }
 
+/* Whether an fdatasync of fd is in flight: if so, new waiters on fd wait
+ * for the next one, since this one may have been issued before their
+ * writes completed. */
 static bool fsync_in_flight(const lgi_io_t *io, int fd) {
     for (const lgi_io_slot_t *slot = io->fsyncs; slot; slot = slot->next)
         if (slot->fd == fd)
@@ -553,11 +570,14 @@ static void run_callbacks(lgi_io_t *io) {
     }
 }
 
+/* Whether the thread holds no work at all (the queue aside). */
 static bool idle(const lgi_io_t *io) {
     return !io->ready.head && !io->sync_waiting.head && !io->done.head &&
            io->in_flight == 0;
 }
 
+/* Arms the eventfd read that turns a submitter's wake-up into a CQE, so
+ * the thread needs only one blocking call: waiting on the ring. */
 static void arm_wake(lgi_io_t *io) {
     struct io_uring_sqe *sqe = get_sqe(io);
     if (!sqe)
@@ -668,6 +688,8 @@ static void wait_syscall(lgi_io_t *io) {
     pthread_mutex_unlock(&io->queue_lock);
 }
 
+/* The I/O thread: take the queue, issue, submit, run callbacks, wait --
+ * until close has been asked and everything has completed. */
 static void *io_thread_main(void *arg) {
     lgi_io_t *io = arg;
     if (io->backend == LGI_IO_URING) {
@@ -742,6 +764,7 @@ static int setup_ring(lgi_io_t *io, unsigned depth) {
     return 0;
 }
 
+/* Releases what lgi_io_open acquired; the thread must not be running. */
 static void free_io(lgi_io_t *io) {
     if (io->ring_ready)
         io_uring_queue_exit(&io->ring);
