@@ -86,6 +86,7 @@
 #include "records.h"
 #include "varint.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define OFF_BASE_OFFSET 0
@@ -504,10 +505,13 @@ lg_err_t lgi_record_iter_init_limit(lgi_record_iter_t *iter,
     lg_err_t err = lgi_decompress(codec, section, section_len,
                                   max_decompressed, scratch);
     if (err != LG_OK) {
-        if (err == LG_ERR_CORRUPT)
+        if (err == LG_ERR_CORRUPT) {
+            /* copied first: the message buffer is also the output */
+            char cause[256];
+            snprintf(cause, sizeof cause, "%s", lg_last_error_message());
             lgi_error(LG_ERR_CORRUPT, "batch at offset %lld: %s",
-                      (long long)header->base_offset,
-                      lg_last_error_message());
+                      (long long)header->base_offset, cause);
+        }
         return err;
     }
     iter->pos = scratch->data;

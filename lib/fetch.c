@@ -24,6 +24,7 @@
 #include "alloc.h"
 #include "err.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MESSAGES_PER_CHUNK 64
@@ -66,9 +67,13 @@ static lg_err_t batch_at(const struct lg_fetch *fetch, size_t position,
                          "fetch: %zu trailing bytes at position %zu are too "
                          "short for a batch header",
                          fetch->len - position, position);
-    if (err != LG_OK)
+    if (err != LG_OK) {
+        /* copied first: the message buffer is also the output */
+        char cause[256];
+        snprintf(cause, sizeof cause, "%s", lg_last_error_message());
         return lgi_error(err, "fetch: batch at position %zu: %s", position,
-                         lg_last_error_message());
+                         cause);
+    }
     if (lgi_batch_size(header) > fetch->len - position)
         return lgi_error(LG_ERR_CORRUPT,
                          "fetch: batch at position %zu is %zu bytes but only "
@@ -288,9 +293,11 @@ LG_API lg_err_t lg_message_header(const lg_message_t *message, size_t index,
     size_t name_len = 0, value_len = 0;
     lg_err_t err = lgi_record_header(&message->record, index, &name,
                                      &name_len, &value, &value_len);
-    if (err != LG_OK)
-        return lgi_error(err, "lg_message_header: %s",
-                         lg_last_error_message());
+    if (err != LG_OK) {
+        char cause[256];
+        snprintf(cause, sizeof cause, "%s", lg_last_error_message());
+        return lgi_error(err, "lg_message_header: %s", cause);
+    }
     if (namep)
         *namep = (const char *)name;
     if (name_lenp)
