@@ -343,13 +343,14 @@ lg_err_t lgi_batch_encode(lgi_buf_t *out, const lg_records_t *records,
         return lgi_error(LG_ERR_UNSUPPORTED,
                          "batch encode: codec %d cannot be written; use none "
                          "(0) or zstd (4)", options->codec);
-    if (options->now_ms < 0)
-        for (size_t i = 0; i < records->count; i++)
-            if (records->descs[i].timestamp == LG_TIMESTAMP_NOW ||
-                options->log_append_time)
-                return lgi_error(LG_ERR_INVALID_ARG,
-                                 "batch encode: now_ms %lld is negative",
-                                 (long long)options->now_ms);
+    /* now_ms matters only if some timestamp is taken from it. */
+    int uses_now = options->log_append_time;
+    for (size_t i = 0; i < records->count && !uses_now; i++)
+        uses_now = records->descs[i].timestamp == LG_TIMESTAMP_NOW;
+    if (uses_now && options->now_ms < 0)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "batch encode: now_ms %lld is negative",
+                         (long long)options->now_ms);
 
     header_fields_t f;
     f.base_timestamp = record_timestamp(&records->descs[0], options);

@@ -279,6 +279,14 @@ START_TEST(encode_rejects_bad_arguments) {
     ck_assert_int_eq(lgi_batch_encode(&out, r, &o), LG_ERR_UNSUPPORTED);
     ck_assert_uint_eq(out.len, 0);
     lgi_batch_options_init(&o);
+    o.now_ms = -1; /* fine while no timestamp comes from it */
+    ck_assert_int_eq(lgi_batch_encode(&out, r, &o), LG_OK);
+    lgi_buf_reset(&out);
+    o.log_append_time = 1;
+    ck_assert_int_eq(lgi_batch_encode(&out, r, &o), LG_ERR_INVALID_ARG);
+    ck_assert_uint_eq(out.len, 0);
+    lgi_buf_free(&out); /* so the encoder must allocate again below */
+    lgi_batch_options_init(&o);
     lgi_alloc_fail_after(1, 1);
     ck_assert_int_eq(lgi_batch_encode(&out, r, &o), LG_ERR_NOMEM);
     o.codec = LGI_CODEC_ZSTD;

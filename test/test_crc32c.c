@@ -83,9 +83,13 @@ START_TEST(hardware_equals_portable_on_long_inputs) {
 }
 END_TEST
 
-START_TEST(hardware_flag_is_stable) {
+START_TEST(hardware_path_is_used_when_the_cpu_has_sse42) {
     int first = lgi_crc32c_hardware();
     ck_assert(first == 0 || first == 1);
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    ck_assert_int_eq(first, __builtin_cpu_supports("sse4.2") ? 1 : 0);
+#endif
     ck_assert_int_eq(lgi_crc32c_hardware(), first);
 }
 END_TEST
@@ -99,7 +103,7 @@ static Suite *crc32c_suite(void) {
     tcase_add_test(tc, chained_calls_equal_one_call);
     tcase_add_test(tc, hardware_equals_portable_on_random_lengths_and_alignments);
     tcase_add_test(tc, hardware_equals_portable_on_long_inputs);
-    tcase_add_test(tc, hardware_flag_is_stable);
+    tcase_add_test(tc, hardware_path_is_used_when_the_cpu_has_sse42);
     suite_add_tcase(s, tc);
     return s;
 }
