@@ -245,6 +245,7 @@ static lgi_topic_t *topic_new(const char *name, int32_t partitions) {
     lgi_topic_t *topic = lgi_calloc(1, sizeof *topic);
     if (!topic)
         return NULL;
+    atomic_init(&topic->refs, 1);
     topic->name = lgi_strdup(name);
     topic->partitions = lgi_calloc((size_t)partitions,
                                    sizeof *topic->partitions);
@@ -393,27 +394,53 @@ lg_err_t lgi_topics_close(lg_engine_t *engine) {
     return first;
 }
 
-lg_err_t lgi_engine_partition(lg_engine_t *engine, const char *topic,
-                              int32_t partition, lgi_topic_t **topicp,
-                              lgi_partition_t **partitionp) {
+lg_err_t lgi_engine_acquire(lg_engine_t *engine, const char *topic,
+                            int32_t partition, lgi_partition_ref_t *ref) {
     if (!engine || !topic)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine and topic must not be NULL");
     pthread_rwlock_rdlock(&engine->topics_lock);
     lgi_topic_t *t = find_topic(engine, topic);
-    pthread_rwlock_unlock(&engine->topics_lock);
-    if (!t)
+    if (!t) {
+        pthread_rwlock_unlock(&engine->topics_lock);
         return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
                          topic);
-    if (partition < 0 || partition >= t->partition_count)
+    }
+    int32_t count = t->partition_count;
+    if (partition != LG_PARTITION_ANY && (partition < 0 || partition >= count)) {
+        pthread_rwlock_unlock(&engine->topics_lock);
         return lgi_error(LG_ERR_UNKNOWN_PARTITION,
                          "topic \"%s\" has partitions 0..%" PRId32
                          ", not %" PRId32,
-                         topic, t->partition_count - 1, partition);
-    if (topicp)
-        *topicp = t;
-    *partitionp = t->partitions[partition];
+                         topic, count - 1, partition);
+    }
+    atomic_fetch_add(&t->refs, 1);
+    ref->topic = t;
+    ref->partition_count = count;
+    ref->partition = partition == LG_PARTITION_ANY ? NULL
+                                                   : t->partitions[partition];
+    ref->conf = t->effective;
+    pthread_rwlock_unlock(&engine->topics_lock);
     return LG_OK;
+}
+
+void lgi_topic_release(lg_engine_t *engine, lgi_topic_t *topic) {
+    if (atomic_fetch_sub(&topic->refs, 1) != 1)
+        return;
+    /* Only a deleted topic can reach zero: the table holds a reference
+     * otherwise. */
+    pthread_mutex_lock(&engine->maintenance_lock);
+    topic->next_dead = engine->graveyard;
+    engine->graveyard = topic;
+    pthread_cond_signal(&engine->maintenance_wake);
+    pthread_mutex_unlock(&engine->maintenance_lock);
+}
+
+void lgi_engine_release(lg_engine_t *engine, lgi_partition_ref_t *ref) {
+    if (ref->topic)
+        lgi_topic_release(engine, ref->topic);
+    ref->topic = NULL;
+    ref->partition = NULL;
 }
 
 /* Empties a directory left by a crashed create so a new topic of the same
