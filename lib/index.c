@@ -206,6 +206,7 @@ lg_err_t lgi_index_load(lgi_index_t *index, const char *path,
     struct stat st;
     uint8_t *bytes = NULL;
     lg_err_t err = LG_OK;
+    size_t saved_max = index->max_entries;
     int fd;
 
     index->count = 0;
@@ -233,6 +234,7 @@ lg_err_t lgi_index_load(lgi_index_t *index, const char *path,
     }
     if (st.st_size == 0)
         goto out;
+    index->max_entries = (size_t)st.st_size / entry_size;
     bytes = lgi_malloc((size_t)st.st_size);
     if (!bytes) {
         err = lgi_error(LG_ERR_NOMEM, "index %s: out of memory", path);
@@ -295,6 +297,7 @@ lg_err_t lgi_index_load(lgi_index_t *index, const char *path,
             goto out;
     }
 out:
+    index->max_entries = saved_max;
     if (err != LG_OK)
         index->count = 0;
     lgi_free(bytes);
