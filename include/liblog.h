@@ -148,10 +148,14 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
 
 /* Flushes everything to disk (fdatasync), writes the recovery-point
  * checkpoints and clean-shutdown marker, stops the I/O thread, releases the
- * lock and frees the engine.  NULL is a no-op.  Must not race with other
- * calls on the same engine: the caller makes sure every other call on the
- * engine has returned first. */
-LG_API void lg_engine_close(lg_engine_t *engine);
+ * lock and frees the engine -- always, even when it returns an error.
+ * Returns the first flush error (LG_ERR_IO, LG_ERR_DISK_FULL): records
+ * appended with acks below LG_ACKS_ALL may then not be durable, and no
+ * clean-shutdown marker is written, so the next open runs full recovery.
+ * NULL is a no-op returning LG_OK.  Must not race with other calls on the
+ * same engine: the caller makes sure every other call on the engine has
+ * returned first. */
+LG_API lg_err_t lg_engine_close(lg_engine_t *engine);
 
 /* The name of the I/O backend in use: "io_uring" or "syscall".  Static
  * string.  Any thread. */

@@ -34,7 +34,10 @@ enum lgi_io_backend {
 
 enum lgi_io_op {
     LGI_IO_WRITE = 0,     /* pwritev iov at pos; retried until complete */
-    LGI_IO_FSYNC = 1,     /* fdatasync fd (group-committed with others) */
+    /* fdatasync fd (group-committed with others).  It covers the writes to
+     * fd that had completed when it was submitted; a write still in flight
+     * is not waited for -- flag that write LGI_IO_SYNC instead. */
+    LGI_IO_FSYNC = 1,
     LGI_IO_FALLOCATE = 2, /* fallocate(fd, FALLOC_FL_KEEP_SIZE, pos, len) */
 };
 
@@ -89,7 +92,9 @@ const char *lgi_io_backend_name(const lgi_io_t *io);
 void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req);
 
 /* Convenience: submits req and waits for it; returns its result (0 or
- * -errno).  req->done/opaque are overwritten. */
+ * -errno).  req->done/opaque are overwritten.  Must not be called from a
+ * completion callback (the I/O thread would wait on itself); it returns
+ * -EDEADLK there without submitting. */
 int lgi_io_submit_wait(lgi_io_t *io, lgi_io_req_t *req);
 
 /* Counters for stats and tests. */
@@ -103,5 +108,38 @@ typedef struct lgi_io_stats {
 } lgi_io_stats_t;
 
 void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats);
+
+/* ------------------------------------------------------------------------
+ * Test hooks
+ * --------------------------------------------------------------------- */
+
+/* Where a fault hook is consulted: just before the I/O thread would issue
+ * the named operation for req (for LGI_IO_FAULT_FSYNC, req is the first of
+ * the requests sharing that fdatasync). */
+enum lgi_io_fault_stage {
+    LGI_IO_FAULT_WRITE = 1,
+    LGI_IO_FAULT_FSYNC = 2,
+    LGI_IO_FAULT_FALLOCATE = 3,
+};
+
+/* Returns 0 to perform the operation normally; a negative errno to report
+ * that errno as the operation's result without performing it; for
+ * LGI_IO_FAULT_WRITE, a positive n smaller than the bytes still to write
+ * to perform a real write of only the first n of them (a short write).
+ * Runs on the I/O thread. */
+typedef int (*lgi_io_fault_fn)(void *opaque, const lgi_io_req_t *req,
+                               int stage);
+
+/* Installs (or with NULL removes) io's fault hook.  It applies to
+ * operations issued after the I/O thread next takes requests from its
+ * queue, so install it before submitting the requests it should see.
+ * Any thread. */
+void lgi_io_set_fault(lgi_io_t *io, lgi_io_fault_fn fault, void *opaque);
+
+/* Makes every later io_uring setup in this process fail with errnum as
+ * though the kernel refused it (EPERM as from kernel.io_uring_disabled,
+ * ENOSYS, ENOMEM), so the fallback can be tested without root.  0 restores
+ * normal behaviour.  Any thread. */
+void lgi_io_set_uring_init_failure(int errnum);
 
 #endif

@@ -1,0 +1,297 @@
+/*
+ * conf.c -- the configuration property table and lg_conf_*.
+ *
+ * One table (properties[]) drives parsing, range checks, lg_conf_get, the
+ * topic metadata serialisation and man/man7/liblog-conf.7 (test_conf checks
+ * the page lists every property).  Names and defaults are Kafka's where
+ * Kafka has the concept; liblog-only properties are marked so in their
+ * description.  Adding a property is one table row plus its enum id.
+ *
+ * A conf is a flat array of int64 values (enum-valued properties store the
+ * index of their value) plus a bitmask of what was set explicitly, so
+ * copying is a memcpy and reading on hot paths is an array load.
+ */
+#include "conf.h"
+
+#include "alloc.h"
+#include "err.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum property_type { TYPE_INT, TYPE_ENUM };
+
+typedef struct property {
+    const char *name;
+    int scope;
+    int type;
+    int64_t min, max, def;
+    const char *const *choices; /* TYPE_ENUM, NULL-terminated */
+    const char *doc;
+} property_t;
+
+static const char *const io_backends[] = {"auto", "io_uring", "syscall",
+                                          NULL};
+/* "none" is librdkafka's spelling, "uncompressed" Kafka's topic spelling. */
+static const char *const compression_types[] = {"producer", "none", "zstd",
+                                                NULL};
+static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime",
+                                              NULL};
+
+/* Order must match enum lgi_conf_id. */
+static const property_t properties[LGI_CONF__COUNT] = {
+    [LGI_CONF_IO_BACKEND] = {"io.backend", LGI_SCOPE_ENGINE, TYPE_ENUM, 0, 2,
+                             0, io_backends,
+                             "I/O backend (liblog): auto tries io_uring and "
+                             "falls back to syscalls; the environment "
+                             "variable LIBLOG_IO_BACKEND overrides it"},
+    [LGI_CONF_IO_QUEUE_DEPTH] = {"io.queue.depth", LGI_SCOPE_ENGINE, TYPE_INT,
+                                 8, 4096, 256, NULL,
+                                 "io_uring submission queue entries "
+                                 "(liblog); the completion queue is twice "
+                                 "that"},
+    [LGI_CONF_CHECKPOINT_INTERVAL_MS] =
+        {"log.flush.offset.checkpoint.interval.ms", LGI_SCOPE_ENGINE,
+         TYPE_INT, 100, INT32_MAX, 60000, NULL,
+         "how often the recovery points are checkpointed; a crash rescans "
+         "at most what was written since"},
+    [LGI_CONF_SEGMENT_BYTES] = {"segment.bytes", LGI_SCOPE_TOPIC, TYPE_INT,
+                                14, INT32_MAX, 1073741824, NULL,
+                                "size at which a segment is rolled"},
+    [LGI_CONF_SEGMENT_MS] = {"segment.ms", LGI_SCOPE_TOPIC, TYPE_INT, 1,
+                             INT64_MAX, 604800000, NULL,
+                             "age of the active segment's first batch after "
+                             "which it is rolled"},
+    [LGI_CONF_SEGMENT_INDEX_BYTES] = {"segment.index.bytes", LGI_SCOPE_TOPIC,
+                                      TYPE_INT, 4, INT32_MAX, 10485760, NULL,
+                                      "maximum size of a segment's offset "
+                                      "index; a full index rolls the "
+                                      "segment"},
+    [LGI_CONF_INDEX_INTERVAL_BYTES] = {"index.interval.bytes",
+                                       LGI_SCOPE_TOPIC, TYPE_INT, 0,
+                                       INT32_MAX, 4096, NULL,
+                                       "bytes of log between offset index "
+                                       "entries"},
+    [LGI_CONF_SEGMENT_PREALLOCATE_BYTES] =
+        {"segment.preallocate.bytes", LGI_SCOPE_TOPIC, TYPE_INT, 0,
+         INT32_MAX, 8388608, NULL,
+         "reserve disk this far ahead of the active segment's end with "
+         "fallocate(KEEP_SIZE) (liblog; 0 disables)"},
+    [LGI_CONF_MAX_MESSAGE_BYTES] = {"max.message.bytes", LGI_SCOPE_TOPIC,
+                                    TYPE_INT, 0, INT32_MAX, 1048588, NULL,
+                                    "largest record batch accepted, after "
+                                    "compression"},
+    [LGI_CONF_COMPRESSION_TYPE] = {"compression.type", LGI_SCOPE_TOPIC,
+                                   TYPE_ENUM, 0, 2, 0, compression_types,
+                                   "codec of batches written to the topic; "
+                                   "producer keeps the writer's choice "
+                                   "(lg_append writes uncompressed)"},
+    [LGI_CONF_COMPRESSION_ZSTD_LEVEL] = {"compression.zstd.level",
+                                         LGI_SCOPE_TOPIC, TYPE_INT, -131072,
+                                         22, 3, NULL,
+                                         "zstd level when compression.type "
+                                         "is zstd"},
+    [LGI_CONF_MESSAGE_TIMESTAMP_TYPE] = {"message.timestamp.type",
+                                         LGI_SCOPE_TOPIC, TYPE_ENUM, 0, 1, 0,
+                                         timestamp_types,
+                                         "CreateTime keeps the writer's "
+                                         "timestamps, LogAppendTime stamps "
+                                         "the append time"},
+};
+
+const char *lgi_conf_name(int id) { return properties[id].name; }
+int lgi_conf_scope(int id) { return properties[id].scope; }
+const char *lgi_conf_doc(int id) { return properties[id].doc; }
+
+static int find_property(const char *name) {
+    for (int i = 0; i < LGI_CONF__COUNT; i++)
+        if (strcmp(properties[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void render_value(const property_t *p, int64_t value, char *buf,
+                         size_t size) {
+    if (p->type == TYPE_ENUM)
+        snprintf(buf, size, "%s", p->choices[value]);
+    else
+        snprintf(buf, size, "%" PRId64, value);
+}
+
+void lgi_conf_describe(int id, char *default_text, size_t default_size,
+                       char *range_text, size_t range_size) {
+    const property_t *p = &properties[id];
+    render_value(p, p->def, default_text, default_size);
+    if (p->type == TYPE_ENUM) {
+        size_t used = 0;
+        range_text[0] = '\0';
+        for (int i = 0; p->choices[i] && used < range_size; i++)
+            used += (size_t)snprintf(range_text + used, range_size - used,
+                                     "%s%s", i ? ", " : "", p->choices[i]);
+    } else {
+        snprintf(range_text, range_size, "%" PRId64 " .. %" PRId64, p->min,
+                 p->max);
+    }
+}
+
+LG_API lg_conf_t *lg_conf_new(void) {
+    lgi_error_clear();
+    lg_conf_t *conf = lgi_calloc(1, sizeof *conf);
+    if (!conf)
+        return NULL;
+    for (int i = 0; i < LGI_CONF__COUNT; i++)
+        conf->values[i] = properties[i].def;
+    return conf;
+}
+
+LG_API lg_conf_t *lg_conf_dup(const lg_conf_t *conf) {
+    lgi_error_clear();
+    if (!conf)
+        return NULL;
+    lg_conf_t *copy = lgi_malloc(sizeof *copy);
+    if (copy)
+        *copy = *conf;
+    return copy;
+}
+
+LG_API void lg_conf_destroy(lg_conf_t *conf) { lgi_free(conf); }
+
+/* Parses a decimal integer with optional sign; rejects trailing junk,
+ * empty strings and overflow. */
+static int parse_int64(const char *text, int64_t *out) {
+    if (!*text)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || end == text)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+LG_API lg_err_t lg_conf_set(lg_conf_t *conf, const char *name,
+                            const char *value) {
+    lgi_error_clear();
+    if (!conf || !name || !value)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_conf_set: conf, name and value must not be "
+                         "NULL");
+    int id = find_property(name);
+    if (id < 0)
+        return lgi_error(LG_ERR_UNKNOWN_CONFIG,
+                         "%s: unknown configuration property", name);
+    const property_t *p = &properties[id];
+    char range[256], def[64];
+    lgi_conf_describe(id, def, sizeof def, range, sizeof range);
+    int64_t parsed = -1;
+    if (p->type == TYPE_ENUM) {
+        for (int i = 0; p->choices[i]; i++)
+            if (strcmp(p->choices[i], value) == 0)
+                parsed = i;
+        /* Kafka's topic spelling of "no codec". */
+        if (id == LGI_CONF_COMPRESSION_TYPE &&
+            strcmp(value, "uncompressed") == 0)
+            parsed = LGI_COMPRESSION_NONE;
+        if (parsed < 0)
+            return lgi_error(LG_ERR_INVALID_CONFIG,
+                             "%s: must be one of %s, got \"%s\"", name,
+                             range, value);
+    } else if (parse_int64(value, &parsed) != 0 || parsed < p->min ||
+               parsed > p->max) {
+        return lgi_error(LG_ERR_INVALID_CONFIG,
+                         "%s: must be an integer between %s, got \"%s\"",
+                         name, range, value);
+    }
+    conf->values[id] = parsed;
+    conf->set_mask |= UINT64_C(1) << id;
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_conf_get(const lg_conf_t *conf, const char *name,
+                            char *buf, size_t *size) {
+    lgi_error_clear();
+    if (!conf || !name || !size)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_conf_get: conf, name and size must not be NULL");
+    int id = find_property(name);
+    if (id < 0)
+        return lgi_error(LG_ERR_UNKNOWN_CONFIG,
+                         "%s: unknown configuration property", name);
+    char text[64];
+    render_value(&properties[id], conf->values[id], text, sizeof text);
+    size_t need = strlen(text) + 1;
+    size_t have = *size;
+    *size = need;
+    if (!buf)
+        return LG_OK;
+    if (have < need)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "%s: buffer of %zu bytes too small, %zu needed",
+                         name, have, need);
+    memcpy(buf, text, need);
+    return LG_OK;
+}
+
+int64_t lgi_conf_int(const lg_conf_t *conf, enum lgi_conf_id id) {
+    return conf->values[id];
+}
+
+void lgi_conf_log_config(const lg_conf_t *conf, lgi_log_config_t *config) {
+    config->segment_bytes = conf->values[LGI_CONF_SEGMENT_BYTES];
+    config->segment_ms = conf->values[LGI_CONF_SEGMENT_MS];
+    config->index_interval_bytes =
+        (int32_t)conf->values[LGI_CONF_INDEX_INTERVAL_BYTES];
+    config->segment_index_bytes =
+        (int32_t)conf->values[LGI_CONF_SEGMENT_INDEX_BYTES];
+    config->max_message_bytes =
+        (int32_t)conf->values[LGI_CONF_MAX_MESSAGE_BYTES];
+    config->preallocate_bytes =
+        conf->values[LGI_CONF_SEGMENT_PREALLOCATE_BYTES];
+}
+
+void lgi_conf_overlay(lg_conf_t *conf, const lg_conf_t *overrides) {
+    for (int i = 0; i < LGI_CONF__COUNT; i++) {
+        if (properties[i].scope == LGI_SCOPE_TOPIC &&
+            (overrides->set_mask & (UINT64_C(1) << i))) {
+            conf->values[i] = overrides->values[i];
+            conf->set_mask |= UINT64_C(1) << i;
+        }
+    }
+}
+
+lg_err_t lgi_conf_check_topic_scope(const lg_conf_t *conf) {
+    for (int i = 0; i < LGI_CONF__COUNT; i++)
+        if (properties[i].scope != LGI_SCOPE_TOPIC &&
+            (conf->set_mask & (UINT64_C(1) << i)))
+            return lgi_error(LG_ERR_INVALID_CONFIG,
+                             "%s: is an engine property, not a topic "
+                             "property",
+                             properties[i].name);
+    return LG_OK;
+}
+
+lg_err_t lgi_conf_serialize_overrides(const lg_conf_t *conf, char **textp) {
+    size_t cap = 64, len = 0;
+    for (int i = 0; i < LGI_CONF__COUNT; i++)
+        cap += strlen(properties[i].name) + 32;
+    char *text = lgi_malloc(cap);
+    if (!text)
+        return lgi_error(LG_ERR_NOMEM, "out of memory serialising config");
+    text[0] = '\0';
+    for (int i = 0; i < LGI_CONF__COUNT; i++) {
+        if (properties[i].scope != LGI_SCOPE_TOPIC ||
+            !(conf->set_mask & (UINT64_C(1) << i)))
+            continue;
+        char value[64];
+        render_value(&properties[i], conf->values[i], value, sizeof value);
+        len += (size_t)snprintf(text + len, cap - len, "%s=%s\n",
+                                properties[i].name, value);
+    }
+    *textp = text;
+    return LG_OK;
+}

@@ -1,0 +1,75 @@
+/*
+ * conf.h -- configuration properties: one table drives parsing,
+ * validation, lg_conf_get and the generated documentation.
+ *
+ * Each property has a scope.  Engine properties configure the engine as a
+ * whole; topic properties are defaults for every topic when set on the
+ * engine's conf, and per-topic overrides when set on the conf given to
+ * lg_topic_create (which persists only the explicitly set ones, as Kafka
+ * keeps only overrides in a topic's config).
+ */
+#ifndef LG_CONF_H
+#define LG_CONF_H
+
+#include "liblog.h"
+#include "partition.h"
+
+#include <stdint.h>
+
+/* Property ids, the order of the table in conf.c. */
+enum lgi_conf_id {
+    LGI_CONF_IO_BACKEND,
+    LGI_CONF_IO_QUEUE_DEPTH,
+    LGI_CONF_CHECKPOINT_INTERVAL_MS,
+    LGI_CONF_SEGMENT_BYTES,
+    LGI_CONF_SEGMENT_MS,
+    LGI_CONF_SEGMENT_INDEX_BYTES,
+    LGI_CONF_INDEX_INTERVAL_BYTES,
+    LGI_CONF_SEGMENT_PREALLOCATE_BYTES,
+    LGI_CONF_MAX_MESSAGE_BYTES,
+    LGI_CONF_COMPRESSION_TYPE,
+    LGI_CONF_COMPRESSION_ZSTD_LEVEL,
+    LGI_CONF_MESSAGE_TIMESTAMP_TYPE,
+    LGI_CONF__COUNT
+};
+
+enum lgi_conf_scope { LGI_SCOPE_ENGINE, LGI_SCOPE_TOPIC };
+
+/* compression.type values */
+enum { LGI_COMPRESSION_PRODUCER, LGI_COMPRESSION_NONE, LGI_COMPRESSION_ZSTD };
+/* message.timestamp.type values */
+enum { LGI_TIMESTAMP_CREATE_TIME, LGI_TIMESTAMP_LOG_APPEND_TIME };
+
+struct lg_conf {
+    int64_t values[LGI_CONF__COUNT];
+    /* bit i set when property i was set explicitly (topic overrides) */
+    uint64_t set_mask;
+};
+
+/* Value of property id (enum-valued properties give their index). */
+int64_t lgi_conf_int(const lg_conf_t *conf, enum lgi_conf_id id);
+
+/* The log settings of a topic: topic-scope values from conf. */
+void lgi_conf_log_config(const lg_conf_t *conf, lgi_log_config_t *config);
+
+/* Overlays the explicitly set topic-scope properties of overrides onto
+ * conf (which then holds a topic's effective configuration). */
+void lgi_conf_overlay(lg_conf_t *conf, const lg_conf_t *overrides);
+
+/* Fails with LG_ERR_INVALID_CONFIG when conf sets an engine-scope property
+ * (for topic confs); names it. */
+lg_err_t lgi_conf_check_topic_scope(const lg_conf_t *conf);
+
+/* Table access for docs and tests: name, scope, default as text, the
+ * accepted range as text, one-line description.  id < LGI_CONF__COUNT. */
+const char *lgi_conf_name(int id);
+int lgi_conf_scope(int id);
+const char *lgi_conf_doc(int id);
+void lgi_conf_describe(int id, char *default_text, size_t default_size,
+                       char *range_text, size_t range_size);
+
+/* Renders explicitly set properties as "name=value\n" lines, for the
+ * topic metadata file; lgi_buf_t-free: writes into a malloc'd string. */
+lg_err_t lgi_conf_serialize_overrides(const lg_conf_t *conf, char **textp);
+
+#endif

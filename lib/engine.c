@@ -1,0 +1,309 @@
+/*
+ * engine.c -- the engine's lifecycle: opening a data directory (lock,
+ * recovery, I/O thread), the maintenance thread, and closing.
+ *
+ * Invariants:
+ *   - One engine per data directory, across processes: an flock(LOCK_EX)
+ *     on <dir>/.lock held for the engine's life.  flock locks belong to the
+ *     open file description, so a second open in the same process is
+ *     refused too.
+ *   - The clean-shutdown marker (<dir>/.clean-shutdown, Kafka's
+ *     .kafka_cleanshutdown) exists only while no engine has the directory
+ *     open after a close that flushed everything.  Open removes it (durably)
+ *     before any write, so a crash later can never be mistaken for a clean
+ *     stop; close writes it after the last fdatasync and checkpoint.
+ *   - Recovery happens inside lg_engine_open, before the call returns:
+ *     nothing can read a partition before its torn tail is cut off.
+ */
+#include "engine.h"
+
+#include "alloc.h"
+#include "err.h"
+#include "metafile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCK_FILE ".lock"
+#define CLEAN_SHUTDOWN_FILE ".clean-shutdown"
+
+LG_API const char *lg_version(void) { return LIBLOG_VERSION_STRING; }
+
+LG_API int lg_version_number(void) { return LIBLOG_VERSION_NUMBER; }
+
+int64_t lgi_engine_now_ms(const lg_engine_t *engine) {
+    (void)engine;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *dir_file(const char *dir, const char *name) {
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, name) < 0)
+        return NULL;
+    return path;
+}
+
+/* Creates dir and its missing parents with mode 0700 (mkdir -p). */
+static lg_err_t make_directory(const char *dir) {
+    char *copy = lgi_strdup(dir);
+    if (!copy)
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+            lg_err_t err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", copy);
+            lgi_free(copy);
+            return err;
+        }
+        *p = '/';
+    }
+    lgi_free(copy);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", dir);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return lgi_error(LG_ERR_IO, "%s is not a directory", dir);
+    return LG_OK;
+}
+
+static lg_err_t take_lock(lg_engine_t *engine) {
+    char *path = dir_file(engine->dir, LOCK_FILE);
+    if (!path)
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        lg_err_t err = lgi_error_errno(LG_ERR_IO, errno, "open %s", path);
+        free(path);
+        return err;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int saved = errno;
+        close(fd);
+        lg_err_t err =
+            saved == EWOULDBLOCK
+                ? lgi_error(LG_ERR_LOCKED,
+                            "%s is in use by another engine (lock %s held)",
+                            engine->dir, path)
+                : lgi_error_errno(LG_ERR_IO, saved, "flock %s", path);
+        free(path);
+        return err;
+    }
+    free(path);
+    engine->lock_fd = fd;
+    return LG_OK;
+}
+
+/* Returns 1 if the marker was there; removes it durably either way. */
+static lg_err_t consume_clean_marker(lg_engine_t *engine, int *cleanp) {
+    char *path = dir_file(engine->dir, CLEAN_SHUTDOWN_FILE);
+    if (!path)
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    *cleanp = 0;
+    lg_err_t err = LG_OK;
+    if (unlink(path) == 0) {
+        *cleanp = 1;
+        err = lgi_fsync_dir(engine->dir);
+    } else if (errno != ENOENT) {
+        err = lgi_error_errno(LG_ERR_IO, errno, "unlink %s", path);
+    }
+    free(path);
+    return err;
+}
+
+static lg_err_t write_clean_marker(lg_engine_t *engine) {
+    char *path = dir_file(engine->dir, CLEAN_SHUTDOWN_FILE);
+    if (!path)
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    lg_err_t err = LG_OK;
+    if (fd < 0 || fsync(fd) != 0)
+        err = lgi_error_errno(LG_ERR_IO, errno, "create %s", path);
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    return err ? err : lgi_fsync_dir(engine->dir);
+}
+
+/* The maintenance thread checkpoints recovery points every
+ * log.flush.offset.checkpoint.interval.ms, so a crash rescans at most that
+ * much.  It is the home of future background work (retention, cleaning);
+ * it never calls application callbacks. */
+static void *maintenance_main(void *arg) {
+    lg_engine_t *engine = arg;
+    int64_t interval = lgi_conf_int(&engine->conf,
+                                    LGI_CONF_CHECKPOINT_INTERVAL_MS);
+    pthread_mutex_lock(&engine->maintenance_lock);
+    while (!engine->maintenance_stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += interval / 1000;
+        deadline.tv_nsec += (interval % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+        int rc = 0;
+        while (!engine->maintenance_stop && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&engine->maintenance_wake,
+                                        &engine->maintenance_lock, &deadline);
+        if (engine->maintenance_stop)
+            break;
+        pthread_mutex_unlock(&engine->maintenance_lock);
+        /* A failed checkpoint is retried next round; recovery stays
+         * correct with an older one. */
+        lgi_engine_checkpoint_recovery_points(engine);
+        pthread_mutex_lock(&engine->maintenance_lock);
+    }
+    pthread_mutex_unlock(&engine->maintenance_lock);
+    return NULL;
+}
+
+static lg_err_t start_maintenance(lg_engine_t *engine) {
+    int rc = pthread_create(&engine->maintenance_thread, NULL,
+                            maintenance_main, engine);
+    if (rc != 0)
+        return lgi_error_errno(LG_ERR_IO, rc, "starting maintenance thread");
+    engine->maintenance_started = 1;
+    return LG_OK;
+}
+
+static void stop_maintenance(lg_engine_t *engine) {
+    if (!engine->maintenance_started)
+        return;
+    pthread_mutex_lock(&engine->maintenance_lock);
+    engine->maintenance_stop = 1;
+    pthread_cond_signal(&engine->maintenance_wake);
+    pthread_mutex_unlock(&engine->maintenance_lock);
+    pthread_join(engine->maintenance_thread, NULL);
+    engine->maintenance_started = 0;
+}
+
+/* Frees everything; flushes only when flush is set (a failed open must not
+ * write a clean marker over a directory it never recovered). */
+static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
+    lg_err_t first = LG_OK;
+    stop_maintenance(engine);
+    if (flush) {
+        /* Partitions are flushed and closed first so the checkpoint below
+         * records their final, fully synced recovery points. */
+        lg_err_t err;
+        pthread_rwlock_wrlock(&engine->topics_lock);
+        for (size_t i = 0; i < engine->topic_count; i++) {
+            lgi_topic_t *t = engine->topics[i];
+            for (int32_t p = 0; p < t->partition_count; p++)
+                if ((err = lgi_partition_flush(t->partitions[p])) && !first)
+                    first = err;
+        }
+        pthread_rwlock_unlock(&engine->topics_lock);
+        if ((err = lgi_engine_checkpoint_recovery_points(engine)) && !first)
+            first = err;
+    }
+    lg_err_t err = lgi_topics_close(engine);
+    if (err && !first)
+        first = err;
+    lgi_io_close(engine->io);
+    if (flush && !first)
+        first = write_clean_marker(engine);
+    if (engine->lock_fd >= 0)
+        close(engine->lock_fd);
+    pthread_rwlock_destroy(&engine->topics_lock);
+    pthread_mutex_destroy(&engine->meta_lock);
+    pthread_mutex_destroy(&engine->maintenance_lock);
+    pthread_cond_destroy(&engine->maintenance_wake);
+    lgi_free(engine->dir);
+    lgi_free(engine);
+    return first;
+}
+
+LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
+                               lg_engine_t **enginep) {
+    lgi_error_clear();
+    if (!dir || !enginep)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_engine_open: dir and enginep must not be NULL");
+    *enginep = NULL;
+    if (!*dir)
+        return lgi_error(LG_ERR_INVALID_ARG, "data directory path is empty");
+
+    lg_engine_t *engine = lgi_calloc(1, sizeof *engine);
+    if (!engine)
+        return lgi_error(LG_ERR_NOMEM, "out of memory opening engine");
+    engine->lock_fd = -1;
+    pthread_rwlock_init(&engine->topics_lock, NULL);
+    pthread_mutex_init(&engine->meta_lock, NULL);
+    pthread_mutex_init(&engine->maintenance_lock, NULL);
+    /* The maintenance thread sleeps with timed waits on the monotonic
+     * clock, so wall-clock jumps neither stall nor spin it. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&engine->maintenance_wake, &attr);
+    pthread_condattr_destroy(&attr);
+    engine->dir = lgi_strdup(dir);
+    lg_conf_t *defaults = conf ? NULL : lg_conf_new();
+    if (!engine->dir || (!conf && !defaults)) {
+        lg_conf_destroy(defaults);
+        engine_teardown(engine, 0);
+        return lgi_error(LG_ERR_NOMEM, "out of memory opening engine");
+    }
+    engine->conf = conf ? *conf : *defaults;
+    lg_conf_destroy(defaults);
+
+    lg_err_t err;
+    int clean = 0;
+    if ((err = make_directory(engine->dir)) || (err = take_lock(engine)) ||
+        (err = consume_clean_marker(engine, &clean)))
+        goto fail;
+    if ((err = lgi_io_open((int)lgi_conf_int(&engine->conf,
+                                             LGI_CONF_IO_BACKEND),
+                           (unsigned)lgi_conf_int(&engine->conf,
+                                                  LGI_CONF_IO_QUEUE_DEPTH),
+                           &engine->io)))
+        goto fail;
+    if ((err = lgi_topics_load(engine, clean)))
+        goto fail;
+    /* Record what recovery established before accepting writes. */
+    if ((err = lgi_engine_checkpoint_recovery_points(engine)))
+        goto fail;
+    if ((err = start_maintenance(engine)))
+        goto fail;
+    *enginep = engine;
+    return LG_OK;
+fail:;
+    /* Keep the message of the real failure, not of the teardown. */
+    char message[512];
+    snprintf(message, sizeof message, "%s", lg_last_error_message());
+    engine_teardown(engine, 0);
+    return lgi_error(err, "%s", message);
+}
+
+LG_API lg_err_t lg_engine_close(lg_engine_t *engine) {
+    lgi_error_clear();
+    if (!engine)
+        return LG_OK;
+    lg_err_t err = engine_teardown(engine, 1);
+    if (err) {
+        char message[512];
+        snprintf(message, sizeof message, "%s", lg_last_error_message());
+        return lgi_error(err, "closing engine: %s", message);
+    }
+    return LG_OK;
+}
+
+LG_API const char *lg_engine_io_backend(const lg_engine_t *engine) {
+    lgi_error_clear();
+    if (!engine || !engine->io)
+        return "none";
+    return lgi_io_backend_name(engine->io);
+}

@@ -1,0 +1,547 @@
+/*
+ * topic.c -- topics: name rules, creation, the persisted topic metadata and
+ * the recovery-point checkpoint that tells recovery where to start.
+ *
+ * Engine-level metadata lives in two metafiles (see metafile.h) in the
+ * data directory, both text so an operator can read them:
+ *
+ *   topics                          recovery-point-offset-checkpoint
+ *   ----------------------------    --------------------------------
+ *   liblog-topics 1                 0
+ *   topic <name> <count> <id-hex>   <entries>
+ *   config <name> <key>=<value>     <topic> <partition> <offset>
+ *   ...                             ...
+ *   xxh3:<checksum>                 xxh3:<checksum>
+ *
+ * The recovery-point file is Kafka's layout plus our checksum line.  The
+ * topics file is the commit point of a create: partition directories are
+ * made (and emptied of any stale files) first, the metadata is replaced
+ * atomically last, so a crash mid-create leaves either no topic or a whole
+ * one.  A recovery point is a promise that every byte below it was
+ * fdatasync'd; a missing or damaged checkpoint is harmless (recovery then
+ * scans the whole partition), so load errors there are not fatal.
+ */
+#include "engine.h"
+
+#include "alloc.h"
+#include "buf.h"
+#include "err.h"
+#include "metafile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#define TOPICS_FILE "topics"
+#define RECOVERY_FILE "recovery-point-offset-checkpoint"
+#define TOPIC_NAME_MAX 249
+#define PARTITIONS_MAX 100000
+
+lg_err_t lgi_topic_name_validate(const char *name) {
+    if (!name)
+        return lgi_error(LG_ERR_INVALID_ARG, "topic name must not be NULL");
+    size_t len = strlen(name);
+    if (len == 0)
+        return lgi_error(LG_ERR_INVALID_TOPIC, "topic name is empty");
+    if (len > TOPIC_NAME_MAX)
+        return lgi_error(LG_ERR_INVALID_TOPIC,
+                         "topic name is %zu characters, the limit is %d", len,
+                         TOPIC_NAME_MAX);
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return lgi_error(LG_ERR_INVALID_TOPIC,
+                         "topic name cannot be \".\" or \"..\"");
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        int legal = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                    c == '-';
+        if (!legal)
+            return lgi_error(LG_ERR_INVALID_TOPIC,
+                             "topic name \"%s\": character %zu (0x%02x) is "
+                             "not one of [a-zA-Z0-9._-]",
+                             name, i, (unsigned char)c);
+    }
+    return LG_OK;
+}
+
+static char *partition_path(const lg_engine_t *engine, const char *topic,
+                            int32_t partition) {
+    char *path;
+    if (asprintf(&path, "%s/%s-%" PRId32, engine->dir, topic, partition) < 0)
+        return NULL;
+    return path; /* malloc'd by asprintf: released with free() */
+}
+
+static char *engine_file(const lg_engine_t *engine, const char *name) {
+    char *path;
+    if (asprintf(&path, "%s/%s", engine->dir, name) < 0)
+        return NULL;
+    return path;
+}
+
+static void topic_free(lgi_topic_t *topic) {
+    if (!topic)
+        return;
+    lgi_free(topic->partitions);
+    lgi_free(topic->name);
+    lgi_free(topic);
+}
+
+/* ------------------------------------------------------------------------
+ * Metadata files
+ * --------------------------------------------------------------------- */
+
+/* Renders the topics file from engine->topics (caller holds meta_lock and
+ * at least a read lock on topics) plus an optional topic being created. */
+static lg_err_t write_topics_file(lg_engine_t *engine,
+                                  const lgi_topic_t *extra) {
+    lgi_buf_t body = LGI_BUF_INIT;
+    lg_err_t err = LG_OK;
+    char line[512];
+    snprintf(line, sizeof line, "liblog-topics 1\n");
+    if (lgi_buf_append(&body, line, strlen(line)) != 0)
+        goto nomem;
+    for (size_t i = 0; i <= engine->topic_count; i++) {
+        const lgi_topic_t *t = i < engine->topic_count ? engine->topics[i]
+                                                       : extra;
+        if (!t)
+            continue;
+        char id[33];
+        for (int b = 0; b < 16; b++)
+            snprintf(id + 2 * b, 3, "%02x", t->topic_id[b]);
+        snprintf(line, sizeof line, "topic %s %" PRId32 " %s\n", t->name,
+                 t->partition_count, id);
+        if (lgi_buf_append(&body, line, strlen(line)) != 0)
+            goto nomem;
+        char *overrides;
+        if ((err = lgi_conf_serialize_overrides(&t->overrides, &overrides)))
+            goto out;
+        for (char *p = overrides, *nl; *p; p = nl + 1) {
+            nl = strchr(p, '\n');
+            snprintf(line, sizeof line, "config %s %.*s\n", t->name,
+                     (int)(nl - p), p);
+            if (lgi_buf_append(&body, line, strlen(line)) != 0) {
+                lgi_free(overrides);
+                goto nomem;
+            }
+        }
+        lgi_free(overrides);
+    }
+    char *path = engine_file(engine, TOPICS_FILE);
+    if (!path)
+        goto nomem;
+    err = lgi_metafile_write(path, body.data, body.len);
+    free(path);
+    goto out;
+nomem:
+    err = lgi_error(LG_ERR_NOMEM, "out of memory writing topic metadata");
+out:
+    lgi_buf_free(&body);
+    return err;
+}
+
+lg_err_t lgi_engine_checkpoint_recovery_points(lg_engine_t *engine) {
+    lgi_buf_t body = LGI_BUF_INIT;
+    lg_err_t err = LG_OK;
+    char line[512];
+    size_t entries = 0;
+
+    pthread_mutex_lock(&engine->meta_lock);
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    for (size_t i = 0; i < engine->topic_count; i++)
+        entries += (size_t)engine->topics[i]->partition_count;
+    snprintf(line, sizeof line, "0\n%zu\n", entries);
+    int failed = lgi_buf_append(&body, line, strlen(line));
+    for (size_t i = 0; i < engine->topic_count && !failed; i++) {
+        lgi_topic_t *t = engine->topics[i];
+        for (int32_t p = 0; p < t->partition_count && !failed; p++) {
+            snprintf(line, sizeof line, "%s %" PRId32 " %" PRId64 "\n",
+                     t->name, p,
+                     lgi_partition_recovery_point(t->partitions[p]));
+            failed = lgi_buf_append(&body, line, strlen(line));
+        }
+    }
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (failed) {
+        err = lgi_error(LG_ERR_NOMEM, "out of memory writing checkpoint");
+    } else {
+        char *path = engine_file(engine, RECOVERY_FILE);
+        err = path ? lgi_metafile_write(path, body.data, body.len)
+                   : lgi_error(LG_ERR_NOMEM, "out of memory");
+        free(path);
+    }
+    pthread_mutex_unlock(&engine->meta_lock);
+    lgi_buf_free(&body);
+    return err;
+}
+
+/* Finds "<topic> <partition> <offset>" in the recovery-point body; 0 (scan
+ * everything) when absent. */
+static int64_t recovery_point_of(const char *body, const char *topic,
+                                 int32_t partition) {
+    if (!body)
+        return 0;
+    size_t name_len = strlen(topic);
+    const char *line = body;
+    /* skip version and count lines */
+    for (int skip = 0; skip < 2 && line; skip++) {
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    for (; line && *line; line = strchr(line, '\n'), line = line ? line + 1
+                                                                  : NULL) {
+        if (strncmp(line, topic, name_len) != 0 || line[name_len] != ' ')
+            continue;
+        char *end;
+        long part = strtol(line + name_len + 1, &end, 10);
+        if (part != partition || *end != ' ')
+            continue;
+        long long offset = strtoll(end + 1, &end, 10);
+        return offset >= 0 ? offset : 0;
+    }
+    return 0;
+}
+
+static lg_err_t open_partitions(lg_engine_t *engine, lgi_topic_t *topic,
+                                const char *recovery_body,
+                                int clean_shutdown) {
+    lgi_log_config_t config;
+    lgi_conf_log_config(&topic->effective, &config);
+    for (int32_t p = 0; p < topic->partition_count; p++) {
+        char *path = partition_path(engine, topic->name, p);
+        if (!path)
+            return lgi_error(LG_ERR_NOMEM, "out of memory");
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            lg_err_t err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", path);
+            free(path);
+            return err;
+        }
+        lg_err_t err = lgi_partition_open(
+            path, &config, engine->io,
+            recovery_point_of(recovery_body, topic->name, p), clean_shutdown,
+            lgi_engine_now_ms(engine), &topic->partitions[p]);
+        free(path);
+        if (err)
+            return err;
+    }
+    return LG_OK;
+}
+
+static void close_partitions(lgi_topic_t *topic) {
+    for (int32_t p = 0; p < topic->partition_count; p++) {
+        lgi_partition_close(topic->partitions[p]);
+        topic->partitions[p] = NULL;
+    }
+}
+
+static lgi_topic_t *topic_new(const char *name, int32_t partitions) {
+    lgi_topic_t *topic = lgi_calloc(1, sizeof *topic);
+    if (!topic)
+        return NULL;
+    topic->name = lgi_strdup(name);
+    topic->partitions = lgi_calloc((size_t)partitions,
+                                   sizeof *topic->partitions);
+    topic->partition_count = partitions;
+    if (!topic->name || !topic->partitions) {
+        topic_free(topic);
+        return NULL;
+    }
+    return topic;
+}
+
+static int add_topic(lg_engine_t *engine, lgi_topic_t *topic) {
+    if (engine->topic_count == engine->topic_cap) {
+        size_t cap = engine->topic_cap ? engine->topic_cap * 2 : 8;
+        lgi_topic_t **topics =
+            lgi_realloc(engine->topics, cap * sizeof *topics);
+        if (!topics)
+            return -1;
+        engine->topics = topics;
+        engine->topic_cap = cap;
+    }
+    engine->topics[engine->topic_count++] = topic;
+    return 0;
+}
+
+static lgi_topic_t *find_topic(lg_engine_t *engine, const char *name) {
+    for (size_t i = 0; i < engine->topic_count; i++)
+        if (strcmp(engine->topics[i]->name, name) == 0)
+            return engine->topics[i];
+    return NULL;
+}
+
+static int parse_hex_id(const char *hex, uint8_t id[16]) {
+    for (int b = 0; b < 16; b++) {
+        unsigned v;
+        if (sscanf(hex + 2 * b, "%2x", &v) != 1)
+            return -1;
+        id[b] = (uint8_t)v;
+    }
+    return 0;
+}
+
+lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
+    char *topics_path = engine_file(engine, TOPICS_FILE);
+    char *recovery_path = engine_file(engine, RECOVERY_FILE);
+    char *body = NULL, *recovery_body = NULL;
+    size_t len;
+    lg_err_t err = LG_OK;
+    if (!topics_path || !recovery_path) {
+        err = lgi_error(LG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!lgi_metafile_exists(topics_path))
+        goto out; /* a new data directory */
+    if ((err = lgi_metafile_read(topics_path, &body, &len)))
+        goto out;
+    if (lgi_metafile_exists(recovery_path) &&
+        lgi_metafile_read(recovery_path, &recovery_body, &len) != LG_OK) {
+        /* Damaged checkpoint: scan everything, and distrust the clean
+         * marker too since the files disagree about the last shutdown. */
+        recovery_body = NULL;
+        clean_shutdown = 0;
+    }
+    lgi_error_clear();
+
+    char *save = NULL;
+    char *line = strtok_r(body, "\n", &save);
+    if (!line || strcmp(line, "liblog-topics 1") != 0) {
+        err = lgi_error(LG_ERR_CORRUPT, "%s: unknown format or version",
+                        topics_path);
+        goto out;
+    }
+    /* First pass: topics and their configs. */
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char name[256], rest[256];
+        long count;
+        if (sscanf(line, "topic %255s %ld %255s", name, &count, rest) == 3) {
+            if (lgi_topic_name_validate(name) || count < 1 ||
+                count > PARTITIONS_MAX || strlen(rest) != 32) {
+                err = lgi_error(LG_ERR_CORRUPT, "%s: bad topic line \"%s\"",
+                                topics_path, line);
+                goto out;
+            }
+            lgi_topic_t *topic = topic_new(name, (int32_t)count);
+            if (!topic || add_topic(engine, topic) != 0) {
+                topic_free(topic);
+                err = lgi_error(LG_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            parse_hex_id(rest, topic->topic_id);
+            topic->effective = engine->conf;
+            lg_conf_t *defaults = lg_conf_new();
+            if (!defaults) {
+                err = lgi_error(LG_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            topic->overrides = *defaults;
+            lg_conf_destroy(defaults);
+        } else if (sscanf(line, "config %255s %255s", name, rest) == 2) {
+            lgi_topic_t *topic = find_topic(engine, name);
+            char *eq = strchr(rest, '=');
+            if (!topic || !eq) {
+                err = lgi_error(LG_ERR_CORRUPT, "%s: bad config line \"%s\"",
+                                topics_path, line);
+                goto out;
+            }
+            *eq = '\0';
+            if ((err = lg_conf_set(&topic->overrides, rest, eq + 1))) {
+                err = lgi_error(LG_ERR_CORRUPT, "%s: topic %s: %s",
+                                topics_path, name, lg_last_error_message());
+                goto out;
+            }
+            lgi_conf_overlay(&topic->effective, &topic->overrides);
+        } else {
+            err = lgi_error(LG_ERR_CORRUPT, "%s: unreadable line \"%s\"",
+                            topics_path, line);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < engine->topic_count; i++)
+        if ((err = open_partitions(engine, engine->topics[i], recovery_body,
+                                   clean_shutdown)))
+            goto out;
+out:
+    lgi_free(body);
+    lgi_free(recovery_body);
+    free(topics_path);
+    free(recovery_path);
+    return err;
+}
+
+lg_err_t lgi_topics_close(lg_engine_t *engine) {
+    lg_err_t first = LG_OK;
+    for (size_t i = 0; i < engine->topic_count; i++) {
+        lgi_topic_t *t = engine->topics[i];
+        for (int32_t p = 0; p < t->partition_count; p++) {
+            lg_err_t err = lgi_partition_close(t->partitions[p]);
+            if (err && !first)
+                first = err;
+        }
+        topic_free(t);
+    }
+    lgi_free(engine->topics);
+    engine->topics = NULL;
+    engine->topic_count = engine->topic_cap = 0;
+    return first;
+}
+
+lg_err_t lgi_engine_partition(lg_engine_t *engine, const char *topic,
+                              int32_t partition, lgi_topic_t **topicp,
+                              lgi_partition_t **partitionp) {
+    if (!engine || !topic)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "engine and topic must not be NULL");
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    lgi_topic_t *t = find_topic(engine, topic);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (!t)
+        return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
+                         topic);
+    if (partition < 0 || partition >= t->partition_count)
+        return lgi_error(LG_ERR_UNKNOWN_PARTITION,
+                         "topic \"%s\" has partitions 0..%" PRId32
+                         ", not %" PRId32,
+                         topic, t->partition_count - 1, partition);
+    if (topicp)
+        *topicp = t;
+    *partitionp = t->partitions[partition];
+    return LG_OK;
+}
+
+/* Empties a directory left by a crashed create so a new topic of the same
+ * name never inherits stale records. */
+static void empty_directory(const char *path) {
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(d))) {
+        if (entry->d_name[0] == '.' &&
+            (entry->d_name[1] == '\0' ||
+             (entry->d_name[1] == '.' && entry->d_name[2] == '\0')))
+            continue;
+        char *file;
+        if (asprintf(&file, "%s/%s", path, entry->d_name) >= 0) {
+            unlink(file);
+            free(file);
+        }
+    }
+    closedir(d);
+}
+
+LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
+                                int32_t partitions,
+                                const lg_conf_t *topic_conf) {
+    lgi_error_clear();
+    if (!engine)
+        return lgi_error(LG_ERR_INVALID_ARG, "engine must not be NULL");
+    lg_err_t err = lgi_topic_name_validate(name);
+    if (err)
+        return err;
+    if (partitions < 1 || partitions > PARTITIONS_MAX)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "partitions must be between 1 and %d, got %" PRId32,
+                         PARTITIONS_MAX, partitions);
+    if (topic_conf && (err = lgi_conf_check_topic_scope(topic_conf)))
+        return err;
+
+    pthread_mutex_lock(&engine->meta_lock);
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    int exists = find_topic(engine, name) != NULL;
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (exists) {
+        pthread_mutex_unlock(&engine->meta_lock);
+        return lgi_error(LG_ERR_TOPIC_EXISTS, "topic \"%s\" already exists",
+                         name);
+    }
+    lgi_topic_t *topic = topic_new(name, partitions);
+    if (!topic) {
+        pthread_mutex_unlock(&engine->meta_lock);
+        return lgi_error(LG_ERR_NOMEM, "out of memory creating topic");
+    }
+    if (getrandom(topic->topic_id, sizeof topic->topic_id, 0) !=
+        (ssize_t)sizeof topic->topic_id) {
+        /* The id only needs to differ between incarnations of a name. */
+        int64_t now = lgi_engine_now_ms(engine);
+        memcpy(topic->topic_id, &now, sizeof now);
+    }
+    lg_conf_t *defaults = lg_conf_new();
+    if (!defaults) {
+        err = lgi_error(LG_ERR_NOMEM, "out of memory creating topic");
+        goto fail;
+    }
+    topic->overrides = *defaults;
+    lg_conf_destroy(defaults);
+    if (topic_conf)
+        lgi_conf_overlay(&topic->overrides, topic_conf);
+    topic->effective = engine->conf;
+    lgi_conf_overlay(&topic->effective, &topic->overrides);
+
+    for (int32_t p = 0; p < partitions; p++) {
+        char *path = partition_path(engine, name, p);
+        if (!path) {
+            err = lgi_error(LG_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if (mkdir(path, 0700) != 0) {
+            if (errno != EEXIST) {
+                err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", path);
+                free(path);
+                goto fail;
+            }
+            empty_directory(path);
+        }
+        free(path);
+    }
+    if ((err = lgi_fsync_dir(engine->dir)))
+        goto fail;
+    if ((err = open_partitions(engine, topic, NULL, 0)))
+        goto fail;
+    /* Commit point. */
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    err = write_topics_file(engine, topic);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (err)
+        goto fail;
+    pthread_rwlock_wrlock(&engine->topics_lock);
+    int added = add_topic(engine, topic);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (added != 0) {
+        /* Durable but not in memory: the next open will see it; fail the
+         * call so the caller knows this engine cannot use it now. */
+        err = lgi_error(LG_ERR_NOMEM, "out of memory registering topic");
+        goto fail;
+    }
+    pthread_mutex_unlock(&engine->meta_lock);
+    return LG_OK;
+fail:
+    close_partitions(topic);
+    topic_free(topic);
+    pthread_mutex_unlock(&engine->meta_lock);
+    return err;
+}
+
+LG_API lg_err_t lg_topic_partition_count(lg_engine_t *engine,
+                                         const char *name, int32_t *countp) {
+    lgi_error_clear();
+    if (!engine || !name || !countp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "engine, name and countp must not be NULL");
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    lgi_topic_t *t = find_topic(engine, name);
+    if (t)
+        *countp = t->partition_count;
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (!t)
+        return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
+                         name);
+    return LG_OK;
+}
