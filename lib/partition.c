@@ -419,7 +419,12 @@ static lg_err_t recover_segments(lgi_partition_t *partition,
                       (!last && partition->segments[i + 1]->base_offset <=
                                     recovery_point);
         if (trusted) {
-            err = lgi_segment_load(segment, epochs_learn, partition, NULL);
+            int rebuilt = 0;
+            err = lgi_segment_load(segment, epochs_learn, partition, &rebuilt);
+            /* A rebuilt index is written back at once for a sealed segment
+             * (the active one is stored when it is sealed or closed). */
+            if (err == LG_OK && rebuilt && !last)
+                err = lgi_segment_seal(segment);
             if (err != LG_OK)
                 return err;
             if (!epochs_ok && (err = epochs_learn_segment(partition,
@@ -434,7 +439,8 @@ static lg_err_t recover_segments(lgi_partition_t *partition,
             return err;
         /* The scanned bytes may exist only in the page cache of a crashed
          * process: make them durable before calling them recovered. */
-        if ((err = lgi_segment_sync(segment)) != LG_OK)
+        if ((err = (last ? lgi_segment_sync(segment)
+                         : lgi_segment_seal(segment))) != LG_OK)
             return err;
         if (truncated > 0 || (!last && partition->segments[i + 1]->base_offset <
                                            segment->next_offset)) {
