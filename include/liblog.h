@@ -77,6 +77,8 @@ typedef enum lg_err_t {
     LG_ERR_UNSUPPORTED = 17,     /* feature or format not supported */
     LG_ERR_TIMED_OUT = 18,       /* a bounded wait expired */
     LG_ERR_STATE = 19,           /* call not valid in the handle's state */
+    LG_ERR_QUEUE_FULL = 20,      /* producer buffer.memory exhausted */
+    LG_ERR_PARTITION_EOF = 21,   /* event: consumer reached a partition's end */
     LG_ERR__COUNT                /* not an error; one past the last code */
 } lg_err_t;
 
@@ -317,6 +319,225 @@ LG_API lg_err_t lg_watermarks(lg_engine_t *engine, const char *topic,
 LG_API lg_err_t lg_offset_for_time(lg_engine_t *engine, const char *topic,
                                    int32_t partition, int64_t timestamp_ms,
                                    int64_t *offsetp);
+
+/* ------------------------------------------------------------------------
+ * Topic administration
+ * --------------------------------------------------------------------- */
+
+/* A list of strings handed out by the library (topic names ...).  Free
+ * with lg_strings_destroy(). */
+typedef struct lg_strings lg_strings_t;
+
+/* Number of strings in list (0 for NULL). */
+LG_API size_t lg_strings_count(const lg_strings_t *list);
+/* The index-th string, NUL-terminated, or NULL when out of range.  Valid
+ * until lg_strings_destroy(list). */
+LG_API const char *lg_strings_get(const lg_strings_t *list, size_t index);
+/* Frees list.  NULL is a no-op. */
+LG_API void lg_strings_destroy(lg_strings_t *list);
+
+/* Sets *namesp to the names of all topics, sorted.  Any thread. */
+LG_API lg_err_t lg_topic_list(lg_engine_t *engine, lg_strings_t **namesp);
+
+/* Deletes topic name and all its data.  Appends, reads, producers and
+ * consumers using it get LG_ERR_UNKNOWN_TOPIC from then on; calls already
+ * inside the topic finish first (the files are removed once the last
+ * finishes).  Any thread. */
+LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name);
+
+/* Grows topic name to partition_count partitions (Kafka allows only
+ * growth): LG_ERR_INVALID_ARG when partition_count is not larger than the
+ * current count.  Existing partitions keep their data; key-hash
+ * partitioning of new records changes, as in Kafka.  Any thread. */
+LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
+                                        int32_t partition_count);
+
+/* Copies topic name's effective value of property (override or engine
+ * default) into buf, as lg_conf_get.  *is_overridep (may be NULL) is 1
+ * when the topic overrides it.  Any thread. */
+LG_API lg_err_t lg_topic_config_get(lg_engine_t *engine, const char *name,
+                                    const char *property, char *buf,
+                                    size_t *size, int *is_overridep);
+
+/* Sets (value non-NULL) or removes (value NULL: back to the engine
+ * default) a topic-level override, persisted atomically with the topic.
+ * Applies to appends from the next one on.  LG_ERR_UNKNOWN_CONFIG /
+ * LG_ERR_INVALID_CONFIG as lg_conf_set.  Any thread. */
+LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
+                                    const char *property, const char *value);
+
+/* ------------------------------------------------------------------------
+ * Producer
+ *
+ * lg_produce() copies a record into an in-memory batch for its partition
+ * and returns; it never waits for disk.  Batches are appended when they
+ * reach batch.size or linger.ms has passed, by the engine's I/O machinery,
+ * and each record's outcome is delivered exactly once to the delivery
+ * callback -- from the application's own lg_producer_poll() (or
+ * lg_producer_flush()) call, never from a library thread.
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_producer lg_producer_t;
+
+/* Partition argument meaning "let the partitioner choose". */
+#define LG_PARTITION_ANY (-1)
+
+/* Delivery report: err is LG_OK and offset the record's offset, or the
+ * error that failed it (offset -1).  topic is valid during the call only;
+ * message_opaque is the pointer given to lg_produce. */
+typedef void (*lg_delivery_fn)(void *opaque, lg_err_t err, const char *topic,
+                               int32_t partition, int64_t offset,
+                               void *message_opaque);
+
+/* A new producer on engine.  conf (may be NULL; borrowed) carries producer
+ * properties (acks, linger.ms, batch.size, compression.type, partitioner,
+ * buffer.memory, max.block.ms, delivery.timeout.ms); setting a property of
+ * another scope is LG_ERR_INVALID_CONFIG.  The producer must be destroyed
+ * before the engine is closed.  Any thread. */
+LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
+                                lg_producer_t **producerp);
+
+/* Sets the delivery callback and its opaque (NULL callback: no reports are
+ * kept).  Call before the first lg_produce.  Not concurrently with
+ * lg_producer_poll. */
+LG_API lg_err_t lg_producer_set_delivery_callback(lg_producer_t *producer,
+                                                  lg_delivery_fn callback,
+                                                  void *opaque);
+
+/* Queues one record for topic.  partition is an index or LG_PARTITION_ANY
+ * (the configured partitioner picks one).  key/value as lg_records_add
+ * (NULL = null), copied; records with headers go through
+ * lg_produce_records.  timestamp is ms or LG_TIMESTAMP_NOW.  Errors:
+ * LG_ERR_UNKNOWN_TOPIC, LG_ERR_UNKNOWN_PARTITION, LG_ERR_RECORD_TOO_LARGE,
+ * LG_ERR_QUEUE_FULL (buffer.memory exhausted and max.block.ms passed),
+ * LG_ERR_CLOSED.  On error no delivery report will come for this record.
+ * Any thread. */
+LG_API lg_err_t lg_produce(lg_producer_t *producer, const char *topic,
+                           int32_t partition, const void *key, size_t key_len,
+                           const void *value, size_t value_len,
+                           int64_t timestamp, void *message_opaque);
+
+/* As lg_produce, for every record of records (borrowed; with headers),
+ * all to the same partition (chosen once, from the first record's key,
+ * when partition is LG_PARTITION_ANY), each reported separately with
+ * message_opaque.  Any thread. */
+LG_API lg_err_t lg_produce_records(lg_producer_t *producer, const char *topic,
+                                   int32_t partition,
+                                   const lg_records_t *records,
+                                   void *message_opaque);
+
+/* Serves pending delivery reports by calling the delivery callback on the
+ * calling thread, waiting up to timeout_ms (0: don't wait, -1: forever)
+ * for at least one.  Returns the number of reports served (>= 0).  One
+ * thread at a time per producer. */
+LG_API int lg_producer_poll(lg_producer_t *producer, int timeout_ms);
+
+/* Sends every queued batch now (ignoring linger.ms) and serves delivery
+ * reports until all records produced before the call are reported or
+ * timeout_ms passes (LG_ERR_TIMED_OUT; -1 waits forever).  Same thread
+ * rules as lg_producer_poll. */
+LG_API lg_err_t lg_producer_flush(lg_producer_t *producer, int timeout_ms);
+
+/* Records produced and not yet reported (queued, in flight, or waiting in
+ * the report queue).  Any thread. */
+LG_API size_t lg_producer_queue_length(const lg_producer_t *producer);
+
+/* A file descriptor (eventfd) that becomes readable when delivery reports
+ * are waiting, for epoll/poll loops; lg_producer_poll drains it.  Owned by
+ * the producer: do not close it.  Any thread. */
+LG_API int lg_producer_eventfd(const lg_producer_t *producer);
+
+/* Stops the producer: records still queued are failed with LG_ERR_CLOSED
+ * without a delivery report (call lg_producer_flush first to deliver
+ * them), in-flight appends are waited for, memory is freed.  NULL is a
+ * no-op.  Not concurrently with other calls on the producer. */
+LG_API void lg_producer_destroy(lg_producer_t *producer);
+
+/* ------------------------------------------------------------------------
+ * Consumer
+ *
+ * A consumer reads assigned partitions from its own positions.  Messages
+ * returned by lg_consumer_poll / lg_consumer_poll_batch point into the
+ * consumer's fetch buffers without copying, and stay valid until the next
+ * poll call on the same consumer or lg_consumer_destroy.
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_consumer lg_consumer_t;
+
+/* Special offsets for assign/seek. */
+#define LG_OFFSET_BEGINNING (-2) /* the log start offset */
+#define LG_OFFSET_END (-1)       /* the log end offset: only new records */
+
+/* A new consumer on engine; conf (may be NULL; borrowed) carries consumer
+ * properties (enable.partition.eof, fetch.max.bytes,
+ * max.partition.fetch.bytes, auto.offset.reset).  Destroy it before
+ * closing the engine.  Any thread. */
+LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
+                                lg_consumer_t **consumerp);
+
+/* Adds partition of topic to the assignment, positioned at offset (an
+ * offset, LG_OFFSET_BEGINNING or LG_OFFSET_END).  Re-assigning an assigned
+ * partition moves its position.  One thread at a time per consumer. */
+LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
+                                   int32_t partition, int64_t offset);
+
+/* Removes partition of topic from the assignment (LG_ERR_STATE if not
+ * assigned). */
+LG_API lg_err_t lg_consumer_unassign(lg_consumer_t *consumer,
+                                     const char *topic, int32_t partition);
+
+/* Moves the position of an assigned partition: an offset,
+ * LG_OFFSET_BEGINNING or LG_OFFSET_END. */
+LG_API lg_err_t lg_consumer_seek(lg_consumer_t *consumer, const char *topic,
+                                 int32_t partition, int64_t offset);
+
+/* Moves the position to the first record with timestamp >= timestamp_ms
+ * (the log end when none). */
+LG_API lg_err_t lg_consumer_seek_timestamp(lg_consumer_t *consumer,
+                                           const char *topic,
+                                           int32_t partition,
+                                           int64_t timestamp_ms);
+
+/* The offset of the next record poll will return for the partition. */
+LG_API lg_err_t lg_consumer_position(lg_consumer_t *consumer,
+                                     const char *topic, int32_t partition,
+                                     int64_t *offsetp);
+
+/* Returns the next message of any assigned partition, waiting up to
+ * timeout_ms (0: don't wait; -1: forever) for one to arrive; a wait is
+ * ended within microseconds by a new record, lg_consumer_wakeup, or the
+ * timeout.  *messagep is NULL on timeout or wakeup (LG_OK).  With
+ * enable.partition.eof, reaching a partition's end yields a message whose
+ * lg_message_error() is LG_ERR_PARTITION_EOF (once per arrival at the
+ * end).  One thread at a time per consumer. */
+LG_API lg_err_t lg_consumer_poll(lg_consumer_t *consumer, int timeout_ms,
+                                 const lg_message_t **messagep);
+
+/* As lg_consumer_poll, filling messages[0..max) and *countp with as many
+ * messages as are ready (at least one unless it times out). */
+LG_API lg_err_t lg_consumer_poll_batch(lg_consumer_t *consumer,
+                                       int timeout_ms,
+                                       const lg_message_t **messages,
+                                       size_t max, size_t *countp);
+
+/* Ends a blocking poll on another thread early.  Any thread. */
+LG_API void lg_consumer_wakeup(lg_consumer_t *consumer);
+
+/* A file descriptor (eventfd) that becomes readable when poll has
+ * something to return (new records in an assigned partition, or a
+ * wakeup); lg_consumer_poll drains it.  Owned by the consumer.  Any
+ * thread. */
+LG_API int lg_consumer_eventfd(const lg_consumer_t *consumer);
+
+/* Frees the consumer and invalidates its messages.  NULL is a no-op. */
+LG_API void lg_consumer_destroy(lg_consumer_t *consumer);
+
+/* Message accessors for consumers: the topic name (valid as long as the
+ * message), partition, and the error of an event message (LG_OK for a
+ * record; LG_ERR_PARTITION_EOF for an end-of-partition event). */
+LG_API const char *lg_message_topic(const lg_message_t *message);
+LG_API int32_t lg_message_partition(const lg_message_t *message);
+LG_API lg_err_t lg_message_error(const lg_message_t *message);
 
 #ifdef __cplusplus
 }

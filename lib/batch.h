@@ -120,12 +120,30 @@ typedef struct lgi_record_iter {
     const uint8_t *pos;
     const uint8_t *end;
     int32_t remaining;
+    int32_t last_delta; /* offsetDelta of the previous record, -1 at start;
+                           deltas must rise strictly */
 } lgi_record_iter_t;
 
-/* Starts iterating the validated batch at batch (length from header). */
+/* Decompressed records sections larger than this are refused by
+ * lgi_record_iter_init (a decompression bomb gets LG_ERR_CORRUPT). */
+#define LGI_BATCH_MAX_DECOMPRESSED ((size_t)64 << 20)
+
+/* Starts iterating the validated batch at batch (length from header).
+ * For a compressed batch scratch is emptied first and receives the
+ * decompressed records section (at most LGI_BATCH_MAX_DECOMPRESSED bytes);
+ * use a separate scratch per batch whose records must stay valid together.
+ * scratch may be NULL for uncompressed batches.  LG_ERR_UNSUPPORTED for
+ * gzip/snappy/lz4, LG_ERR_CORRUPT for a bad compressed stream. */
 lg_err_t lgi_record_iter_init(lgi_record_iter_t *iter, const uint8_t *batch,
                               const lgi_batch_header_t *header,
                               lgi_buf_t *scratch);
+
+/* lgi_record_iter_init with an explicit bound on the decompressed size. */
+lg_err_t lgi_record_iter_init_limit(lgi_record_iter_t *iter,
+                                    const uint8_t *batch,
+                                    const lgi_batch_header_t *header,
+                                    lgi_buf_t *scratch,
+                                    size_t max_decompressed);
 
 /* Decodes the next record into *record; returns LG_OK with *done = 1 after
  * the last.  LG_ERR_CORRUPT for a malformed record (length mismatch,

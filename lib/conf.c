@@ -141,8 +141,10 @@ void lgi_conf_describe(int id, char *default_text, size_t default_size,
 LG_API lg_conf_t *lg_conf_new(void) {
     lgi_error_clear();
     lg_conf_t *conf = lgi_calloc(1, sizeof *conf);
-    if (!conf)
+    if (!conf) {
+        lgi_error(LG_ERR_NOMEM, "lg_conf_new: out of memory");
         return NULL;
+    }
     for (int i = 0; i < LGI_CONF__COUNT; i++)
         conf->values[i] = properties[i].def;
     return conf;
@@ -155,6 +157,8 @@ LG_API lg_conf_t *lg_conf_dup(const lg_conf_t *conf) {
     lg_conf_t *copy = lgi_malloc(sizeof *copy);
     if (copy)
         *copy = *conf;
+    else
+        lgi_error(LG_ERR_NOMEM, "lg_conf_dup: out of memory");
     return copy;
 }
 
@@ -234,6 +238,21 @@ LG_API lg_err_t lg_conf_get(const lg_conf_t *conf, const char *name,
                          "%s: buffer of %zu bytes too small, %zu needed",
                          name, have, need);
     memcpy(buf, text, need);
+    return LG_OK;
+}
+
+int lgi_conf_is_set(const lg_conf_t *conf, const char *name) {
+    int id = find_property(name);
+    return id >= 0 && (conf->set_mask & (UINT64_C(1) << id)) != 0;
+}
+
+lg_err_t lgi_conf_unset(lg_conf_t *conf, const char *name) {
+    int id = find_property(name);
+    if (id < 0)
+        return lgi_error(LG_ERR_UNKNOWN_CONFIG,
+                         "%s: unknown configuration property", name);
+    conf->values[id] = properties[id].def;
+    conf->set_mask &= ~(UINT64_C(1) << id);
     return LG_OK;
 }
 

@@ -56,6 +56,13 @@ void lgi_conf_log_config(const lg_conf_t *conf, lgi_log_config_t *config);
  * conf (which then holds a topic's effective configuration). */
 void lgi_conf_overlay(lg_conf_t *conf, const lg_conf_t *overrides);
 
+/* 1 when property name is set explicitly in conf (0 for unknown names). */
+int lgi_conf_is_set(const lg_conf_t *conf, const char *name);
+
+/* Returns property name to its default and clears its explicit bit
+ * (LG_ERR_UNKNOWN_CONFIG for unknown names). */
+lg_err_t lgi_conf_unset(lg_conf_t *conf, const char *name);
+
 /* Fails with LG_ERR_INVALID_CONFIG when conf sets an engine-scope property
  * (for topic confs); names it. */
 lg_err_t lgi_conf_check_topic_scope(const lg_conf_t *conf);

@@ -7,9 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* CRC-32C of len bytes, continuing from crc (pass 0 to start).  Uses SSE4.2
- * crc32 + PCLMUL folding when the CPU has them (checked once at run time),
- * a portable slicing-by-8 table otherwise; both give identical results. */
+/* CRC-32C of len bytes, continuing from crc (pass 0 to start).  Uses the
+ * SSE4.2 crc32 instruction on three interleaved streams, combined by table
+ * lookups, when the CPU has it (checked once at run time), a portable
+ * slicing-by-8 table otherwise; both give identical results.  Any thread. */
 uint32_t lgi_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* The portable implementation alone, so tests can compare it with the

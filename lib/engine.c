@@ -154,15 +154,19 @@ static void *maintenance_main(void *arg) {
             deadline.tv_nsec -= 1000000000;
         }
         int rc = 0;
-        while (!engine->maintenance_stop && rc != ETIMEDOUT)
+        while (!engine->maintenance_stop && rc != ETIMEDOUT &&
+               !engine->graveyard)
             rc = pthread_cond_timedwait(&engine->maintenance_wake,
                                         &engine->maintenance_lock, &deadline);
         if (engine->maintenance_stop)
             break;
+        int timed_out = rc == ETIMEDOUT;
         pthread_mutex_unlock(&engine->maintenance_lock);
+        lgi_topics_bury(engine);
         /* A failed checkpoint is retried next round; recovery stays
          * correct with an older one. */
-        lgi_engine_checkpoint_recovery_points(engine);
+        if (timed_out)
+            lgi_engine_checkpoint_recovery_points(engine);
         pthread_mutex_lock(&engine->maintenance_lock);
     }
     pthread_mutex_unlock(&engine->maintenance_lock);
@@ -194,6 +198,7 @@ static void stop_maintenance(lg_engine_t *engine) {
 static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     lg_err_t first = LG_OK;
     stop_maintenance(engine);
+    lgi_topics_bury(engine);
     if (flush) {
         /* Partitions are flushed and closed first so the checkpoint below
          * records their final, fully synced recovery points. */
@@ -271,6 +276,7 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
                                                   LGI_CONF_IO_QUEUE_DEPTH),
                            &engine->io)))
         goto fail;
+    lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
         goto fail;
     /* Record what recovery established before accepting writes. */

@@ -14,6 +14,14 @@
 #include <stdatomic.h>
 
 typedef struct lgi_topic {
+    /* References: 1 for the engine's topic table plus 1 per operation in
+     * progress (lgi_engine_acquire).  A deleted topic leaves the table;
+     * whoever drops the last reference hands it to the maintenance thread,
+     * which closes its partitions and removes its files -- never the
+     * dropping thread itself, which may be the I/O thread. */
+    atomic_int refs;
+    int deleted;
+    struct lgi_topic *next_dead; /* graveyard link */
     char *name;
     int32_t partition_count;
     lgi_partition_t **partitions;
@@ -39,7 +47,12 @@ struct lg_engine {
     /* Serialises writers of the engine-level metadata files. */
     pthread_mutex_t meta_lock;
 
-    /* Maintenance thread: periodic recovery-point checkpoints. */
+    /* Deleted topics whose last reference is gone, awaiting removal by the
+     * maintenance thread (protected by maintenance_lock). */
+    lgi_topic_t *graveyard;
+
+    /* Maintenance thread: periodic recovery-point checkpoints, removal of
+     * deleted topics. */
     pthread_t maintenance_thread;
     int maintenance_started;
     pthread_mutex_t maintenance_lock;
@@ -50,11 +63,38 @@ struct lg_engine {
 /* Wall-clock milliseconds, the engine's notion of "now". */
 int64_t lgi_engine_now_ms(const lg_engine_t *engine);
 
-/* Looks up topic name and partition; fills *partitionp (and *topicp if not
- * NULL).  LG_ERR_UNKNOWN_TOPIC / LG_ERR_UNKNOWN_PARTITION with a message. */
-lg_err_t lgi_engine_partition(lg_engine_t *engine, const char *topic,
-                              int32_t partition, lgi_topic_t **topicp,
-                              lgi_partition_t **partitionp);
+/* One partition of a live topic, referenced for the duration of one
+ * operation, with a snapshot of the topic's effective configuration (taken
+ * under the topics lock, so a concurrent lg_topic_config_set is seen
+ * either wholly or not at all). */
+typedef struct lgi_partition_ref {
+    lgi_topic_t *topic;
+    lgi_partition_t *partition;
+    int32_t partition_count;
+    lg_conf_t conf;
+} lgi_partition_ref_t;
+
+/* Looks up topic and partition and takes a reference.  partition may be
+ * LG_PARTITION_ANY to reference the topic only (ref->partition NULL).
+ * LG_ERR_UNKNOWN_TOPIC / LG_ERR_UNKNOWN_PARTITION / LG_ERR_INVALID_ARG
+ * with a message.  Release with lgi_engine_release. */
+lg_err_t lgi_engine_acquire(lg_engine_t *engine, const char *topic,
+                            int32_t partition, lgi_partition_ref_t *ref);
+
+/* Drops the reference taken by lgi_engine_acquire.  Any thread, including
+ * the I/O thread. */
+void lgi_engine_release(lg_engine_t *engine, lgi_partition_ref_t *ref);
+
+/* Drops one reference to topic (the engine table's own, or one taken by
+ * lgi_engine_acquire). */
+void lgi_topic_release(lg_engine_t *engine, lgi_topic_t *topic);
+
+/* Closes the partitions of every topic in the graveyard and removes their
+ * directories (maintenance thread, and engine close). */
+void lgi_topics_bury(lg_engine_t *engine);
+
+/* Removes directories of deletions interrupted by a crash. */
+void lgi_topics_remove_leftovers(lg_engine_t *engine);
 
 /* topic.c: load topics from the metadata file and open their partitions
  * (recovering them); free them all at close. */

@@ -33,7 +33,9 @@
     X(LG_ERR_READ_ONLY, "partition is read-only after an I/O failure")         \
     X(LG_ERR_UNSUPPORTED, "not supported")                                     \
     X(LG_ERR_TIMED_OUT, "timed out")                                           \
-    X(LG_ERR_STATE, "operation not valid in the current state")
+    X(LG_ERR_STATE, "operation not valid in the current state")               \
+    X(LG_ERR_QUEUE_FULL, "producer queue full")                                \
+    X(LG_ERR_PARTITION_EOF, "reached the end of the partition")
 
 #define LG_ERROR_ENTRY(code, text) [code] = {#code, text},
 static const struct {

@@ -23,7 +23,13 @@ struct lg_message {
 /* Creates a fetch taking ownership of data (the batches, len bytes, from
  * lgi_malloc; freed by lg_fetch_destroy).  Records with offsets below
  * start_offset are skipped; control batches are skipped.  max_batch_size
- * bounds decompression. */
+ * bounds each batch; decompression is bounded by the larger of it and
+ * LGI_BATCH_MAX_DECOMPRESSED (max.message.bytes limits the compressed size
+ * only).  Every batch header is checked here, so a buffer that is not a
+ * sequence of whole batches gives LG_ERR_CORRUPT; ownership of data passes
+ * on success only.  lg_fetch_next_offset is then one past the last offset
+ * of the last batch (control batches included), or start_offset if larger
+ * or the buffer is empty.  The CRC is not re-checked (the reader did). */
 lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
                        size_t max_batch_size, lg_fetch_t **fetchp);
 

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "err.h"
 #include "metafile.h"
+#include "strings.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -245,6 +246,7 @@ static lgi_topic_t *topic_new(const char *name, int32_t partitions) {
     lgi_topic_t *topic = lgi_calloc(1, sizeof *topic);
     if (!topic)
         return NULL;
+    atomic_init(&topic->refs, 1);
     topic->name = lgi_strdup(name);
     topic->partitions = lgi_calloc((size_t)partitions,
                                    sizeof *topic->partitions);
@@ -336,6 +338,7 @@ lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
             }
             parse_hex_id(rest, topic->topic_id);
             topic->effective = engine->conf;
+            topic->effective.set_mask = 0;
             lg_conf_t *defaults = lg_conf_new();
             if (!defaults) {
                 err = lgi_error(LG_ERR_NOMEM, "out of memory");
@@ -393,27 +396,53 @@ lg_err_t lgi_topics_close(lg_engine_t *engine) {
     return first;
 }
 
-lg_err_t lgi_engine_partition(lg_engine_t *engine, const char *topic,
-                              int32_t partition, lgi_topic_t **topicp,
-                              lgi_partition_t **partitionp) {
+lg_err_t lgi_engine_acquire(lg_engine_t *engine, const char *topic,
+                            int32_t partition, lgi_partition_ref_t *ref) {
     if (!engine || !topic)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine and topic must not be NULL");
     pthread_rwlock_rdlock(&engine->topics_lock);
     lgi_topic_t *t = find_topic(engine, topic);
-    pthread_rwlock_unlock(&engine->topics_lock);
-    if (!t)
+    if (!t) {
+        pthread_rwlock_unlock(&engine->topics_lock);
         return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
                          topic);
-    if (partition < 0 || partition >= t->partition_count)
+    }
+    int32_t count = t->partition_count;
+    if (partition != LG_PARTITION_ANY && (partition < 0 || partition >= count)) {
+        pthread_rwlock_unlock(&engine->topics_lock);
         return lgi_error(LG_ERR_UNKNOWN_PARTITION,
                          "topic \"%s\" has partitions 0..%" PRId32
                          ", not %" PRId32,
-                         topic, t->partition_count - 1, partition);
-    if (topicp)
-        *topicp = t;
-    *partitionp = t->partitions[partition];
+                         topic, count - 1, partition);
+    }
+    atomic_fetch_add(&t->refs, 1);
+    ref->topic = t;
+    ref->partition_count = count;
+    ref->partition = partition == LG_PARTITION_ANY ? NULL
+                                                   : t->partitions[partition];
+    ref->conf = t->effective;
+    pthread_rwlock_unlock(&engine->topics_lock);
     return LG_OK;
+}
+
+void lgi_topic_release(lg_engine_t *engine, lgi_topic_t *topic) {
+    if (atomic_fetch_sub(&topic->refs, 1) != 1)
+        return;
+    /* Only a deleted topic can reach zero: the table holds a reference
+     * otherwise. */
+    pthread_mutex_lock(&engine->maintenance_lock);
+    topic->next_dead = engine->graveyard;
+    engine->graveyard = topic;
+    pthread_cond_signal(&engine->maintenance_wake);
+    pthread_mutex_unlock(&engine->maintenance_lock);
+}
+
+void lgi_engine_release(lg_engine_t *engine, lgi_partition_ref_t *ref) {
+    if (ref->topic)
+        lgi_topic_release(engine, ref->topic);
+    ref->topic = NULL;
+    ref->partition = NULL;
 }
 
 /* Empties a directory left by a crashed create so a new topic of the same
@@ -483,6 +512,7 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
     if (topic_conf)
         lgi_conf_overlay(&topic->overrides, topic_conf);
     topic->effective = engine->conf;
+    topic->effective.set_mask = 0;
     lgi_conf_overlay(&topic->effective, &topic->overrides);
 
     for (int32_t p = 0; p < partitions; p++) {
@@ -544,4 +574,284 @@ LG_API lg_err_t lg_topic_partition_count(lg_engine_t *engine,
         return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
                          name);
     return LG_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Administration: list, delete, add partitions, per-topic config
+ * --------------------------------------------------------------------- */
+
+LG_API lg_err_t lg_topic_list(lg_engine_t *engine, lg_strings_t **namesp) {
+    lgi_error_clear();
+    if (!engine || !namesp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "engine and namesp must not be NULL");
+    *namesp = NULL;
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    const char **names =
+        lgi_calloc(engine->topic_count ? engine->topic_count : 1,
+                   sizeof *names);
+    size_t count = engine->topic_count;
+    for (size_t i = 0; names && i < count; i++)
+        names[i] = engine->topics[i]->name;
+    lg_strings_t *list = names ? lgi_strings_new(names, count, 1) : NULL;
+    pthread_rwlock_unlock(&engine->topics_lock);
+    lgi_free(names);
+    if (!list)
+        return lgi_error(LG_ERR_NOMEM, "out of memory listing topics");
+    *namesp = list;
+    return LG_OK;
+}
+
+static void remove_from_table(lg_engine_t *engine, lgi_topic_t *topic) {
+    for (size_t i = 0; i < engine->topic_count; i++) {
+        if (engine->topics[i] == topic) {
+            engine->topics[i] = engine->topics[--engine->topic_count];
+            return;
+        }
+    }
+}
+
+LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
+    lgi_error_clear();
+    if (!engine || !name)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "engine and name must not be NULL");
+    pthread_mutex_lock(&engine->meta_lock);
+    pthread_rwlock_wrlock(&engine->topics_lock);
+    lgi_topic_t *topic = find_topic(engine, name);
+    if (topic)
+        remove_from_table(engine, topic);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (!topic) {
+        pthread_mutex_unlock(&engine->meta_lock);
+        return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
+                         name);
+    }
+    /* Commit point: the topic is gone once the metadata says so. */
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    lg_err_t err = write_topics_file(engine, NULL);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (err) {
+        pthread_rwlock_wrlock(&engine->topics_lock);
+        int failed = add_topic(engine, topic);
+        pthread_rwlock_unlock(&engine->topics_lock);
+        /* add_topic cannot fail here: the slot it vacated is free. */
+        (void)failed;
+        pthread_mutex_unlock(&engine->meta_lock);
+        return err;
+    }
+    topic->deleted = 1;
+    pthread_mutex_unlock(&engine->meta_lock);
+    lgi_topic_release(engine, topic); /* the table's reference */
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
+                                        int32_t partition_count) {
+    lgi_error_clear();
+    if (!engine || !name)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "engine and name must not be NULL");
+    pthread_mutex_lock(&engine->meta_lock);
+    /* Only meta_lock holders change a topic's partition set, so reading
+     * it here without the topics lock is safe. */
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    lgi_topic_t *topic = find_topic(engine, name);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    lg_err_t err = LG_OK;
+    if (!topic) {
+        err = lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
+                        name);
+        goto out;
+    }
+    int32_t old_count = topic->partition_count;
+    if (partition_count <= old_count || partition_count > PARTITIONS_MAX) {
+        err = lgi_error(LG_ERR_INVALID_ARG,
+                        "topic \"%s\" has %" PRId32 " partitions; the new "
+                        "count must be larger and at most %d, got %" PRId32,
+                        name, old_count, PARTITIONS_MAX, partition_count);
+        goto out;
+    }
+    lgi_partition_t **grown = lgi_calloc((size_t)partition_count,
+                                         sizeof *grown);
+    if (!grown) {
+        err = lgi_error(LG_ERR_NOMEM, "out of memory adding partitions");
+        goto out;
+    }
+    /* Open the new partitions first; they become visible only after the
+     * metadata naming them is durable. */
+    lgi_log_config_t config;
+    lgi_conf_log_config(&topic->effective, &config);
+    for (int32_t p = old_count; p < partition_count && !err; p++) {
+        char *path = partition_path(engine, name, p);
+        if (!path) {
+            err = lgi_error(LG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (mkdir(path, 0700) != 0) {
+            if (errno != EEXIST)
+                err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", path);
+            else
+                empty_directory(path);
+        }
+        if (!err)
+            err = lgi_partition_open(path, &config, engine->io, 0, 0,
+                                     lgi_engine_now_ms(engine), &grown[p]);
+        free(path);
+    }
+    if (!err)
+        err = lgi_fsync_dir(engine->dir);
+    if (!err) {
+        pthread_rwlock_rdlock(&engine->topics_lock);
+        topic->partition_count = partition_count; /* for the file only */
+        err = write_topics_file(engine, NULL);
+        topic->partition_count = old_count;
+        pthread_rwlock_unlock(&engine->topics_lock);
+    }
+    if (err) {
+        for (int32_t p = old_count; p < partition_count; p++)
+            lgi_partition_close(grown[p]);
+        lgi_free(grown);
+        goto out;
+    }
+    pthread_rwlock_wrlock(&engine->topics_lock);
+    memcpy(grown, topic->partitions, (size_t)old_count * sizeof *grown);
+    lgi_free(topic->partitions);
+    topic->partitions = grown;
+    topic->partition_count = partition_count;
+    pthread_rwlock_unlock(&engine->topics_lock);
+out:
+    pthread_mutex_unlock(&engine->meta_lock);
+    return err;
+}
+
+LG_API lg_err_t lg_topic_config_get(lg_engine_t *engine, const char *name,
+                                    const char *property, char *buf,
+                                    size_t *size, int *is_overridep) {
+    lgi_error_clear();
+    if (!property || !size)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "property and size must not be NULL");
+    lgi_partition_ref_t ref;
+    lg_err_t err = lgi_engine_acquire(engine, name, LG_PARTITION_ANY, &ref);
+    if (err)
+        return err;
+    err = lg_conf_get(&ref.conf, property, buf, size);
+    if (is_overridep)
+        *is_overridep = lgi_conf_is_set(&ref.conf, property);
+    lgi_engine_release(engine, &ref);
+    return err;
+}
+
+LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
+                                    const char *property, const char *value) {
+    lgi_error_clear();
+    if (!engine || !name || !property)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "engine, name and property must not be NULL");
+    pthread_mutex_lock(&engine->meta_lock);
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    lgi_topic_t *topic = find_topic(engine, name);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    lg_err_t err = LG_OK;
+    if (!topic) {
+        err = lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
+                        name);
+        goto out;
+    }
+    lg_conf_t overrides = topic->overrides;
+    if (value)
+        err = lg_conf_set(&overrides, property, value);
+    else
+        err = lgi_conf_unset(&overrides, property);
+    if (!err)
+        err = lgi_conf_check_topic_scope(&overrides);
+    if (err)
+        goto out;
+    lg_conf_t effective = engine->conf;
+    effective.set_mask = 0;
+    lgi_conf_overlay(&effective, &overrides);
+    lg_conf_t old_overrides = topic->overrides, old_effective = topic->effective;
+    pthread_rwlock_wrlock(&engine->topics_lock);
+    topic->overrides = overrides;
+    topic->effective = effective;
+    pthread_rwlock_unlock(&engine->topics_lock);
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    err = write_topics_file(engine, NULL);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (err) {
+        pthread_rwlock_wrlock(&engine->topics_lock);
+        topic->overrides = old_overrides;
+        topic->effective = old_effective;
+        pthread_rwlock_unlock(&engine->topics_lock);
+        goto out;
+    }
+    lgi_log_config_t config;
+    lgi_conf_log_config(&effective, &config);
+    for (int32_t p = 0; p < topic->partition_count; p++)
+        lgi_partition_set_config(topic->partitions[p], &config);
+out:
+    pthread_mutex_unlock(&engine->meta_lock);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Removing deleted topics
+ * --------------------------------------------------------------------- */
+
+/* Renames dir to dir.<id>-delete (Kafka's marker for a deletion in
+ * progress) and removes it recursively. */
+static void remove_partition_directory(const char *path, const char *id) {
+    char *doomed;
+    if (asprintf(&doomed, "%s.%s-delete", path, id) < 0)
+        return;
+    if (rename(path, doomed) == 0) {
+        empty_directory(doomed);
+        rmdir(doomed);
+    }
+    free(doomed);
+}
+
+void lgi_topics_bury(lg_engine_t *engine) {
+    pthread_mutex_lock(&engine->maintenance_lock);
+    lgi_topic_t *dead = engine->graveyard;
+    engine->graveyard = NULL;
+    pthread_mutex_unlock(&engine->maintenance_lock);
+    while (dead) {
+        lgi_topic_t *next = dead->next_dead;
+        char id[33];
+        for (int b = 0; b < 16; b++)
+            snprintf(id + 2 * b, 3, "%02x", dead->topic_id[b]);
+        for (int32_t p = 0; p < dead->partition_count; p++) {
+            lgi_partition_close(dead->partitions[p]);
+            char *path = partition_path(engine, dead->name, p);
+            if (path)
+                remove_partition_directory(path, id);
+            free(path);
+        }
+        lgi_fsync_dir(engine->dir);
+        topic_free(dead);
+        dead = next;
+    }
+}
+
+void lgi_topics_remove_leftovers(lg_engine_t *engine) {
+    DIR *d = opendir(engine->dir);
+    if (!d)
+        return;
+    struct dirent *entry;
+    size_t suffix = strlen("-delete");
+    while ((entry = readdir(d))) {
+        size_t len = strlen(entry->d_name);
+        if (len <= suffix ||
+            strcmp(entry->d_name + len - suffix, "-delete") != 0)
+            continue;
+        char *path = engine_file(engine, entry->d_name);
+        if (path) {
+            empty_directory(path);
+            rmdir(path);
+        }
+        free(path);
+    }
+    closedir(d);
 }

@@ -1,0 +1,310 @@
+/*
+ * fetch.c -- lg_fetch_t, a cursor over the whole record batches one read
+ * returned, and the lg_message_t accessors.
+ *
+ * The promise to callers is strong: every lg_message_t handed out, and
+ * every pointer read from one, stays valid until lg_fetch_destroy().  So
+ *   - messages live in fixed-size chunks on a list and are never moved
+ *     (no realloc of an array callers hold pointers into);
+ *   - each compressed batch is decompressed into its own buffer, kept on a
+ *     list until destroy, rather than into one reused scratch buffer;
+ *   - uncompressed records point straight into the fetch's data.
+ * Control batches (transaction markers) and records below the requested
+ * offset are skipped, as a Kafka consumer skips them.  Under LogAppendTime
+ * the batch's maxTimestamp is every record's timestamp (the iterator
+ * applies it).
+ *
+ * lgi_fetch_new walks the batch headers once, so a malformed buffer is
+ * refused up front and lg_fetch_next_offset is known before iterating.
+ * The data was CRC-checked by the reader; here every batch is still
+ * bounds-checked so no byte is read outside it.
+ */
+#include "fetch.h"
+
+#include "alloc.h"
+#include "err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MESSAGES_PER_CHUNK 64
+
+typedef struct message_chunk {
+    struct message_chunk *next;
+    size_t used;
+    struct lg_message messages[MESSAGES_PER_CHUNK];
+} message_chunk_t;
+
+/* A decompressed records section; its records' pointers point into it. */
+typedef struct decompressed {
+    struct decompressed *next;
+    lgi_buf_t buf;
+} decompressed_t;
+
+struct lg_fetch {
+    uint8_t *data; /* owned: the batches as read */
+    size_t len;
+    size_t position; /* of the next batch to open */
+    int64_t start_offset;
+    int64_t next_offset;
+    size_t max_batch_size;
+    size_t max_decompressed;
+    int in_batch; /* iter is positioned inside a batch */
+    lgi_record_iter_t iter;
+    message_chunk_t *chunks; /* newest first */
+    decompressed_t *buffers;
+    lg_err_t failure; /* sticky: a corrupt fetch stays failed */
+};
+
+/* Parses and bounds-checks the batch header at position. */
+static lg_err_t batch_at(const struct lg_fetch *fetch, size_t position,
+                         lgi_batch_header_t *header) {
+    lg_err_t err = lgi_batch_parse_header(fetch->data + position,
+                                          fetch->len - position,
+                                          fetch->max_batch_size, header);
+    if (err == LG_ERR_INVALID_ARG)
+        return lgi_error(LG_ERR_CORRUPT,
+                         "fetch: %zu trailing bytes at position %zu are too "
+                         "short for a batch header",
+                         fetch->len - position, position);
+    if (err != LG_OK) {
+        /* copied first: the message buffer is also the output */
+        char cause[256];
+        snprintf(cause, sizeof cause, "%s", lg_last_error_message());
+        return lgi_error(err, "fetch: batch at position %zu: %s", position,
+                         cause);
+    }
+    if (lgi_batch_size(header) > fetch->len - position)
+        return lgi_error(LG_ERR_CORRUPT,
+                         "fetch: batch at position %zu is %zu bytes but only "
+                         "%zu remain", position, lgi_batch_size(header),
+                         fetch->len - position);
+    return LG_OK;
+}
+
+lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
+                       size_t max_batch_size, lg_fetch_t **fetchp) {
+    if (!fetchp || (!data && len))
+        return lgi_error(LG_ERR_INVALID_ARG, "fetch: NULL argument");
+    struct lg_fetch *fetch = lgi_calloc(1, sizeof *fetch);
+    if (!fetch)
+        return lgi_error(LG_ERR_NOMEM, "fetch: out of memory");
+    fetch->data = data;
+    fetch->len = len;
+    fetch->start_offset = start_offset;
+    fetch->next_offset = start_offset;
+    fetch->max_batch_size = max_batch_size;
+    /* max.message.bytes limits the compressed batch, and Kafka allows any
+     * ratio, so the bound on decompression cannot be max_batch_size alone. */
+    fetch->max_decompressed = max_batch_size > LGI_BATCH_MAX_DECOMPRESSED
+                                  ? max_batch_size
+                                  : LGI_BATCH_MAX_DECOMPRESSED;
+    for (size_t position = 0; position < len;) {
+        lgi_batch_header_t header;
+        lg_err_t err = batch_at(fetch, position, &header);
+        if (err != LG_OK) {
+            lgi_free(fetch); /* data stays the caller's on failure */
+            return err;
+        }
+        int64_t after = lgi_batch_last_offset(&header) + 1;
+        if (after > fetch->next_offset)
+            fetch->next_offset = after;
+        position += lgi_batch_size(&header);
+    }
+    *fetchp = fetch;
+    return LG_OK;
+}
+
+static struct lg_message *new_message(struct lg_fetch *fetch) {
+    message_chunk_t *chunk = fetch->chunks;
+    if (!chunk || chunk->used == MESSAGES_PER_CHUNK) {
+        chunk = lgi_malloc(sizeof *chunk);
+        if (!chunk)
+            return NULL;
+        chunk->used = 0;
+        chunk->next = fetch->chunks;
+        fetch->chunks = chunk;
+    }
+    return &chunk->messages[chunk->used++];
+}
+
+/* Positions the iterator on the next batch, skipping control batches.
+ * Sets *end when no batch is left. */
+static lg_err_t open_next_batch(struct lg_fetch *fetch, int *end) {
+    for (;;) {
+        if (fetch->position >= fetch->len) {
+            *end = 1;
+            return LG_OK;
+        }
+        lgi_batch_header_t header;
+        lg_err_t err = batch_at(fetch, fetch->position, &header);
+        if (err != LG_OK)
+            return err;
+        const uint8_t *batch = fetch->data + fetch->position;
+        fetch->position += lgi_batch_size(&header);
+        if (header.attributes & LGI_ATTR_CONTROL)
+            continue;
+        /* Every record of this batch is below start_offset: skip it
+         * without decompressing. */
+        if (lgi_batch_last_offset(&header) < fetch->start_offset)
+            continue;
+        lgi_buf_t *scratch = NULL;
+        if (header.attributes & LGI_ATTR_CODEC_MASK) {
+            decompressed_t *node = lgi_calloc(1, sizeof *node);
+            if (!node)
+                return lgi_error(LG_ERR_NOMEM,
+                                 "fetch: out of memory decompressing");
+            node->next = fetch->buffers;
+            fetch->buffers = node;
+            scratch = &node->buf;
+        }
+        err = lgi_record_iter_init_limit(&fetch->iter, batch, &header, scratch,
+                                         fetch->max_decompressed);
+        if (err != LG_OK)
+            return err;
+        fetch->in_batch = 1;
+        *end = 0;
+        return LG_OK;
+    }
+}
+
+LG_API lg_err_t lg_fetch_next(lg_fetch_t *fetch,
+                              const lg_message_t **messagep) {
+    lgi_error_clear();
+    if (messagep)
+        *messagep = NULL;
+    if (!fetch || !messagep)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_fetch_next: fetch and messagep must not be NULL");
+    if (fetch->failure != LG_OK)
+        return lgi_error(fetch->failure,
+                         "lg_fetch_next: the fetch failed earlier and cannot "
+                         "continue");
+    lg_err_t err = LG_OK;
+    for (;;) {
+        if (!fetch->in_batch) {
+            int end = 0;
+            err = open_next_batch(fetch, &end);
+            if (err != LG_OK || end)
+                break;
+        }
+        lgi_record_t record;
+        int done = 0;
+        err = lgi_record_iter_next(&fetch->iter, &record, &done);
+        if (err != LG_OK)
+            break;
+        if (done) {
+            fetch->in_batch = 0;
+            continue;
+        }
+        if (record.offset < fetch->start_offset)
+            continue;
+        struct lg_message *message = new_message(fetch);
+        if (!message) {
+            /* The iterator has already moved past this record, so a retry
+             * would silently skip it: the failure is sticky. */
+            fetch->failure = LG_ERR_NOMEM;
+            return lgi_error(LG_ERR_NOMEM, "lg_fetch_next: out of memory");
+        }
+        message->record = record;
+        message->leader_epoch = fetch->iter.header.partition_leader_epoch;
+        message->timestamp_type =
+            (fetch->iter.header.attributes & LGI_ATTR_LOG_APPEND_TIME) ? 1 : 0;
+        *messagep = message;
+        return LG_OK;
+    }
+    if (err != LG_OK && err != LG_ERR_INVALID_ARG)
+        fetch->failure = err;
+    return err;
+}
+
+LG_API int64_t lg_fetch_next_offset(const lg_fetch_t *fetch) {
+    lgi_error_clear();
+    return fetch ? fetch->next_offset : -1;
+}
+
+LG_API void lg_fetch_destroy(lg_fetch_t *fetch) {
+    lgi_error_clear();
+    if (!fetch)
+        return;
+    while (fetch->chunks) {
+        message_chunk_t *next = fetch->chunks->next;
+        lgi_free(fetch->chunks);
+        fetch->chunks = next;
+    }
+    while (fetch->buffers) {
+        decompressed_t *next = fetch->buffers->next;
+        lgi_buf_free(&fetch->buffers->buf);
+        lgi_free(fetch->buffers);
+        fetch->buffers = next;
+    }
+    lgi_free(fetch->data);
+    lgi_free(fetch);
+}
+
+/* ------------------------------------------------------------------------
+ * Message accessors
+ * --------------------------------------------------------------------- */
+
+LG_API int64_t lg_message_offset(const lg_message_t *message) {
+    lgi_error_clear();
+    return message ? message->record.offset : -1;
+}
+
+LG_API int64_t lg_message_timestamp(const lg_message_t *message, int *typep) {
+    lgi_error_clear();
+    if (typep)
+        *typep = message ? message->timestamp_type : 0;
+    return message ? message->record.timestamp : -1;
+}
+
+LG_API const void *lg_message_key(const lg_message_t *message, size_t *lenp) {
+    lgi_error_clear();
+    if (lenp)
+        *lenp = message ? message->record.key_len : 0;
+    return message ? message->record.key : NULL;
+}
+
+LG_API const void *lg_message_value(const lg_message_t *message,
+                                    size_t *lenp) {
+    lgi_error_clear();
+    if (lenp)
+        *lenp = message ? message->record.value_len : 0;
+    return message ? message->record.value : NULL;
+}
+
+LG_API int32_t lg_message_leader_epoch(const lg_message_t *message) {
+    lgi_error_clear();
+    return message ? message->leader_epoch : -1;
+}
+
+LG_API size_t lg_message_header_count(const lg_message_t *message) {
+    lgi_error_clear();
+    return message ? (size_t)message->record.header_count : 0;
+}
+
+LG_API lg_err_t lg_message_header(const lg_message_t *message, size_t index,
+                                  const char **namep, size_t *name_lenp,
+                                  const void **valuep, size_t *value_lenp) {
+    lgi_error_clear();
+    if (!message)
+        return lgi_error(LG_ERR_INVALID_ARG, "lg_message_header: NULL message");
+    const uint8_t *name = NULL, *value = NULL;
+    size_t name_len = 0, value_len = 0;
+    lg_err_t err = lgi_record_header(&message->record, index, &name,
+                                     &name_len, &value, &value_len);
+    if (err != LG_OK) {
+        char cause[256];
+        snprintf(cause, sizeof cause, "%s", lg_last_error_message());
+        return lgi_error(err, "lg_message_header: %s", cause);
+    }
+    if (namep)
+        *namep = (const char *)name;
+    if (name_lenp)
+        *name_lenp = name_len;
+    if (valuep)
+        *valuep = value;
+    if (value_lenp)
+        *value_lenp = value_len;
+    return LG_OK;
+}
