@@ -661,11 +661,14 @@ static lg_err_t maybe_rollback(lgi_partition_t *partition) {
 static lg_err_t roll(lgi_partition_t *partition) {
     lgi_segment_t *old = active_segment(partition), *segment;
     lg_err_t err = lgi_segment_seal(old);
-    if (err != LG_OK) {
-        /* The seal's fdatasync failed: see the file comment. */
+    if (err == LG_ERR_IO) {
+        /* The seal's fdatasync (or index write) failed: see the file
+         * comment. */
         partition->fenced = 1;
         return err;
     }
+    if (err != LG_OK)
+        return err; /* ENOSPC or ENOMEM storing an index: retried next time */
     if (partition->durable_end < partition->log_end)
         partition->durable_end = partition->log_end;
     err = lgi_segment_create(partition->path, partition->log_end,
@@ -843,10 +846,16 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
     if (err != LG_OK)
         goto fail;
     active->size += (int64_t)len;
-    if (partition->config.preallocate_bytes > 0)
-        lgi_segment_preallocate(active,
-                                active->size +
-                                    partition->config.preallocate_bytes);
+    if (partition->config.preallocate_bytes > 0 &&
+        active->size > active->preallocated_to) {
+        /* One fallocate per preallocate_bytes, never past segment.bytes
+         * (unless this batch alone goes further). */
+        int64_t target = active->size + partition->config.preallocate_bytes;
+        int64_t cap = partition->config.segment_bytes > active->size
+                          ? partition->config.segment_bytes
+                          : active->size;
+        lgi_segment_preallocate(active, target < cap ? target : cap);
+    }
     partition->log_end = last_offset + 1;
 
     entry->segment = active;

@@ -481,6 +481,25 @@ START_TEST(record_too_large_is_rejected) {
 }
 END_TEST
 
+START_TEST(preallocation_keeps_file_size_at_logical_end) {
+    config.preallocate_bytes = 64 * 1024;
+    lgi_partition_t *partition = open_partition(0, 0);
+    size_t len;
+    uint8_t *probe = lgt_batch(2, 1000, 100, &len);
+    lgi_free(probe);
+    lgt_append_n(partition, 5, 2, 100, 1000, LG_ACKS_LEADER);
+    char *log = lgt_path(dir, "00000000000000000000.log");
+    ck_assert_int_eq(lgt_file_size(log), (long long)len * 5);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    partition = open_partition(0, 0);
+    int64_t end;
+    lgi_partition_watermarks(partition, NULL, &end);
+    ck_assert_int_eq(end, 10);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    free(log);
+}
+END_TEST
+
 static Suite *partition_suite(void) {
     Suite *suite = suite_create("partition");
     TCase *tc = tcase_create("partition");
@@ -499,6 +518,7 @@ static Suite *partition_suite(void) {
     tcase_add_test(tc, write_error_rolls_back_and_later_append_succeeds);
     tcase_add_test(tc, fsync_error_fences_partition);
     tcase_add_test(tc, record_too_large_is_rejected);
+    tcase_add_test(tc, preallocation_keeps_file_size_at_logical_end);
     suite_add_tcase(suite, tc);
     return suite;
 }
