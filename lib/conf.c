@@ -41,6 +41,12 @@ static const char *const compression_types[] = {"producer", "none", "zstd",
                                                 NULL};
 static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime",
                                               NULL};
+static const char *const acks_values[] = {"all", "0", "1", "-1", NULL};
+static const char *const partitioners[] = {"default", "murmur2", "random",
+                                           "roundrobin", NULL};
+static const char *const offset_resets[] = {"earliest", "latest", "none",
+                                            NULL};
+static const char *const booleans[] = {"false", "true", NULL};
 
 /* Order must match enum lgi_conf_id. */
 static const property_t properties[LGI_CONF__COUNT] = {
@@ -85,11 +91,14 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                     TYPE_INT, 0, INT32_MAX, 1048588, NULL,
                                     "largest record batch accepted, after "
                                     "compression"},
-    [LGI_CONF_COMPRESSION_TYPE] = {"compression.type", LGI_SCOPE_TOPIC,
+    [LGI_CONF_COMPRESSION_TYPE] = {"compression.type",
+                                   LGI_SCOPE_TOPIC | LGI_SCOPE_PRODUCER,
                                    TYPE_ENUM, 0, 2, 0, compression_types,
-                                   "codec of batches written to the topic; "
-                                   "producer keeps the writer's choice "
-                                   "(lg_append writes uncompressed)"},
+                                   "codec of batches: on a topic, producer "
+                                   "keeps the writer's choice (lg_append "
+                                   "writes uncompressed) and none/zstd "
+                                   "override it; on a producer, producer "
+                                   "means none"},
     [LGI_CONF_COMPRESSION_ZSTD_LEVEL] = {"compression.zstd.level",
                                          LGI_SCOPE_TOPIC, TYPE_INT, -131072,
                                          22, 3, NULL,
@@ -101,10 +110,84 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                          "CreateTime keeps the writer's "
                                          "timestamps, LogAppendTime stamps "
                                          "the append time"},
+    [LGI_CONF_ACKS] = {"acks", LGI_SCOPE_PRODUCER, TYPE_ENUM, 0, 3, 0,
+                       acks_values,
+                       "durability before a delivery report: 0 handed to "
+                       "the I/O thread, 1 written to the log, all (-1) "
+                       "fdatasync'd"},
+    [LGI_CONF_LINGER_MS] = {"linger.ms", LGI_SCOPE_PRODUCER, TYPE_INT, 0,
+                            900000, 5, NULL,
+                            "how long a partition's batch waits for more "
+                            "records before it is appended"},
+    [LGI_CONF_BATCH_SIZE] = {"batch.size", LGI_SCOPE_PRODUCER, TYPE_INT, 1,
+                             INT32_MAX, 16384, NULL,
+                             "bytes of records at which a batch is appended "
+                             "without waiting for linger.ms"},
+    [LGI_CONF_PARTITIONER] = {"partitioner", LGI_SCOPE_PRODUCER, TYPE_ENUM, 0,
+                              3, 0, partitioners,
+                              "partition for LG_PARTITION_ANY: default is "
+                              "XXH3 of the key (sticky for null keys), "
+                              "murmur2 matches Kafka's Java client, random, "
+                              "roundrobin"},
+    [LGI_CONF_BUFFER_MEMORY] = {"buffer.memory", LGI_SCOPE_PRODUCER, TYPE_INT,
+                                1024, INT64_MAX, 33554432, NULL,
+                                "bytes of records a producer may hold before "
+                                "lg_produce reports LG_ERR_QUEUE_FULL"},
+    [LGI_CONF_MAX_BLOCK_MS] = {"max.block.ms", LGI_SCOPE_PRODUCER, TYPE_INT,
+                               0, INT32_MAX, 0, NULL,
+                               "how long lg_produce waits for buffer space "
+                               "before LG_ERR_QUEUE_FULL; 0 (librdkafka's "
+                               "behaviour, not Kafka's 60000) never waits"},
+    [LGI_CONF_DELIVERY_TIMEOUT_MS] = {"delivery.timeout.ms",
+                                      LGI_SCOPE_PRODUCER, TYPE_INT, 1,
+                                      INT32_MAX, 120000, NULL,
+                                      "a record not appended within this "
+                                      "time of lg_produce (retrying "
+                                      "LG_ERR_DISK_FULL) fails with "
+                                      "LG_ERR_TIMED_OUT"},
+    [LGI_CONF_RETRY_BACKOFF_MS] = {"retry.backoff.ms", LGI_SCOPE_PRODUCER,
+                                   TYPE_INT, 0, INT32_MAX, 100, NULL,
+                                   "wait before retrying an append that "
+                                   "failed with a retriable error"},
+    [LGI_CONF_ENABLE_PARTITION_EOF] = {"enable.partition.eof",
+                                       LGI_SCOPE_CONSUMER, TYPE_ENUM, 0, 1,
+                                       0, booleans,
+                                       "emit an LG_ERR_PARTITION_EOF event "
+                                       "when a partition's end is reached "
+                                       "(librdkafka)"},
+    [LGI_CONF_FETCH_MAX_BYTES] = {"fetch.max.bytes", LGI_SCOPE_CONSUMER,
+                                  TYPE_INT, 0, INT32_MAX, 52428800, NULL,
+                                  "bytes one poll reads across partitions"},
+    [LGI_CONF_MAX_PARTITION_FETCH_BYTES] =
+        {"max.partition.fetch.bytes", LGI_SCOPE_CONSUMER, TYPE_INT, 0,
+         INT32_MAX, 1048576, NULL,
+         "bytes read from one partition at a time (at least one batch)"},
+    [LGI_CONF_AUTO_OFFSET_RESET] = {"auto.offset.reset", LGI_SCOPE_CONSUMER,
+                                    TYPE_ENUM, 0, 2, 1, offset_resets,
+                                    "where a position outside the log moves: "
+                                    "earliest, latest, or none (the poll "
+                                    "fails with LG_ERR_OFFSET_OUT_OF_RANGE)"},
 };
 
 const char *lgi_conf_name(int id) { return properties[id].name; }
 int lgi_conf_scope(int id) { return properties[id].scope; }
+
+const char *lgi_conf_scope_name(int id) {
+    switch (properties[id].scope) {
+    case LGI_SCOPE_ENGINE:
+        return "engine";
+    case LGI_SCOPE_TOPIC:
+        return "topic";
+    case LGI_SCOPE_PRODUCER:
+        return "producer";
+    case LGI_SCOPE_CONSUMER:
+        return "consumer";
+    case LGI_SCOPE_TOPIC | LGI_SCOPE_PRODUCER:
+        return "topic, producer";
+    default:
+        return "mixed";
+    }
+}
 const char *lgi_conf_doc(int id) { return properties[id].doc; }
 
 static int find_property(const char *name) {
@@ -275,7 +358,7 @@ void lgi_conf_log_config(const lg_conf_t *conf, lgi_log_config_t *config) {
 
 void lgi_conf_overlay(lg_conf_t *conf, const lg_conf_t *overrides) {
     for (int i = 0; i < LGI_CONF__COUNT; i++) {
-        if (properties[i].scope == LGI_SCOPE_TOPIC &&
+        if ((properties[i].scope & LGI_SCOPE_TOPIC) &&
             (overrides->set_mask & (UINT64_C(1) << i))) {
             conf->values[i] = overrides->values[i];
             conf->set_mask |= UINT64_C(1) << i;
@@ -283,15 +366,27 @@ void lgi_conf_overlay(lg_conf_t *conf, const lg_conf_t *overrides) {
     }
 }
 
-lg_err_t lgi_conf_check_topic_scope(const lg_conf_t *conf) {
+lg_err_t lgi_conf_check_scope(const lg_conf_t *conf, int allowed,
+                              const char *what) {
     for (int i = 0; i < LGI_CONF__COUNT; i++)
-        if (properties[i].scope != LGI_SCOPE_TOPIC &&
+        if (!(properties[i].scope & allowed) &&
             (conf->set_mask & (UINT64_C(1) << i)))
             return lgi_error(LG_ERR_INVALID_CONFIG,
-                             "%s: is an engine property, not a topic "
-                             "property",
-                             properties[i].name);
+                             "%s: is a %s property and does not apply to %s",
+                             properties[i].name, lgi_conf_scope_name(i),
+                             what);
     return LG_OK;
+}
+
+int lgi_conf_acks(const lg_conf_t *conf) {
+    switch (conf->values[LGI_CONF_ACKS]) {
+    case LGI_ACKS_0_CHOICE:
+        return LG_ACKS_NONE;
+    case LGI_ACKS_1_CHOICE:
+        return LG_ACKS_LEADER;
+    default:
+        return LG_ACKS_ALL;
+    }
 }
 
 lg_err_t lgi_conf_serialize_overrides(const lg_conf_t *conf, char **textp) {
@@ -303,7 +398,7 @@ lg_err_t lgi_conf_serialize_overrides(const lg_conf_t *conf, char **textp) {
         return lgi_error(LG_ERR_NOMEM, "out of memory serialising config");
     text[0] = '\0';
     for (int i = 0; i < LGI_CONF__COUNT; i++) {
-        if (properties[i].scope != LGI_SCOPE_TOPIC ||
+        if (!(properties[i].scope & LGI_SCOPE_TOPIC) ||
             !(conf->set_mask & (UINT64_C(1) << i)))
             continue;
         char value[64];

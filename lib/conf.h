@@ -30,10 +30,40 @@ enum lgi_conf_id {
     LGI_CONF_COMPRESSION_TYPE,
     LGI_CONF_COMPRESSION_ZSTD_LEVEL,
     LGI_CONF_MESSAGE_TIMESTAMP_TYPE,
+    /* producer */
+    LGI_CONF_ACKS,
+    LGI_CONF_LINGER_MS,
+    LGI_CONF_BATCH_SIZE,
+    LGI_CONF_PARTITIONER,
+    LGI_CONF_BUFFER_MEMORY,
+    LGI_CONF_MAX_BLOCK_MS,
+    LGI_CONF_DELIVERY_TIMEOUT_MS,
+    LGI_CONF_RETRY_BACKOFF_MS,
+    /* consumer */
+    LGI_CONF_ENABLE_PARTITION_EOF,
+    LGI_CONF_FETCH_MAX_BYTES,
+    LGI_CONF_MAX_PARTITION_FETCH_BYTES,
+    LGI_CONF_AUTO_OFFSET_RESET,
     LGI_CONF__COUNT
 };
 
-enum lgi_conf_scope { LGI_SCOPE_ENGINE, LGI_SCOPE_TOPIC };
+/* Scopes are bits: compression.type, for one, is both a topic and a
+ * producer property, as in Kafka. */
+enum lgi_conf_scope {
+    LGI_SCOPE_ENGINE = 1,
+    LGI_SCOPE_TOPIC = 2,
+    LGI_SCOPE_PRODUCER = 4,
+    LGI_SCOPE_CONSUMER = 8,
+};
+
+/* acks values (index of the choice; lgi_conf_acks maps to -1/0/1) */
+enum { LGI_ACKS_ALL_CHOICE, LGI_ACKS_0_CHOICE, LGI_ACKS_1_CHOICE,
+       LGI_ACKS_MINUS1_CHOICE };
+/* partitioner values */
+enum { LGI_PARTITIONER_DEFAULT, LGI_PARTITIONER_MURMUR2,
+       LGI_PARTITIONER_RANDOM, LGI_PARTITIONER_ROUNDROBIN };
+/* auto.offset.reset values */
+enum { LGI_RESET_EARLIEST, LGI_RESET_LATEST, LGI_RESET_NONE };
 
 /* compression.type values */
 enum { LGI_COMPRESSION_PRODUCER, LGI_COMPRESSION_NONE, LGI_COMPRESSION_ZSTD };
@@ -63,14 +93,22 @@ int lgi_conf_is_set(const lg_conf_t *conf, const char *name);
  * (LG_ERR_UNKNOWN_CONFIG for unknown names). */
 lg_err_t lgi_conf_unset(lg_conf_t *conf, const char *name);
 
-/* Fails with LG_ERR_INVALID_CONFIG when conf sets an engine-scope property
- * (for topic confs); names it. */
-lg_err_t lgi_conf_check_topic_scope(const lg_conf_t *conf);
+/* acks as LG_ACKS_NONE / LG_ACKS_LEADER / LG_ACKS_ALL. */
+int lgi_conf_acks(const lg_conf_t *conf);
+
+/* Fails with LG_ERR_INVALID_CONFIG, naming the property, when conf sets
+ * explicitly a property none of whose scopes is in allowed (a mask of
+ * enum lgi_conf_scope); what names the object ("a topic"). */
+lg_err_t lgi_conf_check_scope(const lg_conf_t *conf, int allowed,
+                              const char *what);
+
+/* "topic, producer" etc. */
+const char *lgi_conf_scope_name(int id);
 
 /* Table access for docs and tests: name, scope, default as text, the
  * accepted range as text, one-line description.  id < LGI_CONF__COUNT. */
 const char *lgi_conf_name(int id);
-int lgi_conf_scope(int id);
+int lgi_conf_scope(int id); /* mask */
 const char *lgi_conf_doc(int id);
 void lgi_conf_describe(int id, char *default_text, size_t default_size,
                        char *range_text, size_t range_size);

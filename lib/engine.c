@@ -240,6 +240,11 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     *enginep = NULL;
     if (!*dir)
         return lgi_error(LG_ERR_INVALID_ARG, "data directory path is empty");
+    /* Topic properties on the engine's conf are defaults for all topics. */
+    lg_err_t err;
+    if (conf && (err = lgi_conf_check_scope(
+                     conf, LGI_SCOPE_ENGINE | LGI_SCOPE_TOPIC, "an engine")))
+        return err;
 
     lg_engine_t *engine = lgi_calloc(1, sizeof *engine);
     if (!engine)
@@ -265,7 +270,6 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     engine->conf = conf ? *conf : *defaults;
     lg_conf_destroy(defaults);
 
-    lg_err_t err;
     int clean = 0;
     if ((err = make_directory(engine->dir)) || (err = take_lock(engine)) ||
         (err = consume_clean_marker(engine, &clean)))

@@ -81,6 +81,42 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
                               size_t len, int acks, int64_t now_ms,
                               int64_t *base_offsetp);
 
+/* Completion of an asynchronous append: err LG_OK with the batch's base
+ * offset, or the failure (base_offset -1).  Called exactly once. */
+typedef void (*lgi_append_done_fn)(void *opaque, lg_err_t err,
+                                   int64_t base_offset);
+
+/* As lgi_partition_append, but returns once the batch is handed to the
+ * I/O engine: done is called when acks holds or the append failed -- on
+ * the I/O thread, or on the calling thread before this returns when the
+ * append fails before hand-off or acks is LG_ACKS_NONE.  done must not
+ * block and must not call back into this partition's append. */
+void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
+                                size_t len, int acks, int64_t now_ms,
+                                lgi_append_done_fn done, void *opaque);
+
+/* Watchers are told when the published end advances (new records became
+ * readable), so consumers can sleep instead of polling.  notify runs on
+ * the I/O thread (or an appender's thread) and must only signal: no
+ * blocking, no calls into the partition. */
+typedef struct lgi_partition_watch lgi_partition_watch_t;
+struct lgi_partition_watch {
+    void (*notify)(lgi_partition_watch_t *watch);
+    void *opaque;
+    lgi_partition_watch_t *prev, *next; /* private to the partition */
+};
+
+/* Registers / unregisters watch (any thread).  After unwatch returns,
+ * notify is not running and will not be called for watch. */
+void lgi_partition_watch(lgi_partition_t *partition,
+                         lgi_partition_watch_t *watch);
+void lgi_partition_unwatch(lgi_partition_t *partition,
+                           lgi_partition_watch_t *watch);
+
+/* The published end offset, read without taking the partition mutex (an
+ * acquire load), for cheap "anything new?" checks. */
+int64_t lgi_partition_published_end(lgi_partition_t *partition);
+
 /* Waits until everything appended so far is fdatasync'd. */
 lg_err_t lgi_partition_flush(lgi_partition_t *partition);
 

@@ -479,7 +479,7 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "partitions must be between 1 and %d, got %" PRId32,
                          PARTITIONS_MAX, partitions);
-    if (topic_conf && (err = lgi_conf_check_topic_scope(topic_conf)))
+    if (topic_conf && (err = lgi_conf_check_scope(topic_conf, LGI_SCOPE_TOPIC, "a topic")))
         return err;
 
     pthread_mutex_lock(&engine->meta_lock);
@@ -765,7 +765,7 @@ LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
     else
         err = lgi_conf_unset(&overrides, property);
     if (!err)
-        err = lgi_conf_check_topic_scope(&overrides);
+        err = lgi_conf_check_scope(&overrides, LGI_SCOPE_TOPIC, "a topic");
     if (err)
         goto out;
     lg_conf_t effective = engine->conf;

@@ -155,9 +155,9 @@ START_TEST(overlay_applies_only_explicit_topic_properties) {
     lgi_conf_overlay(base, topic);
     ck_assert_str_eq(get(base, "segment.bytes"), "5000");
     ck_assert_str_eq(get(base, "segment.ms"), "9000");
-    ck_assert_int_eq(lgi_conf_check_topic_scope(topic), LG_OK);
+    ck_assert_int_eq(lgi_conf_check_scope(topic, LGI_SCOPE_TOPIC, "a topic"), LG_OK);
     lg_conf_set(topic, "io.backend", "syscall");
-    ck_assert_int_eq(lgi_conf_check_topic_scope(topic), LG_ERR_INVALID_CONFIG);
+    ck_assert_int_eq(lgi_conf_check_scope(topic, LGI_SCOPE_TOPIC, "a topic"), LG_ERR_INVALID_CONFIG);
     ck_assert_ptr_nonnull(strstr(lg_last_error_message(), "io.backend"));
     char *text;
     ck_assert_int_eq(lgi_conf_serialize_overrides(topic, &text), LG_OK);

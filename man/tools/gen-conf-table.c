@@ -44,8 +44,7 @@ int main(int argc, char **argv) {
     for (int id = 0; id < LGI_CONF__COUNT; id++) {
         char def[64], range[256];
         lgi_conf_describe(id, def, sizeof def, range, sizeof range);
-        const char *scope =
-            lgi_conf_scope(id) == LGI_SCOPE_ENGINE ? "engine" : "topic";
+        const char *scope = lgi_conf_scope_name(id);
         if (summary) {
             put_escaped(lgi_conf_name(id));
             printf("\t%s\t", scope);
