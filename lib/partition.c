@@ -684,6 +684,11 @@ static lg_err_t roll(lgi_partition_t *partition) {
     return lgi_fsync_dir(partition->path);
 }
 
+/* segment.ms counts from the engine clock's now_ms at the segment's first
+ * append (or at open, for a non-empty active segment after a restart),
+ * not from record timestamps as Kafka does: producer-chosen timestamps
+ * can be far in the past or future, and one stale timestamp would roll on
+ * every append. */
 static int roll_needed(lgi_partition_t *partition, size_t len,
                        int64_t last_offset, int64_t now_ms) {
     const lgi_log_config_t *config = &partition->config;
@@ -1105,6 +1110,11 @@ lg_err_t lgi_partition_set_leader_epoch(lgi_partition_t *partition,
     return LG_OK;
 }
 
+/* As partition.h states: the largest cached epoch <= epoch and the start
+ * of the next one (or the log end).  Kafka differs at the edges -- an
+ * epoch above the latest gives UNDEFINED there, one below the earliest
+ * gives (epoch, first start offset) -- which the replication layer can
+ * derive from this answer if it wants Kafka's wire behaviour. */
 void lgi_partition_end_offset_for_epoch(lgi_partition_t *partition,
                                         int32_t epoch, int32_t *epoch_out,
                                         int64_t *end_offset_out) {
