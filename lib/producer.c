@@ -759,7 +759,7 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
                                void *message_opaque) {
     if (atomic_load_explicit(&producer->closing, memory_order_relaxed))
         return lgi_error(LG_ERR_CLOSED, "lg_produce: producer is closing");
-    ptopic_t *t;
+    ptopic_t *t = NULL;
     lg_err_t err = topic_get(producer, topic, &t);
     if (err)
         return err;
