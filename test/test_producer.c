@@ -9,6 +9,7 @@
 #include <check.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -571,6 +572,7 @@ END_TEST
  * keep their order. */
 #define THREADS 4
 #define PER_THREAD 50000
+static atomic_int threads_done;
 
 static void *produce_thread(void *arg) {
     lg_producer_t *producer = ((void **)arg)[0];
@@ -585,6 +587,7 @@ static void *produce_thread(void *arg) {
                                     (void *)id),
                          LG_OK);
     }
+    atomic_fetch_add(&threads_done, 1);
     return NULL;
 }
 
@@ -605,10 +608,7 @@ START_TEST(concurrent_producers_lose_and_duplicate_nothing) {
         lg_producer_poll(producer, 100);
         if (r->count >= THREADS * PER_THREAD)
             break;
-        int alive = 0;
-        for (int t = 0; t < THREADS; t++)
-            alive += pthread_tryjoin_np(threads[t], NULL) != 0;
-        if (!alive)
+        if (atomic_load(&threads_done) == THREADS)
             break;
     }
     for (int t = 0; t < THREADS; t++)
