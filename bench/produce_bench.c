@@ -6,7 +6,8 @@
  * For acks=1 and acks=all (linger.ms and batch.size at their defaults) it
  * produces `records` (default 5,000,000) 100-byte values (null key) to a
  * one-partition topic from one thread, serving delivery reports with
- * lg_producer_poll(0) every 4096 records and lg_producer_flush at the end,
+ * lg_producer_poll(0) every 4096 records (and whenever lg_produce reports
+ * LG_ERR_QUEUE_FULL) and lg_producer_flush at the end,
  * and prints:
  *   produce call rate  records/s and MB/s of lg_produce alone (the time
  *                      spent inside lg_produce calls), i.e. the cost the
@@ -72,9 +73,10 @@ static lg_producer_t *make_producer(lg_engine_t *engine, const char *acks,
                                     latency_t *l) {
     lg_conf_t *conf = lg_conf_new();
     lg_err_t err = lg_conf_set(conf, "acks", acks);
-    /* Block instead of failing when the pipeline is saturated. */
-    if (!err)
-        err = lg_conf_set(conf, "max.block.ms", "60000");
+    /* max.block.ms stays 0: with a delivery callback, buffer.memory comes
+     * back only when reports are served, so a single-threaded producer
+     * serves them when the queue is full (librdkafka's idiom) rather than
+     * blocking in lg_produce. */
     if (err)
         die("lg_conf_set", err);
     lg_producer_t *producer;
@@ -99,10 +101,16 @@ static void run(lg_engine_t *engine, const char *topic, const char *acks,
     int64_t in_produce = 0;
     int64_t start = now_ns();
     for (long long i = 0; i < records; i++) {
-        int64_t t0 = now_ns();
-        lg_err_t err = lg_produce(producer, topic, 0, NULL, 0, value,
-                                  sizeof value, LG_TIMESTAMP_NOW, NULL);
-        in_produce += now_ns() - t0;
+        lg_err_t err;
+        for (;;) {
+            int64_t t0 = now_ns();
+            err = lg_produce(producer, topic, 0, NULL, 0, value, sizeof value,
+                             LG_TIMESTAMP_NOW, NULL);
+            in_produce += now_ns() - t0;
+            if (err != LG_ERR_QUEUE_FULL)
+                break;
+            lg_producer_poll(producer, 1);
+        }
         if (err)
             die("lg_produce", err);
         if ((i & 4095) == 4095)
@@ -141,8 +149,11 @@ static void run(lg_engine_t *engine, const char *topic, const char *acks,
             l.sent[index] = now_ns();
             tag = (void *)(uintptr_t)(index + 1);
         }
-        if ((err = lg_produce(producer, topic, 0, NULL, 0, value,
-                              sizeof value, LG_TIMESTAMP_NOW, tag)))
+        while ((err = lg_produce(producer, topic, 0, NULL, 0, value,
+                                 sizeof value, LG_TIMESTAMP_NOW, tag)) ==
+               LG_ERR_QUEUE_FULL)
+            lg_producer_poll(producer, 1);
+        if (err)
             die("lg_produce", err);
     }
     if ((err = lg_producer_flush(producer, -1)))
