@@ -19,6 +19,18 @@
 
 #include <inttypes.h>
 
+/* lgi_engine_acquire reads LG_PARTITION_ANY as "the topic only"; these
+ * entry points need one real partition. */
+static lg_err_t acquire_partition(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, lgi_partition_ref_t *ref) {
+    if (partition < 0 && topic)
+        return lgi_error(LG_ERR_UNKNOWN_PARTITION,
+                         "partition %" PRId32 " of topic \"%s\" does not "
+                         "exist",
+                         partition, topic);
+    return lgi_engine_acquire(engine, topic, partition, ref);
+}
+
 LG_API lg_err_t lg_append(lg_engine_t *engine, const char *topic,
                           int32_t partition, const lg_records_t *records,
                           int acks, int64_t *base_offsetp) {
@@ -34,7 +46,7 @@ LG_API lg_err_t lg_append(lg_engine_t *engine, const char *topic,
         return lgi_error(LG_ERR_INVALID_ARG, "lg_append: no records to append");
 
     lgi_partition_ref_t ref;
-    lg_err_t err = lgi_engine_acquire(engine, topic, partition, &ref);
+    lg_err_t err = acquire_partition(engine, topic, partition, &ref);
     if (err)
         return err;
     const lg_conf_t *conf = &ref.conf;
@@ -93,7 +105,7 @@ LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
         return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
                          "offset %" PRId64 " is negative", offset);
     lgi_partition_ref_t ref;
-    lg_err_t err = lgi_engine_acquire(engine, topic, partition, &ref);
+    lg_err_t err = acquire_partition(engine, topic, partition, &ref);
     if (err)
         return err;
     uint8_t *data = NULL;
@@ -114,7 +126,7 @@ LG_API lg_err_t lg_watermarks(lg_engine_t *engine, const char *topic,
                               int64_t *highp) {
     lgi_error_clear();
     lgi_partition_ref_t ref;
-    lg_err_t err = lgi_engine_acquire(engine, topic, partition, &ref);
+    lg_err_t err = acquire_partition(engine, topic, partition, &ref);
     if (err)
         return err;
     lgi_partition_watermarks(ref.partition, lowp, highp);
@@ -129,7 +141,7 @@ LG_API lg_err_t lg_offset_for_time(lg_engine_t *engine, const char *topic,
     if (!offsetp)
         return lgi_error(LG_ERR_INVALID_ARG, "offsetp must not be NULL");
     lgi_partition_ref_t ref;
-    lg_err_t err = lgi_engine_acquire(engine, topic, partition, &ref);
+    lg_err_t err = acquire_partition(engine, topic, partition, &ref);
     if (err)
         return err;
     err = lgi_partition_offset_for_time(ref.partition, timestamp_ms, offsetp);

@@ -4,12 +4,14 @@
 # kernel lacks what it tests), as automake and liburing's tests do.
 set -u
 passed=0 failed=0 skipped=0 failures=()
+logdir="${BUILD:-build}/test-logs"
+mkdir -p "$logdir"
 for bin in "$@"; do
   for backend in io_uring syscall; do
     name="$(basename "$bin") [$backend]"
     start=$(date +%s%N)
     LIBLOG_IO_BACKEND=$backend CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120} \
-      "$bin" > "$bin.$backend.log" 2>&1
+      "$bin" > "$logdir/$(basename "$bin").$backend.log" 2>&1
     rc=$?
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     if [ $rc -eq 0 ]; then
@@ -18,7 +20,7 @@ for bin in "$@"; do
       skipped=$((skipped+1)); echo "SKIP $name"
     else
       failed=$((failed+1)); failures+=("$name"); echo "FAIL $name (exit $rc)"
-      tail -n 40 "$bin.$backend.log"
+      tail -n 40 "$logdir/$(basename "$bin").$backend.log"
     fi
   done
 done

@@ -518,7 +518,12 @@ START_TEST(torn_tail_after_crash_is_cut_and_appends_continue) {
     lg_watermarks(engine, "t", 0, NULL, &high);
     ck_assert_int_eq(high, 9);
     ck_assert_int_eq(read_all_check("t", 0, 0), 9);
-    append_n("t", 0, 1, 1);
+    int64_t base = -1;
+    lg_records_t *records = lg_records_new();
+    lg_records_add(records, NULL, 0, "value-9", 7, 1);
+    ck_assert_int_eq(lg_append(engine, "t", 0, records, 1, &base), LG_OK);
+    lg_records_destroy(records);
+    ck_assert_int_eq(base, 9);
     ck_assert_int_eq(read_all_check("t", 0, 0), 10);
     free(marker);
     free(log);

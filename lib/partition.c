@@ -1,0 +1,1170 @@
+/*
+ * partition.c -- one partition's log: ordered segments, offsets, the
+ * published and durable ends, rolling, recovery, the leader-epoch cache.
+ *
+ * Role: turn "append this batch" into a position in the active segment and
+ * a write handed to the I/O engine, and tell readers what they may see.
+ *
+ * Three ends, always log_start <= durable_end <= published_end <= log_end:
+ *   log_end        next offset to assign (under the mutex, at hand-off);
+ *   published_end  end of the contiguous prefix of completed writes: only
+ *                  this is readable.  Appends queue in a FIFO in offset
+ *                  order; the I/O thread's completion callback marks an
+ *                  entry done and advances published_end over the done
+ *                  prefix, so a write that finishes early never exposes a
+ *                  hole before it;
+ *   durable_end    known fdatasync'd: the recovery point.  It advances when
+ *                  an LGI_IO_SYNC write (acks=all) is published contiguous
+ *                  with it, when an explicit sync (flush, or an acks=all
+ *                  waiter behind acks=0/1 writes) completes, and to the new
+ *                  base at a roll, which seals (fdatasyncs) the old segment
+ *                  first.  So every segment before the active one is fully
+ *                  synced and durable_end never passes unsynced bytes.
+ *
+ * acks: NONE returns after hand-off, LEADER when published, ALL when
+ * durable_end covers the batch.  An acks=all batch must not be acknowledged
+ * while an earlier batch is undurable: recovery truncates at the first
+ * invalid byte, which would take the acknowledged batch with it.
+ *
+ * Rolling happens before an append when the active segment is non-empty
+ * and: the batch would take it past segment.bytes; segment.ms has passed
+ * since its first append; either index is full; or the batch's last offset
+ * is not representable relative to its base.  A roll waits for in-flight
+ * writes to drain (new appends wait meanwhile), seals the old segment
+ * (index files written, .log and indexes fdatasync'd) and creates the new
+ * one, fsyncing the directory so the new name survives a crash.
+ *
+ * Write failure (EIO, ENOSPC): the failed append and every append queued
+ * after it fail (their bytes sit beyond a hole); new appends fail at once
+ * until the queue drains; then the log is rolled back to published_end --
+ * ftruncate, indexes trimmed, later segments deleted, log_end reset -- so
+ * nothing half-written remains and later appends succeed once space is
+ * back.
+ *
+ * fsync failure: waiters fail and the partition is fenced (LG_ERR_READ_ONLY
+ * for appends until reopen).  After a failed fdatasync Linux may have
+ * dropped the dirty pages and cleared the error, so a later fdatasync can
+ * succeed without the data ever reaching the disk; continuing to append
+ * would build acknowledged data on a possibly missing prefix.  Reopening
+ * runs recovery, which re-reads and re-verifies what is really on disk.
+ *
+ * Locking: one mutex per partition guards everything here and the
+ * segments' mutable fields; one condvar signals completion, drain and
+ * sync progress.  Readers snapshot (segment reference, byte limit, index
+ * position) under the mutex and pread outside it; the I/O thread takes the
+ * mutex only in the completion callback.
+ */
+#include "partition.h"
+
+#include "alloc.h"
+#include "batch.h"
+#include "err.h"
+#include "metafile.h"
+#include "segment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define EPOCH_CHECKPOINT_NAME "leader-epoch-checkpoint"
+
+/* ------------------------------------------------------------------------
+ * Types
+ * --------------------------------------------------------------------- */
+
+/* One append between hand-off and completion. */
+typedef struct append_entry {
+    struct append_entry *next; /* FIFO link */
+    lgi_partition_t *partition;
+    lgi_segment_t *segment; /* referenced */
+    int64_t position;
+    size_t len;
+    int64_t base_offset;
+    int64_t end_offset; /* last offset + 1 */
+    uint8_t *batch;     /* freed once written */
+    struct iovec iov;
+    lgi_io_req_t req;
+    int sync;        /* LGI_IO_SYNC requested (acks=all) */
+    int done;        /* completion callback ran */
+    int result;      /* its result */
+    int fsync_failed;/* the write landed, its fdatasync did not */
+    int finished;    /* left the FIFO: published or failed */
+    lg_err_t error;  /* outcome once finished */
+    int has_waiter;  /* the appending thread will read the outcome */
+} append_entry_t;
+
+typedef struct epoch_entry {
+    int32_t epoch;
+    int64_t start_offset;
+} epoch_entry_t;
+
+struct lgi_partition {
+    char *path;
+    char *epoch_path;
+    lgi_log_config_t config;
+    lgi_io_t *io;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+
+    lgi_segment_t **segments; /* ascending base offset; last is active */
+    size_t segment_count;
+    size_t segment_cap;
+
+    int64_t log_end;
+    int64_t published_end;
+    lgi_segment_t *published_segment; /* segment holding published_end's
+                                         last byte (borrowed from list) */
+    int64_t published_position;       /* its byte end there */
+    int64_t durable_end;
+
+    append_entry_t *fifo_head;
+    append_entry_t *fifo_tail;
+    size_t inflight;
+
+    int write_failed;      /* rollback pending */
+    int64_t fail_offset;   /* base offset of the first failed append */
+    lg_err_t write_error;  /* what the failure was */
+    int fenced;            /* an fdatasync failed */
+    int rolling;           /* a roll waits for the queue to drain */
+    int syncing;           /* an explicit sync is running */
+
+    epoch_entry_t *epochs; /* ascending epoch and start offset */
+    size_t epoch_count;
+    size_t epoch_cap;
+    int32_t current_epoch; /* stamped on new batches; -1 none */
+};
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * --------------------------------------------------------------------- */
+
+static lgi_segment_t *active_segment(lgi_partition_t *partition) {
+    return partition->segments[partition->segment_count - 1];
+}
+
+/* Index of the last segment whose base offset is <= offset (0 if none). */
+static size_t segment_index_for(lgi_partition_t *partition, int64_t offset) {
+    size_t low = 0, high = partition->segment_count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (partition->segments[mid]->base_offset <= offset)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low == 0 ? 0 : low - 1;
+}
+
+static lg_err_t push_segment(lgi_partition_t *partition,
+                             lgi_segment_t *segment) {
+    if (partition->segment_count == partition->segment_cap) {
+        size_t cap = partition->segment_cap ? partition->segment_cap * 2 : 8;
+        lgi_segment_t **segments =
+            lgi_realloc(partition->segments, cap * sizeof(*segments));
+        if (!segments)
+            return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                             partition->path);
+        partition->segments = segments;
+        partition->segment_cap = cap;
+    }
+    partition->segments[partition->segment_count++] = segment;
+    return LG_OK;
+}
+
+/* Deletes (unlinks and drops) every segment after index keep. */
+static lg_err_t delete_segments_after(lgi_partition_t *partition,
+                                      size_t keep) {
+    lg_err_t err = LG_OK;
+    while (partition->segment_count > keep + 1) {
+        lgi_segment_t *segment =
+            partition->segments[--partition->segment_count];
+        lg_err_t e = lgi_segment_delete(segment);
+        if (err == LG_OK)
+            err = e;
+        if (partition->published_segment == segment)
+            partition->published_segment = NULL;
+        lgi_segment_unref(segment);
+    }
+    return err;
+}
+
+static lg_err_t errno_to_err(int errnum) {
+    return errnum == ENOSPC ? LG_ERR_DISK_FULL : LG_ERR_IO;
+}
+
+/* ------------------------------------------------------------------------
+ * Leader-epoch cache
+ *
+ * Kafka's leader-epoch-checkpoint text: "0\n<count>\n" then one
+ * "<epoch> <startOffset>\n" per entry (version 0), followed here by the
+ * metafile checksum line.
+ * --------------------------------------------------------------------- */
+
+static lg_err_t epochs_store(lgi_partition_t *partition) {
+    size_t cap = 32 + partition->epoch_count * 34;
+    char *body = lgi_malloc(cap);
+    size_t len;
+    lg_err_t err;
+    if (!body)
+        return lgi_error(LG_ERR_NOMEM, "%s: out of memory",
+                         partition->epoch_path);
+    len = (size_t)snprintf(body, cap, "0\n%zu\n", partition->epoch_count);
+    for (size_t i = 0; i < partition->epoch_count; i++)
+        len += (size_t)snprintf(body + len, cap - len, "%" PRId32 " %" PRId64
+                                "\n", partition->epochs[i].epoch,
+                                partition->epochs[i].start_offset);
+    err = lgi_metafile_write(partition->epoch_path, body, len);
+    lgi_free(body);
+    return err;
+}
+
+static lg_err_t epochs_push(lgi_partition_t *partition, int32_t epoch,
+                            int64_t start_offset) {
+    if (partition->epoch_count == partition->epoch_cap) {
+        size_t cap = partition->epoch_cap ? partition->epoch_cap * 2 : 8;
+        epoch_entry_t *epochs =
+            lgi_realloc(partition->epochs, cap * sizeof(*epochs));
+        if (!epochs)
+            return lgi_error(LG_ERR_NOMEM, "%s: out of memory",
+                             partition->epoch_path);
+        partition->epochs = epochs;
+        partition->epoch_cap = cap;
+    }
+    partition->epochs[partition->epoch_count].epoch = epoch;
+    partition->epochs[partition->epoch_count].start_offset = start_offset;
+    partition->epoch_count++;
+    return LG_OK;
+}
+
+static int32_t epochs_latest(const lgi_partition_t *partition) {
+    return partition->epoch_count
+               ? partition->epochs[partition->epoch_count - 1].epoch
+               : -1;
+}
+
+/* Drops entries starting at or after offset (Kafka's truncateFromEnd);
+ * returns 1 if any went. */
+static int epochs_truncate(lgi_partition_t *partition, int64_t offset) {
+    size_t before = partition->epoch_count;
+    while (partition->epoch_count > 0 &&
+           partition->epochs[partition->epoch_count - 1].start_offset >=
+               offset)
+        partition->epoch_count--;
+    return partition->epoch_count != before;
+}
+
+/* Parses the checkpoint body; 0 on success, -1 when malformed. */
+static int epochs_parse(lgi_partition_t *partition, const char *body) {
+    char *end;
+    long version = strtol(body, &end, 10);
+    long long count;
+    if (end == body || version != 0 || *end != '\n')
+        return -1;
+    body = end + 1;
+    count = strtoll(body, &end, 10);
+    if (end == body || count < 0 || *end != '\n')
+        return -1;
+    body = end + 1;
+    partition->epoch_count = 0;
+    for (long long i = 0; i < count; i++) {
+        long long epoch = strtoll(body, &end, 10);
+        if (end == body || *end != ' ' || epoch < 0 || epoch > INT32_MAX)
+            return -1;
+        body = end + 1;
+        long long start = strtoll(body, &end, 10);
+        if (end == body || *end != '\n' || start < 0)
+            return -1;
+        body = end + 1;
+        if (partition->epoch_count > 0 &&
+            (epoch <= epochs_latest(partition) ||
+             start < partition->epochs[partition->epoch_count - 1]
+                         .start_offset))
+            return -1;
+        if (epochs_push(partition, (int32_t)epoch, start) != LG_OK)
+            return -1;
+    }
+    return *body == '\0' ? 0 : -1;
+}
+
+/* Recovery callback: Kafka assigns a batch's epoch when it is newer than
+ * the cache's latest. */
+static void epochs_learn(void *opaque, const lgi_batch_header_t *header) {
+    lgi_partition_t *partition = opaque;
+    if (header->partition_leader_epoch >= 0 &&
+        header->partition_leader_epoch > epochs_latest(partition))
+        (void)epochs_push(partition, header->partition_leader_epoch,
+                          header->base_offset);
+}
+
+/* Feeds every batch header of segment to epochs_learn (used when the
+ * checkpoint file is missing or corrupt). */
+static lg_err_t epochs_learn_segment(lgi_partition_t *partition,
+                                     lgi_segment_t *segment) {
+    int64_t position = 0;
+    while (position < segment->size) {
+        lgi_batch_header_t header;
+        lg_err_t err = lgi_segment_read_header(segment, position,
+                                               segment->size, &header);
+        if (err != LG_OK)
+            return err;
+        epochs_learn(partition, &header);
+        position += (int64_t)lgi_batch_size(&header);
+    }
+    return LG_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Open and close
+ * --------------------------------------------------------------------- */
+
+static int compare_offsets(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists the base offsets of the *.log files in path, sorted. */
+static lg_err_t list_segments(const char *path, int64_t **basesp,
+                              size_t *countp) {
+    DIR *dir = opendir(path);
+    struct dirent *entry;
+    int64_t *bases = NULL;
+    size_t count = 0, cap = 0;
+    if (!dir)
+        return lgi_error_errno(LG_ERR_IO, errno, "open directory %s", path);
+    while ((entry = readdir(dir)) != NULL) {
+        int64_t base;
+        if (!lgi_segment_parse_name(entry->d_name, &base))
+            continue;
+        if (count == cap) {
+            size_t new_cap = cap ? cap * 2 : 16;
+            int64_t *grown = lgi_realloc(bases, new_cap * sizeof(*grown));
+            if (!grown) {
+                lgi_free(bases);
+                closedir(dir);
+                return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                                 path);
+            }
+            bases = grown;
+            cap = new_cap;
+        }
+        bases[count++] = base;
+    }
+    closedir(dir);
+    if (count > 1)
+        qsort(bases, count, sizeof(*bases), compare_offsets);
+    *basesp = bases;
+    *countp = count;
+    return LG_OK;
+}
+
+static void partition_free(lgi_partition_t *partition) {
+    for (size_t i = 0; i < partition->segment_count; i++)
+        lgi_segment_unref(partition->segments[i]);
+    lgi_free(partition->segments);
+    lgi_free(partition->epochs);
+    lgi_free(partition->path);
+    lgi_free(partition->epoch_path);
+    pthread_mutex_destroy(&partition->mutex);
+    pthread_cond_destroy(&partition->cond);
+    lgi_free(partition);
+}
+
+/* Loads the checkpoint; 1 when it was usable. */
+static int epochs_load(lgi_partition_t *partition) {
+    char *body = NULL;
+    size_t len;
+    int ok = 0;
+    if (!lgi_metafile_exists(partition->epoch_path))
+        return 0;
+    if (lgi_metafile_read(partition->epoch_path, &body, &len) == LG_OK &&
+        epochs_parse(partition, body) == 0)
+        ok = 1;
+    else
+        partition->epoch_count = 0;
+    lgi_free(body);
+    lgi_error_clear();
+    return ok;
+}
+
+/* Recovers the segments listed in bases (see partition.h for the rule). */
+static lg_err_t recover_segments(lgi_partition_t *partition,
+                                 const int64_t *bases, size_t count,
+                                 int64_t recovery_point, int clean_shutdown,
+                                 int epochs_ok) {
+    const lgi_log_config_t *config = &partition->config;
+    lg_err_t err;
+    size_t i;
+
+    for (i = 0; i < count; i++) {
+        lgi_segment_t *segment;
+        err = lgi_segment_open(partition->path, bases[i],
+                               config->index_interval_bytes,
+                               config->segment_index_bytes, &segment);
+        if (err != LG_OK)
+            return err;
+        if ((err = push_segment(partition, segment)) != LG_OK) {
+            lgi_segment_unref(segment);
+            return err;
+        }
+    }
+    for (i = 0; i < partition->segment_count; i++) {
+        lgi_segment_t *segment = partition->segments[i];
+        int last = i + 1 == partition->segment_count;
+        int trusted = clean_shutdown ||
+                      (!last && partition->segments[i + 1]->base_offset <=
+                                    recovery_point);
+        if (trusted) {
+            int rebuilt = 0;
+            err = lgi_segment_load(segment, epochs_learn, partition, &rebuilt);
+            /* A rebuilt index is written back at once for a sealed segment
+             * (the active one is stored when it is sealed or closed). */
+            if (err == LG_OK && rebuilt && !last)
+                err = lgi_segment_seal(segment);
+            if (err != LG_OK)
+                return err;
+            if (!epochs_ok && (err = epochs_learn_segment(partition,
+                                                          segment)) != LG_OK)
+                return err;
+            continue;
+        }
+        int64_t truncated = 0;
+        err = lgi_segment_recover(segment, epochs_learn, partition,
+                                  &truncated, NULL);
+        if (err != LG_OK)
+            return err;
+        /* The scanned bytes may exist only in the page cache of a crashed
+         * process: make them durable before calling them recovered. */
+        if ((err = (last ? lgi_segment_sync(segment)
+                         : lgi_segment_seal(segment))) != LG_OK)
+            return err;
+        if (truncated > 0 || (!last && partition->segments[i + 1]->base_offset <
+                                           segment->next_offset)) {
+            /* Everything after the first invalid byte goes, later
+             * segments included: they follow a hole. */
+            err = delete_segments_after(partition, i);
+            if (err != LG_OK)
+                return err;
+            if ((err = lgi_fsync_dir(partition->path)) != LG_OK)
+                return err;
+            break;
+        }
+    }
+    return LG_OK;
+}
+
+lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
+                            lgi_io_t *io, int64_t recovery_point,
+                            int clean_shutdown, int64_t now_ms,
+                            lgi_partition_t **partitionp) {
+    lgi_partition_t *partition;
+    int64_t *bases = NULL;
+    size_t count = 0;
+    lg_err_t err;
+    int epochs_ok;
+
+    if (!path || !config || !io || !partitionp)
+        return lgi_error(LG_ERR_INVALID_ARG, "partition open: NULL argument");
+    partition = lgi_calloc(1, sizeof(*partition));
+    if (!partition)
+        return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory", path);
+    pthread_mutex_init(&partition->mutex, NULL);
+    pthread_cond_init(&partition->cond, NULL);
+    partition->config = *config;
+    partition->io = io;
+    partition->current_epoch = -1;
+    partition->path = lgi_strdup(path);
+    partition->epoch_path =
+        lgi_malloc(strlen(path) + sizeof("/" EPOCH_CHECKPOINT_NAME));
+    if (!partition->path || !partition->epoch_path) {
+        partition_free(partition);
+        return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory", path);
+    }
+    sprintf(partition->epoch_path, "%s/%s", path, EPOCH_CHECKPOINT_NAME);
+
+    epochs_ok = epochs_load(partition);
+    err = list_segments(path, &bases, &count);
+    if (err == LG_OK)
+        err = recover_segments(partition, bases, count, recovery_point,
+                               clean_shutdown, epochs_ok);
+    lgi_free(bases);
+    if (err == LG_OK && partition->segment_count == 0) {
+        lgi_segment_t *segment;
+        err = lgi_segment_create(path, 0, config->index_interval_bytes,
+                                 config->segment_index_bytes, &segment);
+        if (err == LG_OK && (err = push_segment(partition, segment)) != LG_OK)
+            lgi_segment_unref(segment);
+        if (err == LG_OK)
+            err = lgi_fsync_dir(path);
+    }
+    if (err != LG_OK) {
+        partition_free(partition);
+        return err;
+    }
+
+    lgi_segment_t *active = active_segment(partition);
+    partition->log_end = active->next_offset;
+    partition->published_end = partition->log_end;
+    partition->published_segment = active;
+    partition->published_position = active->size;
+    /* Trusted segments were synced before their recovery point was
+     * written, scanned ones were synced above; a clean shutdown synced
+     * everything. */
+    partition->durable_end = partition->log_end;
+    if (active->size > 0)
+        active->first_append_ms = now_ms;
+    if (epochs_truncate(partition, partition->log_end) || !epochs_ok) {
+        err = epochs_store(partition);
+        if (err != LG_OK) {
+            partition_free(partition);
+            return err;
+        }
+    }
+    *partitionp = partition;
+    return LG_OK;
+}
+
+lg_err_t lgi_partition_close(lgi_partition_t *partition) {
+    lg_err_t err;
+    if (!partition)
+        return LG_OK;
+    err = lgi_partition_flush(partition);
+    pthread_mutex_lock(&partition->mutex);
+    if (!partition->fenced) {
+        lg_err_t e = lgi_segment_seal(active_segment(partition));
+        if (err == LG_OK)
+            err = e;
+    }
+    pthread_mutex_unlock(&partition->mutex);
+    partition_free(partition);
+    return err;
+}
+
+void lgi_partition_set_config(lgi_partition_t *partition,
+                              const lgi_log_config_t *config) {
+    pthread_mutex_lock(&partition->mutex);
+    partition->config = *config;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+/* ------------------------------------------------------------------------
+ * Completion (I/O thread)
+ * --------------------------------------------------------------------- */
+
+static void entry_free(append_entry_t *entry) {
+    lgi_segment_unref(entry->segment);
+    lgi_free(entry->batch);
+    lgi_free(entry);
+}
+
+/* Moves the done prefix of the FIFO out: publishes successful entries,
+ * fails those at or after the first failed one.  Mutex held. */
+static void advance_published(lgi_partition_t *partition) {
+    append_entry_t *entry;
+    while ((entry = partition->fifo_head) != NULL && entry->done) {
+        partition->fifo_head = entry->next;
+        if (!partition->fifo_head)
+            partition->fifo_tail = NULL;
+        partition->inflight--;
+        if (partition->write_failed &&
+            entry->base_offset >= partition->fail_offset) {
+            entry->error = partition->write_error;
+        } else {
+            partition->published_end = entry->end_offset;
+            partition->published_segment = entry->segment;
+            partition->published_position =
+                entry->position + (int64_t)entry->len;
+            if (entry->fsync_failed) {
+                entry->error = LG_ERR_IO; /* message set by the waiter */
+            } else {
+                entry->error = LG_OK;
+                if (entry->sync && !partition->fenced &&
+                    entry->base_offset <= partition->durable_end &&
+                    entry->end_offset > partition->durable_end)
+                    partition->durable_end = entry->end_offset;
+            }
+        }
+        entry->finished = 1;
+        if (!entry->has_waiter)
+            entry_free(entry);
+    }
+}
+
+/* Whether a failed LGI_IO_SYNC write failed in its fdatasync (the bytes
+ * were all written) rather than in the write. */
+static int failed_in_fsync(const lgi_io_req_t *req) {
+    return (req->flags & LGI_IO_SYNC) && req->written >= req->len;
+}
+
+static void write_done(lgi_io_req_t *req, int result) {
+    append_entry_t *entry = req->opaque;
+    lgi_partition_t *partition = entry->partition;
+
+    pthread_mutex_lock(&partition->mutex);
+    entry->done = 1;
+    entry->result = result;
+    lgi_free(entry->batch);
+    entry->batch = NULL;
+    if (result < 0) {
+        if (failed_in_fsync(req)) {
+            entry->fsync_failed = 1;
+            partition->fenced = 1;
+        } else if (!partition->write_failed ||
+                   entry->base_offset < partition->fail_offset) {
+            partition->write_failed = 1;
+            partition->fail_offset = entry->base_offset;
+            partition->write_error = errno_to_err(-result);
+        }
+    }
+    advance_published(partition);
+    pthread_cond_broadcast(&partition->cond);
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+/* ------------------------------------------------------------------------
+ * Rollback, roll, sync (mutex held)
+ * --------------------------------------------------------------------- */
+
+/* After a write failure, once the queue has drained: cut the log back to
+ * published_end. */
+static lg_err_t maybe_rollback(lgi_partition_t *partition) {
+    if (!partition->write_failed || partition->inflight > 0)
+        return LG_OK;
+    int64_t end = partition->published_end;
+    size_t keep = segment_index_for(partition, end);
+    lgi_segment_t *segment = partition->segments[keep];
+    int64_t position = segment == partition->published_segment
+                           ? partition->published_position
+                           : 0;
+    lg_err_t err = delete_segments_after(partition, keep);
+    if (err == LG_OK)
+        err = lgi_segment_truncate_bytes(segment, position, end);
+    if (err != LG_OK)
+        return err; /* still pending: retried by the next append */
+    partition->published_segment = segment;
+    partition->published_position = position;
+    partition->log_end = end;
+    if (partition->durable_end > end)
+        partition->durable_end = end;
+    if (epochs_truncate(partition, end))
+        (void)epochs_store(partition);
+    partition->write_failed = 0;
+    return LG_OK;
+}
+
+/* Seals the active segment and starts a new one at log_end.  The queue is
+ * empty and no failure is pending. */
+static lg_err_t roll(lgi_partition_t *partition) {
+    lgi_segment_t *old = active_segment(partition), *segment;
+    lg_err_t err = lgi_segment_seal(old);
+    if (err == LG_ERR_IO) {
+        /* The seal's fdatasync (or index write) failed: see the file
+         * comment. */
+        partition->fenced = 1;
+        return err;
+    }
+    if (err != LG_OK)
+        return err; /* ENOSPC or ENOMEM storing an index: retried next time */
+    if (partition->durable_end < partition->log_end)
+        partition->durable_end = partition->log_end;
+    err = lgi_segment_create(partition->path, partition->log_end,
+                             partition->config.index_interval_bytes,
+                             partition->config.segment_index_bytes, &segment);
+    if (err != LG_OK)
+        return err;
+    if ((err = push_segment(partition, segment)) != LG_OK) {
+        lgi_segment_delete(segment);
+        lgi_segment_unref(segment);
+        return err;
+    }
+    return lgi_fsync_dir(partition->path);
+}
+
+/* segment.ms counts from the engine clock's now_ms at the segment's first
+ * append (or at open, for a non-empty active segment after a restart),
+ * not from record timestamps as Kafka does: producer-chosen timestamps
+ * can be far in the past or future, and one stale timestamp would roll on
+ * every append. */
+static int roll_needed(lgi_partition_t *partition, size_t len,
+                       int64_t last_offset, int64_t now_ms) {
+    const lgi_log_config_t *config = &partition->config;
+    lgi_segment_t *active = active_segment(partition);
+    if (active->size == 0)
+        return 0;
+    return active->size + (int64_t)len > config->segment_bytes ||
+           (config->segment_ms > 0 && active->first_append_ms >= 0 &&
+            now_ms - active->first_append_ms >= config->segment_ms) ||
+           lgi_index_is_full(&active->offset_index) ||
+           lgi_index_is_full(&active->time_index) ||
+           lgi_segment_offset_overflows(active, last_offset);
+}
+
+/* Makes durable_end reach target (<= published_end): group commit among
+ * callers -- one caller runs an LGI_IO_FSYNC of the segment holding the
+ * published end while the others wait for its outcome. */
+static lg_err_t sync_through(lgi_partition_t *partition, int64_t target) {
+    while (partition->durable_end < target) {
+        if (partition->fenced)
+            return lgi_error(LG_ERR_IO,
+                             "partition %s: fenced after a failed fdatasync",
+                             partition->path);
+        if (partition->syncing) {
+            pthread_cond_wait(&partition->cond, &partition->mutex);
+            continue;
+        }
+        partition->syncing = 1;
+        int64_t snapshot = partition->published_end;
+        lgi_segment_t *segment = partition->published_segment
+                                     ? partition->published_segment
+                                     : active_segment(partition);
+        lgi_segment_ref(segment);
+        pthread_mutex_unlock(&partition->mutex);
+        lgi_io_req_t req;
+        memset(&req, 0, sizeof(req));
+        req.op = LGI_IO_FSYNC;
+        req.fd = segment->fd;
+        int result = lgi_io_submit_wait(partition->io, &req);
+        pthread_mutex_lock(&partition->mutex);
+        partition->syncing = 0;
+        pthread_cond_broadcast(&partition->cond);
+        if (result < 0) {
+            partition->fenced = 1;
+            lg_err_t err = lgi_error_errno(LG_ERR_IO, -result,
+                                           "fdatasync %s; partition fenced",
+                                           segment->log_path);
+            lgi_segment_unref(segment);
+            return err == LG_ERR_DISK_FULL ? LG_ERR_IO : err;
+        }
+        lgi_segment_unref(segment);
+        if (snapshot > partition->durable_end)
+            partition->durable_end = snapshot;
+    }
+    return LG_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Append
+ * --------------------------------------------------------------------- */
+
+lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
+                              size_t len, int acks, int64_t now_ms,
+                              int64_t *base_offsetp) {
+    lgi_batch_header_t header;
+    append_entry_t *entry;
+    lg_err_t err;
+
+    if (!partition || !batch) {
+        lgi_free(batch);
+        return lgi_error(LG_ERR_INVALID_ARG, "append: NULL argument");
+    }
+    if (acks != LG_ACKS_NONE && acks != LG_ACKS_LEADER && acks != LG_ACKS_ALL) {
+        lgi_free(batch);
+        return lgi_error(LG_ERR_INVALID_ARG, "append: acks %d is not 0, 1 or -1",
+                         acks);
+    }
+    if (lgi_batch_parse_header(batch, len, len, &header) != LG_OK ||
+        lgi_batch_size(&header) != len) {
+        lgi_free(batch);
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "append to %s: not one encoded record batch of %zu "
+                         "bytes", partition->path, len);
+    }
+    entry = lgi_calloc(1, sizeof(*entry));
+    if (!entry) {
+        lgi_free(batch);
+        return lgi_error(LG_ERR_NOMEM, "append to %s: out of memory",
+                         partition->path);
+    }
+    entry->partition = partition;
+    entry->batch = batch;
+    entry->len = len;
+
+    pthread_mutex_lock(&partition->mutex);
+    if (len > (size_t)partition->config.max_message_bytes) {
+        err = lgi_error(LG_ERR_RECORD_TOO_LARGE,
+                        "append to %s: batch of %zu bytes exceeds "
+                        "max.message.bytes %" PRId32,
+                        partition->path, len,
+                        partition->config.max_message_bytes);
+        goto fail;
+    }
+    for (;;) {
+        if (partition->fenced) {
+            err = lgi_error(LG_ERR_READ_ONLY,
+                            "append to %s: partition is read-only after a "
+                            "failed fdatasync; reopen to recover",
+                            partition->path);
+            goto fail;
+        }
+        if ((err = maybe_rollback(partition)) != LG_OK)
+            goto fail;
+        if (partition->write_failed) {
+            err = lgi_error(partition->write_error,
+                            "append to %s: an earlier write failed and the "
+                            "log is being rolled back",
+                            partition->path);
+            goto fail;
+        }
+        if (partition->rolling) {
+            pthread_cond_wait(&partition->cond, &partition->mutex);
+            continue;
+        }
+        if (!roll_needed(partition, len,
+                         partition->log_end + header.last_offset_delta,
+                         now_ms))
+            break;
+        if (partition->inflight > 0) {
+            partition->rolling = 1;
+            while (partition->inflight > 0)
+                pthread_cond_wait(&partition->cond, &partition->mutex);
+            partition->rolling = 0;
+            pthread_cond_broadcast(&partition->cond);
+            continue; /* re-check: a failure may need a rollback first */
+        }
+        if ((err = roll(partition)) != LG_OK)
+            goto fail;
+    }
+
+    lgi_segment_t *active = active_segment(partition);
+    int64_t base_offset = partition->log_end;
+    int64_t last_offset = base_offset + header.last_offset_delta;
+    if (partition->current_epoch >= 0 &&
+        partition->current_epoch > epochs_latest(partition)) {
+        if ((err = epochs_push(partition, partition->current_epoch,
+                               base_offset)) != LG_OK)
+            goto fail;
+        if ((err = epochs_store(partition)) != LG_OK) {
+            partition->epoch_count--;
+            goto fail;
+        }
+    }
+    lgi_batch_set_base_offset(batch, base_offset);
+    lgi_batch_set_leader_epoch(batch, partition->current_epoch);
+
+    entry->position = active->size;
+    err = lgi_segment_note_append(active, entry->position, len, last_offset,
+                                  header.max_timestamp, now_ms);
+    if (err != LG_OK)
+        goto fail;
+    active->size += (int64_t)len;
+    if (partition->config.preallocate_bytes > 0 &&
+        active->size > active->preallocated_to) {
+        /* One fallocate per preallocate_bytes, never past segment.bytes
+         * (unless this batch alone goes further). */
+        int64_t target = active->size + partition->config.preallocate_bytes;
+        int64_t cap = partition->config.segment_bytes > active->size
+                          ? partition->config.segment_bytes
+                          : active->size;
+        lgi_segment_preallocate(active, target < cap ? target : cap);
+    }
+    partition->log_end = last_offset + 1;
+
+    entry->segment = active;
+    lgi_segment_ref(active);
+    entry->base_offset = base_offset;
+    entry->end_offset = last_offset + 1;
+    entry->sync = acks == LG_ACKS_ALL;
+    entry->has_waiter = acks != LG_ACKS_NONE;
+    if (partition->fifo_tail)
+        partition->fifo_tail->next = entry;
+    else
+        partition->fifo_head = entry;
+    partition->fifo_tail = entry;
+    partition->inflight++;
+
+    entry->iov.iov_base = batch;
+    entry->iov.iov_len = len;
+    entry->req.op = LGI_IO_WRITE;
+    entry->req.fd = active->fd;
+    entry->req.pos = (uint64_t)entry->position;
+    entry->req.iov = &entry->iov;
+    entry->req.iovcnt = 1;
+    entry->req.flags = entry->sync ? LGI_IO_SYNC : 0;
+    entry->req.done = write_done;
+    entry->req.opaque = entry;
+    /* Still under the mutex, so the engine sees writes in offset order. */
+    lgi_io_submit(partition->io, &entry->req);
+    if (base_offsetp)
+        *base_offsetp = base_offset;
+    if (acks == LG_ACKS_NONE) {
+        pthread_mutex_unlock(&partition->mutex);
+        return LG_OK;
+    }
+
+    while (!entry->finished)
+        pthread_cond_wait(&partition->cond, &partition->mutex);
+    err = entry->error;
+    if (err != LG_OK) {
+        if (entry->fsync_failed)
+            lgi_error(err, "append to %s at offset %lld: fdatasync failed; "
+                      "partition fenced until reopen",
+                      partition->path, (long long)base_offset);
+        else
+            lgi_error(err, "append to %s at offset %lld: the write of this "
+                      "batch or an earlier one failed; log rolled back",
+                      partition->path, (long long)base_offset);
+    } else if (acks == LG_ACKS_ALL) {
+        err = sync_through(partition, entry->end_offset);
+    }
+    (void)maybe_rollback(partition);
+    pthread_mutex_unlock(&partition->mutex);
+    entry_free(entry);
+    return err;
+
+fail:
+    pthread_mutex_unlock(&partition->mutex);
+    lgi_free(entry);
+    lgi_free(batch);
+    return err;
+}
+
+lg_err_t lgi_partition_flush(lgi_partition_t *partition) {
+    lg_err_t err;
+    pthread_mutex_lock(&partition->mutex);
+    int64_t target = partition->log_end;
+    while (partition->published_end < target && partition->inflight > 0)
+        pthread_cond_wait(&partition->cond, &partition->mutex);
+    (void)maybe_rollback(partition);
+    if (target > partition->published_end)
+        target = partition->published_end;
+    err = sync_through(partition, target);
+    pthread_mutex_unlock(&partition->mutex);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading
+ * --------------------------------------------------------------------- */
+
+/* Byte limit readers may see in segment index i.  Mutex held. */
+static int64_t readable_limit(lgi_partition_t *partition, size_t i) {
+    lgi_segment_t *segment = partition->segments[i];
+    if (segment == partition->published_segment)
+        return partition->published_position;
+    if (segment->base_offset >= partition->published_end)
+        return 0;
+    return segment->size;
+}
+
+lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
+                            size_t max_bytes, uint8_t **datap, size_t *lenp) {
+    lgi_segment_t *segment = NULL;
+    int64_t limit = 0, position = 0, start = 0, end;
+    lgi_batch_header_t header;
+    lg_err_t err = LG_OK;
+    uint8_t *data;
+
+    *datap = NULL;
+    *lenp = 0;
+    pthread_mutex_lock(&partition->mutex);
+    int64_t log_start = partition->segments[0]->base_offset;
+    int64_t published_end = partition->published_end;
+    if (offset < log_start || offset > published_end) {
+        pthread_mutex_unlock(&partition->mutex);
+        return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
+                         "read %s: offset %lld outside [%lld, %lld]",
+                         partition->path, (long long)offset,
+                         (long long)log_start, (long long)published_end);
+    }
+    if (offset == published_end) {
+        pthread_mutex_unlock(&partition->mutex);
+        return LG_OK;
+    }
+    for (size_t i = segment_index_for(partition, offset);
+         i < partition->segment_count; i++) {
+        /* Snapshot, then scan outside the mutex; a segment whose readable
+         * bytes end before offset (possible only at a boundary) sends us
+         * to the next one. */
+        segment = partition->segments[i];
+        limit = readable_limit(partition, i);
+        start = lgi_segment_index_position(segment, offset);
+        lgi_segment_ref(segment);
+        pthread_mutex_unlock(&partition->mutex);
+        err = lgi_segment_scan_to_offset(segment, start, limit, offset,
+                                         &position, &header);
+        if (err == LG_OK && position < limit)
+            break;
+        lgi_segment_unref(segment);
+        segment = NULL;
+        pthread_mutex_lock(&partition->mutex);
+        if (err != LG_OK) {
+            pthread_mutex_unlock(&partition->mutex);
+            return err;
+        }
+    }
+    if (!segment) {
+        pthread_mutex_unlock(&partition->mutex);
+        return LG_OK;
+    }
+
+    /* Whole batches from position: at least one, then while they fit. */
+    end = position + (int64_t)lgi_batch_size(&header);
+    while (end < limit) {
+        lgi_batch_header_t next;
+        err = lgi_segment_read_header(segment, end, limit, &next);
+        if (err != LG_OK)
+            goto out;
+        if ((size_t)(end - position) + lgi_batch_size(&next) > max_bytes)
+            break;
+        end += (int64_t)lgi_batch_size(&next);
+    }
+    data = lgi_malloc((size_t)(end - position));
+    if (!data) {
+        err = lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
+                        partition->path);
+        goto out;
+    }
+    err = lgi_segment_pread(segment, position, data, (size_t)(end - position));
+    for (size_t at = 0; err == LG_OK && at < (size_t)(end - position);) {
+        if (lgi_batch_validate(data + at, (size_t)(end - position) - at,
+                               LGI_SEGMENT_MAX_BATCH, &header) != LG_OK)
+            err = lgi_error(LG_ERR_CORRUPT, "read %s: batch at %lld failed "
+                            "validation", segment->log_path,
+                            (long long)(position + (int64_t)at));
+        else
+            at += lgi_batch_size(&header);
+    }
+    if (err != LG_OK) {
+        lgi_free(data);
+        goto out;
+    }
+    *datap = data;
+    *lenp = (size_t)(end - position);
+out:
+    lgi_segment_unref(segment);
+    return err;
+}
+
+void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
+                              int64_t *log_end) {
+    pthread_mutex_lock(&partition->mutex);
+    if (log_start)
+        *log_start = partition->segments[0]->base_offset;
+    if (log_end)
+        *log_end = partition->published_end;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
+                                       int64_t timestamp_ms,
+                                       int64_t *offsetp) {
+    lg_err_t err = LG_OK;
+    pthread_mutex_lock(&partition->mutex);
+    int64_t published_end = partition->published_end;
+    *offsetp = published_end;
+    for (size_t i = 0; i < partition->segment_count; i++) {
+        lgi_segment_t *segment = partition->segments[i];
+        int64_t limit = readable_limit(partition, i);
+        if (limit == 0 || segment->max_timestamp < timestamp_ms)
+            continue;
+        /* Time index: an offset whose batches before it are all older;
+         * offset index: where that offset's batch starts or earlier. */
+        int64_t start = lgi_segment_index_position(
+            segment, lgi_segment_time_lookup(segment, timestamp_ms));
+        int found = 0;
+        int64_t offset;
+        lgi_segment_ref(segment);
+        pthread_mutex_unlock(&partition->mutex);
+        err = lgi_segment_find_time(segment, timestamp_ms, start, limit,
+                                    &offset, &found);
+        lgi_segment_unref(segment);
+        if (err == LG_OK && found)
+            *offsetp = offset;
+        return err;
+    }
+    pthread_mutex_unlock(&partition->mutex);
+    return LG_OK;
+}
+
+int64_t lgi_partition_recovery_point(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t durable = partition->durable_end;
+    pthread_mutex_unlock(&partition->mutex);
+    return durable;
+}
+
+size_t lgi_partition_segment_count(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    size_t count = partition->segment_count;
+    pthread_mutex_unlock(&partition->mutex);
+    return count;
+}
+
+/* ------------------------------------------------------------------------
+ * Epochs and truncation
+ * --------------------------------------------------------------------- */
+
+lg_err_t lgi_partition_set_leader_epoch(lgi_partition_t *partition,
+                                        int32_t epoch) {
+    if (epoch < 0)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "partition %s: leader epoch %" PRId32 " is negative",
+                         partition->path, epoch);
+    pthread_mutex_lock(&partition->mutex);
+    partition->current_epoch = epoch;
+    pthread_mutex_unlock(&partition->mutex);
+    return LG_OK;
+}
+
+/* As partition.h states: the largest cached epoch <= epoch and the start
+ * of the next one (or the log end).  Kafka differs at the edges -- an
+ * epoch above the latest gives UNDEFINED there, one below the earliest
+ * gives (epoch, first start offset) -- which the replication layer can
+ * derive from this answer if it wants Kafka's wire behaviour. */
+void lgi_partition_end_offset_for_epoch(lgi_partition_t *partition,
+                                        int32_t epoch, int32_t *epoch_out,
+                                        int64_t *end_offset_out) {
+    pthread_mutex_lock(&partition->mutex);
+    *epoch_out = -1;
+    *end_offset_out = -1;
+    for (size_t i = partition->epoch_count; i-- > 0;) {
+        if (partition->epochs[i].epoch <= epoch) {
+            *epoch_out = partition->epochs[i].epoch;
+            *end_offset_out = i + 1 < partition->epoch_count
+                                  ? partition->epochs[i + 1].start_offset
+                                  : partition->log_end;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
+                                   int64_t offset) {
+    lg_err_t err = LG_OK;
+    pthread_mutex_lock(&partition->mutex);
+    while (partition->inflight > 0)
+        pthread_cond_wait(&partition->cond, &partition->mutex);
+    if ((err = maybe_rollback(partition)) != LG_OK)
+        goto out;
+    if (offset >= partition->log_end)
+        goto out;
+    if (offset < partition->segments[0]->base_offset)
+        offset = partition->segments[0]->base_offset;
+    size_t keep = segment_index_for(partition, offset);
+    lgi_segment_t *segment = partition->segments[keep];
+    int64_t new_end;
+    if ((err = delete_segments_after(partition, keep)) != LG_OK ||
+        (err = lgi_segment_truncate_to(segment, offset, &new_end)) != LG_OK ||
+        (err = lgi_segment_sync(segment)) != LG_OK ||
+        (err = lgi_index_store(&segment->offset_index, segment->index_path,
+                               1)) != LG_OK ||
+        (err = lgi_index_store(&segment->time_index, segment->time_index_path,
+                               1)) != LG_OK ||
+        (err = lgi_fsync_dir(partition->path)) != LG_OK)
+        goto out;
+    partition->log_end = new_end;
+    partition->published_end = new_end;
+    partition->published_segment = segment;
+    partition->published_position = segment->size;
+    partition->durable_end = new_end;
+    if (epochs_truncate(partition, new_end))
+        err = epochs_store(partition);
+out:
+    pthread_mutex_unlock(&partition->mutex);
+    return err;
+}
