@@ -509,14 +509,16 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
                         const lg_message_t **messages, size_t max,
                         size_t *countp) {
     *countp = 0;
-    release_previous(consumer);
-    /* Each assignment retires at most two fetches per call. */
-    lg_err_t err = reserve_retired(consumer, 2 * consumer->count + 2);
-    if (err != LG_OK)
-        return err;
+    lg_err_t err = LG_OK;
     int64_t deadline =
         timeout_ms > 0 ? monotonic_ns() + (int64_t)timeout_ms * 1000000 : 0;
     for (;;) {
+        /* Nothing has been handed out by this call yet, so what is retired
+         * -- by the previous call, or by an empty round of this one --
+         * can go.  Each assignment retires at most two fetches a round. */
+        release_previous(consumer);
+        if ((err = reserve_retired(consumer, 2 * consumer->count + 2)))
+            break;
         err = collect(consumer, messages, max, countp);
         if (err != LG_OK || *countp > 0)
             break;
