@@ -66,7 +66,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 SHARED := $(BUILD)/$(SONAME)
 STATIC := $(BUILD)/liblog.a
 
-.PHONY: all deps check check-one check-asan demo bench install clean \
+.PHONY: all deps check check-one check-tsan demo bench install clean \
         tests examples benches
 .DEFAULT_GOAL := all
 
@@ -121,9 +121,21 @@ tests: $(TEST_BINS) $(SHARED)
 check-one: tests examples
 	@BUILD=$(BUILD) bash test/run.sh $(TEST_BINS)
 
+# Suites with threads of their own, re-run under ThreadSanitizer.
+TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
+    test_partition test_partition_async test_api test_producer \
+    test_consumer test_threads)),$(TEST_SRCS))
+
+check-tsan:
+	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" \
+	  $(patsubst test/%.c,$(BUILD)-tsan/test/%,$(TSAN_TESTS))
+	@BUILD=$(BUILD)-tsan TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+	  bash test/run.sh $(patsubst test/%.c,$(BUILD)-tsan/test/%,$(TSAN_TESTS))
+
 check: deps
 	$(MAKE) check-one
 	$(MAKE) check-one BUILD=$(BUILD)-asan SANITIZE=1 OPT="-O1 -g"
+	$(MAKE) check-tsan
 
 # ---------------------------------------------------------------- examples
 $(BUILD)/examples/%: examples/%.c $(SHARED) include/liblog.h | $(BUILD)/examples

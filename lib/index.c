@@ -329,7 +329,7 @@ lg_err_t lgi_index_store(const lgi_index_t *index, const char *path,
             put_be32(p + 8, (uint32_t)(e->value - index->base_offset));
         }
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         lgi_free(bytes);
         return lgi_error_errno(LG_ERR_IO, errno, "open index %s", path);

@@ -96,7 +96,20 @@ typedef struct append_entry {
     int finished;    /* left the FIFO: published or failed */
     lg_err_t error;  /* outcome once finished */
     int has_waiter;  /* the appending thread will read the outcome */
+    int acks;        /* for asynchronous appends: when to call done */
+    lgi_append_done_fn done_fn; /* non-NULL: asynchronous append */
+    void *done_opaque;
 } append_entry_t;
+
+/* An asynchronous acks=all append that is published but not yet known
+ * durable: completed when durable_end reaches end_offset. */
+typedef struct durable_waiter {
+    struct durable_waiter *next;
+    int64_t base_offset;
+    int64_t end_offset;
+    lgi_append_done_fn done_fn;
+    void *done_opaque;
+} durable_waiter_t;
 
 typedef struct epoch_entry {
     int32_t epoch;
@@ -133,6 +146,19 @@ struct lgi_partition {
     int rolling;           /* a roll waits for the queue to drain */
     int syncing;           /* an explicit sync is running */
 
+    /* Asynchronous acks=all appends waiting for durability, in offset
+     * order, and the one asynchronous fdatasync that serves them (its
+     * request lives here: at most one is in flight). */
+    durable_waiter_t *durable_head;
+    durable_waiter_t *durable_tail;
+    int async_sync_inflight;
+    int64_t async_sync_target;
+    lgi_segment_t *async_sync_segment;
+    lgi_io_req_t async_sync_req;
+
+    /* Watchers told when published_end advances (see partition.h). */
+    lgi_partition_watch_t *watchers;
+
     epoch_entry_t *epochs; /* ascending epoch and start offset */
     size_t epoch_count;
     size_t epoch_cap;
@@ -142,6 +168,52 @@ struct lgi_partition {
 /* ------------------------------------------------------------------------
  * Small helpers
  * --------------------------------------------------------------------- */
+
+/* published_end is written under the mutex but read lock-free by
+ * lgi_partition_published_end, so every store is atomic (release: a
+ * reader that sees the new end also sees the bytes the write put in the
+ * page cache before completion). */
+static void store_published_end(lgi_partition_t *partition, int64_t end) {
+    __atomic_store_n(&partition->published_end, end, __ATOMIC_RELEASE);
+}
+
+int64_t lgi_partition_published_end(lgi_partition_t *partition) {
+    return __atomic_load_n(&partition->published_end, __ATOMIC_ACQUIRE);
+}
+
+static void complete_durable_waiters(lgi_partition_t *partition);
+
+/* Mutex held. */
+static void notify_watchers(lgi_partition_t *partition) {
+    for (lgi_partition_watch_t *w = partition->watchers; w; w = w->next)
+        w->notify(w);
+}
+
+void lgi_partition_watch(lgi_partition_t *partition,
+                         lgi_partition_watch_t *watch) {
+    pthread_mutex_lock(&partition->mutex);
+    watch->prev = NULL;
+    watch->next = partition->watchers;
+    if (partition->watchers)
+        partition->watchers->prev = watch;
+    partition->watchers = watch;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+void lgi_partition_unwatch(lgi_partition_t *partition,
+                           lgi_partition_watch_t *watch) {
+    /* notify runs under the mutex, so once we hold it no notify of this
+     * watch is running, and after unlinking none will start. */
+    pthread_mutex_lock(&partition->mutex);
+    if (watch->prev)
+        watch->prev->next = watch->next;
+    else if (partition->watchers == watch)
+        partition->watchers = watch->next;
+    if (watch->next)
+        watch->next->prev = watch->prev;
+    watch->prev = watch->next = NULL;
+    pthread_mutex_unlock(&partition->mutex);
+}
 
 static lgi_segment_t *active_segment(lgi_partition_t *partition) {
     return partition->segments[partition->segment_count - 1];
@@ -508,7 +580,7 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
 
     lgi_segment_t *active = active_segment(partition);
     partition->log_end = active->next_offset;
-    partition->published_end = partition->log_end;
+    store_published_end(partition, partition->log_end);
     partition->published_segment = active;
     partition->published_position = active->size;
     /* Trusted segments were synced before their recovery point was
@@ -534,6 +606,10 @@ lg_err_t lgi_partition_close(lgi_partition_t *partition) {
         return LG_OK;
     err = lgi_partition_flush(partition);
     pthread_mutex_lock(&partition->mutex);
+    /* The asynchronous fdatasync's request lives in the partition. */
+    while (partition->async_sync_inflight)
+        pthread_cond_wait(&partition->cond, &partition->mutex);
+    complete_durable_waiters(partition);
     if (!partition->fenced) {
         lg_err_t e = lgi_segment_seal(active_segment(partition));
         if (err == LG_OK)
@@ -563,8 +639,11 @@ static void entry_free(append_entry_t *entry) {
 
 /* Moves the done prefix of the FIFO out: publishes successful entries,
  * fails those at or after the first failed one.  Mutex held. */
+static void finish_async(lgi_partition_t *partition, append_entry_t *entry);
+
 static void advance_published(lgi_partition_t *partition) {
     append_entry_t *entry;
+    int64_t published_before = partition->published_end;
     while ((entry = partition->fifo_head) != NULL && entry->done) {
         partition->fifo_head = entry->next;
         if (!partition->fifo_head)
@@ -574,7 +653,7 @@ static void advance_published(lgi_partition_t *partition) {
             entry->base_offset >= partition->fail_offset) {
             entry->error = partition->write_error;
         } else {
-            partition->published_end = entry->end_offset;
+            store_published_end(partition, entry->end_offset);
             partition->published_segment = entry->segment;
             partition->published_position =
                 entry->position + (int64_t)entry->len;
@@ -589,9 +668,15 @@ static void advance_published(lgi_partition_t *partition) {
             }
         }
         entry->finished = 1;
+        if (entry->done_fn)
+            finish_async(partition, entry);
         if (!entry->has_waiter)
             entry_free(entry);
     }
+    if (partition->durable_head)
+        complete_durable_waiters(partition);
+    if (partition->published_end != published_before)
+        notify_watchers(partition);
 }
 
 /* Whether a failed LGI_IO_SYNC write failed in its fdatasync (the bytes
@@ -623,6 +708,99 @@ static void write_done(lgi_io_req_t *req, int result) {
     advance_published(partition);
     pthread_cond_broadcast(&partition->cond);
     pthread_mutex_unlock(&partition->mutex);
+}
+
+/* ------------------------------------------------------------------------
+ * Asynchronous appends: completing them without a waiting thread
+ * --------------------------------------------------------------------- */
+
+static void start_async_sync(lgi_partition_t *partition);
+
+/* Completes every durable waiter now covered by durable_end, and fails
+ * all of them once the partition is fenced.  Mutex held. */
+static void complete_durable_waiters(lgi_partition_t *partition) {
+    durable_waiter_t *waiter;
+    while ((waiter = partition->durable_head) != NULL &&
+           (partition->fenced ||
+            waiter->end_offset <= partition->durable_end)) {
+        partition->durable_head = waiter->next;
+        if (!partition->durable_head)
+            partition->durable_tail = NULL;
+        if (partition->fenced && waiter->end_offset > partition->durable_end)
+            waiter->done_fn(waiter->done_opaque, LG_ERR_IO, -1);
+        else
+            waiter->done_fn(waiter->done_opaque, LG_OK, waiter->base_offset);
+        lgi_free(waiter);
+    }
+    if (partition->durable_head && !partition->async_sync_inflight)
+        start_async_sync(partition);
+}
+
+static void async_sync_done(lgi_io_req_t *req, int result) {
+    lgi_partition_t *partition = req->opaque;
+    pthread_mutex_lock(&partition->mutex);
+    partition->async_sync_inflight = 0;
+    lgi_segment_unref(partition->async_sync_segment);
+    partition->async_sync_segment = NULL;
+    if (result < 0)
+        partition->fenced = 1;
+    else if (partition->async_sync_target > partition->durable_end)
+        partition->durable_end = partition->async_sync_target;
+    complete_durable_waiters(partition);
+    pthread_cond_broadcast(&partition->cond);
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+/* One fdatasync of the segment holding the published end: everything
+ * published before it is issued becomes durable (earlier segments were
+ * sealed, hence synced, at their roll).  Mutex held. */
+static void start_async_sync(lgi_partition_t *partition) {
+    lgi_segment_t *segment = partition->published_segment
+                                 ? partition->published_segment
+                                 : active_segment(partition);
+    partition->async_sync_inflight = 1;
+    partition->async_sync_target = partition->published_end;
+    partition->async_sync_segment = segment;
+    lgi_segment_ref(segment);
+    memset(&partition->async_sync_req, 0, sizeof partition->async_sync_req);
+    partition->async_sync_req.op = LGI_IO_FSYNC;
+    partition->async_sync_req.fd = segment->fd;
+    partition->async_sync_req.done = async_sync_done;
+    partition->async_sync_req.opaque = partition;
+    lgi_io_submit(partition->io, &partition->async_sync_req);
+}
+
+/* An asynchronous append left the FIFO: report it, or park it until it is
+ * durable.  Mutex held (the done callbacks only signal, by contract). */
+static void finish_async(lgi_partition_t *partition, append_entry_t *entry) {
+    if (entry->error != LG_OK) {
+        entry->done_fn(entry->done_opaque, entry->error, -1);
+        return;
+    }
+    if (entry->acks != LG_ACKS_ALL ||
+        entry->end_offset <= partition->durable_end) {
+        entry->done_fn(entry->done_opaque, LG_OK, entry->base_offset);
+        return;
+    }
+    durable_waiter_t *waiter = lgi_malloc(sizeof *waiter);
+    if (!waiter) {
+        /* The data is written; only the wait for its fdatasync cannot be
+         * tracked.  Report the failure rather than a false success. */
+        entry->done_fn(entry->done_opaque, LG_ERR_NOMEM, -1);
+        return;
+    }
+    waiter->next = NULL;
+    waiter->base_offset = entry->base_offset;
+    waiter->end_offset = entry->end_offset;
+    waiter->done_fn = entry->done_fn;
+    waiter->done_opaque = entry->done_opaque;
+    if (partition->durable_tail)
+        partition->durable_tail->next = waiter;
+    else
+        partition->durable_head = waiter;
+    partition->durable_tail = waiter;
+    if (!partition->async_sync_inflight)
+        start_async_sync(partition);
 }
 
 /* ------------------------------------------------------------------------
@@ -671,6 +849,7 @@ static lg_err_t roll(lgi_partition_t *partition) {
         return err; /* ENOSPC or ENOMEM storing an index: retried next time */
     if (partition->durable_end < partition->log_end)
         partition->durable_end = partition->log_end;
+    complete_durable_waiters(partition);
     err = lgi_segment_create(partition->path, partition->log_end,
                              partition->config.index_interval_bytes,
                              partition->config.segment_index_bytes, &segment);
@@ -733,6 +912,7 @@ static lg_err_t sync_through(lgi_partition_t *partition, int64_t target) {
         pthread_cond_broadcast(&partition->cond);
         if (result < 0) {
             partition->fenced = 1;
+            complete_durable_waiters(partition);
             lg_err_t err = lgi_error_errno(LG_ERR_IO, -result,
                                            "fdatasync %s; partition fenced",
                                            segment->log_path);
@@ -742,6 +922,7 @@ static lg_err_t sync_through(lgi_partition_t *partition, int64_t target) {
         lgi_segment_unref(segment);
         if (snapshot > partition->durable_end)
             partition->durable_end = snapshot;
+        complete_durable_waiters(partition);
     }
     return LG_OK;
 }
@@ -750,9 +931,14 @@ static lg_err_t sync_through(lgi_partition_t *partition, int64_t target) {
  * Append
  * --------------------------------------------------------------------- */
 
-lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
-                              size_t len, int acks, int64_t now_ms,
-                              int64_t *base_offsetp) {
+/* The append path shared by the waiting and the asynchronous forms.  With
+ * done_fn NULL it returns once acks holds; otherwise it returns after
+ * hand-off (errors it returns happened before hand-off, and done_fn has
+ * not been called for them). */
+static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
+                       size_t len, int acks, int64_t now_ms,
+                       lgi_append_done_fn done_fn, void *done_opaque,
+                       int64_t *base_offsetp) {
     lgi_batch_header_t header;
     append_entry_t *entry;
     lg_err_t err;
@@ -868,7 +1054,11 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
     entry->base_offset = base_offset;
     entry->end_offset = last_offset + 1;
     entry->sync = acks == LG_ACKS_ALL;
-    entry->has_waiter = acks != LG_ACKS_NONE;
+    entry->has_waiter = !done_fn && acks != LG_ACKS_NONE;
+    entry->acks = acks;
+    /* acks=0: reported at hand-off below, not at completion. */
+    entry->done_fn = acks == LG_ACKS_NONE ? NULL : done_fn;
+    entry->done_opaque = done_opaque;
     if (partition->fifo_tail)
         partition->fifo_tail->next = entry;
     else
@@ -890,8 +1080,10 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
     lgi_io_submit(partition->io, &entry->req);
     if (base_offsetp)
         *base_offsetp = base_offset;
-    if (acks == LG_ACKS_NONE) {
+    if (acks == LG_ACKS_NONE || done_fn) {
         pthread_mutex_unlock(&partition->mutex);
+        if (done_fn && acks == LG_ACKS_NONE)
+            done_fn(done_opaque, LG_OK, base_offset);
         return LG_OK;
     }
 
@@ -920,6 +1112,22 @@ fail:
     lgi_free(entry);
     lgi_free(batch);
     return err;
+}
+
+lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
+                              size_t len, int acks, int64_t now_ms,
+                              int64_t *base_offsetp) {
+    return append(partition, batch, len, acks, now_ms, NULL, NULL,
+                  base_offsetp);
+}
+
+void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
+                                size_t len, int acks, int64_t now_ms,
+                                lgi_append_done_fn done, void *opaque) {
+    lg_err_t err = append(partition, batch, len, acks, now_ms, done, opaque,
+                          NULL);
+    if (err != LG_OK)
+        done(opaque, err, -1);
 }
 
 lg_err_t lgi_partition_flush(lgi_partition_t *partition) {
@@ -1158,7 +1366,7 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
         (err = lgi_fsync_dir(partition->path)) != LG_OK)
         goto out;
     partition->log_end = new_end;
-    partition->published_end = new_end;
+    store_published_end(partition, new_end);
     partition->published_segment = segment;
     partition->published_position = segment->size;
     partition->durable_end = new_end;

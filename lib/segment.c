@@ -159,7 +159,7 @@ static void segment_free(lgi_segment_t *segment) {
 
 /* Creates (or empties) path. */
 static lg_err_t create_empty(const char *path) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return lgi_error_errno(LG_ERR_IO, errno, "create %s", path);
     close(fd);
@@ -176,7 +176,7 @@ lg_err_t lgi_segment_create(const char *dir, int64_t base_offset,
     if (err != LG_OK)
         return err;
     segment->fd = open(segment->log_path,
-                       O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                       O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (segment->fd < 0) {
         err = lgi_error_errno(LG_ERR_IO, errno, "create %s",
                               segment->log_path);
