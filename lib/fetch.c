@@ -14,6 +14,12 @@
  * the batch's maxTimestamp is every record's timestamp (the iterator
  * applies it).
  *
+ * A consumer labels its fetches (lgi_fetch_set_source) so every message
+ * names its topic and partition; the fetch owns that copy of the topic
+ * name, so it lives exactly as long as the messages.  Event messages
+ * (lgi_message_init_event) are lg_message_t objects with no record, made
+ * by the consumer; lg_message_error tells them apart.
+ *
  * lgi_fetch_new walks the batch headers once, so a malformed buffer is
  * refused up front and lg_fetch_next_offset is known before iterating.
  * The data was CRC-checked by the reader; here every batch is still
