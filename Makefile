@@ -66,7 +66,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 SHARED := $(BUILD)/$(SONAME)
 STATIC := $(BUILD)/liblog.a
 
-.PHONY: all deps check check-one check-tsan demo bench install clean \
+.PHONY: all deps check check-one check-install check-tsan demo bench install clean \
         tests examples benches
 .DEFAULT_GOAL := all
 
@@ -121,6 +121,11 @@ tests: $(TEST_BINS) $(SHARED)
 check-one: tests examples
 	@BUILD=$(BUILD) bash test/run.sh $(TEST_BINS)
 
+# make install into a scratch DESTDIR, then build and run examples/hello.c
+# against the installed copy through pkg-config.
+check-install: $(SHARED) $(STATIC)
+	@BUILD=$(BUILD) bash test/install.sh
+
 # Suites with threads of their own, re-run under ThreadSanitizer.
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
@@ -134,6 +139,7 @@ check-tsan:
 
 check: deps
 	$(MAKE) check-one
+	$(MAKE) check-install
 	$(MAKE) check-one BUILD=$(BUILD)-asan SANITIZE=1 OPT="-O1 -g"
 	$(MAKE) check-tsan
 

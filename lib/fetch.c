@@ -14,6 +14,12 @@
  * the batch's maxTimestamp is every record's timestamp (the iterator
  * applies it).
  *
+ * A consumer labels its fetches (lgi_fetch_set_source) so every message
+ * names its topic and partition; the fetch owns that copy of the topic
+ * name, so it lives exactly as long as the messages.  Event messages
+ * (lgi_message_init_event) are lg_message_t objects with no record, made
+ * by the consumer; lg_message_error tells them apart.
+ *
  * lgi_fetch_new walks the batch headers once, so a malformed buffer is
  * refused up front and lg_fetch_next_offset is known before iterating.
  * The data was CRC-checked by the reader; here every batch is still
@@ -54,6 +60,8 @@ struct lg_fetch {
     message_chunk_t *chunks; /* newest first */
     decompressed_t *buffers;
     lg_err_t failure; /* sticky: a corrupt fetch stays failed */
+    char *topic;      /* owned copy stamped on messages; NULL for lg_read */
+    int32_t partition; /* -1 for lg_read */
 };
 
 /* Parses and bounds-checks the batch header at position. */
@@ -93,6 +101,7 @@ lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
     fetch->len = len;
     fetch->start_offset = start_offset;
     fetch->next_offset = start_offset;
+    fetch->partition = -1;
     fetch->max_batch_size = max_batch_size;
     /* max.message.bytes limits the compressed batch, and Kafka allows any
      * ratio, so the bound on decompression cannot be max_batch_size alone. */
@@ -210,6 +219,9 @@ LG_API lg_err_t lg_fetch_next(lg_fetch_t *fetch,
         message->leader_epoch = fetch->iter.header.partition_leader_epoch;
         message->timestamp_type =
             (fetch->iter.header.attributes & LGI_ATTR_LOG_APPEND_TIME) ? 1 : 0;
+        message->topic = fetch->topic;
+        message->partition = fetch->partition;
+        message->error = LG_OK;
         *messagep = message;
         return LG_OK;
     }
@@ -238,8 +250,32 @@ LG_API void lg_fetch_destroy(lg_fetch_t *fetch) {
         lgi_free(fetch->buffers);
         fetch->buffers = next;
     }
+    lgi_free(fetch->topic);
     lgi_free(fetch->data);
     lgi_free(fetch);
+}
+
+lg_err_t lgi_fetch_set_source(lg_fetch_t *fetch, const char *topic,
+                              int32_t partition) {
+    char *copy = lgi_strdup(topic);
+    if (!copy)
+        return lgi_error(LG_ERR_NOMEM, "fetch: out of memory");
+    lgi_free(fetch->topic);
+    fetch->topic = copy;
+    fetch->partition = partition;
+    return LG_OK;
+}
+
+void lgi_message_init_event(struct lg_message *message, lg_err_t error,
+                            const char *topic, int32_t partition,
+                            int64_t offset) {
+    memset(message, 0, sizeof *message);
+    message->record.offset = offset;
+    message->record.timestamp = -1;
+    message->leader_epoch = -1;
+    message->topic = topic;
+    message->partition = partition;
+    message->error = error;
 }
 
 /* ------------------------------------------------------------------------
@@ -307,4 +343,22 @@ LG_API lg_err_t lg_message_header(const lg_message_t *message, size_t index,
     if (value_lenp)
         *value_lenp = value_len;
     return LG_OK;
+}
+
+/* Consumer accessors: an lg_read fetch has no source label, so its
+ * messages give NULL / -1; every message read is a record (LG_OK). */
+
+LG_API const char *lg_message_topic(const lg_message_t *message) {
+    lgi_error_clear();
+    return message ? message->topic : NULL;
+}
+
+LG_API int32_t lg_message_partition(const lg_message_t *message) {
+    lgi_error_clear();
+    return message ? message->partition : -1;
+}
+
+LG_API lg_err_t lg_message_error(const lg_message_t *message) {
+    lgi_error_clear();
+    return message ? message->error : LG_ERR_INVALID_ARG;
 }

@@ -18,6 +18,15 @@ struct lg_message {
     lgi_record_t record;
     int32_t leader_epoch;
     int timestamp_type; /* 0 CreateTime, 1 LogAppendTime */
+    /* Where the message came from, for consumers that read many partitions
+     * at once: set from lgi_fetch_set_source (NULL / -1 for an lg_read
+     * fetch).  topic points at a string owned by the same fetch (or event),
+     * so it lives exactly as long as the message. */
+    const char *topic;
+    int32_t partition;
+    /* LG_OK for a record; an event message (end of partition, a
+     * partition-level failure) carries its code here and no record. */
+    lg_err_t error;
 };
 
 /* Creates a fetch taking ownership of data (the batches, len bytes, from
@@ -32,5 +41,18 @@ struct lg_message {
  * or the buffer is empty.  The CRC is not re-checked (the reader did). */
 lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
                        size_t max_batch_size, lg_fetch_t **fetchp);
+
+/* Labels every message fetch hands out from now on with topic (copied
+ * into the fetch) and partition.  LG_ERR_NOMEM leaves the fetch
+ * unlabelled but usable. */
+lg_err_t lgi_fetch_set_source(lg_fetch_t *fetch, const char *topic,
+                              int32_t partition);
+
+/* Initialises message as an event: no record (offset as given, null key
+ * and value, no headers, timestamp -1), the given error, topic (borrowed:
+ * the caller keeps it alive as long as the message) and partition. */
+void lgi_message_init_event(struct lg_message *message, lg_err_t error,
+                            const char *topic, int32_t partition,
+                            int64_t offset);
 
 #endif

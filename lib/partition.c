@@ -1306,6 +1306,13 @@ size_t lgi_partition_segment_count(lgi_partition_t *partition) {
  * Epochs and truncation
  * --------------------------------------------------------------------- */
 
+int32_t lgi_partition_latest_epoch(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int32_t epoch = epochs_latest(partition);
+    pthread_mutex_unlock(&partition->mutex);
+    return epoch;
+}
+
 lg_err_t lgi_partition_set_leader_epoch(lgi_partition_t *partition,
                                         int32_t epoch) {
     if (epoch < 0)

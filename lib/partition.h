@@ -149,6 +149,9 @@ int64_t lgi_partition_recovery_point(lgi_partition_t *partition);
 lg_err_t lgi_partition_set_leader_epoch(lgi_partition_t *partition,
                                         int32_t epoch);
 
+/* The latest epoch in the leader-epoch cache, -1 when it is empty. */
+int32_t lgi_partition_latest_epoch(lgi_partition_t *partition);
+
 /* Kafka's OffsetsForLeaderEpoch: for epoch, the largest epoch <= epoch in
  * the cache (*epoch_out) and the start offset of the next larger epoch or
  * the log end offset (*end_offset_out).  -1/-1 when the cache has no such

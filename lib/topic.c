@@ -210,29 +210,78 @@ static int64_t recovery_point_of(const char *body, const char *topic,
     return 0;
 }
 
-static lg_err_t open_partitions(lg_engine_t *engine, lgi_topic_t *topic,
-                                const char *recovery_body,
-                                int clean_shutdown) {
-    lgi_log_config_t config;
-    lgi_conf_log_config(&topic->effective, &config);
-    for (int32_t p = 0; p < topic->partition_count; p++) {
-        char *path = partition_path(engine, topic->name, p);
-        if (!path)
-            return lgi_error(LG_ERR_NOMEM, "out of memory");
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            lg_err_t err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", path);
-            free(path);
-            return err;
+/* Empties a directory left by a crashed create so a new topic of the same
+ * name never inherits stale records. */
+static void empty_directory(const char *path) {
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(d))) {
+        if (entry->d_name[0] == '.' &&
+            (entry->d_name[1] == '\0' ||
+             (entry->d_name[1] == '.' && entry->d_name[2] == '\0')))
+            continue;
+        char *file;
+        if (asprintf(&file, "%s/%s", path, entry->d_name) >= 0) {
+            unlink(file);
+            free(file);
         }
-        lg_err_t err = lgi_partition_open(
-            path, &config, engine->io,
-            recovery_point_of(recovery_body, topic->name, p), clean_shutdown,
-            lgi_engine_now_ms(engine), &topic->partitions[p]);
+    }
+    closedir(d);
+}
+
+/* Makes (or, with fresh, empties) the directories of partitions
+ * [from, to) of topic name and opens them into partitions[].  fresh is for
+ * new partitions: a directory left by a crashed create or an interrupted
+ * delete must not leak old records into them.  On failure the partitions
+ * opened here are closed again. */
+static lg_err_t open_partition_range(lg_engine_t *engine, const char *name,
+                                     const lg_conf_t *effective,
+                                     lgi_partition_t **partitions,
+                                     int32_t from, int32_t to,
+                                     const char *recovery_body,
+                                     int clean_shutdown, int fresh) {
+    lgi_log_config_t config;
+    lgi_conf_log_config(effective, &config);
+    lg_err_t err = LG_OK;
+    int32_t p;
+    for (p = from; p < to && !err; p++) {
+        char *path = partition_path(engine, name, p);
+        if (!path) {
+            err = lgi_error(LG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (mkdir(path, 0700) != 0) {
+            if (errno != EEXIST)
+                err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", path);
+            else if (fresh)
+                empty_directory(path);
+        }
+        if (!err)
+            err = lgi_partition_open(
+                path, &config, engine->io,
+                recovery_point_of(recovery_body, name, p), clean_shutdown,
+                lgi_engine_now_ms(engine), &partitions[p]);
         free(path);
         if (err)
-            return err;
+            break;
+        /* Without replication this engine is the partition's only leader:
+         * it keeps the epoch it last had (0 for a new partition), so every
+         * batch carries a real epoch and leader-epoch-checkpoint exists. */
+        int32_t epoch = lgi_partition_latest_epoch(partitions[p]);
+        err = lgi_partition_set_leader_epoch(partitions[p],
+                                             epoch < 0 ? 0 : epoch);
     }
-    return LG_OK;
+    if (!err && fresh)
+        err = lgi_fsync_dir(engine->dir);
+    if (err) {
+        for (int32_t q = from; q < to; q++) {
+            lgi_partition_close(partitions[q]);
+            partitions[q] = NULL;
+        }
+    }
+    return err;
 }
 
 static void close_partitions(lgi_topic_t *topic) {
@@ -367,10 +416,13 @@ lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
             goto out;
         }
     }
-    for (size_t i = 0; i < engine->topic_count; i++)
-        if ((err = open_partitions(engine, engine->topics[i], recovery_body,
-                                   clean_shutdown)))
+    for (size_t i = 0; i < engine->topic_count; i++) {
+        lgi_topic_t *t = engine->topics[i];
+        if ((err = open_partition_range(engine, t->name, &t->effective,
+                                        t->partitions, 0, t->partition_count,
+                                        recovery_body, clean_shutdown, 0)))
             goto out;
+    }
 out:
     lgi_free(body);
     lgi_free(recovery_body);
@@ -445,27 +497,6 @@ void lgi_engine_release(lg_engine_t *engine, lgi_partition_ref_t *ref) {
     ref->partition = NULL;
 }
 
-/* Empties a directory left by a crashed create so a new topic of the same
- * name never inherits stale records. */
-static void empty_directory(const char *path) {
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *entry;
-    while ((entry = readdir(d))) {
-        if (entry->d_name[0] == '.' &&
-            (entry->d_name[1] == '\0' ||
-             (entry->d_name[1] == '.' && entry->d_name[2] == '\0')))
-            continue;
-        char *file;
-        if (asprintf(&file, "%s/%s", path, entry->d_name) >= 0) {
-            unlink(file);
-            free(file);
-        }
-    }
-    closedir(d);
-}
-
 LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
                                 int32_t partitions,
                                 const lg_conf_t *topic_conf) {
@@ -515,25 +546,9 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
     topic->effective.set_mask = 0;
     lgi_conf_overlay(&topic->effective, &topic->overrides);
 
-    for (int32_t p = 0; p < partitions; p++) {
-        char *path = partition_path(engine, name, p);
-        if (!path) {
-            err = lgi_error(LG_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        if (mkdir(path, 0700) != 0) {
-            if (errno != EEXIST) {
-                err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", path);
-                free(path);
-                goto fail;
-            }
-            empty_directory(path);
-        }
-        free(path);
-    }
-    if ((err = lgi_fsync_dir(engine->dir)))
-        goto fail;
-    if ((err = open_partitions(engine, topic, NULL, 0)))
+    if ((err = open_partition_range(engine, name, &topic->effective,
+                                    topic->partitions, 0, partitions, NULL, 0,
+                                    1)))
         goto fail;
     /* Commit point. */
     pthread_rwlock_rdlock(&engine->topics_lock);
@@ -680,27 +695,8 @@ LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
     }
     /* Open the new partitions first; they become visible only after the
      * metadata naming them is durable. */
-    lgi_log_config_t config;
-    lgi_conf_log_config(&topic->effective, &config);
-    for (int32_t p = old_count; p < partition_count && !err; p++) {
-        char *path = partition_path(engine, name, p);
-        if (!path) {
-            err = lgi_error(LG_ERR_NOMEM, "out of memory");
-            break;
-        }
-        if (mkdir(path, 0700) != 0) {
-            if (errno != EEXIST)
-                err = lgi_error_errno(LG_ERR_IO, errno, "mkdir %s", path);
-            else
-                empty_directory(path);
-        }
-        if (!err)
-            err = lgi_partition_open(path, &config, engine->io, 0, 0,
-                                     lgi_engine_now_ms(engine), &grown[p]);
-        free(path);
-    }
-    if (!err)
-        err = lgi_fsync_dir(engine->dir);
+    err = open_partition_range(engine, name, &topic->effective, grown,
+                               old_count, partition_count, NULL, 0, 1);
     if (!err) {
         pthread_rwlock_rdlock(&engine->topics_lock);
         topic->partition_count = partition_count; /* for the file only */

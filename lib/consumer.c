@@ -1,0 +1,899 @@
+/*
+ * consumer.c -- lg_consumer_t: positions in assigned partitions, poll and
+ * batch poll over zero-copy fetches, seek, end-of-partition events, and a
+ * blocking wait that new records end within microseconds.
+ *
+ * Assignment.  A consumer holds an array of assignments, one per (topic,
+ * partition), each with its position (the offset of the next record poll
+ * returns), the fetch being walked (lgi_partition_read of up to
+ * max.partition.fetch.bytes from the position, wrapped by lgi_fetch_new)
+ * and a watch registered on the partition.  Poll visits assignments
+ * round-robin: each call starts at the one after the last that gave a
+ * message, and takes from one assignment at most one refill's worth of
+ * records before moving on, so a busy partition cannot starve the others.
+ *
+ * Lifetime of what poll hands out.  Messages point into fetches (record
+ * bytes are not copied) or into event objects.  A fetch that is used up,
+ * or dropped by seek/unassign, is not freed but "retired"; retired fetches
+ * and events are freed at the start of the next poll call (or destroy), so
+ * every message of a call stays valid until then, as liblog.h promises.
+ * Each fetch and event carries its own copy of the topic name, so
+ * unassigning does not pull it from under a message.
+ *
+ * References.  Each read takes a partition reference by name
+ * (lgi_engine_acquire) for that read only, which is also how a deleted
+ * topic is noticed: the name no longer resolves, or resolves to a new
+ * topic of the same name.  The watch is the exception: unwatch must reach
+ * a partition that still exists, so an assignment keeps one topic
+ * reference for as long as its watch is registered.  That reference is
+ * dropped, and the topic can be removed, as soon as a poll notices the
+ * deletion -- every poll that visits the assignment, and a blocking poll
+ * at least every LGI_CONSUMER_WAIT_SLICE_MS -- or at unassign or destroy.
+ * The deletion is reported once, as an LG_ERR_UNKNOWN_TOPIC event message,
+ * and the assignment removed.
+ *
+ * Waking.  One eventfd is the single wake source.  An assignment is
+ * "armed" (caught_up = 1) when a poll finds it at the published end; the
+ * partition's notify (I/O thread, after the published end advances)
+ * disarms it and writes the eventfd -- once per arrival, however many
+ * batches follow.  Arming is a store followed by a re-read of the
+ * published end, and notify is the mirror image (published end stored,
+ * then caught_up read), each side with a sequentially consistent fence,
+ * so at least one of them sees the other: no wakeup is lost.  Around
+ * that, the fd is kept level-triggered: at the end of every call that
+ * changes what poll would return, it is written when poll has something
+ * to return (records past a position, a pending EOF event, a wakeup) and
+ * drained when not, and since a drain can swallow a concurrent notify's
+ * write, the state is re-checked after every drain.  A spurious readiness
+ * is possible (the next poll then returns nothing and clears it); a
+ * missed one is not.
+ */
+#include "consumer.h"
+
+#include "alloc.h"
+#include "engine.h"
+#include "err.h"
+#include "fetch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct assignment {
+    lg_consumer_t *consumer;
+    char *topic;
+    int32_t partition;
+    int64_t position; /* offset of the next record poll returns */
+    /* The reference that keeps the watched partition alive (see the file
+     * comment); compared with fresh lookups to notice a deletion. */
+    lgi_topic_t *held_topic;
+    lgi_partition_t *log;
+    lgi_partition_watch_t watch;
+    /* 1 while the consumer was at the published end when it last looked:
+     * notify disarms it and signals the eventfd. */
+    atomic_int caught_up;
+    lg_fetch_t *fetch; /* being walked; NULL until the next refill */
+    int eof_reported;  /* the EOF event for this arrival at the end is out */
+    /* LG_OK, or the failure (LG_ERR_OFFSET_OUT_OF_RANGE under
+     * auto.offset.reset=none, LG_ERR_CORRUPT, LG_ERR_IO) that paused this
+     * partition until the next seek or assign: retrying at the same
+     * position would only repeat it. */
+    lg_err_t stopped;
+    int dropped; /* topic deleted; removed at the end of the poll */
+} assignment_t;
+
+/* An event message and the topic name it points at. */
+typedef struct event {
+    struct event *next;
+    struct lg_message message;
+    char topic[];
+} event_t;
+
+struct lg_consumer {
+    lg_engine_t *engine;
+    int eventfd;
+    /* 1 when the eventfd may hold a count: tells the end of a poll that
+     * a drain (a read(2)) is needed, so a poll loop that never waits makes
+     * no system call. */
+    atomic_int signalled;
+    atomic_int wakeup_requested;
+
+    int enable_partition_eof;
+    int64_t fetch_max_bytes;
+    int64_t max_partition_fetch_bytes;
+    int auto_offset_reset;
+
+    assignment_t **assignments;
+    size_t count;
+    size_t capacity;
+    size_t cursor; /* where the next poll starts its round */
+
+    /* Handed out since the previous poll call began; freed when the next
+     * begins.  retired_capacity is reserved ahead so retiring a fetch
+     * never fails halfway through a poll. */
+    lg_fetch_t **retired;
+    size_t retired_count;
+    size_t retired_capacity;
+    event_t *events;
+};
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * --------------------------------------------------------------------- */
+
+static int64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Makes the eventfd readable.  The write comes before the flag so that a
+ * drain that sees the flag always finds the count (see drain). */
+static void signal_eventfd(lg_consumer_t *consumer) {
+    uint64_t one = 1;
+    ssize_t written = write(consumer->eventfd, &one, sizeof one);
+    (void)written; /* EAGAIN only at a count of 2^64-2: already readable */
+    atomic_store(&consumer->signalled, 1);
+}
+
+/* Empties the eventfd if it may be readable. */
+static void drain(lg_consumer_t *consumer) {
+    if (!atomic_exchange(&consumer->signalled, 0))
+        return;
+    uint64_t count;
+    ssize_t got = read(consumer->eventfd, &count, sizeof count);
+    (void)got; /* EAGAIN: a signaller's flag store overtook its write */
+}
+
+/* The partition's notify: runs on the I/O thread (or an appender's)
+ * whenever the published end advances.  Only signals. */
+static void on_publish(lgi_partition_watch_t *watch) {
+    assignment_t *assignment = watch->opaque;
+    /* Pairs with the fence in arm(): the published end was stored before
+     * this call, so either this load sees caught_up = 1 or arm's re-read
+     * sees the new end. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&assignment->caught_up, memory_order_relaxed) &&
+        atomic_exchange(&assignment->caught_up, 0))
+        signal_eventfd(assignment->consumer);
+}
+
+static int is_active(const assignment_t *assignment) {
+    return !assignment->dropped && assignment->stopped == LG_OK;
+}
+
+/* Whether a poll would return something now: a wakeup, records past a
+ * position, an EOF event not yet given.  Lock-free. */
+static int anything_pending(lg_consumer_t *consumer) {
+    if (atomic_load(&consumer->wakeup_requested))
+        return 1;
+    for (size_t i = 0; i < consumer->count; i++) {
+        assignment_t *assignment = consumer->assignments[i];
+        if (!is_active(assignment))
+            continue;
+        if (assignment->fetch)
+            return 1;
+        int64_t end = lgi_partition_published_end(assignment->log);
+        if (end != assignment->position)
+            return 1;
+        if (consumer->enable_partition_eof && !assignment->eof_reported)
+            return 1;
+    }
+    return 0;
+}
+
+/* Brings the eventfd in line with anything_pending (see the file
+ * comment): the invariant every public call re-establishes on return. */
+static void settle_eventfd(lg_consumer_t *consumer) {
+    if (anything_pending(consumer)) {
+        if (!atomic_load(&consumer->signalled))
+            signal_eventfd(consumer);
+        return;
+    }
+    if (!atomic_load(&consumer->signalled))
+        return;
+    drain(consumer);
+    /* A notify may have written between the check and the drain. */
+    if (anything_pending(consumer))
+        signal_eventfd(consumer);
+}
+
+/* Arms assignment for notify and returns 1 if records arrived meanwhile
+ * (the caller then must not sleep on them). */
+static int arm(assignment_t *assignment) {
+    atomic_store(&assignment->caught_up, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    return lgi_partition_published_end(assignment->log) !=
+           assignment->position;
+}
+
+/* Makes room for n more retired fetches. */
+static lg_err_t reserve_retired(lg_consumer_t *consumer, size_t n) {
+    if (consumer->retired_count + n <= consumer->retired_capacity)
+        return LG_OK;
+    size_t capacity = consumer->retired_capacity * 2 + n + 4;
+    lg_fetch_t **grown = lgi_realloc(consumer->retired,
+                                     capacity * sizeof *grown);
+    if (!grown)
+        return lgi_error(LG_ERR_NOMEM, "consumer: out of memory");
+    consumer->retired = grown;
+    consumer->retired_capacity = capacity;
+    return LG_OK;
+}
+
+/* Moves the assignment's fetch to the retired list (room was reserved). */
+static void retire_fetch(lg_consumer_t *consumer, assignment_t *assignment) {
+    if (!assignment->fetch)
+        return;
+    consumer->retired[consumer->retired_count++] = assignment->fetch;
+    assignment->fetch = NULL;
+}
+
+/* Frees what the previous poll call handed out. */
+static void release_previous(lg_consumer_t *consumer) {
+    for (size_t i = 0; i < consumer->retired_count; i++)
+        lg_fetch_destroy(consumer->retired[i]);
+    consumer->retired_count = 0;
+    while (consumer->events) {
+        event_t *next = consumer->events->next;
+        lgi_free(consumer->events);
+        consumer->events = next;
+    }
+}
+
+/* A new event message for assignment, kept until the next poll. */
+static lg_err_t push_event(lg_consumer_t *consumer, assignment_t *assignment,
+                           lg_err_t error, int64_t offset,
+                           const lg_message_t **messages, size_t *countp) {
+    size_t name_len = strlen(assignment->topic) + 1;
+    event_t *event = lgi_malloc(sizeof *event + name_len);
+    if (!event)
+        return lgi_error(LG_ERR_NOMEM, "consumer: out of memory for an "
+                                       "event message");
+    memcpy(event->topic, assignment->topic, name_len);
+    lgi_message_init_event(&event->message, error, event->topic,
+                           assignment->partition, offset);
+    event->next = consumer->events;
+    consumer->events = event;
+    messages[(*countp)++] = &event->message;
+    return LG_OK;
+}
+
+static assignment_t *find_assignment(lg_consumer_t *consumer,
+                                     const char *topic, int32_t partition,
+                                     size_t *indexp) {
+    for (size_t i = 0; i < consumer->count; i++) {
+        assignment_t *assignment = consumer->assignments[i];
+        if (assignment->partition == partition &&
+            strcmp(assignment->topic, topic) == 0) {
+            if (indexp)
+                *indexp = i;
+            return assignment;
+        }
+    }
+    return NULL;
+}
+
+/* Unregisters, drops the held reference, frees.  The fetch must already
+ * be retired (its messages may still be in the caller's hands). */
+static void assignment_free(lg_consumer_t *consumer,
+                            assignment_t *assignment) {
+    lgi_partition_unwatch(assignment->log, &assignment->watch);
+    lgi_topic_release(consumer->engine, assignment->held_topic);
+    lgi_free(assignment->topic);
+    lgi_free(assignment);
+}
+
+/* Removes the assignment at index, keeping the round-robin order. */
+static void remove_at(lg_consumer_t *consumer, size_t index) {
+    assignment_t *assignment = consumer->assignments[index];
+    retire_fetch(consumer, assignment);
+    assignment_free(consumer, assignment);
+    memmove(consumer->assignments + index, consumer->assignments + index + 1,
+            (consumer->count - index - 1) * sizeof *consumer->assignments);
+    consumer->count--;
+    if (index < consumer->cursor)
+        consumer->cursor--;
+    if (consumer->cursor >= consumer->count)
+        consumer->cursor = 0;
+}
+
+/* Moves an assignment to offset (already resolved): the current fetch is
+ * retired, end-of-partition and stop states are reset. */
+static void reposition(lg_consumer_t *consumer, assignment_t *assignment,
+                       int64_t offset) {
+    retire_fetch(consumer, assignment);
+    assignment->position = offset;
+    assignment->eof_reported = 0;
+    assignment->stopped = LG_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading
+ * --------------------------------------------------------------------- */
+
+/* Gives assignment a new fetch from its position, or finds it at the end
+ * (arming it, and emitting the EOF event), or turns a failure into an
+ * event.  budget bounds the read.  Only LG_ERR_NOMEM is returned; every
+ * other failure belongs to the partition and becomes its event. */
+static lg_err_t refill(lg_consumer_t *consumer, assignment_t *assignment,
+                       int64_t budget, const lg_message_t **messages,
+                       size_t *countp) {
+    lgi_partition_ref_t ref;
+    lg_err_t err = lgi_engine_acquire(consumer->engine, assignment->topic,
+                                      assignment->partition, &ref);
+    if (err == LG_OK && ref.topic != assignment->held_topic) {
+        /* Deleted and created again under the same name: the records at
+         * our position are not the ones we were reading. */
+        lgi_engine_release(consumer->engine, &ref);
+        err = LG_ERR_UNKNOWN_TOPIC;
+    }
+    if (err != LG_OK) {
+        /* Partitions only grow, so the lookup can fail only because the
+         * topic we hold was deleted. */
+        assignment->dropped = 1;
+        return push_event(consumer, assignment, LG_ERR_UNKNOWN_TOPIC,
+                          assignment->position, messages, countp);
+    }
+    size_t max_bytes = (size_t)consumer->max_partition_fetch_bytes;
+    if (budget < consumer->max_partition_fetch_bytes)
+        max_bytes = budget > 0 ? (size_t)budget : 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    for (int attempt = 0;; attempt++) {
+        err = lgi_partition_read(ref.partition, assignment->position,
+                                 max_bytes, &data, &len);
+        if (err != LG_ERR_OFFSET_OUT_OF_RANGE || attempt > 0 ||
+            consumer->auto_offset_reset == LGI_RESET_NONE)
+            break;
+        /* auto.offset.reset: retention or a truncation moved the log
+         * away from the position, or the application asked for an
+         * offset the log never had. */
+        int64_t low, high;
+        lgi_partition_watermarks(ref.partition, &low, &high);
+        assignment->position =
+            consumer->auto_offset_reset == LGI_RESET_EARLIEST ? low : high;
+        assignment->eof_reported = 0;
+    }
+    lgi_engine_release(consumer->engine, &ref);
+    if (err != LG_OK) {
+        if (err == LG_ERR_NOMEM)
+            return err;
+        assignment->stopped = err;
+        return push_event(consumer, assignment, err, assignment->position,
+                          messages, countp);
+    }
+    if (len == 0) {
+        /* At the end.  Armed even by a non-blocking poll: the eventfd
+         * must turn readable for epoll users when records arrive. */
+        if (arm(assignment) && atomic_exchange(&assignment->caught_up, 0))
+            signal_eventfd(consumer);
+        if (consumer->enable_partition_eof && !assignment->eof_reported) {
+            assignment->eof_reported = 1;
+            return push_event(consumer, assignment, LG_ERR_PARTITION_EOF,
+                              assignment->position, messages, countp);
+        }
+        return LG_OK;
+    }
+    lg_fetch_t *fetch;
+    err = lgi_fetch_new(data, len, assignment->position,
+                        LGI_BATCH_MAX_DECOMPRESSED, &fetch);
+    if (err != LG_OK) {
+        lgi_free(data);
+        if (err == LG_ERR_NOMEM)
+            return err;
+        assignment->stopped = err;
+        return push_event(consumer, assignment, err, assignment->position,
+                          messages, countp);
+    }
+    if ((err = lgi_fetch_set_source(fetch, assignment->topic,
+                                    assignment->partition)) != LG_OK) {
+        lg_fetch_destroy(fetch);
+        return err;
+    }
+    assignment->fetch = fetch;
+    return LG_OK;
+}
+
+/* Takes messages from one assignment into messages[*countp..max), with
+ * at most one refill, while *bytes (key + value bytes handed out by this
+ * call) stays under fetch.max.bytes.  Only LG_ERR_NOMEM is returned. */
+static lg_err_t serve(lg_consumer_t *consumer, assignment_t *assignment,
+                      const lg_message_t **messages, size_t max,
+                      size_t *countp, int64_t *bytes) {
+    int refilled = 0;
+    while (*countp < max && is_active(assignment)) {
+        if (*countp > 0 && *bytes >= consumer->fetch_max_bytes)
+            break;
+        if (assignment->fetch) {
+            const lg_message_t *message;
+            lg_err_t err = lg_fetch_next(assignment->fetch, &message);
+            if (err == LG_ERR_NOMEM)
+                return err;
+            if (err != LG_OK) {
+                /* A record that does not decode (a compressed section
+                 * that fails to inflate): stop here, report it. */
+                retire_fetch(consumer, assignment);
+                assignment->stopped = err;
+                return push_event(consumer, assignment, err,
+                                  assignment->position, messages, countp);
+            }
+            if (message) {
+                messages[(*countp)++] = message;
+                assignment->position = message->record.offset + 1;
+                assignment->eof_reported = 0;
+                *bytes += (int64_t)(message->record.key_len +
+                                    message->record.value_len);
+                continue;
+            }
+            /* Used up: continue after its last batch, which may end in
+             * control records poll never shows. */
+            int64_t next = lg_fetch_next_offset(assignment->fetch);
+            if (next > assignment->position)
+                assignment->position = next;
+            retire_fetch(consumer, assignment);
+        }
+        if (refilled)
+            break;
+        refilled = 1;
+        lg_err_t err = refill(consumer, assignment,
+                              consumer->fetch_max_bytes - *bytes, messages,
+                              countp);
+        if (err != LG_OK)
+            return err;
+        if (!assignment->fetch)
+            break;
+    }
+    return LG_OK;
+}
+
+/* One round over the assignments, starting at the cursor.  Returns
+ * LG_ERR_NOMEM only, and only when nothing was collected. */
+static lg_err_t collect(lg_consumer_t *consumer, const lg_message_t **messages,
+                        size_t max, size_t *countp) {
+    size_t n = consumer->count;
+    int64_t bytes = 0;
+    size_t last = SIZE_MAX;
+    lg_err_t err = LG_OK;
+    for (size_t visited = 0; visited < n && *countp < max; visited++) {
+        if (*countp > 0 && bytes >= consumer->fetch_max_bytes)
+            break;
+        size_t index = (consumer->cursor + visited) % n;
+        size_t before = *countp;
+        err = serve(consumer, consumer->assignments[index], messages, max,
+                    countp, &bytes);
+        if (*countp > before)
+            last = index;
+        if (err != LG_OK)
+            break;
+    }
+    if (last != SIZE_MAX)
+        consumer->cursor = (last + 1) % n;
+    /* Deleted topics: their event is out, drop the assignments (their
+     * reference lets the topic's files go). */
+    for (size_t i = consumer->count; i-- > 0;)
+        if (consumer->assignments[i]->dropped)
+            remove_at(consumer, i);
+    return *countp > 0 ? LG_OK : err;
+}
+
+/* Whether any active assignment has records past its position.
+ * Lock-free: for the spin before sleeping. */
+static int records_arrived(lg_consumer_t *consumer) {
+    for (size_t i = 0; i < consumer->count; i++) {
+        assignment_t *assignment = consumer->assignments[i];
+        if (is_active(assignment) &&
+            lgi_partition_published_end(assignment->log) !=
+                assignment->position)
+            return 1;
+    }
+    return 0;
+}
+
+/* Everything poll and poll_batch share. */
+static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
+                        const lg_message_t **messages, size_t max,
+                        size_t *countp) {
+    *countp = 0;
+    lg_err_t err = LG_OK;
+    int64_t deadline =
+        timeout_ms > 0 ? monotonic_ns() + (int64_t)timeout_ms * 1000000 : 0;
+    for (;;) {
+        /* Nothing has been handed out by this call yet, so what is retired
+         * -- by the previous call, or by an empty round of this one --
+         * can go.  Each assignment retires at most two fetches a round. */
+        release_previous(consumer);
+        if ((err = reserve_retired(consumer, 2 * consumer->count + 2)))
+            break;
+        err = collect(consumer, messages, max, countp);
+        if (err != LG_OK || *countp > 0)
+            break;
+        /* Nothing.  A wakeup ends the call, whether it came during it or
+         * before (then it was meant for this call). */
+        if (atomic_exchange(&consumer->wakeup_requested, 0) ||
+            timeout_ms == 0)
+            break;
+        int64_t now = monotonic_ns();
+        if (timeout_ms > 0 && now >= deadline)
+            break;
+        /* Spin briefly: a record published now is returned without the
+         * cost of sleeping and being woken. */
+        int arrived = 0;
+        for (int64_t spin_end = now + LGI_CONSUMER_SPIN_NS;
+             !arrived && monotonic_ns() < spin_end;) {
+            arrived = records_arrived(consumer) ||
+                      atomic_load(&consumer->wakeup_requested);
+            cpu_relax();
+        }
+        if (arrived)
+            continue;
+        /* Every active assignment was armed by its refill in collect;
+         * anything_pending re-reads the ends after that, so a record
+         * published since is seen here or has signalled the fd. */
+        drain(consumer);
+        if (anything_pending(consumer))
+            continue;
+        int slice = LGI_CONSUMER_WAIT_SLICE_MS;
+        if (timeout_ms > 0) {
+            int64_t left_ms = (deadline - monotonic_ns() + 999999) / 1000000;
+            if (left_ms <= 0)
+                break;
+            if (left_ms < slice)
+                slice = (int)left_ms;
+        }
+        struct pollfd descriptor = {.fd = consumer->eventfd, .events = POLLIN};
+        if (poll(&descriptor, 1, slice) < 0 && errno != EINTR) {
+            err = lgi_error_errno(LG_ERR_IO, errno, "consumer: poll");
+            break;
+        }
+    }
+    settle_eventfd(consumer);
+    return *countp > 0 ? LG_OK : err;
+}
+
+/* ------------------------------------------------------------------------
+ * Public API
+ * --------------------------------------------------------------------- */
+
+LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
+                                lg_consumer_t **consumerp) {
+    lgi_error_clear();
+    if (consumerp)
+        *consumerp = NULL;
+    if (!engine || !consumerp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_new: engine and consumerp must not be "
+                         "NULL");
+    lg_err_t err;
+    if (conf &&
+        (err = lgi_conf_check_scope(conf, LGI_SCOPE_CONSUMER, "a consumer")))
+        return err;
+    lg_conf_t *defaults = NULL;
+    if (!conf && !(conf = defaults = lg_conf_new()))
+        return lgi_error(LG_ERR_NOMEM, "lg_consumer_new: out of memory");
+    lg_consumer_t *consumer = lgi_calloc(1, sizeof *consumer);
+    if (!consumer) {
+        lg_conf_destroy(defaults);
+        return lgi_error(LG_ERR_NOMEM, "lg_consumer_new: out of memory");
+    }
+    consumer->engine = engine;
+    consumer->enable_partition_eof =
+        lgi_conf_int(conf, LGI_CONF_ENABLE_PARTITION_EOF) != 0;
+    consumer->fetch_max_bytes = lgi_conf_int(conf, LGI_CONF_FETCH_MAX_BYTES);
+    consumer->max_partition_fetch_bytes =
+        lgi_conf_int(conf, LGI_CONF_MAX_PARTITION_FETCH_BYTES);
+    consumer->auto_offset_reset =
+        (int)lgi_conf_int(conf, LGI_CONF_AUTO_OFFSET_RESET);
+    lg_conf_destroy(defaults);
+    atomic_init(&consumer->signalled, 0);
+    atomic_init(&consumer->wakeup_requested, 0);
+    consumer->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (consumer->eventfd < 0) {
+        err = lgi_error_errno(LG_ERR_IO, errno, "lg_consumer_new: eventfd");
+        lgi_free(consumer);
+        return err;
+    }
+    *consumerp = consumer;
+    return LG_OK;
+}
+
+/* Checks the arguments common to the per-partition calls. */
+static lg_err_t check_partition_args(const char *function,
+                                     lg_consumer_t *consumer,
+                                     const char *topic, int32_t partition) {
+    if (!consumer || !topic)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "%s: consumer and topic must not be NULL", function);
+    if (partition < 0)
+        return lgi_error(LG_ERR_UNKNOWN_PARTITION,
+                         "%s: partition %" PRId32 " is negative", function,
+                         partition);
+    return LG_OK;
+}
+
+static lg_err_t not_assigned(const char *function, const char *topic,
+                             int32_t partition) {
+    return lgi_error(LG_ERR_STATE,
+                     "%s: partition %" PRId32 " of topic \"%s\" is not "
+                     "assigned to this consumer",
+                     function, partition, topic);
+}
+
+/* Resolves LG_OFFSET_BEGINNING / LG_OFFSET_END against the partition's
+ * watermarks; other offsets must be >= 0 and are kept as they are (a
+ * position outside the log is handled at read time, by
+ * auto.offset.reset). */
+static lg_err_t resolve_offset(const char *function, lgi_partition_t *log,
+                               int64_t offset, int64_t *resolvedp) {
+    if (offset == LG_OFFSET_BEGINNING) {
+        lgi_partition_watermarks(log, resolvedp, NULL);
+    } else if (offset == LG_OFFSET_END) {
+        lgi_partition_watermarks(log, NULL, resolvedp);
+    } else if (offset < 0) {
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "%s: offset %" PRId64 " is neither >= 0 nor "
+                         "LG_OFFSET_BEGINNING (-2) or LG_OFFSET_END (-1)",
+                         function, offset);
+    } else {
+        *resolvedp = offset;
+    }
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
+                                   int32_t partition, int64_t offset) {
+    lgi_error_clear();
+    lg_err_t err = check_partition_args("lg_consumer_assign", consumer, topic,
+                                        partition);
+    if (err != LG_OK)
+        return err;
+    lgi_partition_ref_t ref;
+    if ((err = lgi_engine_acquire(consumer->engine, topic, partition, &ref)))
+        return err;
+    int64_t position;
+    if ((err = resolve_offset("lg_consumer_assign", ref.partition, offset,
+                              &position)) ||
+        (err = reserve_retired(consumer, 1))) {
+        lgi_engine_release(consumer->engine, &ref);
+        return err;
+    }
+    size_t index;
+    assignment_t *assignment = find_assignment(consumer, topic, partition,
+                                               &index);
+    if (assignment && assignment->held_topic == ref.topic) {
+        lgi_engine_release(consumer->engine, &ref);
+        reposition(consumer, assignment, position);
+        settle_eventfd(consumer);
+        return LG_OK;
+    }
+    if (consumer->count == consumer->capacity) {
+        size_t capacity = consumer->capacity * 2 + 4;
+        assignment_t **grown = lgi_realloc(
+            consumer->assignments, capacity * sizeof *grown);
+        if (!grown) {
+            lgi_engine_release(consumer->engine, &ref);
+            return lgi_error(LG_ERR_NOMEM, "lg_consumer_assign: out of memory");
+        }
+        consumer->assignments = grown;
+        consumer->capacity = capacity;
+    }
+    assignment_t *fresh = lgi_calloc(1, sizeof *fresh);
+    char *name = lgi_strdup(topic);
+    if (!fresh || !name) {
+        lgi_free(fresh);
+        lgi_free(name);
+        lgi_engine_release(consumer->engine, &ref);
+        return lgi_error(LG_ERR_NOMEM, "lg_consumer_assign: out of memory");
+    }
+    if (assignment) /* of a deleted topic now re-created: start afresh */
+        remove_at(consumer, index);
+    fresh->consumer = consumer;
+    fresh->topic = name;
+    fresh->partition = partition;
+    fresh->position = position;
+    /* ref's topic reference is kept for the watch (file comment). */
+    fresh->held_topic = ref.topic;
+    fresh->log = ref.partition;
+    fresh->watch.notify = on_publish;
+    fresh->watch.opaque = fresh;
+    atomic_init(&fresh->caught_up, 0);
+    fresh->stopped = LG_OK;
+    consumer->assignments[consumer->count++] = fresh;
+    lgi_partition_watch(fresh->log, &fresh->watch);
+    settle_eventfd(consumer);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_unassign(lg_consumer_t *consumer,
+                                     const char *topic, int32_t partition) {
+    lgi_error_clear();
+    lg_err_t err = check_partition_args("lg_consumer_unassign", consumer,
+                                        topic, partition);
+    if (err != LG_OK)
+        return err;
+    size_t index;
+    if (!find_assignment(consumer, topic, partition, &index))
+        return not_assigned("lg_consumer_unassign", topic, partition);
+    if ((err = reserve_retired(consumer, 1)))
+        return err;
+    remove_at(consumer, index);
+    settle_eventfd(consumer);
+    return LG_OK;
+}
+
+/* Shared tail of seek and seek_timestamp.  offset is resolved by
+ * position_for, which runs with a reference to the partition when the
+ * target depends on the log (special offsets, timestamps). */
+static lg_err_t seek_to(const char *function, lg_consumer_t *consumer,
+                        const char *topic, int32_t partition, int64_t offset,
+                        int by_timestamp) {
+    lg_err_t err = check_partition_args(function, consumer, topic, partition);
+    if (err != LG_OK)
+        return err;
+    assignment_t *assignment = find_assignment(consumer, topic, partition,
+                                               NULL);
+    if (!assignment)
+        return not_assigned(function, topic, partition);
+    if ((err = reserve_retired(consumer, 1)))
+        return err;
+    int64_t position = offset;
+    if (by_timestamp || offset < 0) {
+        lgi_partition_ref_t ref;
+        if ((err = lgi_engine_acquire(consumer->engine, topic, partition,
+                                      &ref)))
+            return err;
+        if (ref.topic != assignment->held_topic)
+            err = lgi_error(LG_ERR_UNKNOWN_TOPIC,
+                            "%s: topic \"%s\" was deleted (and created "
+                            "again) since it was assigned",
+                            function, topic);
+        else if (by_timestamp)
+            err = lgi_partition_offset_for_time(ref.partition, offset,
+                                                &position);
+        else
+            err = resolve_offset(function, ref.partition, offset, &position);
+        lgi_engine_release(consumer->engine, &ref);
+        if (err != LG_OK)
+            return err;
+    }
+    reposition(consumer, assignment, position);
+    settle_eventfd(consumer);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_seek(lg_consumer_t *consumer, const char *topic,
+                                 int32_t partition, int64_t offset) {
+    lgi_error_clear();
+    return seek_to("lg_consumer_seek", consumer, topic, partition, offset, 0);
+}
+
+LG_API lg_err_t lg_consumer_seek_timestamp(lg_consumer_t *consumer,
+                                           const char *topic,
+                                           int32_t partition,
+                                           int64_t timestamp_ms) {
+    lgi_error_clear();
+    if (timestamp_ms < 0)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_seek_timestamp: timestamp %" PRId64
+                         " is negative",
+                         timestamp_ms);
+    return seek_to("lg_consumer_seek_timestamp", consumer, topic, partition,
+                   timestamp_ms, 1);
+}
+
+LG_API lg_err_t lg_consumer_position(lg_consumer_t *consumer,
+                                     const char *topic, int32_t partition,
+                                     int64_t *offsetp) {
+    lgi_error_clear();
+    lg_err_t err = check_partition_args("lg_consumer_position", consumer,
+                                        topic, partition);
+    if (err != LG_OK)
+        return err;
+    if (!offsetp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_position: offsetp must not be NULL");
+    assignment_t *assignment = find_assignment(consumer, topic, partition,
+                                               NULL);
+    if (!assignment)
+        return not_assigned("lg_consumer_position", topic, partition);
+    *offsetp = assignment->position;
+    return LG_OK;
+}
+
+static lg_err_t check_poll_args(const char *function, lg_consumer_t *consumer,
+                                int timeout_ms) {
+    if (!consumer)
+        return lgi_error(LG_ERR_INVALID_ARG, "%s: consumer must not be NULL",
+                         function);
+    if (timeout_ms < -1)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "%s: timeout_ms must be -1 (forever), 0 or positive, "
+                         "got %d",
+                         function, timeout_ms);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_poll(lg_consumer_t *consumer, int timeout_ms,
+                                 const lg_message_t **messagep) {
+    lgi_error_clear();
+    if (messagep)
+        *messagep = NULL;
+    if (!messagep)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_poll: messagep must not be NULL");
+    lg_err_t err = check_poll_args("lg_consumer_poll", consumer, timeout_ms);
+    if (err != LG_OK)
+        return err;
+    size_t count;
+    return consume(consumer, timeout_ms, messagep, 1, &count);
+}
+
+LG_API lg_err_t lg_consumer_poll_batch(lg_consumer_t *consumer,
+                                       int timeout_ms,
+                                       const lg_message_t **messages,
+                                       size_t max, size_t *countp) {
+    lgi_error_clear();
+    if (countp)
+        *countp = 0;
+    if (!messages || !countp || max == 0)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_poll_batch: messages and countp must "
+                         "not be NULL and max must be positive");
+    lg_err_t err = check_poll_args("lg_consumer_poll_batch", consumer,
+                                   timeout_ms);
+    if (err != LG_OK)
+        return err;
+    return consume(consumer, timeout_ms, messages, max, countp);
+}
+
+LG_API void lg_consumer_wakeup(lg_consumer_t *consumer) {
+    lgi_error_clear();
+    if (!consumer)
+        return;
+    atomic_store(&consumer->wakeup_requested, 1);
+    signal_eventfd(consumer);
+}
+
+LG_API int lg_consumer_eventfd(const lg_consumer_t *consumer) {
+    lgi_error_clear();
+    if (!consumer) {
+        lgi_error(LG_ERR_INVALID_ARG,
+                  "lg_consumer_eventfd: consumer must not be NULL");
+        return -1;
+    }
+    return consumer->eventfd;
+}
+
+LG_API void lg_consumer_destroy(lg_consumer_t *consumer) {
+    lgi_error_clear();
+    if (!consumer)
+        return;
+    for (size_t i = 0; i < consumer->count; i++) {
+        assignment_t *assignment = consumer->assignments[i];
+        /* Unwatch first: after it returns notify cannot run. */
+        lgi_partition_unwatch(assignment->log, &assignment->watch);
+        lg_fetch_destroy(assignment->fetch);
+        lgi_topic_release(consumer->engine, assignment->held_topic);
+        lgi_free(assignment->topic);
+        lgi_free(assignment);
+    }
+    release_previous(consumer);
+    lgi_free(consumer->assignments);
+    lgi_free(consumer->retired);
+    close(consumer->eventfd);
+    lgi_free(consumer);
+}
