@@ -201,6 +201,9 @@ struct lg_producer {
 
     /* Completed batches: pushed by completions, popped by poll. */
     _Atomic(pbatch_t *) reports;
+    /* 1 once the eventfd was written since poll last drained it, so an
+     * idle lg_producer_poll costs no read(2). */
+    atomic_int event_signalled;
     /* Batches to re-send: pushed by completions, popped by the sender. */
     _Atomic(pbatch_t *) retries;
 
@@ -250,14 +253,23 @@ static int init_monotonic_cond(pthread_cond_t *cond) {
     return rc == 0 ? 0 : -1;
 }
 
+/* The flag is set after the write, and cleared before the read: a write
+ * is always followed by the flag, so a later drain_eventfd reads it, and
+ * the descriptor cannot stay readable while poll skips the read. */
 static void signal_eventfd(lg_producer_t *producer) {
+    if (atomic_load(&producer->event_signalled))
+        return;
     uint64_t one = 1;
     /* EAGAIN means the counter is already huge: still readable. */
     ssize_t n = write(producer->event_fd, &one, sizeof one);
     (void)n;
+    atomic_store(&producer->event_signalled, 1);
 }
 
 static void drain_eventfd(lg_producer_t *producer) {
+    if (!atomic_load(&producer->event_signalled))
+        return;
+    atomic_store(&producer->event_signalled, 0);
     uint64_t value;
     ssize_t n = read(producer->event_fd, &value, sizeof value);
     (void)n;
