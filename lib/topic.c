@@ -482,8 +482,15 @@ void lgi_topic_release(lg_engine_t *engine, lgi_topic_t *topic) {
     if (atomic_fetch_sub(&topic->refs, 1) != 1)
         return;
     /* Only a deleted topic can reach zero: the table holds a reference
-     * otherwise. */
+     * otherwise.  Move it from deleting to the graveyard. */
     pthread_mutex_lock(&engine->maintenance_lock);
+    for (lgi_topic_t **link = &engine->deleting; *link;
+         link = &(*link)->next_dead) {
+        if (*link == topic) {
+            *link = topic->next_dead;
+            break;
+        }
+    }
     topic->next_dead = engine->graveyard;
     engine->graveyard = topic;
     pthread_cond_signal(&engine->maintenance_wake);
@@ -495,6 +502,15 @@ void lgi_engine_release(lg_engine_t *engine, lgi_partition_ref_t *ref) {
         lgi_topic_release(engine, ref->topic);
     ref->topic = NULL;
     ref->partition = NULL;
+}
+
+static int deletion_pending(lg_engine_t *engine, const char *name) {
+    int pending = 0;
+    pthread_mutex_lock(&engine->maintenance_lock);
+    for (lgi_topic_t *t = engine->deleting; t && !pending; t = t->next_dead)
+        pending = strcmp(t->name, name) == 0;
+    pthread_mutex_unlock(&engine->maintenance_lock);
+    return pending;
 }
 
 LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
@@ -520,6 +536,18 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
     if (exists) {
         pthread_mutex_unlock(&engine->meta_lock);
         return lgi_error(LG_ERR_TOPIC_EXISTS, "topic \"%s\" already exists",
+                         name);
+    }
+    /* A deleted incarnation must be gone from disk before its name's
+     * directories are reused: finish removals that are due now, and
+     * refuse (as Kafka does for a topic "marked for deletion") while
+     * operations still hold the old one. */
+    lgi_topics_bury(engine);
+    if (deletion_pending(engine, name)) {
+        pthread_mutex_unlock(&engine->meta_lock);
+        return lgi_error(LG_ERR_TOPIC_EXISTS,
+                         "topic \"%s\" is marked for deletion: operations "
+                         "on it are still running; retry once they finish",
                          name);
     }
     lgi_topic_t *topic = topic_new(name, partitions);
@@ -656,6 +684,10 @@ LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
         return err;
     }
     topic->deleted = 1;
+    pthread_mutex_lock(&engine->maintenance_lock);
+    topic->next_dead = engine->deleting;
+    engine->deleting = topic;
+    pthread_mutex_unlock(&engine->maintenance_lock);
     pthread_mutex_unlock(&engine->meta_lock);
     lgi_topic_release(engine, topic); /* the table's reference */
     return LG_OK;
@@ -809,6 +841,7 @@ static void remove_partition_directory(const char *path, const char *id) {
 }
 
 void lgi_topics_bury(lg_engine_t *engine) {
+    pthread_mutex_lock(&engine->bury_lock);
     pthread_mutex_lock(&engine->maintenance_lock);
     lgi_topic_t *dead = engine->graveyard;
     engine->graveyard = NULL;
@@ -829,6 +862,7 @@ void lgi_topics_bury(lg_engine_t *engine) {
         topic_free(dead);
         dead = next;
     }
+    pthread_mutex_unlock(&engine->bury_lock);
 }
 
 void lgi_topics_remove_leftovers(lg_engine_t *engine) {
