@@ -341,8 +341,11 @@ LG_API lg_err_t lg_topic_list(lg_engine_t *engine, lg_strings_t **namesp);
 
 /* Deletes topic name and all its data.  Appends, reads, producers and
  * consumers using it get LG_ERR_UNKNOWN_TOPIC from then on; calls already
- * inside the topic finish first (the files are removed once the last
- * finishes).  Any thread. */
+ * inside the topic finish first, and the files are removed once the last
+ * finishes (a consumer with one of its partitions assigned counts until
+ * its next poll).  Until then lg_topic_create of the same name fails with
+ * LG_ERR_TOPIC_EXISTS ("marked for deletion", as in Kafka).  Any
+ * thread. */
 LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name);
 
 /* Grows topic name to partition_count partitions (Kafka allows only

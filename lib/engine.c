@@ -198,6 +198,16 @@ static void stop_maintenance(lg_engine_t *engine) {
 static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     lg_err_t first = LG_OK;
     stop_maintenance(engine);
+    /* Deleted topics still referenced now can only be held by handles the
+     * application failed to destroy before closing: remove them anyway. */
+    pthread_mutex_lock(&engine->maintenance_lock);
+    while (engine->deleting) {
+        lgi_topic_t *t = engine->deleting;
+        engine->deleting = t->next_dead;
+        t->next_dead = engine->graveyard;
+        engine->graveyard = t;
+    }
+    pthread_mutex_unlock(&engine->maintenance_lock);
     lgi_topics_bury(engine);
     if (flush) {
         /* Partitions are flushed and closed first so the checkpoint below
@@ -224,6 +234,7 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
         close(engine->lock_fd);
     pthread_rwlock_destroy(&engine->topics_lock);
     pthread_mutex_destroy(&engine->meta_lock);
+    pthread_mutex_destroy(&engine->bury_lock);
     pthread_mutex_destroy(&engine->maintenance_lock);
     pthread_cond_destroy(&engine->maintenance_wake);
     lgi_free(engine->dir);
@@ -252,6 +263,7 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     engine->lock_fd = -1;
     pthread_rwlock_init(&engine->topics_lock, NULL);
     pthread_mutex_init(&engine->meta_lock, NULL);
+    pthread_mutex_init(&engine->bury_lock, NULL);
     pthread_mutex_init(&engine->maintenance_lock, NULL);
     /* The maintenance thread sleeps with timed waits on the monotonic
      * clock, so wall-clock jumps neither stall nor spin it. */

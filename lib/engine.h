@@ -47,9 +47,16 @@ struct lg_engine {
     /* Serialises writers of the engine-level metadata files. */
     pthread_mutex_t meta_lock;
 
-    /* Deleted topics whose last reference is gone, awaiting removal by the
-     * maintenance thread (protected by maintenance_lock). */
+    /* Deleted topics still referenced by operations in progress
+     * (deleting), and those whose last reference is gone, awaiting removal
+     * of their files (graveyard); both protected by maintenance_lock.  A
+     * name in either list cannot be created again yet: the old
+     * incarnation's files still occupy its directories. */
+    lgi_topic_t *deleting;
     lgi_topic_t *graveyard;
+    /* Held for a whole lgi_topics_bury, so a caller that returns from one
+     * knows no removal taken by another thread is still running. */
+    pthread_mutex_t bury_lock;
 
     /* Maintenance thread: periodic recovery-point checkpoints, removal of
      * deleted topics. */

@@ -482,8 +482,15 @@ void lgi_topic_release(lg_engine_t *engine, lgi_topic_t *topic) {
     if (atomic_fetch_sub(&topic->refs, 1) != 1)
         return;
     /* Only a deleted topic can reach zero: the table holds a reference
-     * otherwise. */
+     * otherwise.  Move it from deleting to the graveyard. */
     pthread_mutex_lock(&engine->maintenance_lock);
+    for (lgi_topic_t **link = &engine->deleting; *link;
+         link = &(*link)->next_dead) {
+        if (*link == topic) {
+            *link = topic->next_dead;
+            break;
+        }
+    }
     topic->next_dead = engine->graveyard;
     engine->graveyard = topic;
     pthread_cond_signal(&engine->maintenance_wake);
@@ -495,6 +502,15 @@ void lgi_engine_release(lg_engine_t *engine, lgi_partition_ref_t *ref) {
         lgi_topic_release(engine, ref->topic);
     ref->topic = NULL;
     ref->partition = NULL;
+}
+
+static int deletion_pending(lg_engine_t *engine, const char *name) {
+    int pending = 0;
+    pthread_mutex_lock(&engine->maintenance_lock);
+    for (lgi_topic_t *t = engine->deleting; t && !pending; t = t->next_dead)
+        pending = strcmp(t->name, name) == 0;
+    pthread_mutex_unlock(&engine->maintenance_lock);
+    return pending;
 }
 
 LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
@@ -520,6 +536,18 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
     if (exists) {
         pthread_mutex_unlock(&engine->meta_lock);
         return lgi_error(LG_ERR_TOPIC_EXISTS, "topic \"%s\" already exists",
+                         name);
+    }
+    /* A deleted incarnation must be gone from disk before its name's
+     * directories are reused: finish removals that are due now, and
+     * refuse (as Kafka does for a topic "marked for deletion") while
+     * operations still hold the old one. */
+    lgi_topics_bury(engine);
+    if (deletion_pending(engine, name)) {
+        pthread_mutex_unlock(&engine->meta_lock);
+        return lgi_error(LG_ERR_TOPIC_EXISTS,
+                         "topic \"%s\" is marked for deletion: operations "
+                         "on it are still running; retry once they finish",
                          name);
     }
     lgi_topic_t *topic = topic_new(name, partitions);
@@ -656,8 +684,27 @@ LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
         return err;
     }
     topic->deleted = 1;
+    pthread_mutex_lock(&engine->maintenance_lock);
+    topic->next_dead = engine->deleting;
+    engine->deleting = topic;
+    pthread_mutex_unlock(&engine->maintenance_lock);
     pthread_mutex_unlock(&engine->meta_lock);
     lgi_topic_release(engine, topic); /* the table's reference */
+    return LG_OK;
+}
+
+/* Looks up name for an admin call that holds meta_lock.  Only meta_lock
+ * holders change the topic set, a topic's partitions and its
+ * configuration, so the pointer and those fields stay stable while the
+ * caller holds it, without the topics lock. */
+static lg_err_t find_topic_for_admin(lg_engine_t *engine, const char *name,
+                                     lgi_topic_t **topicp) {
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    *topicp = find_topic(engine, name);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (!*topicp)
+        return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
+                         name);
     return LG_OK;
 }
 
@@ -668,17 +715,10 @@ LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine and name must not be NULL");
     pthread_mutex_lock(&engine->meta_lock);
-    /* Only meta_lock holders change a topic's partition set, so reading
-     * it here without the topics lock is safe. */
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    lgi_topic_t *topic = find_topic(engine, name);
-    pthread_rwlock_unlock(&engine->topics_lock);
-    lg_err_t err = LG_OK;
-    if (!topic) {
-        err = lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
-                        name);
+    lgi_topic_t *topic;
+    lg_err_t err = find_topic_for_admin(engine, name, &topic);
+    if (err)
         goto out;
-    }
     int32_t old_count = topic->partition_count;
     if (partition_count <= old_count || partition_count > PARTITIONS_MAX) {
         err = lgi_error(LG_ERR_INVALID_ARG,
@@ -746,15 +786,10 @@ LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine, name and property must not be NULL");
     pthread_mutex_lock(&engine->meta_lock);
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    lgi_topic_t *topic = find_topic(engine, name);
-    pthread_rwlock_unlock(&engine->topics_lock);
-    lg_err_t err = LG_OK;
-    if (!topic) {
-        err = lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
-                        name);
+    lgi_topic_t *topic;
+    lg_err_t err = find_topic_for_admin(engine, name, &topic);
+    if (err)
         goto out;
-    }
     lg_conf_t overrides = topic->overrides;
     if (value)
         err = lg_conf_set(&overrides, property, value);
@@ -809,6 +844,7 @@ static void remove_partition_directory(const char *path, const char *id) {
 }
 
 void lgi_topics_bury(lg_engine_t *engine) {
+    pthread_mutex_lock(&engine->bury_lock);
     pthread_mutex_lock(&engine->maintenance_lock);
     lgi_topic_t *dead = engine->graveyard;
     engine->graveyard = NULL;
@@ -829,6 +865,7 @@ void lgi_topics_bury(lg_engine_t *engine) {
         topic_free(dead);
         dead = next;
     }
+    pthread_mutex_unlock(&engine->bury_lock);
 }
 
 void lgi_topics_remove_leftovers(lg_engine_t *engine) {

@@ -102,6 +102,46 @@ START_TEST(delete_removes_topic_and_files_durably) {
 }
 END_TEST
 
+START_TEST(recreate_right_after_delete_starts_empty) {
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(lg_topic_create(engine, "again", 2, NULL), LG_OK);
+        int64_t high;
+        ck_assert_int_eq(lg_watermarks(engine, "again", 0, NULL, &high),
+                         LG_OK);
+        ck_assert_int_eq(high, 0);
+        append_one("again", 0);
+        append_one("again", 1);
+        ck_assert_int_eq(lg_topic_delete(engine, "again"), LG_OK);
+    }
+    ck_assert_int_eq(lg_topic_create(engine, "again", 1, NULL), LG_OK);
+    append_one("again", 0);
+    reopen();
+    int64_t high;
+    ck_assert_int_eq(lg_watermarks(engine, "again", 0, NULL, &high), LG_OK);
+    ck_assert_int_eq(high, 1);
+}
+END_TEST
+
+START_TEST(recreate_while_old_incarnation_is_in_use_is_refused) {
+    ck_assert_int_eq(lg_topic_create(engine, "busy", 1, NULL), LG_OK);
+    append_one("busy", 0);
+    lg_consumer_t *consumer;
+    ck_assert_int_eq(lg_consumer_new(engine, NULL, &consumer), LG_OK);
+    ck_assert_int_eq(lg_consumer_assign(consumer, "busy", 0,
+                                        LG_OFFSET_BEGINNING),
+                     LG_OK);
+    ck_assert_int_eq(lg_topic_delete(engine, "busy"), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "busy", 1, NULL),
+                     LG_ERR_TOPIC_EXISTS);
+    ck_assert_ptr_nonnull(strstr(lg_last_error_message(), "deletion"));
+    lg_consumer_destroy(consumer);
+    ck_assert_int_eq(lg_topic_create(engine, "busy", 1, NULL), LG_OK);
+    int64_t high;
+    ck_assert_int_eq(lg_watermarks(engine, "busy", 0, NULL, &high), LG_OK);
+    ck_assert_int_eq(high, 0);
+}
+END_TEST
+
 START_TEST(delete_releases_file_descriptors) {
     int before = lgt_open_fd_count();
     ck_assert_int_eq(lg_topic_create(engine, "fd", 4, NULL), LG_OK);
@@ -259,6 +299,8 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, list_returns_sorted_names);
     tcase_add_test(tc, delete_removes_topic_and_files_durably);
+    tcase_add_test(tc, recreate_right_after_delete_starts_empty);
+    tcase_add_test(tc, recreate_while_old_incarnation_is_in_use_is_refused);
     tcase_add_test(tc, delete_releases_file_descriptors);
     tcase_add_test(tc, interrupted_delete_is_finished_at_open);
     tcase_add_test(tc, add_partitions_grows_only);
