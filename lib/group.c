@@ -1502,6 +1502,11 @@ static int compare_entries(const void *a, const void *b) {
                        (left->partition < right->partition);
 }
 
+static void sort_entries(lg_topic_partition_list_t *list) {
+    if (list->count > 1) /* items is NULL for an empty list */
+        qsort(list->items, list->count, sizeof *list->items, compare_entries);
+}
+
 LG_API lg_err_t lg_group_describe(lg_engine_t *engine, const char *group_id,
                                   lg_group_description_t **descriptionp) {
     lgi_error_clear();
@@ -1526,12 +1531,9 @@ LG_API lg_err_t lg_group_describe(lg_engine_t *engine, const char *group_id,
     }
     pthread_mutex_unlock(&coordinator->lock);
     if (err == LG_OK) {
-        qsort(description->offsets.items, description->offsets.count,
-              sizeof *description->offsets.items, compare_entries);
+        sort_entries(&description->offsets);
         for (size_t i = 0; i < description->member_count; i++)
-            qsort(description->members[i].assignment.items,
-                  description->members[i].assignment.count,
-                  sizeof(lgi_tp_entry_t), compare_entries);
+            sort_entries(&description->members[i].assignment);
         description->lags = lgi_calloc(description->offsets.count + 1,
                                        sizeof *description->lags);
         if (!description->lags)
