@@ -343,15 +343,6 @@ static void group_free(lgi_group_t *group) {
     lgi_free(group);
 }
 
-static void unlink_group(lgi_coordinator_t *coordinator, lgi_group_t *group) {
-    for (lgi_group_t **link = &coordinator->groups; *link;
-         link = &(*link)->next)
-        if (*link == group) {
-            *link = group->next;
-            return;
-        }
-}
-
 static offset_entry_t *find_offset(lgi_group_t *group, const char *topic,
                                    int32_t partition) {
     for (size_t i = 0; i < group->offset_count; i++)
@@ -1656,11 +1647,15 @@ LG_API lg_err_t lg_group_delete(lg_engine_t *engine, const char *group_id) {
     if (err == LG_OK)
         err = write_offsets(coordinator, group_id, &tombstones, LG_ACKS_ALL);
     if (err == LG_OK) {
+        /* The struct stays (an evicted member's consumer may still point
+         * at it); with no members and no offsets it no longer exists for
+         * list, describe and delete. */
         pthread_mutex_lock(&coordinator->lock);
         lgi_group_t *group = find_group(coordinator, group_id);
         if (group && group->member_count == 0) {
-            unlink_group(coordinator, group);
-            group_free(group);
+            offsets_free(group);
+            group->strategy = -1;
+            group->state = STATE_EMPTY;
         }
         pthread_mutex_unlock(&coordinator->lock);
     }
