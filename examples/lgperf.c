@@ -640,7 +640,7 @@ static int run_consume(const struct options *options, lg_engine_t *engine,
             status = runtime_error("poll", err);
             break;
         }
-        for (size_t i = 0; i < count; i++) {
+        for (size_t i = 0; i < count && records < limit; i++) {
             err = lg_message_error(messages[i]);
             if (err == LG_ERR_PARTITION_EOF) {
                 int32_t p = lg_message_partition(messages[i]);
