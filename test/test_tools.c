@@ -189,7 +189,7 @@ START_TEST(keys_pick_partitions_consistently) {
     LGCAT_OK("-b %D -C -t keyed -e -q -f '%k %p\\n'", NULL);
     /* Every record of a key went to the same partition. */
     for (int key = 1; key <= 3; key++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "k%d ", key);
         const char *first = strstr(output, name);
         ck_assert_ptr_nonnull(first);
