@@ -9,7 +9,8 @@
  *
  * It opens the data directory itself, so it runs while no other engine
  * holds it (the directory lock); groups then have no live members, and
- * describe shows committed offsets and lag.
+ * describe shows committed offsets and lag.  Exit status as lgcat's: 0
+ * success, 1 usage error, 2 runtime error.
  */
 #include <liblog.h>
 
@@ -25,13 +26,13 @@ static int usage(void) {
             "       lggroups DIR delete GROUP\n"
             "       lggroups DIR reset GROUP TOPIC earliest|latest|OFFSET "
             "[PARTITION]\n");
-    return 2;
+    return 1;
 }
 
 static int fail(const char *what, lg_err_t err) {
     fprintf(stderr, "lggroups: %s: %s (%s)\n", what, lg_last_error_message(),
             lg_err_name(err));
-    return 1;
+    return 2;
 }
 
 static int list_groups(lg_engine_t *engine) {
