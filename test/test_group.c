@@ -154,6 +154,18 @@ START_TEST(single_member_gets_every_partition) {
     ck_assert_uint_eq(events.last_assign_count, 6);
     /* Manual assignment is refused while subscribed. */
     ck_assert_int_eq(lg_consumer_assign(c, "t", 0, 0), LG_ERR_STATE);
+    /* A second member splits the partitions (eager: c revokes all six,
+     * then gets three); when it leaves, c has all six again. */
+    lg_consumer_t *both[] = {c, member("g", NULL)};
+    subscribe(both[1], "t");
+    settle(both, 2, 6, 1);
+    ck_assert_int_eq(events.revokes, 1);
+    ck_assert_uint_eq(events.last_revoke_count, 6);
+    ck_assert_uint_eq(events.last_assign_count, 3);
+    lg_consumer_destroy(both[1]);
+    settle(&c, 1, 6, 1);
+    ck_assert_int_eq(events.revokes, 2);
+    ck_assert_uint_eq(events.last_assign_count, 6);
     lg_consumer_destroy(c);
 }
 END_TEST
