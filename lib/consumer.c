@@ -47,6 +47,16 @@
  * write, the state is re-checked after every drain.  A spurious readiness
  * is possible (the next poll then returns nothing and clears it); a
  * missed one is not.
+ *
+ * Groups.  A consumer with group.id may subscribe instead of assigning:
+ * it then holds a member of the engine's group coordinator (group.c), and
+ * every poll round starts with group_service -- the member's heartbeat,
+ * its rebalance steps (revoke/assign, through the application's callback
+ * or directly, each acknowledged to the coordinator only after it was
+ * applied), auto-commit, and queued commit callbacks.  The coordinator
+ * signals a pending step through group_signal and the eventfd, so a
+ * blocked poll wakes for it; group-assigned partitions are ordinary
+ * assignments, so everything above applies to them unchanged.
  */
 #include "consumer.h"
 
