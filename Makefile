@@ -132,7 +132,7 @@ TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_consumer test_threads test_lifecycle test_tools)),$(TEST_SRCS))
 
 check-tsan:
-	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" \
+	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" examples \
 	  $(patsubst test/%.c,$(BUILD)-tsan/test/%,$(TSAN_TESTS))
 	@BUILD=$(BUILD)-tsan TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
 	  bash test/run.sh $(patsubst test/%.c,$(BUILD)-tsan/test/%,$(TSAN_TESTS))
