@@ -44,6 +44,17 @@ enum lgi_conf_id {
     LGI_CONF_FETCH_MAX_BYTES,
     LGI_CONF_MAX_PARTITION_FETCH_BYTES,
     LGI_CONF_AUTO_OFFSET_RESET,
+    /* retention and compaction */
+    LGI_CONF_RETENTION_MS,
+    LGI_CONF_RETENTION_BYTES,
+    LGI_CONF_CLEANUP_POLICY,
+    LGI_CONF_MIN_CLEANABLE_DIRTY_RATIO,
+    LGI_CONF_MIN_COMPACTION_LAG_MS,
+    LGI_CONF_MAX_COMPACTION_LAG_MS,
+    LGI_CONF_DELETE_RETENTION_MS,
+    LGI_CONF_CLEANER_DEDUPE_BUFFER_SIZE,
+    LGI_CONF_RETENTION_CHECK_INTERVAL_MS,
+    LGI_CONF_CLEANER_BACKOFF_MS,
     LGI_CONF__COUNT
 };
 
@@ -64,6 +75,14 @@ enum { LGI_PARTITIONER_DEFAULT, LGI_PARTITIONER_MURMUR2,
        LGI_PARTITIONER_RANDOM, LGI_PARTITIONER_ROUNDROBIN };
 /* auto.offset.reset values */
 enum { LGI_RESET_EARLIEST, LGI_RESET_LATEST, LGI_RESET_NONE };
+
+/* cleanup.policy values */
+enum { LGI_CLEANUP_DELETE, LGI_CLEANUP_COMPACT, LGI_CLEANUP_COMPACT_DELETE };
+
+/* Fraction-valued properties (min.cleanable.dirty.ratio) are stored in
+ * millionths: "0.5" is 500000.  Parsing accepts a decimal in [0, 1] with
+ * at most six digits after the point. */
+#define LGI_CONF_FRACTION_ONE 1000000
 
 /* compression.type values */
 enum { LGI_COMPRESSION_PRODUCER, LGI_COMPRESSION_NONE, LGI_COMPRESSION_ZSTD };
