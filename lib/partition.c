@@ -132,6 +132,8 @@ struct lgi_partition {
     int64_t log_start;  /* first readable offset: segments[0]'s base until
                            retention or a checkpoint moves it past (never
                            past the active segment's base) */
+    int64_t cleaner_offset; /* compaction's first dirty offset (the cleaner
+                               checkpoint); -1 before any pass */
     int64_t log_end;
     int64_t published_end;
     lgi_segment_t *published_segment; /* segment holding published_end's
@@ -761,6 +763,7 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
 
     lgi_segment_t *active = active_segment(partition);
     partition->log_start = partition->segments[0]->base_offset;
+    partition->cleaner_offset = -1;
     partition->log_end = active->next_offset;
     store_published_end(partition, partition->log_end);
     partition->published_segment = active;
@@ -1578,6 +1581,20 @@ void lgi_partition_config(lgi_partition_t *partition,
                           lgi_log_config_t *config) {
     pthread_mutex_lock(&partition->mutex);
     *config = partition->config;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+int64_t lgi_partition_cleaner_offset(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t offset = partition->cleaner_offset;
+    pthread_mutex_unlock(&partition->mutex);
+    return offset;
+}
+
+void lgi_partition_set_cleaner_offset(lgi_partition_t *partition,
+                                      int64_t offset) {
+    pthread_mutex_lock(&partition->mutex);
+    partition->cleaner_offset = offset;
     pthread_mutex_unlock(&partition->mutex);
 }
 

@@ -190,6 +190,13 @@ const char *lgi_partition_path(const lgi_partition_t *partition);
 void lgi_partition_config(lgi_partition_t *partition,
                           lgi_log_config_t *config);
 
+/* Compaction's checkpoint: the first offset not yet cleaned (-1 until a
+ * pass or a loaded checkpoint sets it).  Kept here so it lives and dies
+ * with the partition; the engine persists it in cleaner-offset-checkpoint. */
+int64_t lgi_partition_cleaner_offset(lgi_partition_t *partition);
+void lgi_partition_set_cleaner_offset(lgi_partition_t *partition,
+                                      int64_t offset);
+
 /* Bytes assigned in the active segment. */
 int64_t lgi_partition_active_size(lgi_partition_t *partition);
 
