@@ -577,6 +577,10 @@ static lg_err_t filter_batch(lgi_cleaner_t *cleaner, const uint8_t *batch,
             if (has_horizon && now_ms >= horizon)
                 continue; /* tombstone past its delete horizon */
             kept_tombstone = 1;
+            int64_t due = has_horizon ? horizon
+                                      : now_ms + settings->delete_retention_ms;
+            if (stats->next_horizon < 0 || due < stats->next_horizon)
+                stats->next_horizon = due;
         }
         cleaner->records[kept++] = record;
     }
@@ -895,6 +899,7 @@ lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
+    stats->next_horizon = -1;
     if (settings->policy == LGI_CLEANUP_DELETE)
         return LG_OK;
     lg_err_t err = lgi_partition_sealed_segments(partition, &segments, &count);
@@ -921,16 +926,18 @@ lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
            (dirty + 1 < count ? segments[dirty + 1]->base_offset
                               : segments[dirty]->next_offset) <= first_dirty)
         dirty++;
-    if (dirty >= uncleanable)
+    int64_t horizon = lgi_partition_cleaner_horizon(partition);
+    int horizon_due = horizon >= 0 && now_ms >= horizon;
+    if (dirty >= uncleanable && !force && !horizon_due)
         goto out;
     int64_t clean_bytes = 0, dirty_bytes = 0;
     for (size_t i = 0; i < uncleanable; i++)
         *(i < dirty ? &clean_bytes : &dirty_bytes) += segments[i]->size;
-    int due = force || (clean_bytes + dirty_bytes > 0 &&
+    int due = force || horizon_due || (clean_bytes + dirty_bytes > 0 &&
                         dirty_bytes * LGI_CONF_FRACTION_ONE >=
                             settings->min_dirty_ratio *
                                 (clean_bytes + dirty_bytes));
-    if (!due) {
+    if (!due && dirty < uncleanable) {
         int64_t oldest = first_timestamp(segments[dirty]);
         due = oldest >= 0 && now_ms - oldest > settings->max_compaction_lag_ms;
     }
@@ -965,6 +972,8 @@ lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
     }
     if (err == LG_OK && map_end > *first_dirtyp)
         *first_dirtyp = map_end;
+    if (err == LG_OK)
+        lgi_partition_set_cleaner_horizon(partition, stats->next_horizon);
 out:
     lgi_partition_segments_release(segments, count);
     return err;

@@ -71,6 +71,8 @@ typedef struct lgi_clean_stats {
     int64_t segments_in;
     int64_t segments_out;
     int map_full;            /* the map filled: a prefix was cleaned */
+    int64_t next_horizon;    /* earliest delete horizon of a tombstone
+                                kept by this pass, -1 none */
 } lgi_clean_stats_t;
 
 /* A cleaner whose key map takes at most map_bytes
@@ -94,9 +96,12 @@ lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
 
 /* One compaction pass (policy compact or compact,delete).  *first_dirtyp
  * is the cleaner checkpoint: offsets below it were cleaned before; it is
- * advanced past what this pass covered.  force != 0 ignores
- * min.cleanable.dirty.ratio.  stats (may be NULL) is filled.  LG_OK when
- * there was nothing to do. */
+ * advanced past what this pass covered.  A pass runs when the dirty ratio
+ * reaches min.cleanable.dirty.ratio, when max.compaction.lag.ms has
+ * passed for the oldest dirty record, when the partition's recorded
+ * tombstone horizon (lgi_partition_cleaner_horizon) has passed, or always
+ * with force != 0; it records the earliest horizon it left.  stats (may
+ * be NULL) is filled.  LG_OK when there was nothing to do. */
 lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
                              lgi_partition_t *partition,
                              const lgi_cleaner_settings_t *settings,

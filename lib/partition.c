@@ -134,6 +134,8 @@ struct lgi_partition {
                            past the active segment's base) */
     int64_t cleaner_offset; /* compaction's first dirty offset (the cleaner
                                checkpoint); -1 before any pass */
+    int64_t cleaner_horizon; /* earliest delete horizon a pass left in the
+                                log, -1 none known (not persisted) */
     int64_t log_end;
     int64_t published_end;
     lgi_segment_t *published_segment; /* segment holding published_end's
@@ -764,6 +766,7 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
     lgi_segment_t *active = active_segment(partition);
     partition->log_start = partition->segments[0]->base_offset;
     partition->cleaner_offset = -1;
+    partition->cleaner_horizon = -1;
     partition->log_end = active->next_offset;
     store_published_end(partition, partition->log_end);
     partition->published_segment = active;
@@ -1595,6 +1598,20 @@ void lgi_partition_set_cleaner_offset(lgi_partition_t *partition,
                                       int64_t offset) {
     pthread_mutex_lock(&partition->mutex);
     partition->cleaner_offset = offset;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+int64_t lgi_partition_cleaner_horizon(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t horizon = partition->cleaner_horizon;
+    pthread_mutex_unlock(&partition->mutex);
+    return horizon;
+}
+
+void lgi_partition_set_cleaner_horizon(lgi_partition_t *partition,
+                                       int64_t horizon) {
+    pthread_mutex_lock(&partition->mutex);
+    partition->cleaner_horizon = horizon;
     pthread_mutex_unlock(&partition->mutex);
 }
 

@@ -197,6 +197,15 @@ int64_t lgi_partition_cleaner_offset(lgi_partition_t *partition);
 void lgi_partition_set_cleaner_offset(lgi_partition_t *partition,
                                       int64_t offset);
 
+/* The earliest tombstone delete horizon the last compaction pass left in
+ * the log (-1 none known), so the cleaner comes back when it passes even
+ * without new dirty data.  In memory only: after a restart tombstones
+ * wait for the next pass the dirty ratio or max.compaction.lag.ms
+ * triggers. */
+int64_t lgi_partition_cleaner_horizon(lgi_partition_t *partition);
+void lgi_partition_set_cleaner_horizon(lgi_partition_t *partition,
+                                       int64_t horizon);
+
 /* Bytes assigned in the active segment. */
 int64_t lgi_partition_active_size(lgi_partition_t *partition);
 
