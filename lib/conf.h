@@ -117,7 +117,8 @@ int lgi_conf_acks(const lg_conf_t *conf);
 
 /* Fails with LG_ERR_INVALID_CONFIG, naming the property, when conf sets
  * explicitly a property none of whose scopes is in allowed (a mask of
- * enum lgi_conf_scope); what names the object ("a topic"). */
+ * enum lgi_conf_scope); what names the object ("a topic").  Also checks
+ * cross-property rules (min.compaction.lag.ms <= max.compaction.lag.ms). */
 lg_err_t lgi_conf_check_scope(const lg_conf_t *conf, int allowed,
                               const char *what);
 

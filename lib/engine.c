@@ -175,8 +175,9 @@ static lg_err_t write_clean_marker(lg_engine_t *engine) {
 
 /* The maintenance thread checkpoints recovery points every
  * log.flush.offset.checkpoint.interval.ms, so a crash rescans at most that
- * much.  It is the home of future background work (retention, cleaning);
- * it never calls application callbacks. */
+ * much, and removes deleted topics.  Retention and compaction have their
+ * own thread (below), since a compaction pass may take long.  Neither
+ * calls application callbacks. */
 static void *maintenance_main(void *arg) {
     lg_engine_t *engine = arg;
     int64_t interval = lgi_conf_int(&engine->conf,

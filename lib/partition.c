@@ -48,6 +48,13 @@
  * would build acknowledged data on a possibly missing prefix.  Reopening
  * runs recovery, which re-reads and re-verifies what is really on disk.
  *
+ * Log start: the first readable offset, segments[0]'s base at open, moved
+ * forward by retention (lgi_partition_delete_before) and by a
+ * checkpointed value applied after open.  Sealed segments may be replaced
+ * by the cleaner (lgi_partition_swap_in, under the mutex); the cleaner's
+ * file protocol is documented atop cleaner.c, and its recovery half runs
+ * here at open (finish_cleaner_files) before segments are listed.
+ *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index

@@ -4,7 +4,9 @@
  * The layout and the recovery algorithm are documented atop segment.c.
  *
  * Thread-safety: fields are guarded by the owning partition's mutex except
- * fd, base_offset and the paths, which never change after creation, so
+ * fd, base_offset and the paths, which never change once the segment is
+ * in a partition's list (the cleaner renames its private new segment
+ * before publishing it), so
  * readers holding a reference may pread the file outside the mutex.  The
  * reference count is atomic: a reader keeps a segment (and its fd) alive
  * while the partition rolls or deletes it.
