@@ -541,6 +541,67 @@ START_TEST(log_start_is_checkpointed_and_consumers_below_it_reset) {
 }
 END_TEST
 
+START_TEST(cleaner_thread_applies_retention_and_compaction_by_itself) {
+    lg_conf_t *conf = lg_conf_new();
+    lg_engine_t *engine;
+    ck_assert_int_eq(lg_conf_set(conf, "log.retention.check.interval.ms",
+                                 "20"),
+                     LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "log.cleaner.backoff.ms", "20"),
+                     LG_OK);
+    ck_assert_int_eq(lg_engine_open(dir, conf, &engine), LG_OK);
+    lg_conf_destroy(conf);
+    lg_conf_t *old = lg_conf_new(), *compacted = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(old, "segment.bytes", "1024"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(old, "retention.ms", "60000"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(compacted, "segment.bytes", "1024"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(compacted, "cleanup.policy", "compact"),
+                     LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "old", 1, old), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "compacted", 1, compacted),
+                     LG_OK);
+    lg_conf_destroy(old);
+    lg_conf_destroy(compacted);
+    int64_t now = lgi_engine_now_ms(engine);
+    char value[200];
+    memset(value, 'x', sizeof value);
+    for (int b = 0; b < 20; b++) {
+        lg_records_t *records = lg_records_new();
+        lg_records_add(records, "same", 4, value, sizeof value,
+                       now - 3600000);
+        ck_assert_int_eq(lg_append(engine, "old", 0, records, LG_ACKS_LEADER,
+                                   NULL),
+                         LG_OK);
+        ck_assert_int_eq(lg_append(engine, "compacted", 0, records,
+                                   LG_ACKS_LEADER, NULL),
+                         LG_OK);
+        lg_records_destroy(records);
+    }
+    lgi_partition_ref_t ref;
+    ck_assert_int_eq(lgi_engine_acquire(engine, "compacted", 0, &ref), LG_OK);
+    int64_t low = 0, cleaned = -1;
+    for (int wait = 0; wait < 500 && (low == 0 || cleaned <= 0); wait++) {
+        usleep(10000);
+        ck_assert_int_eq(lg_watermarks(engine, "old", 0, &low, NULL), LG_OK);
+        cleaned = lgi_partition_cleaner_offset(ref.partition);
+    }
+    ck_assert_int_gt(low, 0);
+    ck_assert_int_gt(cleaned, 0);
+    /* Only the latest "same" below the active segment is left. */
+    uint8_t *data;
+    size_t len;
+    lgi_batch_header_t header;
+    ck_assert_int_eq(lgi_partition_read(ref.partition, 0, 1, &data, &len),
+                     LG_OK);
+    ck_assert_int_eq(lgi_batch_validate(data, len, INT32_MAX, &header),
+                     LG_OK);
+    ck_assert_int_eq(header.base_offset, cleaned - 1);
+    lgi_free(data);
+    lgi_engine_release(engine, &ref);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 START_TEST(configuration_errors_name_the_property) {
     lg_conf_t *conf = lg_conf_new();
     char buf[64];
@@ -649,10 +710,10 @@ START_TEST(compaction_matches_model_over_random_workloads_and_crashes) {
         ck_assert_int_eq(lgi_cleaner_new(4096 << (rand_r(&seed) % 6),
                                          &cleaner),
                          LG_OK);
-        lgi_partition_t *partition = open_partition(path, 1024 +
-                                                    rand_r(&seed) % 4096);
+        lgi_partition_t *partition = open_partition(path, 4096 +
+                                                    rand_r(&seed) % 8192);
         int64_t first_dirty = 0, now = 1000;
-        for (int step = 0; step < 16 && model.end < MAX_RECORDS - 200;
+        for (int step = 0; step < 10 && model.end < MAX_RECORDS - 200;
              step++) {
             int batches = 1 + (int)(rand_r(&seed) % 30);
             for (int b = 0; b < batches; b++)
@@ -671,7 +732,7 @@ START_TEST(compaction_matches_model_over_random_workloads_and_crashes) {
                  * the interrupted swap; cleaning restarts from scratch. */
                 ck_assert_int_ne(crash, 0);
                 ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
-                partition = open_partition(path, 4096);
+                partition = open_partition(path, 8192);
                 first_dirty = 0;
                 ck_assert_int_eq(count_files(path, ".cleaned") +
                                      count_files(path, ".swap") +
@@ -695,7 +756,7 @@ START_TEST(compaction_matches_model_over_random_workloads_and_crashes) {
         check_against_model(partition, &model, first_dirty, keys);
         ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
         /* and the cleaned log reads the same after reopen */
-        partition = open_partition(path, 4096);
+        partition = open_partition(path, 8192);
         check_against_model(partition, &model, first_dirty, keys);
         ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
         lgi_cleaner_free(cleaner);
@@ -832,7 +893,7 @@ START_TEST(lag_settings_and_dirty_ratio_decide_when_to_clean) {
 END_TEST
 
 START_TEST(full_key_map_cleans_a_prefix_and_the_next_pass_continues) {
-    lgi_partition_t *partition = open_partition(dir, 2048);
+    lgi_partition_t *partition = open_partition(dir, 4096);
     lgi_cleaner_t *cleaner;
     lgi_cleaner_settings_t settings;
     lgi_clean_stats_t stats;
@@ -901,7 +962,7 @@ END_TEST
  * segment.bytes so cleaning groups every sealed segment into one (a pass
  * is then one swap, and a crash leaves the log before or after it). */
 static lgi_partition_t *build_fixed(const char *path) {
-    lgi_partition_t *partition = open_partition(path, 1024);
+    lgi_partition_t *partition = open_partition(path, 2048);
     unsigned seed = 7;
     memset(&model, 0, sizeof model);
     for (int b = 0; b < 60; b++)
@@ -1045,7 +1106,7 @@ static void *walker_main(void *arg) {
 }
 
 START_TEST(reader_sees_each_surviving_record_once_while_segments_swap) {
-    lgi_partition_t *partition = open_partition(dir, 1024);
+    lgi_partition_t *partition = open_partition(dir, 4096);
     lgi_cleaner_settings_t settings;
     compact_settings(&settings);
     lgi_cleaner_t *cleaner;
@@ -1093,6 +1154,7 @@ int main(void) {
     ADD(suite, deleted_segments_close_their_descriptors_once_unreferenced);
     ADD(suite, interrupted_delete_is_finished_at_open);
     ADD(suite, log_start_is_checkpointed_and_consumers_below_it_reset);
+    ADD(suite, cleaner_thread_applies_retention_and_compaction_by_itself);
     ADD(suite, configuration_errors_name_the_property);
     ADD(suite, compaction_matches_model_over_random_workloads_and_crashes);
     ADD(suite, tombstone_survives_until_its_delete_horizon);
