@@ -81,6 +81,12 @@ struct lg_engine {
     pthread_cond_t maintenance_wake;
     int maintenance_stop;
 
+    /* Consumer groups (group.c): created after the topics are loaded. */
+    struct lgi_coordinator *coordinator;
+    /* Bumped on every topic create, delete and partition growth, so group
+     * coordinators notice subscription changes with one atomic load. */
+    atomic_uint topics_version;
+
     /* Cleaner thread (cleaner.c does the work): retention every
      * log.retention.check.interval.ms, compaction checks every
      * log.cleaner.backoff.ms.  cleaner_run_lock serialises passes (the
