@@ -174,8 +174,11 @@ typedef struct map_slot {
 
 struct lgi_cleaner {
     map_slot_t *slots;
-    size_t slot_count;
-    size_t max_entries; /* fill limit */
+    size_t slot_capacity; /* slots allocated (the configured bound) */
+    size_t slot_count;    /* slots in use this pass: sized to the dirty
+                             bytes, so small partitions touch little of a
+                             large map (untouched pages cost no memory) */
+    size_t max_entries;   /* fill limit: 90% of slot_count */
     size_t entries;
     lgi_cleaner_batch_retain_fn retain_fn;
     void *retain_opaque;
@@ -191,11 +194,12 @@ lg_err_t lgi_cleaner_new(int64_t map_bytes, lgi_cleaner_t **cleanerp) {
     lgi_cleaner_t *cleaner = lgi_calloc(1, sizeof *cleaner);
     if (!cleaner)
         return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
-    cleaner->slot_count = (size_t)map_bytes / sizeof(map_slot_t);
-    if (cleaner->slot_count < 16)
-        cleaner->slot_count = 16;
+    cleaner->slot_capacity = (size_t)map_bytes / sizeof(map_slot_t);
+    if (cleaner->slot_capacity < 16)
+        cleaner->slot_capacity = 16;
+    cleaner->slot_count = cleaner->slot_capacity;
     cleaner->max_entries = cleaner->slot_count * MAP_LOAD_PER_MILLE / 1000;
-    cleaner->slots = lgi_malloc(cleaner->slot_count * sizeof(map_slot_t));
+    cleaner->slots = lgi_malloc(cleaner->slot_capacity * sizeof(map_slot_t));
     if (!cleaner->slots) {
         lgi_cleaner_free(cleaner);
         return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory for a key map "
@@ -224,7 +228,13 @@ void lgi_cleaner_set_batch_retain(lgi_cleaner_t *cleaner,
     cleaner->retain_opaque = opaque;
 }
 
-static void map_clear(lgi_cleaner_t *cleaner) {
+/* Empties the map, using just enough slots for records records (at most
+ * the capacity). */
+static void map_clear(lgi_cleaner_t *cleaner, int64_t records) {
+    size_t want = (size_t)records / MAP_LOAD_PER_MILLE * 1000 + 16;
+    cleaner->slot_count =
+        want < cleaner->slot_capacity ? want : cleaner->slot_capacity;
+    cleaner->max_entries = cleaner->slot_count * MAP_LOAD_PER_MILLE / 1000;
     for (size_t i = 0; i < cleaner->slot_count; i++)
         cleaner->slots[i].offset = -1;
     cleaner->entries = 0;
@@ -858,7 +868,13 @@ static lg_err_t build_map(lgi_cleaner_t *cleaner, lgi_segment_t **segments,
                           size_t from, size_t to, int64_t first_dirty,
                           int64_t *map_endp, lgi_clean_stats_t *stats) {
     int64_t map_end = first_dirty;
-    map_clear(cleaner);
+    /* A keyed record takes at least 8 bytes (length, attributes, two
+     * deltas, key and value lengths, header count, a key byte), so this
+     * bounds the records of the dirty tail. */
+    int64_t dirty_bytes = 0;
+    for (size_t i = from; i < to; i++)
+        dirty_bytes += segments[i]->size;
+    map_clear(cleaner, dirty_bytes / 8);
     for (size_t i = from; i < to; i++) {
         reader_t reader;
         lg_err_t err = reader_open(&reader, segments[i]);
