@@ -502,7 +502,8 @@ static int default_batch_retain(const lgi_batch_header_t *header) {
 /* Decides batch's records; sets *outp and *out_lenp to the bytes to write
  * (the original batch, a re-encoded one in cleaner->packed, or nothing
  * with *out_lenp 0). */
-static lg_err_t filter_batch(lgi_cleaner_t *cleaner, const uint8_t *batch,
+static lg_err_t filter_batch(lgi_cleaner_t *cleaner,
+                             lgi_partition_t *partition, const uint8_t *batch,
                              const lgi_batch_header_t *header,
                              const lgi_cleaner_settings_t *settings,
                              int64_t now_ms, const uint8_t **outp,
@@ -510,8 +511,8 @@ static lg_err_t filter_batch(lgi_cleaner_t *cleaner, const uint8_t *batch,
     *outp = batch;
     *out_lenp = 0;
     int decision = cleaner->retain_fn
-                       ? cleaner->retain_fn(cleaner->retain_opaque, header,
-                                            now_ms)
+                       ? cleaner->retain_fn(cleaner->retain_opaque,
+                                            partition, header, now_ms)
                        : default_batch_retain(header);
     stats->records_read += header->record_count;
     if (decision == LGI_BATCH_DELETE)
@@ -666,8 +667,9 @@ static lg_err_t clean_group(lgi_cleaner_t *cleaner, lgi_partition_t *partition,
                                    group[i]->next_offset <= first_dirty,
                                    &done)) != LG_OK || done)
                 break;
-            if ((err = filter_batch(cleaner, batch, &header, settings, now_ms,
-                                    &out, &out_len, stats)) != LG_OK)
+            if ((err = filter_batch(cleaner, partition, batch, &header,
+                                    settings, now_ms, &out, &out_len,
+                                    stats)) != LG_OK)
                 break;
             if (out_len == 0)
                 continue;

@@ -46,8 +46,10 @@ enum lgi_batch_retention {
                                      still needed) */
 };
 
-/* Per-batch "retain?" decision.  header is the batch's, now_ms the
- * cleaning time.  Returns an enum lgi_batch_retention.  The default
+/* Per-batch "retain?" decision.  partition is the one being cleaned (the
+ * transaction layer finds its aborted-transaction index from it), header
+ * the batch's, now_ms the cleaning time.  Called for every batch the pass
+ * rewrites, in offset order.  Returns an enum lgi_batch_retention.  The default
  * (NULL) keeps control batches whole and applies the key rules to every
  * other batch -- correct while no transactions exist.  The transaction
  * layer will install a function that consults the aborted-transaction
@@ -56,6 +58,7 @@ enum lgi_batch_retention {
  * delete horizon has passed and no data of their transaction remains,
  * then DELETE. */
 typedef int (*lgi_cleaner_batch_retain_fn)(void *opaque,
+                                           lgi_partition_t *partition,
                                            const lgi_batch_header_t *header,
                                            int64_t now_ms);
 

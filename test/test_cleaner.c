@@ -773,6 +773,68 @@ START_TEST(compaction_matches_model_over_random_workloads_and_crashes) {
 }
 END_TEST
 
+/* The transaction seam: a decision function that drops the batches of
+ * "aborted" producer 42 and keeps producer 43's whole. */
+static int decide(void *opaque, lgi_partition_t *partition,
+                  const lgi_batch_header_t *header, int64_t now_ms) {
+    (*(int *)opaque)++;
+    ck_assert_ptr_nonnull(partition);
+    if (header->producer_id == 42)
+        return LGI_BATCH_DELETE;
+    if (header->producer_id == 43)
+        return LGI_BATCH_RETAIN_WHOLE;
+    return LGI_BATCH_RETAIN_RECORDS;
+}
+
+START_TEST(batch_decision_seam_drops_or_keeps_whole_batches) {
+    lgi_partition_t *partition = open_partition(dir, 1024);
+    lgi_cleaner_t *cleaner;
+    lgi_cleaner_settings_t settings;
+    compact_settings(&settings);
+    ck_assert_int_eq(lgi_cleaner_new(1 << 20, &cleaner), LG_OK);
+    int calls = 0;
+    lgi_cleaner_set_batch_retain(cleaner, decide, &calls);
+    for (int b = 0; b < 30; b++) {
+        lg_records_t *records = lg_records_new();
+        lg_records_add(records, "k", 1, "v", 1, b);
+        lg_records_add(records, "k", 1, "w", 1, b);
+        lgi_batch_options_t options;
+        lgi_buf_t out = LGI_BUF_INIT;
+        lgi_batch_options_init(&options);
+        options.producer_id = b < 10 ? 42 : b < 20 ? 43 : -1;
+        options.producer_epoch = b < 20 ? 0 : -1;
+        options.base_sequence = b < 20 ? 0 : -1;
+        ck_assert_int_eq(lgi_batch_encode(&out, records, &options), LG_OK);
+        lg_records_destroy(records);
+        ck_assert_int_eq(lgi_partition_append(partition, out.data, out.len,
+                                              LG_ACKS_LEADER, b, NULL),
+                         LG_OK);
+    }
+    int64_t first_dirty = 0;
+    ck_assert_int_eq(lgi_cleaner_compact(cleaner, partition, &settings, 100,
+                                         1, &first_dirty, NULL),
+                     LG_OK);
+    ck_assert_int_gt(calls, 0);
+    /* producer 42's batches are gone; 43's keep both records although
+     * superseded; the rest keep only the latest "k" below the active
+     * segment. */
+    uint8_t *data;
+    size_t len;
+    lgi_batch_header_t header;
+    int64_t start;
+    lgi_partition_watermarks(partition, &start, NULL);
+    ck_assert_int_eq(lgi_partition_read(partition, start, 1, &data, &len),
+                     LG_OK);
+    ck_assert_int_eq(lgi_batch_validate(data, len, INT32_MAX, &header),
+                     LG_OK);
+    ck_assert_int_eq(header.producer_id, 43);
+    ck_assert_int_eq(header.record_count, 2);
+    lgi_free(data);
+    lgi_cleaner_free(cleaner);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
 /* Reads the raw first batch holding offset. */
 static void batch_at(lgi_partition_t *partition, int64_t offset,
                      lgi_batch_header_t *header) {
@@ -1166,6 +1228,7 @@ int main(void) {
     ADD(suite, configuration_errors_name_the_property);
     ADD(suite, compaction_matches_model_over_random_workloads_and_crashes);
     ADD(suite, tombstone_survives_until_its_delete_horizon);
+    ADD(suite, batch_decision_seam_drops_or_keeps_whole_batches);
     ADD(suite, lag_settings_and_dirty_ratio_decide_when_to_clean);
     ADD(suite, full_key_map_cleans_a_prefix_and_the_next_pass_continues);
     ADD(suite, crash_at_each_swap_step_reads_as_before_or_after);
