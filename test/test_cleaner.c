@@ -899,7 +899,7 @@ START_TEST(tombstone_survives_until_its_delete_horizon) {
 END_TEST
 
 START_TEST(lag_settings_and_dirty_ratio_decide_when_to_clean) {
-    lgi_partition_t *partition = open_partition(dir, 1024);
+    lgi_partition_t *partition = open_partition(dir, 4096);
     lgi_cleaner_t *cleaner;
     lgi_cleaner_settings_t settings;
     lgi_clean_stats_t stats;
