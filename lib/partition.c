@@ -143,6 +143,9 @@ struct lgi_partition {
                                checkpoint); -1 before any pass */
     int64_t cleaner_horizon; /* earliest delete horizon a pass left in the
                                 log, -1 none known (not persisted) */
+    uint64_t segments_version; /* bumped when segments leave or are
+                                  replaced (not by a roll), so a reader
+                                  that unlocked knows its index is stale */
     int64_t log_end;
     int64_t published_end;
     lgi_segment_t *published_segment; /* segment holding published_end's
@@ -1377,11 +1380,12 @@ lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
         pthread_mutex_unlock(&partition->mutex);
         return LG_OK;
     }
+    uint64_t version = partition->segments_version;
     for (size_t i = segment_index_for(partition, offset);
-         i < partition->segment_count; i++) {
+         i < partition->segment_count;) {
         /* Snapshot, then scan outside the mutex; a segment whose readable
-         * bytes end before offset (possible only at a boundary) sends us
-         * to the next one. */
+         * bytes end before offset (a boundary, or a gap the cleaner left)
+         * sends us to the next one. */
         segment = partition->segments[i];
         limit = readable_limit(partition, i);
         start = lgi_segment_index_position(segment, offset);
@@ -1397,6 +1401,23 @@ lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
         if (err != LG_OK) {
             pthread_mutex_unlock(&partition->mutex);
             return err;
+        }
+        if (offset < partition->log_start) {
+            int64_t first = partition->log_start;
+            pthread_mutex_unlock(&partition->mutex);
+            return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
+                             "read %s: offset %lld is below the log start "
+                             "%lld", partition->path, (long long)offset,
+                             (long long)first);
+        }
+        /* Retention or the cleaner changed the list while we scanned:
+         * indexes moved, and the next segment may now be merged into the
+         * one holding offset -- look it up again. */
+        if (partition->segments_version != version) {
+            version = partition->segments_version;
+            i = segment_index_for(partition, offset);
+        } else {
+            i++;
         }
     }
     if (!segment) {
@@ -1716,6 +1737,7 @@ lg_err_t lgi_partition_delete_before(lgi_partition_t *partition,
     memmove(partition->segments, partition->segments + count,
             (partition->segment_count - count) * sizeof(*gone));
     partition->segment_count -= count;
+    partition->segments_version++;
     pthread_mutex_unlock(&partition->mutex);
     /* Unlinked now; the space is freed when the last reader's reference
      * closes the fd. */
@@ -1758,6 +1780,7 @@ lg_err_t lgi_partition_swap_in(lgi_partition_t *partition,
     memmove(partition->segments + at + 1, partition->segments + at + count,
             (partition->segment_count - at - count) * sizeof(cleaned));
     partition->segment_count -= count - 1;
+    partition->segments_version++;
     pthread_mutex_unlock(&partition->mutex);
     for (size_t i = 0; i < count; i++) {
         if (i > 0)

@@ -1118,23 +1118,34 @@ END_TEST
 
 /* A reader walking the log by offset, over and over, while the cleaner
  * swaps segments under it. */
+#define MAX_PASSES 1024
+
 typedef struct walker {
     lgi_partition_t *partition;
     atomic_int stop;
     int passes;
     int failures;
+    /* per completed pass: its end and the offsets it saw */
+    int64_t pass_end[MAX_PASSES];
+    uint8_t (*pass_seen)[MAX_RECORDS];
 } walker_t;
 
 static void *walker_main(void *arg) {
     walker_t *w = arg;
-    while (!atomic_load(&w->stop)) {
+    while (!atomic_load(&w->stop) && w->passes < MAX_PASSES) {
         int64_t position = 0, last = -1, end;
+        uint8_t *seen_now = w->pass_seen[w->passes];
         lgi_partition_watermarks(w->partition, NULL, &end);
+        w->pass_end[w->passes] = end;
         while (position < end) {
             uint8_t *data;
             size_t len;
-            if (lgi_partition_read(w->partition, position, 4096, &data,
-                                   &len) != LG_OK || !data) {
+            lg_err_t err = lgi_partition_read(w->partition, position, 4096,
+                                              &data, &len);
+            if (err != LG_OK || !data) {
+                fprintf(stderr, "walker: read at %lld (end %lld): %s %s\n",
+                        (long long)position, (long long)end,
+                        lg_strerror(err), err ? lg_last_error_message() : "");
                 w->failures++;
                 break;
             }
@@ -1158,9 +1169,14 @@ static void *walker_main(void *arg) {
                     /* exactly once, in order, and the record appended at
                      * that offset */
                     if (r.offset <= last ||
-                        (r.value == NULL) != (model.at[r.offset].value < 0))
+                        (r.value == NULL) != (model.at[r.offset].value < 0)) {
+                        fprintf(stderr, "walker: offset %lld after %lld\n",
+                                (long long)r.offset, (long long)last);
                         w->failures++;
+                    }
                     last = r.offset;
+                    if (r.offset < MAX_RECORDS)
+                        seen_now[r.offset] = 1;
                     position = r.offset + 1;
                 }
                 lgi_buf_free(&scratch);
@@ -1185,7 +1201,10 @@ START_TEST(reader_sees_each_surviving_record_once_while_segments_swap) {
     unsigned seed = 5;
     for (int b = 0; b < 100; b++)
         random_batch(partition, &seed, 40, b, 0);
-    walker_t walker = {.partition = partition};
+    static walker_t walker;
+    memset(&walker, 0, sizeof walker);
+    walker.partition = partition;
+    walker.pass_seen = calloc(MAX_PASSES, MAX_RECORDS);
     pthread_t thread;
     pthread_create(&thread, NULL, walker_main, &walker);
     int64_t first_dirty = 0;
@@ -1201,6 +1220,17 @@ START_TEST(reader_sees_each_surviving_record_once_while_segments_swap) {
     pthread_join(thread, NULL);
     ck_assert_int_eq(walker.failures, 0);
     ck_assert_int_gt(walker.passes, 0);
+    /* Cleaning only removes records: every record still in the log below
+     * a pass's end existed during that pass, so the pass saw it. */
+    static seen_t final[MAX_RECORDS];
+    size_t count = dump(partition, final, MAX_RECORDS);
+    for (int p = 0; p < walker.passes; p++)
+        for (size_t i = 0; i < count; i++)
+            if (final[i].offset < walker.pass_end[p])
+                ck_assert_msg(walker.pass_seen[p][final[i].offset],
+                              "pass %d missed offset %lld", p,
+                              (long long)final[i].offset);
+    free(walker.pass_seen);
     check_against_model(partition, &model, first_dirty, 40);
     lgi_cleaner_free(cleaner);
     ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
