@@ -87,6 +87,8 @@ typedef enum lg_err_t {
     LG_ERR_UNKNOWN_GROUP = 27,   /* no such consumer group */
     LG_ERR_GROUP_NOT_EMPTY = 28, /* group has members (delete, reset) */
     LG_ERR_INCONSISTENT_GROUP_PROTOCOL = 29, /* assignor differs from group's */
+    LG_ERR_OUT_OF_ORDER_SEQUENCE = 30, /* idempotent batch leaves a gap */
+    LG_ERR_PRODUCER_FENCED = 31, /* a newer epoch of the producer exists */
     LG_ERR__COUNT                /* not an error; one past the last code */
 } lg_err_t;
 

@@ -83,6 +83,8 @@ struct lg_engine {
 
     /* Consumer groups (group.c): created after the topics are loaded. */
     struct lgi_coordinator *coordinator;
+    /* Idempotent producer ids (producer_id.c). */
+    struct lgi_producer_ids *producer_ids;
     /* Bumped on every topic create, delete and partition growth, so group
      * coordinators notice subscription changes with one atomic load. */
     atomic_uint topics_version;
