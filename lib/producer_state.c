@@ -19,7 +19,10 @@
  *     may have gone with retention).
  *
  * Invariants: entries are sorted by producer id; every entry has at least
- * one batch; batches are in offset order; at most
+ * one batch; batches are in offset order.  A producer all of whose
+ * batches a rollback or truncation removed keeps one placeholder batch
+ * (offsets -1, never matched as a duplicate) whose last sequence is the
+ * one before the first removed, so its next append must resend that; at most
  * LGI_PRODUCER_STATE_BATCHES batches below the partition's stable end are
  * kept per producer (unpublished ones are kept beyond that, so a rollback
  * never forgets a producer's last stable sequence).
@@ -164,7 +167,8 @@ lgi_sequence_verdict_t lgi_producer_state_check(
         int32_t last = last_sequence_of(header);
         for (size_t b = 0; b < entry->count; b++) {
             const batch_meta_t *meta = &entry->batches[b];
-            if (meta->first_sequence == first && meta->last_sequence == last) {
+            if (meta->first_offset >= 0 && meta->first_sequence == first &&
+                meta->last_sequence == last) {
                 *first_offsetp = meta->first_offset;
                 *last_offsetp = meta->last_offset;
                 return LGI_SEQUENCE_DUPLICATE;
@@ -270,19 +274,29 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
 }
 
 void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
-    size_t kept = 0;
     for (size_t i = 0; i < state->count; i++) {
         producer_entry_t *entry = &state->entries[i];
+        int32_t removed_first = -1;
         while (entry->count > 0 &&
                entry->batches[entry->count - 1].last_offset >= offset)
-            entry->count--;
-        if (entry->count == 0) {
-            lgi_free(entry->batches);
-            continue;
+            removed_first = entry->batches[--entry->count].first_sequence;
+        if (entry->count == 0 && removed_first >= 0) {
+            /* Everything it wrote went: the producer is still known, and
+             * its next batch must be the first one removed -- otherwise a
+             * later batch sent before the retry of an earlier one would
+             * be taken as the start of an unknown producer. */
+            int32_t previous = removed_first == 0 ? INT32_MAX
+                                                  : removed_first - 1;
+            entry->batches[0] = (batch_meta_t){
+                .first_sequence = previous,
+                .last_sequence = previous,
+                .first_offset = -1,
+                .last_offset = -1,
+                .max_timestamp = -1,
+            };
+            entry->count = 1;
         }
-        state->entries[kept++] = *entry;
     }
-    state->count = kept;
 }
 
 /* ------------------------------------------------------------------------
@@ -426,6 +440,8 @@ static lg_err_t load_file(lgi_producer_state_t *state, const char *path) {
         int64_t producer_id = (int64_t)get64(p);
         int16_t epoch = (int16_t)get16(p + 8);
         int32_t delta = (int32_t)get32(p + 22);
+        if (delta < 0)
+            delta = 0;
         meta.last_sequence = (int32_t)get32(p + 10);
         meta.last_offset = (int64_t)get64(p + 14);
         meta.first_offset = meta.last_offset - delta;

@@ -51,8 +51,9 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
                                    const lgi_batch_header_t *header,
                                    int64_t stable_end);
 
-/* Forgets every batch at or above offset (log rollback or truncation);
- * producers left without batches are removed. */
+/* Forgets every batch at or above offset (log rollback or truncation).
+ * A producer left without batches stays known, expecting the first
+ * sequence that was removed (see producer_state.c). */
 void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset);
 
 /* Number of producers in the table (tests, stats). */
