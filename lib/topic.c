@@ -693,6 +693,21 @@ LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
     return LG_OK;
 }
 
+/* Looks up name for an admin call that holds meta_lock.  Only meta_lock
+ * holders change the topic set, a topic's partitions and its
+ * configuration, so the pointer and those fields stay stable while the
+ * caller holds it, without the topics lock. */
+static lg_err_t find_topic_for_admin(lg_engine_t *engine, const char *name,
+                                     lgi_topic_t **topicp) {
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    *topicp = find_topic(engine, name);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (!*topicp)
+        return lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
+                         name);
+    return LG_OK;
+}
+
 LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
                                         int32_t partition_count) {
     lgi_error_clear();
@@ -700,17 +715,10 @@ LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine and name must not be NULL");
     pthread_mutex_lock(&engine->meta_lock);
-    /* Only meta_lock holders change a topic's partition set, so reading
-     * it here without the topics lock is safe. */
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    lgi_topic_t *topic = find_topic(engine, name);
-    pthread_rwlock_unlock(&engine->topics_lock);
-    lg_err_t err = LG_OK;
-    if (!topic) {
-        err = lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
-                        name);
+    lgi_topic_t *topic;
+    lg_err_t err = find_topic_for_admin(engine, name, &topic);
+    if (err)
         goto out;
-    }
     int32_t old_count = topic->partition_count;
     if (partition_count <= old_count || partition_count > PARTITIONS_MAX) {
         err = lgi_error(LG_ERR_INVALID_ARG,
@@ -778,15 +786,10 @@ LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine, name and property must not be NULL");
     pthread_mutex_lock(&engine->meta_lock);
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    lgi_topic_t *topic = find_topic(engine, name);
-    pthread_rwlock_unlock(&engine->topics_lock);
-    lg_err_t err = LG_OK;
-    if (!topic) {
-        err = lgi_error(LG_ERR_UNKNOWN_TOPIC, "topic \"%s\" does not exist",
-                        name);
+    lgi_topic_t *topic;
+    lg_err_t err = find_topic_for_admin(engine, name, &topic);
+    if (err)
         goto out;
-    }
     lg_conf_t overrides = topic->overrides;
     if (value)
         err = lg_conf_set(&overrides, property, value);

@@ -1,0 +1,187 @@
+/*
+ * batch_builder.c -- incremental encoding of record batch v2 for the
+ * producer (see batch_builder.h; the format is specified atop batch.c).
+ *
+ * A record is written as: length varint, attributes int8 (0),
+ * timestampDelta varlong (against the first record's timestamp),
+ * offsetDelta varint (its index in the batch), key length varint and key,
+ * value length varint and value, header count varint and the headers.
+ * Sealing writes the 61-byte big-endian header in front of a copy of the
+ * records section (compressed with zstd when asked), then the CRC-32C over
+ * attributes..end.  baseOffset is left 0 and partitionLeaderEpoch -1: the
+ * partition stamps both, outside the CRC.
+ */
+#include "batch_builder.h"
+
+#include "alloc.h"
+#include "compress.h"
+#include "crc32c.h"
+#include "err.h"
+#include "varint.h"
+
+#include <string.h>
+
+static void put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static void put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static void put64(uint8_t *p, uint64_t v) {
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+int lgi_batch_builder_reset(lgi_batch_builder_t *builder, size_t capacity) {
+    builder->buf.len = 0;
+    builder->count = 0;
+    builder->base_timestamp = 0;
+    builder->max_timestamp = 0;
+    if (lgi_buf_reserve(&builder->buf, LGI_BATCH_HEADER_SIZE + capacity) != 0)
+        return -1;
+    /* The header is written at seal time into the copy; these bytes only
+     * keep offsets in buf equal to offsets in the sealed batch. */
+    memset(builder->buf.data, 0, LGI_BATCH_HEADER_SIZE);
+    builder->buf.len = LGI_BATCH_HEADER_SIZE;
+    return 0;
+}
+
+void lgi_batch_builder_free(lgi_batch_builder_t *builder) {
+    lgi_buf_free(&builder->buf);
+    builder->count = 0;
+}
+
+static size_t body_size(const lgi_record_fields_t *r, int32_t offset_delta,
+                        int64_t ts_delta) {
+    size_t size = 1 + lgi_varlong_size(ts_delta) +
+                  lgi_varint_size(offset_delta);
+    size += lgi_varint_size((int32_t)r->key_len) +
+            (r->key_len > 0 ? (size_t)r->key_len : 0);
+    size += lgi_varint_size((int32_t)r->value_len) +
+            (r->value_len > 0 ? (size_t)r->value_len : 0);
+    size += lgi_varint_size(r->header_count) + r->headers_len;
+    return size;
+}
+
+size_t lgi_batch_record_size(const lgi_record_fields_t *record,
+                             int32_t offset_delta, int64_t ts_delta) {
+    size_t body = body_size(record, offset_delta, ts_delta);
+    return lgi_varint_size((int32_t)body) + body;
+}
+
+static int64_t next_delta(const lgi_batch_builder_t *b, int64_t timestamp) {
+    if (b->count == 0)
+        return 0;
+    /* Wrapping subtraction, as batch.c: any two valid timestamps give a
+     * delta that round-trips. */
+    return (int64_t)((uint64_t)timestamp - (uint64_t)b->base_timestamp);
+}
+
+size_t lgi_batch_builder_next_size(const lgi_batch_builder_t *builder,
+                                   const lgi_record_fields_t *record) {
+    return lgi_batch_record_size(record, builder->count,
+                                 next_delta(builder, record->timestamp));
+}
+
+int lgi_batch_builder_add(lgi_batch_builder_t *builder,
+                          const lgi_record_fields_t *r) {
+    int64_t delta = next_delta(builder, r->timestamp);
+    size_t body = body_size(r, builder->count, delta);
+    if (lgi_buf_reserve(&builder->buf, LGI_VARINT_MAX + body) != 0)
+        return -1;
+    uint8_t *p = builder->buf.data + builder->buf.len;
+    p += lgi_varint_write(p, (int32_t)body);
+    *p++ = 0; /* record attributes: unused by Kafka */
+    p += lgi_varlong_write(p, delta);
+    p += lgi_varint_write(p, builder->count);
+    p += lgi_varint_write(p, (int32_t)r->key_len);
+    if (r->key_len > 0) {
+        memcpy(p, r->key, (size_t)r->key_len);
+        p += r->key_len;
+    }
+    p += lgi_varint_write(p, (int32_t)r->value_len);
+    if (r->value_len > 0) {
+        memcpy(p, r->value, (size_t)r->value_len);
+        p += r->value_len;
+    }
+    p += lgi_varint_write(p, r->header_count);
+    if (r->headers_len) {
+        memcpy(p, r->headers, r->headers_len);
+        p += r->headers_len;
+    }
+    builder->buf.len = (size_t)(p - builder->buf.data);
+    if (builder->count == 0) {
+        builder->base_timestamp = r->timestamp;
+        builder->max_timestamp = r->timestamp;
+    } else if (r->timestamp > builder->max_timestamp) {
+        builder->max_timestamp = r->timestamp;
+    }
+    builder->count++;
+    return 0;
+}
+
+lg_err_t lgi_batch_builder_seal(const lgi_batch_builder_t *builder,
+                                const lgi_batch_options_t *options,
+                                uint8_t **batchp, size_t *lenp) {
+    if (builder->count == 0)
+        return lgi_error(LG_ERR_INVALID_ARG, "batch builder: no records");
+    const uint8_t *records = builder->buf.data + LGI_BATCH_HEADER_SIZE;
+    size_t records_len = builder->buf.len - LGI_BATCH_HEADER_SIZE;
+    lgi_buf_t out = LGI_BUF_INIT;
+    int codec = options->codec;
+    if (codec == LGI_CODEC_NONE) {
+        if (lgi_buf_reserve(&out, builder->buf.len) != 0)
+            return lgi_error(LG_ERR_NOMEM,
+                             "batch builder: out of memory for a %zu-byte "
+                             "batch", builder->buf.len);
+        memcpy(out.data + LGI_BATCH_HEADER_SIZE, records, records_len);
+        out.len = builder->buf.len;
+    } else {
+        if (lgi_buf_reserve(&out, LGI_BATCH_HEADER_SIZE) != 0)
+            return lgi_error(LG_ERR_NOMEM,
+                             "batch builder: out of memory for a header");
+        out.len = LGI_BATCH_HEADER_SIZE;
+        lg_err_t err = lgi_compress(codec, options->zstd_level, records,
+                                    records_len, &out);
+        if (err != LG_OK) {
+            lgi_buf_free(&out);
+            return err;
+        }
+    }
+    if (out.len - LGI_BATCH_OVERHEAD > INT32_MAX) {
+        lgi_buf_free(&out);
+        return lgi_error(LG_ERR_RECORD_TOO_LARGE,
+                         "batch of %zu bytes exceeds the Kafka limit of %d",
+                         out.len, INT32_MAX);
+    }
+    int16_t attributes = (int16_t)(codec & LGI_ATTR_CODEC_MASK);
+    int64_t max_timestamp = builder->max_timestamp;
+    if (options->log_append_time) {
+        attributes |= LGI_ATTR_LOG_APPEND_TIME;
+        max_timestamp = options->now_ms;
+    }
+    if (options->transactional)
+        attributes |= LGI_ATTR_TRANSACTIONAL;
+    uint8_t *b = out.data;
+    put64(b + 0, 0);                                       /* baseOffset */
+    put32(b + 8, (uint32_t)(out.len - LGI_BATCH_OVERHEAD)); /* batchLength */
+    put32(b + 12, (uint32_t)-1);                  /* partitionLeaderEpoch */
+    b[16] = LGI_BATCH_MAGIC;
+    put16(b + 21, (uint16_t)attributes);
+    put32(b + 23, (uint32_t)(builder->count - 1)); /* lastOffsetDelta */
+    put64(b + 27, (uint64_t)builder->base_timestamp);
+    put64(b + 35, (uint64_t)max_timestamp);
+    put64(b + 43, (uint64_t)options->producer_id);
+    put16(b + 51, (uint16_t)options->producer_epoch);
+    put32(b + 53, (uint32_t)options->base_sequence);
+    put32(b + 57, (uint32_t)builder->count);
+    put32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
+                             out.len - LGI_BATCH_CRC_START));
+    *batchp = out.data;
+    *lenp = out.len;
+    return LG_OK;
+}

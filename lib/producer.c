@@ -1,0 +1,1488 @@
+/*
+ * producer.c -- the producer: lg_produce and its accumulator, the sender
+ * thread, delivery reports.
+ *
+ * DATA FLOW
+ *
+ *   lg_produce (any thread)
+ *     -> topic cache (lock-free lookup) -> partitioner
+ *     -> buffer.memory reservation (atomic; waits up to max.block.ms)
+ *     -> the partition's accumulator: under its mutex the record is
+ *        encoded straight into the open batch (batch_builder.c) and its
+ *        message_opaque stored in a parallel array.  A batch that cannot
+ *        take another record of the same size is moved to the ready queue
+ *        at once.
+ *   sender thread
+ *     -> moves batches whose linger.ms expired (or that a flush wants) to
+ *        the ready queue, under the accumulator's mutex, so the queue holds
+ *        each partition's batches in creation order;
+ *     -> seals each ready batch (header, zstd, CRC-32C) and hands it to
+ *        lgi_partition_append_async holding a partition reference;
+ *     -> re-sends batches that failed with LG_ERR_DISK_FULL after
+ *        retry.backoff.ms, until delivery.timeout.ms after their first
+ *        record was produced.
+ *   append completion (I/O thread; must not block)
+ *     -> drops the reference, pushes the batch on the report stack (a
+ *        lock-free list) and signals the eventfd when the stack was empty;
+ *        without a delivery callback the batch is finished right there.
+ *   lg_producer_poll / lg_producer_flush (application thread)
+ *     -> pop the report stack and call the delivery callback once per
+ *        record, then release the batch's buffer.memory.
+ *
+ * INVARIANTS
+ *   - Every record accepted by lg_produce (LG_OK) is in exactly one batch,
+ *     and every batch ends exactly once: reported by poll/flush, finished
+ *     at completion without a callback, or discarded by destroy.  So each
+ *     record gets at most one delivery report, and exactly one unless the
+ *     producer is destroyed first.
+ *   - Application callbacks run only inside lg_producer_poll/flush.
+ *   - A batch holds a partition reference (lgi_engine_acquire) exactly
+ *     while its append is in flight.
+ *   - Lock order: accumulator mutex, then sender_lock.  Nothing else nests.
+ *   - Topic entries, accumulators and superseded lookup tables are freed
+ *     only by lg_producer_destroy, so a pointer loaded from a table stays
+ *     valid without reference counting.
+ *
+ * TOPIC METADATA is cached per producer (partition count, max.message.bytes,
+ * topic id) and refreshed by the sender every METADATA_REFRESH_MS, as a
+ * Kafka client refreshes its metadata; a topic deleted in between is
+ * noticed by the next refresh or the next append, whichever comes first,
+ * and its queued records are reported with LG_ERR_UNKNOWN_TOPIC.
+ */
+#include "alloc.h"
+#include "batch_builder.h"
+#include "compress.h"
+#include "conf.h"
+#include "engine.h"
+#include "err.h"
+#include "partitioner.h"
+#include "records.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* How stale cached topic metadata may get before the sender re-reads it. */
+#define METADATA_REFRESH_MS 100
+/* Upper bound on one wait inside lg_producer_flush, so completions that
+ * do not signal the eventfd (no delivery callback) are noticed promptly. */
+#define FLUSH_WAIT_SLICE_MS 5
+
+typedef struct pbatch pbatch_t;
+typedef struct accumulator accumulator_t;
+typedef struct ptopic ptopic_t;
+
+/* A batch from its first record to its delivery report. */
+struct pbatch {
+    pbatch_t *next; /* ready queue, report/retry stacks, retry lists */
+    pbatch_t *live_prev, *live_next; /* producer's live list (flush) */
+    lg_producer_t *producer;
+    ptopic_t *topic;
+    accumulator_t *accumulator;
+    uint64_t sequence;         /* per partition, creation order */
+    uint64_t flush_generation; /* producer's flush generation at creation */
+    lgi_batch_builder_t builder;
+    size_t limit;    /* size the batch may grow to, header included */
+    void **opaques;  /* one per record, only with a delivery callback */
+    size_t opaque_cap;
+    size_t memory;   /* bytes charged to buffer.memory */
+    int64_t created_ms; /* monotonic: delivery.timeout.ms counts from here */
+    int64_t retry_at_ms;
+    lgi_partition_ref_t ref; /* held while the append is in flight */
+    lg_err_t err;
+    int64_t base_offset;
+};
+
+/* One partition of one topic. */
+struct accumulator {
+    pthread_mutex_t lock;
+    pbatch_t *open; /* the batch records go into; NULL when none */
+    /* Linger deadline of open (monotonic ms), 0 when none: read by the
+     * sender without the mutex to find expired batches cheaply. */
+    _Atomic int64_t deadline_ms;
+    uint64_t next_sequence;
+    ptopic_t *topic;
+    int32_t partition;
+    accumulator_t *registry_next; /* all accumulators, for the sender */
+    /* Sender thread only: batches waiting to be re-sent, by sequence, and
+     * when.  While any wait, newer batches of the partition queue behind
+     * them so the partition keeps its order. */
+    pbatch_t *retry;
+    int64_t retry_at_ms;
+};
+
+/* Accumulators by partition index, replaced (never changed in place) when
+ * the topic grows. */
+typedef struct partition_table {
+    int32_t count;
+    _Atomic(accumulator_t *) slots[];
+} partition_table_t;
+
+struct ptopic {
+    char *name;
+    uint64_t hash;
+    uint8_t topic_id[16];
+    _Atomic int32_t partition_count;
+    _Atomic int32_t max_message_bytes;
+    atomic_int deleted;
+    lgi_partitioner_state_t partitioner;
+    _Atomic(partition_table_t *) partitions;
+    ptopic_t *all_next; /* every entry ever made (topics_lock) */
+};
+
+/* Open-addressing hash table of topics, copy-on-write. */
+typedef struct topic_table {
+    size_t cap; /* power of two */
+    size_t count;
+    ptopic_t *slots[];
+} topic_table_t;
+
+/* Memory superseded by a copy-on-write replacement, freed at destroy. */
+typedef struct retired {
+    struct retired *next;
+    void *memory;
+} retired_t;
+
+struct lg_producer {
+    lg_engine_t *engine;
+    int acks;
+    int64_t linger_ms;
+    int64_t batch_size;
+    int partitioner;
+    int codec; /* the producer's compression.type: LGI_CODEC_* */
+    int64_t buffer_memory;
+    int64_t max_block_ms;
+    int64_t delivery_timeout_ms;
+    int64_t retry_backoff_ms;
+    lg_delivery_fn callback;
+    void *callback_opaque;
+    int event_fd;
+    atomic_int closing;
+
+    /* Topic cache: lock-free readers, writers under topics_lock (which
+     * also serialises accumulator creation and table growth). */
+    pthread_mutex_t topics_lock;
+    _Atomic(topic_table_t *) topics;
+    retired_t *retired;
+    ptopic_t *all_topics;
+    _Atomic(accumulator_t *) registry;
+
+    /* buffer.memory */
+    atomic_llong memory_used;
+    atomic_int memory_waiters;
+    pthread_mutex_t memory_lock;
+    pthread_cond_t memory_freed;
+
+    /* Records accepted by lg_produce and records whose batch ended. */
+    atomic_llong accepted;
+    atomic_llong finished;
+
+    /* Sender thread and its inputs. */
+    pthread_mutex_t sender_lock;
+    pthread_cond_t sender_wake;
+    pbatch_t *ready_head, *ready_tail;
+    int sender_pending; /* work arrived since the sender last looked */
+    int sender_stop;
+    uint64_t flush_request; /* seal open batches of generations below */
+    /* When the sender will next wake by itself (monotonic ms); 0 while it
+     * is scanning.  A producer opening a batch that expires earlier wakes
+     * it (see open_batch for why this cannot miss). */
+    _Atomic int64_t sender_next_wake_ms;
+    pthread_t sender;
+    int sender_started;
+    int64_t last_refresh_ms; /* sender only */
+
+    /* Completed batches: pushed by completions, popped by poll. */
+    _Atomic(pbatch_t *) reports;
+    /* 1 once the eventfd was written since poll last drained it, so an
+     * idle lg_producer_poll costs no read(2). */
+    atomic_int event_signalled;
+    /* Batches to re-send: pushed by completions, popped by the sender. */
+    _Atomic(pbatch_t *) retries;
+
+    /* Every batch not yet ended, oldest first, for flush. */
+    pthread_mutex_t live_lock;
+    pbatch_t live;
+    atomic_ullong flush_generation;
+    atomic_int flush_waiters;
+
+    /* Appends handed to a partition and not yet completed. */
+    pthread_mutex_t inflight_lock;
+    pthread_cond_t inflight_done;
+    long inflight;
+};
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * --------------------------------------------------------------------- */
+
+static int64_t monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* An absolute CLOCK_MONOTONIC timespec ms from now, for condvars created
+ * with that clock. */
+static struct timespec deadline_after(int64_t ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+static int init_monotonic_cond(pthread_cond_t *cond) {
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The flag is set after the write, and cleared before the read: a write
+ * is always followed by the flag, so a later drain_eventfd reads it, and
+ * the descriptor cannot stay readable while poll skips the read. */
+static void signal_eventfd(lg_producer_t *producer) {
+    if (atomic_load(&producer->event_signalled))
+        return;
+    uint64_t one = 1;
+    /* EAGAIN means the counter is already huge: still readable. */
+    ssize_t n = write(producer->event_fd, &one, sizeof one);
+    (void)n;
+    atomic_store(&producer->event_signalled, 1);
+}
+
+static void drain_eventfd(lg_producer_t *producer) {
+    if (!atomic_load(&producer->event_signalled))
+        return;
+    atomic_store(&producer->event_signalled, 0);
+    uint64_t value;
+    ssize_t n = read(producer->event_fd, &value, sizeof value);
+    (void)n;
+}
+
+static void wake_sender(lg_producer_t *producer) {
+    pthread_mutex_lock(&producer->sender_lock);
+    producer->sender_pending = 1;
+    pthread_cond_signal(&producer->sender_wake);
+    pthread_mutex_unlock(&producer->sender_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Batches
+ * --------------------------------------------------------------------- */
+
+static void live_insert(lg_producer_t *producer, pbatch_t *batch) {
+    pthread_mutex_lock(&producer->live_lock);
+    batch->live_prev = producer->live.live_prev;
+    batch->live_next = &producer->live;
+    producer->live.live_prev->live_next = batch;
+    producer->live.live_prev = batch;
+    pthread_mutex_unlock(&producer->live_lock);
+}
+
+static void live_remove(lg_producer_t *producer, pbatch_t *batch) {
+    pthread_mutex_lock(&producer->live_lock);
+    batch->live_prev->live_next = batch->live_next;
+    batch->live_next->live_prev = batch->live_prev;
+    pthread_mutex_unlock(&producer->live_lock);
+}
+
+static void batch_free(pbatch_t *batch) {
+    lgi_batch_builder_free(&batch->builder);
+    lgi_free(batch->opaques);
+    lgi_free(batch);
+}
+
+/* Returns memory bytes to buffer.memory and wakes lg_produce calls
+ * waiting for it.  The waiter count is read after the release with
+ * sequentially consistent atomics on both sides, so either the waiter sees
+ * the freed memory or this sees the waiter. */
+static void memory_release(lg_producer_t *producer, size_t memory) {
+    atomic_fetch_sub(&producer->memory_used, (long long)memory);
+    if (atomic_load(&producer->memory_waiters) > 0) {
+        pthread_mutex_lock(&producer->memory_lock);
+        pthread_cond_broadcast(&producer->memory_freed);
+        pthread_mutex_unlock(&producer->memory_lock);
+    }
+}
+
+/* The batch's life is over (reported, or nobody wants a report). */
+static void batch_finish(lg_producer_t *producer, pbatch_t *batch) {
+    int32_t count = batch->builder.count;
+    memory_release(producer, batch->memory);
+    live_remove(producer, batch);
+    batch_free(batch);
+    atomic_fetch_add(&producer->finished, count);
+}
+
+/* Ends the batch's delivery with err (LG_OK and base_offset on success):
+ * queues its report, or finishes it when there is no callback.  Runs on
+ * the I/O thread, the sender, or an appender; never blocks. */
+static void batch_complete(lg_producer_t *producer, pbatch_t *batch,
+                           lg_err_t err, int64_t base_offset) {
+    batch->err = err;
+    batch->base_offset = err == LG_OK ? base_offset : -1;
+    if (!producer->callback) {
+        batch_finish(producer, batch);
+        if (atomic_load(&producer->flush_waiters) > 0)
+            signal_eventfd(producer);
+        return;
+    }
+    /* The records are not needed for the report: free them now rather
+     * than when the application gets round to polling. */
+    lgi_buf_free(&batch->builder.buf); /* builder.count stays for poll */
+    pbatch_t *head = atomic_load(&producer->reports);
+    do {
+        batch->next = head;
+    } while (!atomic_compare_exchange_weak(&producer->reports, &head, batch));
+    if (!head)
+        signal_eventfd(producer);
+}
+
+/* ------------------------------------------------------------------------
+ * Topic cache
+ * --------------------------------------------------------------------- */
+
+static uint64_t name_hash(const char *name, size_t len) {
+    return XXH3_64bits(name, len);
+}
+
+static ptopic_t *topic_find(const topic_table_t *table, const char *name,
+                            uint64_t hash) {
+    if (!table)
+        return NULL;
+    size_t mask = table->cap - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        ptopic_t *t = table->slots[i];
+        if (!t)
+            return NULL;
+        if (t->hash == hash && strcmp(t->name, name) == 0)
+            return t;
+    }
+}
+
+static void retire(lg_producer_t *producer, void *memory) {
+    retired_t *r = lgi_malloc(sizeof *r);
+    if (!r) {
+        /* Cannot record it: leaking a superseded table is safer than
+         * freeing memory a lock-free reader may still use. */
+        return;
+    }
+    r->memory = memory;
+    r->next = producer->retired;
+    producer->retired = r;
+}
+
+/* Copies table into a new one of cap slots, replacing the entry named like
+ * replace (if any) by replace and adding replace otherwise.  NULL on
+ * allocation failure. */
+static topic_table_t *topic_table_with(const topic_table_t *table,
+                                       ptopic_t *replace) {
+    size_t count = table ? table->count : 0;
+    size_t cap = table ? table->cap : 8;
+    while ((count + 1) * 2 > cap)
+        cap *= 2;
+    topic_table_t *copy =
+        lgi_calloc(1, sizeof *copy + cap * sizeof copy->slots[0]);
+    if (!copy)
+        return NULL;
+    copy->cap = cap;
+    size_t mask = cap - 1;
+    int replaced = 0;
+    for (size_t j = 0; table && j < table->cap; j++) {
+        ptopic_t *t = table->slots[j];
+        if (!t)
+            continue;
+        if (t->hash == replace->hash && strcmp(t->name, replace->name) == 0) {
+            t = replace;
+            replaced = 1;
+        }
+        size_t i = t->hash & mask;
+        while (copy->slots[i])
+            i = (i + 1) & mask;
+        copy->slots[i] = t;
+        copy->count++;
+    }
+    if (!replaced) {
+        size_t i = replace->hash & mask;
+        while (copy->slots[i])
+            i = (i + 1) & mask;
+        copy->slots[i] = replace;
+        copy->count++;
+    }
+    return copy;
+}
+
+/* Updates t's cached metadata from ref. */
+static void topic_apply_metadata(ptopic_t *t, const lgi_partition_ref_t *ref) {
+    atomic_store(&t->max_message_bytes,
+                 (int32_t)lgi_conf_int(&ref->conf,
+                                       LGI_CONF_MAX_MESSAGE_BYTES));
+    atomic_store(&t->partition_count, ref->partition_count);
+}
+
+/* Re-reads t's metadata from the engine: partition count, limits, and
+ * whether the topic still exists as the same topic (id). */
+static void topic_refresh(lg_producer_t *producer, ptopic_t *t) {
+    lgi_partition_ref_t ref;
+    if (lgi_engine_acquire(producer->engine, t->name, LG_PARTITION_ANY,
+                           &ref) != LG_OK) {
+        atomic_store(&t->deleted, 1);
+        return;
+    }
+    if (memcmp(ref.topic->topic_id, t->topic_id, sizeof t->topic_id) != 0)
+        atomic_store(&t->deleted, 1);
+    else
+        topic_apply_metadata(t, &ref);
+    lgi_engine_release(producer->engine, &ref);
+}
+
+/* The slow path of topic lookup: the topic is new to this producer, or
+ * the cached entry belongs to a deleted topic (which may have been
+ * re-created).  Installs a fresh entry. */
+static lg_err_t topic_load(lg_producer_t *producer, const char *name,
+                           uint64_t hash, ptopic_t **topicp) {
+    lgi_partition_ref_t ref;
+    lg_err_t err = lgi_engine_acquire(producer->engine, name,
+                                      LG_PARTITION_ANY, &ref);
+    if (err)
+        return err;
+    pthread_mutex_lock(&producer->topics_lock);
+    topic_table_t *table = atomic_load(&producer->topics);
+    ptopic_t *existing = topic_find(table, name, hash);
+    if (existing && !atomic_load(&existing->deleted) &&
+        memcmp(existing->topic_id, ref.topic->topic_id, 16) == 0) {
+        /* Another thread loaded it meanwhile. */
+        pthread_mutex_unlock(&producer->topics_lock);
+        lgi_engine_release(producer->engine, &ref);
+        *topicp = existing;
+        return LG_OK;
+    }
+    ptopic_t *t = lgi_calloc(1, sizeof *t);
+    char *copy = lgi_strdup(name);
+    partition_table_t *parts =
+        lgi_calloc(1, sizeof *parts +
+                          (size_t)ref.partition_count * sizeof parts->slots[0]);
+    topic_table_t *replacement = NULL;
+    if (t && copy && parts) {
+        t->name = copy;
+        t->hash = hash;
+        memcpy(t->topic_id, ref.topic->topic_id, sizeof t->topic_id);
+        topic_apply_metadata(t, &ref);
+        atomic_init(&t->deleted, 0);
+        lgi_partitioner_state_init(&t->partitioner);
+        parts->count = ref.partition_count;
+        atomic_init(&t->partitions, parts);
+        replacement = topic_table_with(table, t);
+    }
+    if (!replacement) {
+        pthread_mutex_unlock(&producer->topics_lock);
+        lgi_engine_release(producer->engine, &ref);
+        lgi_free(t);
+        lgi_free(copy);
+        lgi_free(parts);
+        return lgi_error(LG_ERR_NOMEM,
+                         "lg_produce: out of memory caching topic \"%s\"",
+                         name);
+    }
+    atomic_store(&producer->topics, replacement);
+    if (table)
+        retire(producer, table);
+    /* A replaced deleted entry stays allocated (its accumulators and
+     * queued reports point at it) until destroy walks all_topics. */
+    t->all_next = producer->all_topics;
+    producer->all_topics = t;
+    pthread_mutex_unlock(&producer->topics_lock);
+    lgi_engine_release(producer->engine, &ref);
+    *topicp = t;
+    return LG_OK;
+}
+
+static lg_err_t topic_get(lg_producer_t *producer, const char *name,
+                          ptopic_t **topicp) {
+    size_t len = strlen(name);
+    uint64_t hash = name_hash(name, len);
+    ptopic_t *t = topic_find(atomic_load_explicit(&producer->topics,
+                                                  memory_order_acquire),
+                             name, hash);
+    if (t && !atomic_load_explicit(&t->deleted, memory_order_relaxed)) {
+        *topicp = t;
+        return LG_OK;
+    }
+    return topic_load(producer, name, hash, topicp);
+}
+
+/* The accumulator of partition, created on first use.  NULL on allocation
+ * failure. */
+static accumulator_t *accumulator_get(lg_producer_t *producer, ptopic_t *t,
+                                      int32_t partition) {
+    partition_table_t *parts =
+        atomic_load_explicit(&t->partitions, memory_order_acquire);
+    if (partition < parts->count) {
+        accumulator_t *acc = atomic_load_explicit(&parts->slots[partition],
+                                                  memory_order_acquire);
+        if (acc)
+            return acc;
+    }
+    pthread_mutex_lock(&producer->topics_lock);
+    parts = atomic_load(&t->partitions);
+    accumulator_t *acc = NULL;
+    if (partition >= parts->count) {
+        /* The topic grew: a larger table with the same accumulators. */
+        int32_t count = atomic_load(&t->partition_count);
+        if (count <= partition)
+            count = partition + 1;
+        partition_table_t *grown = lgi_calloc(
+            1, sizeof *grown + (size_t)count * sizeof grown->slots[0]);
+        if (!grown)
+            goto out;
+        grown->count = count;
+        for (int32_t i = 0; i < parts->count; i++)
+            atomic_init(&grown->slots[i], atomic_load(&parts->slots[i]));
+        atomic_store(&t->partitions, grown);
+        retire(producer, parts);
+        parts = grown;
+    }
+    acc = atomic_load(&parts->slots[partition]);
+    if (acc)
+        goto out;
+    acc = lgi_calloc(1, sizeof *acc);
+    if (!acc)
+        goto out;
+    pthread_mutex_init(&acc->lock, NULL);
+    atomic_init(&acc->deadline_ms, 0);
+    acc->topic = t;
+    acc->partition = partition;
+    acc->registry_next = atomic_load(&producer->registry);
+    atomic_store(&producer->registry, acc);
+    atomic_store_explicit(&parts->slots[partition], acc,
+                          memory_order_release);
+out:
+    pthread_mutex_unlock(&producer->topics_lock);
+    return acc;
+}
+
+/* ------------------------------------------------------------------------
+ * Accumulating
+ * --------------------------------------------------------------------- */
+
+/* Moves acc's open batch to the ready queue (acc->lock held).  Taking
+ * sender_lock inside the accumulator's keeps each partition's batches in
+ * creation order in the queue. */
+static void make_ready(lg_producer_t *producer, accumulator_t *acc) {
+    pbatch_t *batch = acc->open;
+    acc->open = NULL;
+    atomic_store_explicit(&acc->deadline_ms, 0, memory_order_relaxed);
+    batch->next = NULL;
+    pthread_mutex_lock(&producer->sender_lock);
+    if (producer->ready_tail)
+        producer->ready_tail->next = batch;
+    else
+        producer->ready_head = batch;
+    producer->ready_tail = batch;
+    producer->sender_pending = 1;
+    pthread_cond_signal(&producer->sender_wake);
+    pthread_mutex_unlock(&producer->sender_lock);
+}
+
+/* Opens a batch in acc (lock held) sized for records of first_size bytes.
+ * NULL on allocation failure. */
+static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
+                            size_t first_size) {
+    ptopic_t *t = acc->topic;
+    size_t limit = (size_t)producer->batch_size + LGI_BATCH_HEADER_SIZE;
+    size_t max_message =
+        (size_t)atomic_load_explicit(&t->max_message_bytes,
+                                     memory_order_relaxed);
+    if (limit > max_message)
+        limit = max_message;
+    if (limit < LGI_BATCH_HEADER_SIZE + first_size)
+        limit = LGI_BATCH_HEADER_SIZE + first_size; /* a batch of its own */
+    pbatch_t *batch = lgi_calloc(1, sizeof *batch);
+    if (!batch)
+        return NULL;
+    if (lgi_batch_builder_reset(&batch->builder,
+                                limit - LGI_BATCH_HEADER_SIZE) != 0) {
+        lgi_free(batch);
+        return NULL;
+    }
+    if (producer->callback) {
+        batch->opaque_cap = limit / (first_size ? first_size : 1) + 1;
+        batch->opaques = lgi_malloc(batch->opaque_cap * sizeof(void *));
+        if (!batch->opaques) {
+            batch_free(batch);
+            return NULL;
+        }
+    }
+    batch->producer = producer;
+    batch->topic = t;
+    batch->accumulator = acc;
+    batch->limit = limit;
+    batch->sequence = acc->next_sequence++;
+    batch->flush_generation = atomic_load(&producer->flush_generation);
+    batch->created_ms = monotonic_ms();
+    live_insert(producer, batch);
+    acc->open = batch;
+
+    int64_t deadline = batch->created_ms + producer->linger_ms;
+    if (deadline == 0)
+        deadline = 1; /* 0 means "no open batch" */
+    atomic_store(&acc->deadline_ms, deadline);
+    /* The sender publishes its next wake time after scanning (0 while it
+     * scans).  Seeing 0 or a later time means it may not have seen this
+     * deadline: wake it.  Seeing an earlier time means it will wake by
+     * then and scan again.  Both accesses are sequentially consistent, so
+     * a value read from before the sender's scan began implies the scan
+     * sees the deadline stored above. */
+    int64_t next_wake = atomic_load(&producer->sender_next_wake_ms);
+    if (next_wake == 0 || next_wake > deadline)
+        wake_sender(producer);
+    return batch;
+}
+
+/* Outcome of appending to an accumulator. */
+enum { APPENDED, NEEDS_NEW_BATCH, APPEND_NOMEM };
+
+/* Appends the n records fields[] to partition's accumulator.  With
+ * abort_on_new_batch, returns NEEDS_NEW_BATCH instead of opening a batch
+ * (the sticky partitioner then moves on, as Kafka's).  charges[i] is the
+ * buffer.memory charge of record i.  Records that do not fit the open
+ * batch start a new one, so one call may span batches. */
+static int accumulate(lg_producer_t *producer, accumulator_t *acc,
+                      const lgi_record_fields_t *fields, const size_t *sizes,
+                      size_t n, void *message_opaque,
+                      int abort_on_new_batch, size_t *appendedp) {
+    pthread_mutex_lock(&acc->lock);
+    for (size_t i = 0; i < n; i++) {
+        const lgi_record_fields_t *r = &fields[i];
+        pbatch_t *batch = acc->open;
+        size_t size = batch ? lgi_batch_builder_next_size(&batch->builder, r)
+                            : sizes[i];
+        if (batch && lgi_batch_builder_size(&batch->builder) + size >
+                         batch->limit) {
+            make_ready(producer, acc);
+            batch = NULL;
+            size = sizes[i];
+        }
+        if (!batch) {
+            if (abort_on_new_batch && i == 0) {
+                pthread_mutex_unlock(&acc->lock);
+                return NEEDS_NEW_BATCH;
+            }
+            batch = open_batch(producer, acc, size);
+            if (!batch) {
+                pthread_mutex_unlock(&acc->lock);
+                return APPEND_NOMEM;
+            }
+        }
+        if (batch->opaques && (size_t)batch->builder.count ==
+                                  batch->opaque_cap) {
+            size_t cap = batch->opaque_cap * 2;
+            void **grown = lgi_realloc(batch->opaques, cap * sizeof *grown);
+            if (!grown) {
+                pthread_mutex_unlock(&acc->lock);
+                return APPEND_NOMEM;
+            }
+            batch->opaques = grown;
+            batch->opaque_cap = cap;
+        }
+        if (lgi_batch_builder_add(&batch->builder, r) != 0) {
+            pthread_mutex_unlock(&acc->lock);
+            return APPEND_NOMEM;
+        }
+        if (batch->opaques)
+            batch->opaques[batch->builder.count - 1] = message_opaque;
+        batch->memory += sizes[i];
+        (*appendedp)++;
+        /* Full for practical purposes once another record like this one
+         * would not fit: send it now instead of after linger.ms. */
+        if (lgi_batch_builder_size(&batch->builder) + size > batch->limit)
+            make_ready(producer, acc);
+    }
+    pthread_mutex_unlock(&acc->lock);
+    return APPENDED;
+}
+
+/* Charges size bytes to buffer.memory, waiting up to max.block.ms for
+ * room. */
+static lg_err_t memory_reserve(lg_producer_t *producer, size_t size) {
+    long long limit = producer->buffer_memory;
+    long long before = atomic_fetch_add(&producer->memory_used,
+                                        (long long)size);
+    if (before + (long long)size <= limit)
+        return LG_OK;
+    atomic_fetch_sub(&producer->memory_used, (long long)size);
+    if (producer->max_block_ms == 0)
+        return lgi_error(LG_ERR_QUEUE_FULL,
+                         "lg_produce: buffer.memory (%lld bytes) is full and "
+                         "max.block.ms is 0", limit);
+    struct timespec deadline = deadline_after(producer->max_block_ms);
+    lg_err_t err = LG_OK;
+    pthread_mutex_lock(&producer->memory_lock);
+    atomic_fetch_add(&producer->memory_waiters, 1);
+    for (;;) {
+        long long used = atomic_load(&producer->memory_used);
+        if (used + (long long)size <= limit) {
+            if (atomic_compare_exchange_strong(&producer->memory_used, &used,
+                                               used + (long long)size))
+                break;
+            continue;
+        }
+        if (atomic_load(&producer->closing)) {
+            err = lgi_error(LG_ERR_CLOSED, "lg_produce: producer is closing");
+            break;
+        }
+        if (pthread_cond_timedwait(&producer->memory_freed,
+                                   &producer->memory_lock,
+                                   &deadline) == ETIMEDOUT) {
+            err = lgi_error(LG_ERR_QUEUE_FULL,
+                            "lg_produce: buffer.memory (%lld bytes) stayed "
+                            "full for max.block.ms (%" PRId64 " ms)",
+                            limit, producer->max_block_ms);
+            break;
+        }
+    }
+    atomic_fetch_sub(&producer->memory_waiters, 1);
+    pthread_mutex_unlock(&producer->memory_lock);
+    return err;
+}
+
+/* Everything lg_produce and lg_produce_records share once the records are
+ * described as fields[0..n): topic and partition resolution, size checks,
+ * memory, accumulation. */
+static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
+                               int32_t partition, lgi_record_fields_t *fields,
+                               size_t *sizes, size_t n,
+                               void *message_opaque) {
+    if (atomic_load_explicit(&producer->closing, memory_order_relaxed))
+        return lgi_error(LG_ERR_CLOSED, "lg_produce: producer is closing");
+    ptopic_t *t = NULL;
+    lg_err_t err = topic_get(producer, topic, &t);
+    if (err)
+        return err;
+    int32_t count =
+        atomic_load_explicit(&t->partition_count, memory_order_relaxed);
+    if (partition != LG_PARTITION_ANY && partition >= count) {
+        /* Partitions may have been added since the cache was filled. */
+        topic_refresh(producer, t);
+        count = atomic_load(&t->partition_count);
+    }
+    if (partition != LG_PARTITION_ANY && (partition < 0 || partition >= count))
+        return lgi_error(LG_ERR_UNKNOWN_PARTITION,
+                         "topic \"%s\" has partitions 0..%" PRId32
+                         ", not %" PRId32,
+                         topic, count - 1, partition);
+
+    /* Sizes: each record must fit a batch of its own within the topic's
+     * max.message.bytes (checked uncompressed, as Kafka's producer checks
+     * its estimate against max.request.size) and within buffer.memory. */
+    int32_t max_message = atomic_load_explicit(&t->max_message_bytes,
+                                               memory_order_relaxed);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        sizes[i] = lgi_batch_record_size(&fields[i], 0, 0);
+        if (sizes[i] + LGI_BATCH_HEADER_SIZE > (size_t)max_message)
+            return lgi_error(LG_ERR_RECORD_TOO_LARGE,
+                             "record of %zu bytes (batch of %zu) is over "
+                             "max.message.bytes %" PRId32 " of topic \"%s\"",
+                             sizes[i], sizes[i] + LGI_BATCH_HEADER_SIZE,
+                             max_message, topic);
+        total += sizes[i];
+    }
+    if (total > (size_t)producer->buffer_memory)
+        return lgi_error(LG_ERR_RECORD_TOO_LARGE,
+                         "records of %zu bytes are over buffer.memory "
+                         "%" PRId64, total, producer->buffer_memory);
+    if ((err = memory_reserve(producer, total)))
+        return err;
+
+    int sticky = 0;
+    if (partition == LG_PARTITION_ANY)
+        partition = lgi_partitioner_choose(
+            producer->partitioner, &t->partitioner, fields[0].key,
+            fields[0].key_len > 0 ? (size_t)fields[0].key_len : 0, count,
+            &sticky);
+    size_t appended = 0;
+    for (;;) {
+        accumulator_t *acc = accumulator_get(producer, t, partition);
+        int outcome = acc ? accumulate(producer, acc, fields, sizes, n,
+                                       message_opaque, sticky, &appended)
+                          : APPEND_NOMEM;
+        if (outcome == APPENDED)
+            break;
+        if (outcome == NEEDS_NEW_BATCH) {
+            /* KIP-480: a new batch in the sticky partition moves the
+             * sticky partition; the record opens its batch there. */
+            partition = lgi_sticky_on_new_batch(&t->partitioner, partition,
+                                                count);
+            sticky = 0;
+            continue;
+        }
+        /* Records of lg_produce_records appended before the failure stay
+         * queued and will be reported; the rest are released. */
+        size_t kept = 0;
+        for (size_t i = 0; i < appended; i++)
+            kept += sizes[i];
+        memory_release(producer, total - kept);
+        atomic_fetch_add(&producer->accepted, (long long)appended);
+        return lgi_error(LG_ERR_NOMEM,
+                         "lg_produce: out of memory queueing a record for "
+                         "topic \"%s\"", topic);
+    }
+    atomic_fetch_add_explicit(&producer->accepted, (long long)n,
+                              memory_order_relaxed);
+    return LG_OK;
+}
+
+static lg_err_t check_bytes(const char *what, const void *bytes, size_t len) {
+    if (!bytes && len)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_produce: %s is NULL but its length is %zu", what,
+                         len);
+    if (len > INT32_MAX)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_produce: %s length %zu exceeds the Kafka limit "
+                         "of %d bytes", what, len, INT32_MAX);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_produce(lg_producer_t *producer, const char *topic,
+                           int32_t partition, const void *key, size_t key_len,
+                           const void *value, size_t value_len,
+                           int64_t timestamp, void *message_opaque) {
+    lgi_error_clear();
+    if (!producer || !topic)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_produce: producer and topic must not be NULL");
+    lg_err_t err = check_bytes("key", key, key_len);
+    if (err == LG_OK)
+        err = check_bytes("value", value, value_len);
+    if (err)
+        return err;
+    if (timestamp < 0 && timestamp != LG_TIMESTAMP_NOW)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_produce: timestamp %" PRId64 " is negative (use "
+                         "LG_TIMESTAMP_NOW for the engine's clock)",
+                         timestamp);
+    if (timestamp == LG_TIMESTAMP_NOW)
+        timestamp = lgi_engine_now_ms(producer->engine);
+    lgi_record_fields_t fields = {
+        .timestamp = timestamp,
+        .key = key,
+        .key_len = key ? (int64_t)key_len : -1,
+        .value = value,
+        .value_len = value ? (int64_t)value_len : -1,
+    };
+    size_t size;
+    return produce_fields(producer, topic, partition, &fields, &size, 1,
+                          message_opaque);
+}
+
+LG_API lg_err_t lg_produce_records(lg_producer_t *producer, const char *topic,
+                                   int32_t partition,
+                                   const lg_records_t *records,
+                                   void *message_opaque) {
+    lgi_error_clear();
+    if (!producer || !topic || !records)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_produce_records: producer, topic and records "
+                         "must not be NULL");
+    if (records->count == 0)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_produce_records: no records to produce");
+    lgi_record_fields_t *fields =
+        lgi_malloc(records->count * sizeof *fields);
+    size_t *sizes = lgi_malloc(records->count * sizeof *sizes);
+    if (!fields || !sizes) {
+        lgi_free(fields);
+        lgi_free(sizes);
+        return lgi_error(LG_ERR_NOMEM,
+                         "lg_produce_records: out of memory for %zu records",
+                         records->count);
+    }
+    int64_t now = lgi_engine_now_ms(producer->engine);
+    const uint8_t *arena = records->arena.data;
+    for (size_t i = 0; i < records->count; i++) {
+        const lgi_record_desc_t *d = &records->descs[i];
+        fields[i] = (lgi_record_fields_t){
+            .timestamp = d->timestamp == LG_TIMESTAMP_NOW ? now : d->timestamp,
+            .key = d->key_len >= 0 ? arena + d->key_off : NULL,
+            .key_len = d->key_len,
+            .value = d->value_len >= 0 ? arena + d->value_off : NULL,
+            .value_len = d->value_len,
+            .header_count = d->header_count,
+            .headers = arena + d->headers_off,
+            .headers_len = d->headers_len,
+        };
+        /* A zero-length key in an empty arena has no address; any
+         * non-NULL pointer marks it non-null. */
+        if (d->key_len == 0)
+            fields[i].key = "";
+        if (d->value_len == 0)
+            fields[i].value = "";
+    }
+    lg_err_t err = produce_fields(producer, topic, partition, fields, sizes,
+                                  records->count, message_opaque);
+    lgi_free(fields);
+    lgi_free(sizes);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Sender
+ * --------------------------------------------------------------------- */
+
+static void inflight_end(lg_producer_t *producer) {
+    pthread_mutex_lock(&producer->inflight_lock);
+    if (--producer->inflight == 0)
+        pthread_cond_broadcast(&producer->inflight_done);
+    pthread_mutex_unlock(&producer->inflight_lock);
+}
+
+static int retriable(lg_err_t err) { return err == LG_ERR_DISK_FULL; }
+
+/* lgi_append_done_fn: on the I/O thread (or the sender, when the append
+ * failed before hand-off).  Never blocks beyond short mutexes. */
+static void append_done(void *opaque, lg_err_t err, int64_t base_offset) {
+    pbatch_t *batch = opaque;
+    lg_producer_t *producer = batch->producer;
+    lgi_engine_release(producer->engine, &batch->ref);
+    if (retriable(err) && !atomic_load(&producer->closing)) {
+        int64_t now = monotonic_ms();
+        if (now - batch->created_ms < producer->delivery_timeout_ms) {
+            batch->retry_at_ms = now + producer->retry_backoff_ms;
+            pbatch_t *head = atomic_load(&producer->retries);
+            do {
+                batch->next = head;
+            } while (!atomic_compare_exchange_weak(&producer->retries, &head,
+                                                   batch));
+            wake_sender(producer);
+            inflight_end(producer);
+            return;
+        }
+        err = LG_ERR_TIMED_OUT;
+    }
+    batch_complete(producer, batch, err, base_offset);
+    /* Last: once inflight reaches 0 destroy may free the producer. */
+    inflight_end(producer);
+}
+
+/* Seals batch and hands it to its partition, or completes it with the
+ * reason it cannot be sent. */
+static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
+    ptopic_t *t = batch->topic;
+    if (now - batch->created_ms >= producer->delivery_timeout_ms) {
+        batch_complete(producer, batch, LG_ERR_TIMED_OUT, -1);
+        return;
+    }
+    lg_err_t err = lgi_engine_acquire(producer->engine, t->name,
+                                      batch->accumulator->partition,
+                                      &batch->ref);
+    if (err == LG_OK &&
+        memcmp(batch->ref.topic->topic_id, t->topic_id, 16) != 0) {
+        /* Deleted and re-created under the same name: these records were
+         * meant for the old topic. */
+        lgi_engine_release(producer->engine, &batch->ref);
+        err = LG_ERR_UNKNOWN_TOPIC;
+    }
+    if (err) {
+        if (err == LG_ERR_UNKNOWN_TOPIC)
+            atomic_store(&t->deleted, 1);
+        batch_complete(producer, batch, err, -1);
+        return;
+    }
+    const lg_conf_t *conf = &batch->ref.conf;
+    lgi_batch_options_t options;
+    lgi_batch_options_init(&options);
+    options.now_ms = lgi_engine_now_ms(producer->engine);
+    /* The topic's none/zstd wins; "producer" keeps the producer's. */
+    int64_t topic_codec = lgi_conf_int(conf, LGI_CONF_COMPRESSION_TYPE);
+    if (topic_codec == LGI_COMPRESSION_ZSTD ||
+        (topic_codec == LGI_COMPRESSION_PRODUCER &&
+         producer->codec == LGI_CODEC_ZSTD)) {
+        options.codec = LGI_CODEC_ZSTD;
+        options.zstd_level =
+            (int)lgi_conf_int(conf, LGI_CONF_COMPRESSION_ZSTD_LEVEL);
+    }
+    options.log_append_time =
+        lgi_conf_int(conf, LGI_CONF_MESSAGE_TIMESTAMP_TYPE) ==
+        LGI_TIMESTAMP_LOG_APPEND_TIME;
+    uint8_t *data;
+    size_t len;
+    err = lgi_batch_builder_seal(&batch->builder, &options, &data, &len);
+    int64_t max_message = lgi_conf_int(conf, LGI_CONF_MAX_MESSAGE_BYTES);
+    if (err == LG_OK && len > (size_t)max_message) {
+        /* max.message.bytes was lowered after the records were queued. */
+        lgi_free(data);
+        err = LG_ERR_RECORD_TOO_LARGE;
+    }
+    if (err) {
+        lgi_engine_release(producer->engine, &batch->ref);
+        batch_complete(producer, batch, err, -1);
+        return;
+    }
+    pthread_mutex_lock(&producer->inflight_lock);
+    producer->inflight++;
+    pthread_mutex_unlock(&producer->inflight_lock);
+    lgi_partition_append_async(batch->ref.partition, data, len,
+                               producer->acks, options.now_ms, append_done,
+                               batch);
+}
+
+/* Inserts batch into acc's retry list, keeping sequence order. */
+static void retry_insert(accumulator_t *acc, pbatch_t *batch) {
+    pbatch_t **link = &acc->retry;
+    while (*link && (*link)->sequence < batch->sequence)
+        link = &(*link)->next;
+    batch->next = *link;
+    *link = batch;
+    if (acc->retry == batch || batch->retry_at_ms > acc->retry_at_ms)
+        acc->retry_at_ms = batch->retry_at_ms;
+}
+
+/* Moves every open batch that expired, or that belongs to a generation a
+ * flush wants sealed, to the ready queue; returns the earliest remaining
+ * deadline (INT64_MAX when none). */
+static int64_t scan_accumulators(lg_producer_t *producer, int64_t now,
+                                 uint64_t flush_below) {
+    int64_t earliest = INT64_MAX;
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc;
+         acc = acc->registry_next) {
+        int64_t deadline = atomic_load(&acc->deadline_ms);
+        if (deadline == 0)
+            continue;
+        if (deadline > now && flush_below == 0) {
+            if (deadline < earliest)
+                earliest = deadline;
+            continue;
+        }
+        pthread_mutex_lock(&acc->lock);
+        pbatch_t *open = acc->open;
+        if (open && (atomic_load(&acc->deadline_ms) <= now ||
+                     open->flush_generation < flush_below))
+            make_ready(producer, acc);
+        else if (open && acc->deadline_ms < earliest)
+            earliest = acc->deadline_ms;
+        pthread_mutex_unlock(&acc->lock);
+    }
+    return earliest;
+}
+
+static void refresh_metadata(lg_producer_t *producer) {
+    topic_table_t *table = atomic_load(&producer->topics);
+    for (size_t i = 0; table && i < table->cap; i++)
+        if (table->slots[i] && !atomic_load(&table->slots[i]->deleted))
+            topic_refresh(producer, table->slots[i]);
+}
+
+static void *sender_main(void *arg) {
+    lg_producer_t *producer = arg;
+    uint64_t flush_handled = 0;
+    pthread_mutex_lock(&producer->sender_lock);
+    while (!producer->sender_stop) {
+        producer->sender_pending = 0;
+        uint64_t flush_request = producer->flush_request;
+        atomic_store(&producer->sender_next_wake_ms, 0);
+        pthread_mutex_unlock(&producer->sender_lock);
+
+        int64_t now = monotonic_ms();
+        if (now - producer->last_refresh_ms >= METADATA_REFRESH_MS) {
+            refresh_metadata(producer);
+            producer->last_refresh_ms = now;
+        }
+        /* Failed appends come back in completion order; file them by
+         * partition and sequence. */
+        pbatch_t *retries = atomic_exchange(&producer->retries, NULL);
+        while (retries) {
+            pbatch_t *next = retries->next;
+            retry_insert(retries->accumulator, retries);
+            retries = next;
+        }
+        uint64_t flush_below =
+            flush_request > flush_handled ? flush_request : 0;
+        int64_t next_wake = scan_accumulators(producer, now, flush_below);
+        flush_handled = flush_request;
+
+        pthread_mutex_lock(&producer->sender_lock);
+        pbatch_t *ready = producer->ready_head;
+        producer->ready_head = producer->ready_tail = NULL;
+        pthread_mutex_unlock(&producer->sender_lock);
+
+        /* Due retries first: they are older than anything ready. */
+        for (accumulator_t *acc = atomic_load(&producer->registry); acc;
+             acc = acc->registry_next) {
+            if (!acc->retry)
+                continue;
+            if (acc->retry_at_ms > now) {
+                if (acc->retry_at_ms < next_wake)
+                    next_wake = acc->retry_at_ms;
+                continue;
+            }
+            pbatch_t *list = acc->retry;
+            acc->retry = NULL;
+            while (list) {
+                pbatch_t *next = list->next;
+                submit(producer, list, now);
+                list = next;
+            }
+        }
+        while (ready) {
+            pbatch_t *next = ready->next;
+            accumulator_t *acc = ready->accumulator;
+            if (acc->retry) {
+                /* Keep the partition's order behind the waiting retry. */
+                ready->retry_at_ms = acc->retry_at_ms;
+                retry_insert(acc, ready);
+            } else {
+                submit(producer, ready, now);
+            }
+            ready = next;
+        }
+
+        int64_t refresh_at = producer->last_refresh_ms + METADATA_REFRESH_MS;
+        if (refresh_at < next_wake)
+            next_wake = refresh_at;
+        pthread_mutex_lock(&producer->sender_lock);
+        atomic_store(&producer->sender_next_wake_ms, next_wake);
+        if (!producer->sender_pending && !producer->ready_head &&
+            !producer->sender_stop) {
+            int64_t wait = next_wake - monotonic_ms();
+            if (wait > 0) {
+                struct timespec deadline = deadline_after(wait);
+                pthread_cond_timedwait(&producer->sender_wake,
+                                       &producer->sender_lock, &deadline);
+            }
+        }
+    }
+    pthread_mutex_unlock(&producer->sender_lock);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Delivery reports
+ * --------------------------------------------------------------------- */
+
+/* Calls the delivery callback for every queued report; returns the
+ * number of records reported. */
+static int serve_reports(lg_producer_t *producer) {
+    drain_eventfd(producer);
+    pbatch_t *stack = atomic_exchange(&producer->reports, NULL);
+    /* The stack is newest first; reverse to report in completion order. */
+    pbatch_t *list = NULL;
+    while (stack) {
+        pbatch_t *next = stack->next;
+        stack->next = list;
+        list = stack;
+        stack = next;
+    }
+    int served = 0;
+    while (list) {
+        pbatch_t *batch = list;
+        list = batch->next;
+        int32_t count = batch->builder.count;
+        for (int32_t i = 0; i < count; i++) {
+            int64_t offset = batch->err == LG_OK ? batch->base_offset + i : -1;
+            producer->callback(producer->callback_opaque, batch->err,
+                               batch->topic->name,
+                               batch->accumulator->partition, offset,
+                               batch->opaques[i]);
+            if (served < INT32_MAX)
+                served++;
+        }
+        batch_finish(producer, batch);
+    }
+    return served;
+}
+
+/* Waits up to timeout_ms (-1 forever) for the eventfd to become
+ * readable. */
+static void wait_event(lg_producer_t *producer, int timeout_ms) {
+    struct pollfd pfd = {.fd = producer->event_fd, .events = POLLIN};
+    int rc = poll(&pfd, 1, timeout_ms);
+    (void)rc; /* EINTR or timeout: the caller re-checks */
+}
+
+LG_API int lg_producer_poll(lg_producer_t *producer, int timeout_ms) {
+    lgi_error_clear();
+    if (!producer)
+        return 0;
+    int64_t start = monotonic_ms();
+    for (;;) {
+        int served = serve_reports(producer);
+        if (served > 0 || timeout_ms == 0)
+            return served;
+        int wait = -1;
+        if (timeout_ms > 0) {
+            int64_t left = timeout_ms - (monotonic_ms() - start);
+            if (left <= 0)
+                return 0;
+            wait = (int)left;
+        }
+        wait_event(producer, wait);
+    }
+}
+
+/* 1 while a batch of a generation below generation has not ended. */
+static int live_before(lg_producer_t *producer, uint64_t generation) {
+    int found = 0;
+    pthread_mutex_lock(&producer->live_lock);
+    for (pbatch_t *b = producer->live.live_next; b != &producer->live;
+         b = b->live_next)
+        if (b->flush_generation < generation) {
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&producer->live_lock);
+    return found;
+}
+
+LG_API lg_err_t lg_producer_flush(lg_producer_t *producer, int timeout_ms) {
+    lgi_error_clear();
+    if (!producer)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_producer_flush: producer is NULL");
+    int64_t start = monotonic_ms();
+    /* Batches opened from now on get a generation >= this one; every
+     * record produced before the call is in a batch below it. */
+    uint64_t generation = atomic_fetch_add(&producer->flush_generation, 1) + 1;
+    pthread_mutex_lock(&producer->sender_lock);
+    producer->flush_request = generation;
+    producer->sender_pending = 1;
+    pthread_cond_signal(&producer->sender_wake);
+    pthread_mutex_unlock(&producer->sender_lock);
+
+    atomic_fetch_add(&producer->flush_waiters, 1);
+    lg_err_t err = LG_OK;
+    for (;;) {
+        serve_reports(producer);
+        if (!live_before(producer, generation))
+            break;
+        int wait = FLUSH_WAIT_SLICE_MS;
+        if (timeout_ms >= 0) {
+            int64_t left = timeout_ms - (monotonic_ms() - start);
+            if (left <= 0) {
+                err = lgi_error(LG_ERR_TIMED_OUT,
+                                "lg_producer_flush: records still pending "
+                                "after %d ms", timeout_ms);
+                break;
+            }
+            if (left < wait)
+                wait = (int)left;
+        }
+        wait_event(producer, wait);
+    }
+    atomic_fetch_sub(&producer->flush_waiters, 1);
+    return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * --------------------------------------------------------------------- */
+
+LG_API size_t lg_producer_queue_length(const lg_producer_t *producer) {
+    if (!producer)
+        return 0;
+    lg_producer_t *p = (lg_producer_t *)producer; /* atomics are not const */
+    long long finished = atomic_load(&p->finished);
+    long long accepted = atomic_load(&p->accepted);
+    return accepted > finished ? (size_t)(accepted - finished) : 0;
+}
+
+LG_API int lg_producer_eventfd(const lg_producer_t *producer) {
+    return producer ? producer->event_fd : -1;
+}
+
+LG_API lg_err_t lg_producer_set_delivery_callback(lg_producer_t *producer,
+                                                  lg_delivery_fn callback,
+                                                  void *opaque) {
+    lgi_error_clear();
+    if (!producer)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_producer_set_delivery_callback: producer is "
+                         "NULL");
+    if (atomic_load(&producer->accepted) != 0)
+        return lgi_error(LG_ERR_STATE,
+                         "lg_producer_set_delivery_callback: records were "
+                         "already produced; set the callback before the "
+                         "first lg_produce");
+    producer->callback = callback;
+    producer->callback_opaque = opaque;
+    return LG_OK;
+}
+
+static void free_topic(ptopic_t *t) {
+    lgi_free(t->name);
+    lgi_free(atomic_load(&t->partitions));
+    lgi_free(t);
+}
+
+static void producer_free(lg_producer_t *producer) {
+    accumulator_t *acc = atomic_load(&producer->registry);
+    while (acc) {
+        accumulator_t *next = acc->registry_next;
+        pthread_mutex_destroy(&acc->lock);
+        lgi_free(acc);
+        acc = next;
+    }
+    while (producer->all_topics) {
+        ptopic_t *t = producer->all_topics;
+        producer->all_topics = t->all_next;
+        free_topic(t);
+    }
+    topic_table_t *table = atomic_load(&producer->topics);
+    lgi_free(table);
+    while (producer->retired) {
+        retired_t *r = producer->retired;
+        producer->retired = r->next;
+        lgi_free(r->memory);
+        lgi_free(r);
+    }
+    if (producer->event_fd >= 0)
+        close(producer->event_fd);
+    pthread_mutex_destroy(&producer->topics_lock);
+    pthread_mutex_destroy(&producer->memory_lock);
+    pthread_cond_destroy(&producer->memory_freed);
+    pthread_mutex_destroy(&producer->sender_lock);
+    pthread_cond_destroy(&producer->sender_wake);
+    pthread_mutex_destroy(&producer->live_lock);
+    pthread_mutex_destroy(&producer->inflight_lock);
+    pthread_cond_destroy(&producer->inflight_done);
+    lgi_free(producer);
+}
+
+static void discard_list(lg_producer_t *producer, pbatch_t *list) {
+    while (list) {
+        pbatch_t *next = list->next;
+        live_remove(producer, list);
+        batch_free(list);
+        list = next;
+    }
+}
+
+LG_API void lg_producer_destroy(lg_producer_t *producer) {
+    if (!producer)
+        return;
+    atomic_store(&producer->closing, 1);
+    pthread_mutex_lock(&producer->memory_lock);
+    pthread_cond_broadcast(&producer->memory_freed);
+    pthread_mutex_unlock(&producer->memory_lock);
+    if (producer->sender_started) {
+        pthread_mutex_lock(&producer->sender_lock);
+        producer->sender_stop = 1;
+        pthread_cond_signal(&producer->sender_wake);
+        pthread_mutex_unlock(&producer->sender_lock);
+        pthread_join(producer->sender, NULL);
+    }
+    /* Queued records: failed without a report, as documented. */
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc;
+         acc = acc->registry_next) {
+        pthread_mutex_lock(&acc->lock);
+        if (acc->open) {
+            acc->open->next = NULL;
+            discard_list(producer, acc->open);
+            acc->open = NULL;
+        }
+        pthread_mutex_unlock(&acc->lock);
+        discard_list(producer, acc->retry);
+        acc->retry = NULL;
+    }
+    discard_list(producer, producer->ready_head);
+    producer->ready_head = producer->ready_tail = NULL;
+    /* In-flight appends hold partition references and point at the
+     * producer: wait for their completions. */
+    pthread_mutex_lock(&producer->inflight_lock);
+    while (producer->inflight > 0)
+        pthread_cond_wait(&producer->inflight_done, &producer->inflight_lock);
+    pthread_mutex_unlock(&producer->inflight_lock);
+    discard_list(producer, atomic_exchange(&producer->retries, NULL));
+    discard_list(producer, atomic_exchange(&producer->reports, NULL));
+    producer_free(producer);
+}
+
+LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
+                                lg_producer_t **producerp) {
+    lgi_error_clear();
+    if (!engine || !producerp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_producer_new: engine and producerp must not be "
+                         "NULL");
+    *producerp = NULL;
+    lg_conf_t defaults;
+    if (!conf) {
+        lg_conf_t *fresh = lg_conf_new();
+        if (!fresh)
+            return lgi_error(LG_ERR_NOMEM, "lg_producer_new: out of memory");
+        defaults = *fresh;
+        lg_conf_destroy(fresh);
+        conf = &defaults;
+    }
+    lg_err_t err = lgi_conf_check_scope(conf, LGI_SCOPE_PRODUCER, "a producer");
+    if (err)
+        return err;
+    lg_producer_t *p = lgi_calloc(1, sizeof *p);
+    if (!p)
+        return lgi_error(LG_ERR_NOMEM, "lg_producer_new: out of memory");
+    p->engine = engine;
+    p->acks = lgi_conf_acks(conf);
+    p->linger_ms = lgi_conf_int(conf, LGI_CONF_LINGER_MS);
+    p->batch_size = lgi_conf_int(conf, LGI_CONF_BATCH_SIZE);
+    p->partitioner = (int)lgi_conf_int(conf, LGI_CONF_PARTITIONER);
+    p->codec = lgi_conf_int(conf, LGI_CONF_COMPRESSION_TYPE) ==
+                       LGI_COMPRESSION_ZSTD
+                   ? LGI_CODEC_ZSTD
+                   : LGI_CODEC_NONE;
+    p->buffer_memory = lgi_conf_int(conf, LGI_CONF_BUFFER_MEMORY);
+    p->max_block_ms = lgi_conf_int(conf, LGI_CONF_MAX_BLOCK_MS);
+    p->delivery_timeout_ms = lgi_conf_int(conf, LGI_CONF_DELIVERY_TIMEOUT_MS);
+    p->retry_backoff_ms = lgi_conf_int(conf, LGI_CONF_RETRY_BACKOFF_MS);
+    p->live.live_next = p->live.live_prev = &p->live;
+    pthread_mutex_init(&p->topics_lock, NULL);
+    pthread_mutex_init(&p->memory_lock, NULL);
+    pthread_mutex_init(&p->sender_lock, NULL);
+    pthread_mutex_init(&p->live_lock, NULL);
+    pthread_mutex_init(&p->inflight_lock, NULL);
+    p->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->event_fd < 0) {
+        err = lgi_error_errno(LG_ERR_IO, errno, "lg_producer_new: eventfd");
+        pthread_cond_init(&p->memory_freed, NULL);
+        pthread_cond_init(&p->sender_wake, NULL);
+        pthread_cond_init(&p->inflight_done, NULL);
+        producer_free(p);
+        return err;
+    }
+    if (init_monotonic_cond(&p->memory_freed) != 0 ||
+        init_monotonic_cond(&p->sender_wake) != 0 ||
+        pthread_cond_init(&p->inflight_done, NULL) != 0) {
+        close(p->event_fd);
+        lgi_free(p);
+        return lgi_error(LG_ERR_NOMEM,
+                         "lg_producer_new: cannot create condition "
+                         "variables");
+    }
+    p->last_refresh_ms = monotonic_ms();
+    int rc = pthread_create(&p->sender, NULL, sender_main, p);
+    if (rc != 0) {
+        producer_free(p);
+        return lgi_error_errno(LG_ERR_NOMEM, rc,
+                               "lg_producer_new: cannot start the sender "
+                               "thread");
+    }
+    p->sender_started = 1;
+    *producerp = p;
+    return LG_OK;
+}
