@@ -661,6 +661,9 @@ LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
                                         partition);
     if (err != LG_OK)
         return err;
+    if ((err = lgi_authorize(consumer->engine, LG_OP_READ, LG_RESOURCE_TOPIC,
+                             topic)))
+        return err;
     lgi_partition_ref_t ref;
     if ((err = lgi_engine_acquire(consumer->engine, topic, partition, &ref)))
         return err;

@@ -35,7 +35,8 @@
     X(LG_ERR_TIMED_OUT, "timed out")                                           \
     X(LG_ERR_STATE, "operation not valid in the current state")               \
     X(LG_ERR_QUEUE_FULL, "producer queue full")                                \
-    X(LG_ERR_PARTITION_EOF, "reached the end of the partition")
+    X(LG_ERR_PARTITION_EOF, "reached the end of the partition")              \
+    X(LG_ERR_NOT_AUTHORIZED, "not authorized")
 
 #define LG_ERROR_ENTRY(code, text) [code] = {#code, text},
 static const struct {
