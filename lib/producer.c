@@ -151,6 +151,8 @@ typedef struct retired {
 } retired_t;
 
 struct lg_producer {
+    lgi_engine_child_t child; /* first: detach recovers the producer */
+    int detached;             /* the engine closed first: see detach */
     lg_engine_t *engine;
     int acks;
     int64_t linger_ms;
@@ -1379,9 +1381,10 @@ static void discard_list(lg_producer_t *producer, pbatch_t *list) {
     }
 }
 
-LG_API void lg_producer_destroy(lg_producer_t *producer) {
-    if (!producer)
-        return;
+/* Stops the sender and waits for in-flight appends; queued records are
+ * failed without a report (destroy's documented behaviour) unless they
+ * were sent first.  Leaves the report queue for serve_reports. */
+static void shut_down(lg_producer_t *producer) {
     atomic_store(&producer->closing, 1);
     pthread_mutex_lock(&producer->memory_lock);
     pthread_cond_broadcast(&producer->memory_freed);
@@ -1392,8 +1395,8 @@ LG_API void lg_producer_destroy(lg_producer_t *producer) {
         pthread_cond_signal(&producer->sender_wake);
         pthread_mutex_unlock(&producer->sender_lock);
         pthread_join(producer->sender, NULL);
+        producer->sender_started = 0;
     }
-    /* Queued records: failed without a report, as documented. */
     for (accumulator_t *acc = atomic_load(&producer->registry); acc;
          acc = acc->registry_next) {
         pthread_mutex_lock(&acc->lock);
@@ -1415,6 +1418,55 @@ LG_API void lg_producer_destroy(lg_producer_t *producer) {
         pthread_cond_wait(&producer->inflight_done, &producer->inflight_lock);
     pthread_mutex_unlock(&producer->inflight_lock);
     discard_list(producer, atomic_exchange(&producer->retries, NULL));
+}
+
+/* Nothing queued, waiting to retry or in flight. */
+static int drained(lg_producer_t *producer) {
+    int idle = 1;
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc && idle;
+         acc = acc->registry_next) {
+        pthread_mutex_lock(&acc->lock);
+        idle = !acc->open;
+        pthread_mutex_unlock(&acc->lock);
+        idle = idle && !acc->retry;
+    }
+    pthread_mutex_lock(&producer->sender_lock);
+    idle = idle && !producer->ready_head;
+    pthread_mutex_unlock(&producer->sender_lock);
+    pthread_mutex_lock(&producer->inflight_lock);
+    idle = idle && producer->inflight == 0;
+    pthread_mutex_unlock(&producer->inflight_lock);
+    return idle && !atomic_load(&producer->retries);
+}
+
+/* The engine is closing while this producer lives.  Records already
+ * produced are appended first (the application asked for them and the
+ * engine is about to flush), bounded by delivery.timeout.ms; then the
+ * producer lets go of the engine.  Their delivery reports stay queued:
+ * lg_producer_poll still serves them, lg_produce answers LG_ERR_CLOSED. */
+static void detach(lgi_engine_child_t *child) {
+    lg_producer_t *producer = (lg_producer_t *)child;
+    uint64_t generation = atomic_fetch_add(&producer->flush_generation, 1) + 1;
+    pthread_mutex_lock(&producer->sender_lock);
+    producer->flush_request = generation;
+    producer->sender_pending = 1;
+    pthread_cond_signal(&producer->sender_wake);
+    pthread_mutex_unlock(&producer->sender_lock);
+    int64_t deadline = monotonic_ms() + producer->delivery_timeout_ms;
+    while (!drained(producer) && monotonic_ms() < deadline)
+        usleep(1000);
+    shut_down(producer);
+    producer->detached = 1;
+    producer->engine = NULL;
+}
+
+LG_API void lg_producer_destroy(lg_producer_t *producer) {
+    if (!producer)
+        return;
+    if (!producer->detached) {
+        lgi_engine_detach_child(producer->engine, &producer->child);
+        shut_down(producer);
+    }
     discard_list(producer, atomic_exchange(&producer->reports, NULL));
     producer_free(producer);
 }
@@ -1488,6 +1540,8 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
                                "thread");
     }
     p->sender_started = 1;
+    p->child.detach = detach;
+    lgi_engine_attach_child(engine, &p->child);
     *producerp = p;
     return LG_OK;
 }
