@@ -52,7 +52,9 @@ void lgt_faultio_note_sync(int fd);
 
 /* Replays the journal at path as a power loss; seed chooses where the last
  * unsynced write tears.  Returns the number of writes undone (fully or
- * partly), or -1 if the journal cannot be read. */
+ * partly), 0 when there is no journal (the process died before starting
+ * one: callers must unlink it before each run, or an old journal would be
+ * replayed over newer synced data), or -1 if it cannot be read. */
 long lgt_faultio_power_loss(const char *path, uint64_t seed);
 
 /* The error injector's plan: fail operation number `at` (0-based, counted
