@@ -133,7 +133,7 @@ check-install: $(SHARED) $(STATIC)
 # Suites with threads of their own, re-run under ThreadSanitizer.
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
-    test_consumer test_threads test_lifecycle)),$(TEST_SRCS))
+    test_consumer test_threads test_lifecycle test_tools)),$(TEST_SRCS))
 
 check-tsan:
 	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" \
@@ -221,7 +221,7 @@ fuzz-seeds: $(SHARED)
 # ---------------------------------------------------------------- examples
 $(BUILD)/examples/%: examples/%.c $(SHARED) include/liblog.h | $(BUILD)/examples
 	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -o $@ $< \
-	  -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
+	  -pthread -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
 
 examples: $(EXAMPLE_BINS)
 
