@@ -168,6 +168,9 @@ soak: deps
 # $(FUZZ_BUILD)/crashes/.  Target fuzz_X uses fuzz/corpus/X.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
+# fuzz_recovery opens a partition per input; on tmpfs its fdatasyncs cost
+# nothing, which makes it about a hundred times faster.
+FUZZ_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm,/tmp)
 FUZZ_BUILD := $(BUILD)-fuzz
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -pthread -Iinclude -Ilib \
@@ -203,6 +206,7 @@ fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crashes; \
 	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  TMPDIR=$(FUZZ_TMPDIR) \
 	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- \
 	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$${t#fuzz_} 2>&1 | \
