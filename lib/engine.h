@@ -94,6 +94,12 @@ struct lg_engine {
     pthread_mutex_t maintenance_lock;
     pthread_cond_t maintenance_wake;
     int maintenance_stop;
+
+    /* Consumer groups (group.c): created after the topics are loaded. */
+    struct lgi_coordinator *coordinator;
+    /* Bumped on every topic create, delete and partition growth, so group
+     * coordinators notice subscription changes with one atomic load. */
+    atomic_uint topics_version;
 };
 
 /* Registers / unregisters a child handle (any thread). */
