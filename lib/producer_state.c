@@ -376,7 +376,7 @@ lg_err_t lgi_producer_state_write_snapshot(const lgi_producer_state_t *state,
         put64(p + 38, (uint64_t)-1);
     }
     put32(body + 2, lgi_crc32c(0, body + 6, len - 6));
-    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         err = lgi_error_errno(errno == ENOSPC ? LG_ERR_DISK_FULL : LG_ERR_IO,
                               errno, "producer snapshot %s", temp);
