@@ -64,9 +64,10 @@ int lgi_producer_state_lookup(const lgi_producer_state_t *state,
                               int64_t producer_id, int16_t *epochp,
                               int32_t *last_sequencep);
 
-/* Writes "<dir>/<20-digit offset>.snapshot" atomically (temp, fsync,
- * rename, directory fsync): the table as of offset, which must be the
- * end of everything recorded. */
+/* Writes "<dir>/<20-digit offset>.snapshot" (temp then rename, without
+ * fsync: a lost or torn snapshot only means a rebuild from the log): the
+ * table as of offset, which must be the end of everything recorded and
+ * durable in the log. */
 lg_err_t lgi_producer_state_write_snapshot(const lgi_producer_state_t *state,
                                            const char *dir, int64_t offset);
 
