@@ -464,6 +464,115 @@ START_TEST(producer_retries_with_lingering_batches_keep_order) {
 }
 END_TEST
 
+/* Fault hook for the epoch test: every write fails while armed. */
+static atomic_int disk_full;
+
+static int full_disk(void *opaque, const lgi_io_req_t *req, int stage) {
+    (void)opaque;
+    (void)req;
+    return stage == LGI_IO_FAULT_WRITE && atomic_load(&disk_full) ? -ENOSPC
+                                                                    : 0;
+}
+
+START_TEST(failed_sequenced_batches_move_the_producer_to_a_new_epoch) {
+    lg_engine_t *engine;
+    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "delivery.timeout.ms", "150"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "retry.backoff.ms", "5"), LG_OK);
+    lg_producer_t *producer;
+    ck_assert_int_eq(lg_producer_new(engine, conf, &producer), LG_OK);
+    lg_conf_destroy(conf);
+    delivery_t delivery = {0};
+    ck_assert_int_eq(lg_producer_set_delivery_callback(producer, on_delivery,
+                                                       &delivery),
+                     LG_OK);
+    lgi_io_set_fault(engine->io, full_disk, NULL);
+    atomic_store(&disk_full, 1);
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(lg_produce(producer, "t", 0, NULL, 0, "lost", 4,
+                                    LG_TIMESTAMP_NOW, NULL),
+                         LG_OK);
+    /* every batch keeps failing until delivery.timeout.ms */
+    lg_producer_flush(producer, 5000);
+    ck_assert_int_eq(atomic_load(&delivery.failed), 50);
+    atomic_store(&disk_full, 0);
+    for (int i = 0; i < 100; i++) {
+        char value[16];
+        int len = snprintf(value, sizeof value, "%d", i);
+        ck_assert_int_eq(lg_produce(producer, "t", 0, NULL, 0, value,
+                                    (size_t)len, LG_TIMESTAMP_NOW, NULL),
+                         LG_OK);
+    }
+    ck_assert_int_eq(lg_producer_flush(producer, 10000), LG_OK);
+    ck_assert_int_eq(atomic_load(&delivery.ok), 100);
+    lgi_io_set_fault(engine->io, NULL, NULL);
+    /* the gap the lost batches left did not block the later records */
+    log_content_t *content = malloc(sizeof *content);
+    read_log(engine, content);
+    ck_assert_int_eq(content->count, 100);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(content->values[i], i);
+    free(content);
+    lgi_partition_ref_t ref;
+    ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
+    uint8_t *data;
+    size_t len;
+    ck_assert_int_eq(lgi_partition_read(ref.partition, 0, 1, &data, &len),
+                     LG_OK);
+    lgi_batch_header_t header;
+    ck_assert_int_eq(lgi_batch_validate(data, len, INT32_MAX, &header), LG_OK);
+    ck_assert_int_ge(header.producer_epoch, 1);
+    ck_assert_int_eq(header.base_sequence, 0);
+    lgi_free(data);
+    lgi_engine_release(engine, &ref);
+    lg_producer_destroy(producer);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(producers_get_distinct_ids_across_engine_restarts) {
+    int64_t seen[4];
+    for (int round = 0; round < 2; round++) {
+        lg_engine_t *engine;
+        ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
+        if (round == 0)
+            ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
+        for (int p = 0; p < 2; p++) {
+            lg_producer_t *producer;
+            ck_assert_int_eq(lg_producer_new(engine, NULL, &producer), LG_OK);
+            ck_assert_int_eq(lg_produce(producer, "t", 0, NULL, 0, "x", 1,
+                                        LG_TIMESTAMP_NOW, NULL),
+                             LG_OK);
+            ck_assert_int_eq(lg_producer_flush(producer, 10000), LG_OK);
+            lg_producer_destroy(producer);
+            lgi_partition_ref_t ref;
+            ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
+            int64_t end;
+            lgi_partition_watermarks(ref.partition, NULL, &end);
+            uint8_t *data;
+            size_t len;
+            ck_assert_int_eq(lgi_partition_read(ref.partition, end - 1, 1,
+                                                &data, &len),
+                             LG_OK);
+            lgi_batch_header_t header;
+            ck_assert_int_eq(lgi_batch_validate(data, len, INT32_MAX,
+                                                &header),
+                             LG_OK);
+            seen[round * 2 + p] = header.producer_id;
+            lgi_free(data);
+            lgi_engine_release(engine, &ref);
+        }
+        ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            ck_assert_int_ne(seen[i], seen[j]);
+}
+END_TEST
+
 START_TEST(idempotence_needs_acks_all) {
     lg_engine_t *engine;
     ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
@@ -504,6 +613,9 @@ static Suite *idempotence_suite(void) {
     tcase_add_test(producer, producer_retries_after_disk_full_never_duplicate);
     tcase_add_test(producer, producer_retries_with_lingering_batches_keep_order);
     tcase_add_test(producer, idempotence_needs_acks_all);
+    tcase_add_test(producer,
+                   failed_sequenced_batches_move_the_producer_to_a_new_epoch);
+    tcase_add_test(producer, producers_get_distinct_ids_across_engine_restarts);
     suite_add_tcase(suite, producer);
     return suite;
 }
