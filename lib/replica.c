@@ -525,7 +525,19 @@ static void on_fetch_response(lgi_replica_node_t *node, group_t *g,
     if (m->offset != end || m->last_epoch != last_epoch(g))
         return;
     if (m->kind == LGI_FETCH_DIVERGING) {
+        /* Cut at the end of the diverging epoch as both logs know it
+         * (Kafka's follower-side OffsetsForLeaderEpoch): entries of that
+         * epoch or earlier up to there are common, everything after is
+         * not (safety 2). */
+        int32_t own_epoch;
+        int64_t own_end;
+        g->storage.end_offset_for_epoch(g->storage.opaque, m->diverging_epoch,
+                                        &own_epoch, &own_end);
         int64_t to = m->diverging_end < end ? m->diverging_end : end;
+        if (own_end < 0)
+            own_end = 0;
+        if (own_end < to)
+            to = own_end;
         if (to < end && g->storage.truncate_to(g->storage.opaque, to) != 0)
             return;
         if (g->hw > to)
