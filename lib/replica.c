@@ -65,7 +65,10 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "metafile.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_VOTERS 32
@@ -799,5 +802,44 @@ lg_err_t lgi_replica_status(lgi_replica_node_t *node, const char *topic,
     status->voted_for = g->voted_for;
     status->high_watermark = g->hw;
     status->leader_epoch_start = g->leader_epoch_start;
+    return LG_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Quorum-state file
+ * --------------------------------------------------------------------- */
+
+lg_err_t lgi_quorum_state_save(const char *path, int32_t epoch,
+                               int32_t voted_for) {
+    if (path == NULL || epoch < 0 || voted_for < -1)
+        return lgi_error(LG_ERR_INVALID_ARG, "quorum state: bad argument");
+    char body[64];
+    int len = snprintf(body, sizeof body, "epoch %" PRId32 "\nvoted_for %" PRId32
+                       "\n", epoch, voted_for);
+    return lgi_metafile_write(path, body, (size_t)len);
+}
+
+lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
+                               int32_t *voted_forp) {
+    if (path == NULL || epochp == NULL || voted_forp == NULL)
+        return lgi_error(LG_ERR_INVALID_ARG, "quorum state: bad argument");
+    *epochp = 0;
+    *voted_forp = -1;
+    if (!lgi_metafile_exists(path))
+        return LG_OK;
+    char *body;
+    size_t len;
+    lg_err_t err = lgi_metafile_read(path, &body, &len);
+    if (err != LG_OK)
+        return err;
+    int32_t epoch, vote;
+    char extra;
+    int n = sscanf(body, "epoch %" SCNd32 " voted_for %" SCNd32 " %c", &epoch,
+                   &vote, &extra);
+    lgi_free(body);
+    if (n != 2 || epoch < 0 || vote < -1)
+        return lgi_error(LG_ERR_CORRUPT, "quorum state %s: unparsable", path);
+    *epochp = epoch;
+    *voted_forp = vote;
     return LG_OK;
 }

@@ -210,6 +210,18 @@ typedef struct lgi_replica_status {
 lg_err_t lgi_replica_status(lgi_replica_node_t *node, const char *topic,
                             int32_t partition, lgi_replica_status_t *status);
 
+/* The quorum-state file ("quorum-state" in a partition directory): text
+ * "epoch <e>\nvoted_for <id>\n" in a checksummed metafile, replaced
+ * atomically and fsync'd (with its directory) before returning -- so a vote
+ * is on disk before the grant leaves the node.  Storage adapters call these
+ * from save_state / load_state.  load gives (0, -1) when the file is
+ * missing; LG_ERR_CORRUPT when it is damaged (a voter must not guess its
+ * vote). */
+lg_err_t lgi_quorum_state_save(const char *path, int32_t epoch,
+                               int32_t voted_for);
+lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
+                               int32_t *voted_forp);
+
 /* Entry data of the marker a new leader appends in its epoch (the control
  * "leader change" record).  Readers skip entries equal to it. */
 #define LGI_REPLICA_MARKER "\0lg-leader-change"

@@ -43,6 +43,7 @@
 #include "replica.h"
 
 #include "alloc.h"
+#include "memlog.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -72,86 +73,8 @@ static int rng_chance(uint64_t *s, double p) {
 
 /* ---------------------------------------------------------------- disk */
 
-typedef struct {
-    int32_t epoch;
-    uint32_t len;
-    uint8_t *data;
-} entry_t;
-
-typedef struct {
-    entry_t *entries;
-    int64_t count, cap;
-    int64_t durable;
-    int32_t state_epoch, state_vote;
-} disk_t;
-
-static int64_t d_end(void *o) { return ((disk_t *)o)->count; }
-static int64_t d_durable(void *o) { return ((disk_t *)o)->durable; }
-static int d_read(void *o, int64_t off, int32_t *ep, const uint8_t **dp,
-                  uint32_t *lp) {
-    disk_t *d = o;
-    if (off < 0 || off >= d->count)
-        return -1;
-    *ep = d->entries[off].epoch;
-    *dp = d->entries[off].data;
-    *lp = d->entries[off].len;
-    return 0;
-}
-static int d_append(void *o, int32_t epoch, const uint8_t *data, uint32_t len) {
-    disk_t *d = o;
-    if (d->count == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 64;
-        d->entries = realloc(d->entries, (size_t)d->cap * sizeof *d->entries);
-    }
-    entry_t *e = &d->entries[d->count++];
-    e->epoch = epoch;
-    e->len = len;
-    e->data = malloc(len ? len : 1);
-    if (len)
-        memcpy(e->data, data, len);
-    return 0;
-}
-static void d_drop_from(disk_t *d, int64_t off) {
-    for (int64_t i = off; i < d->count; i++)
-        free(d->entries[i].data);
-    if (off < d->count)
-        d->count = off;
-    if (d->durable > d->count)
-        d->durable = d->count;
-}
-static int d_truncate(void *o, int64_t off) {
-    d_drop_from(o, off);
-    return 0;
-}
-static int d_sync(void *o) {
-    disk_t *d = o;
-    d->durable = d->count;
-    return 0;
-}
-static void d_eofe(void *o, int32_t epoch, int32_t *eo, int64_t *endo) {
-    disk_t *d = o;
-    int64_t i = d->count;
-    while (i > 0 && d->entries[i - 1].epoch > epoch)
-        i--;
-    if (i == 0) {
-        *eo = -1;
-        *endo = -1;
-        return;
-    }
-    *eo = d->entries[i - 1].epoch;
-    *endo = i;
-}
-static int d_save(void *o, int32_t epoch, int32_t vote) {
-    disk_t *d = o;
-    d->state_epoch = epoch;
-    d->state_vote = vote;
-    return 0;
-}
-static void d_load(void *o, int32_t *ep, int32_t *vp) {
-    disk_t *d = o;
-    *ep = d->state_epoch;
-    *vp = d->state_vote;
-}
+typedef lgt_entry_t entry_t;
+typedef lgt_memlog_t disk_t;
 
 /* ---------------------------------------------------------------- world */
 
@@ -287,16 +210,7 @@ static void node_start(sim_t *s, simnode_t *sn) {
     for (int i = 0; i < s->n; i++)
         voters[i] = i;
     for (int p = 0; p < PARTITIONS; p++) {
-        lgi_replica_storage_t st = {.opaque = &sn->disk[p],
-                                    .end_offset = d_end,
-                                    .durable_end = d_durable,
-                                    .read = d_read,
-                                    .append = d_append,
-                                    .truncate_to = d_truncate,
-                                    .sync = d_sync,
-                                    .end_offset_for_epoch = d_eofe,
-                                    .save_state = d_save,
-                                    .load_state = d_load};
+        lgi_replica_storage_t st = lgt_memlog_storage(&sn->disk[p]);
         if (lgi_replica_node_add(sn->node, TOPIC, p, voters, (size_t)s->n,
                                  &st, s->now) != LG_OK)
             abort();
@@ -311,9 +225,8 @@ static void node_crash(sim_t *s, simnode_t *sn) {
     for (int p = 0; p < PARTITIONS; p++) {
         disk_t *d = &sn->disk[p];
         int64_t unsynced = d->count - d->durable;
-        int64_t keep = unsynced ? rng_below(&s->rng, (uint32_t)unsynced + 1) : 0;
-        d_drop_from(d, d->durable + keep);
-        d->durable = d->count; /* recovery fsyncs what it kept */
+        lgt_memlog_crash(d, unsynced ? rng_below(&s->rng, (uint32_t)unsynced + 1)
+                                     : 0);
     }
     s->crashes++;
 }
@@ -582,8 +495,7 @@ static void sim_free(sim_t *s) {
     for (int i = 0; i < s->n; i++) {
         lgi_replica_node_destroy(s->nodes[i].node);
         for (int p = 0; p < PARTITIONS; p++) {
-            d_drop_from(&s->nodes[i].disk[p], 0);
-            free(s->nodes[i].disk[p].entries);
+            lgt_memlog_free(&s->nodes[i].disk[p]);
         }
     }
     for (size_t i = 0; i < s->net_count; i++)
