@@ -36,7 +36,7 @@
  * The broken mode (nodes skip fsync and report appended data as durable)
  * must make the checker fail; test `broken_mode_is_caught` asserts it.
  *
- * Usage: test_replica_sim            N seeds (LG_SIM_SEEDS, default 200)
+ * Usage: test_replica_sim            N seeds (LG_SIM_SEEDS, default 300)
  *        test_replica_sim --seed S   one seed, verbose
  *        test_replica_sim --soak SEC random seeds until SEC seconds pass
  */
@@ -698,7 +698,7 @@ int main(int argc, char **argv) {
                 seed, failed);
         return failed ? 1 : 0;
     }
-    long count = getenv("LG_SIM_SEEDS") ? atol(getenv("LG_SIM_SEEDS")) : 200;
+    long count = getenv("LG_SIM_SEEDS") ? atol(getenv("LG_SIM_SEEDS")) : 300;
     int rc = 0;
     if (envelope_fuzz_is_harmless()) {
         fprintf(stderr, "FAIL envelope_fuzz_is_harmless\n");
