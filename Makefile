@@ -185,3 +185,12 @@ install: $(SHARED) $(STATIC)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-bench
+
+# ---------------------------------------------------------------- soak
+# make soak SOAK_SECONDS=N: the replication simulator on fresh random seeds
+# until N seconds pass (a failing seed prints itself; replay it with
+# test_replica_sim --seed S).
+SOAK_SECONDS ?= 300
+.PHONY: soak
+soak: $(BUILD)/test/test_replica_sim
+	$(BUILD)/test/test_replica_sim --soak $(SOAK_SECONDS)
