@@ -59,7 +59,11 @@
  * Liveness is best-effort (randomized timeouts); the simulator checks that
  * a connected majority regains a leader within a bound.
  *
- * Not here yet: replica set changes, unclean election, the engine wiring.
+ * Unclean election (lgi_replica_force_leader) is the one deliberate hole:
+ * an operator makes a node leader without votes when no majority can ever
+ * return, accepting the loss of whatever only the lost nodes held.
+ *
+ * Not here yet: replica set changes, the engine wiring.
  */
 #include "replica.h"
 
@@ -461,6 +465,7 @@ static void on_fetch(lgi_replica_node_t *node, group_t *g, int32_t from,
         queue(node, from, &r);
         return;
     }
+    g->last_fetch_ms[vi] = node->now_ms; /* contact, even if diverging */
     int64_t end = end_offset(g);
     if (m->offset > 0) {
         int32_t e;
@@ -480,7 +485,6 @@ static void on_fetch(lgi_replica_node_t *node, group_t *g, int32_t from,
     int64_t matched = m->durable_end < m->offset ? m->durable_end : m->offset;
     if (matched > g->matched[vi])
         g->matched[vi] = matched;
-    g->last_fetch_ms[vi] = node->now_ms;
     update_hw(node, g);
     r.kind = LGI_FETCH_DATA;
     r.high_watermark = g->hw;
@@ -789,6 +793,28 @@ lg_err_t lgi_replica_transfer(lgi_replica_node_t *node, const char *topic,
     become_follower(node, g, g->epoch, -1);
     flush(node);
     return LG_OK;
+}
+
+lg_err_t lgi_replica_force_leader(lgi_replica_node_t *node, const char *topic,
+                                  int32_t partition, int64_t now_ms) {
+    group_t *g = node ? find_group(node, topic, partition) : NULL;
+    if (g == NULL)
+        return lgi_error(LG_ERR_INVALID_ARG, "replica force: bad argument");
+    if (now_ms > node->now_ms)
+        node->now_ms = now_ms;
+    g->epoch++;
+    g->voted_for = node->config.node_id;
+    if (persist(g) != 0) {
+        g->epoch--;
+        return lgi_error(LG_ERR_IO, "%s-%d: cannot persist quorum state",
+                         topic, partition);
+    }
+    become_leader(node, g);
+    flush(node);
+    return g->role == LGI_ROLE_LEADER
+               ? LG_OK
+               : lgi_error(LG_ERR_IO, "%s-%d: marker append failed", topic,
+                           partition);
 }
 
 lg_err_t lgi_replica_status(lgi_replica_node_t *node, const char *topic,

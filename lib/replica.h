@@ -198,6 +198,13 @@ lg_err_t lgi_replica_transfer(lgi_replica_node_t *node, const char *topic,
                               int32_t partition, int32_t target,
                               int64_t now_ms);
 
+/* Unclean election, for operators only: makes this node leader of a new
+ * epoch without any vote (when a majority is gone for good).  Entries
+ * acknowledged by the old majority but missing here are lost, and the
+ * other replicas truncate to this log when they return. */
+lg_err_t lgi_replica_force_leader(lgi_replica_node_t *node, const char *topic,
+                                  int32_t partition, int64_t now_ms);
+
 typedef struct lgi_replica_status {
     lgi_replica_role_t role;
     int32_t epoch;

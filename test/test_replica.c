@@ -461,6 +461,33 @@ START_TEST(transfer_hands_leadership_to_target) {
 }
 END_TEST
 
+START_TEST(unclean_election_only_when_forced) {
+    cluster_t *c = cluster_new();
+    advance(c, 1000);
+    int leader = leader_of(c);
+    int a = (leader + 1) % N, b = (leader + 2) % N;
+    /* a majority is gone: the survivor cannot elect itself */
+    c->cut[leader] = 1;
+    c->cut[b] = 1;
+    advance(c, 2000);
+    ck_assert_int_eq(leader_of(c), -1);
+    ck_assert_int_eq(lgi_replica_force_leader(c->nodes[a], "t", 0, c->now),
+                     LG_OK);
+    ck_assert_int_eq(leader_of(c), a);
+    int64_t off;
+    ck_assert_int_eq(lgi_replica_propose(c->nodes[a], "t", 0, "u", 1, &off,
+                                         NULL, NULL),
+                     LG_OK);
+    /* the others return and follow the forced log */
+    c->cut[leader] = c->cut[b] = 0;
+    advance(c, 1000);
+    ck_assert_int_ge(leader_of(c), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_ge(c->logs[i].count, off + 1);
+    cluster_free(c);
+}
+END_TEST
+
 START_TEST(receive_rejects_foreign_envelopes) {
     cluster_t *c = cluster_new();
     lgi_msg_t m = {.type = LGI_MSG_BEGIN_QUORUM, .topic = "t", .epoch = 50,
@@ -515,6 +542,7 @@ static Suite *replica_suite(void) {
     tcase_add_test(core, propose_on_follower_names_the_leader);
     tcase_add_test(core, isolated_leader_is_replaced_and_truncated_on_return);
     tcase_add_test(core, transfer_hands_leadership_to_target);
+    tcase_add_test(core, unclean_election_only_when_forced);
     tcase_add_test(core, receive_rejects_foreign_envelopes);
     suite_add_tcase(s, core);
     return s;
