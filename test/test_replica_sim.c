@@ -18,7 +18,8 @@
  *     and old envelopes are replayed; links are cut symmetrically or
  *     asymmetrically and healed.
  *   - nodes crash (all volatile state lost) and restart, or pause (no
- *     ticks, no deliveries) and resume.
+ *     ticks, no deliveries) and resume;
+ *   - an operator transfers leadership at random moments.
  *
  * Invariants, checked after every step:
  *   I1 every acknowledged (acks=all) entry is durable on a majority;
@@ -113,7 +114,7 @@ typedef struct {
 } simnode_t;
 
 typedef struct {
-    double drop, dup, corrupt, replay, crash, pause, cut;
+    double drop, dup, corrupt, replay, crash, pause, cut, transfer;
     int64_t max_delay;
 } faults_t;
 
@@ -425,6 +426,15 @@ static void inject_faults(sim_t *s) {
         if (to->node != NULL)
             lgi_replica_node_receive(to->node, h->from, h->bytes, h->len, s->now);
     }
+    if (rng_chance(&s->rng, s->f.transfer)) {
+        /* an operator moves leadership: whoever leads hands over */
+        int i = (int)rng_below(&s->rng, (uint32_t)s->n);
+        int target = (i + 1 + (int)rng_below(&s->rng, (uint32_t)s->n - 1)) % s->n;
+        if (s->nodes[i].node != NULL && s->nodes[i].paused_until <= s->now)
+            lgi_replica_transfer(s->nodes[i].node, TOPIC,
+                                 (int32_t)rng_below(&s->rng, PARTITIONS),
+                                 target, s->now);
+    }
     for (int i = 0; i < s->n; i++) {
         simnode_t *sn = &s->nodes[i];
         if (sn->node == NULL) {
@@ -510,6 +520,9 @@ static void sim_free(sim_t *s) {
     }
 }
 
+/* Totals over every seed run, for the summary line. */
+static long total_acked, total_crashes, total_truncations, total_epochs;
+
 /* Runs one seed; returns 0 when every invariant held, else 1 with
  * s->failure set. */
 static int run_seed(uint64_t seed, int broken, int strict, int verbose,
@@ -529,6 +542,7 @@ static int run_seed(uint64_t seed, int broken, int strict, int verbose,
     s->f.pause = rng_below(&s->rng, 10) / 10000.0;
     s->f.cut = rng_below(&s->rng, 20) / 1000.0;
     s->f.max_delay = 1 + rng_below(&s->rng, 60);
+    s->f.transfer = rng_below(&s->rng, 5) / 1000.0;
     s->workload = 1;
     for (int i = 0; i < s->n; i++) {
         s->nodes[i].sim = s;
@@ -604,6 +618,16 @@ static int run_seed(uint64_t seed, int broken, int strict, int verbose,
                 s->failure);
     if (why)
         snprintf(why, why_len, "%s", s->failure);
+    if (!broken) {
+        total_acked += s->acked;
+        total_crashes += s->crashes;
+        for (int i = 0; i < s->n; i++)
+            for (int p = 0; p < PARTITIONS; p++) {
+                total_truncations += s->nodes[i].disk[p].truncations;
+                if (s->nodes[i].disk[p].state_epoch > total_epochs)
+                    total_epochs = s->nodes[i].disk[p].state_epoch;
+            }
+    }
     sim_free(s);
     free(s);
     return rc;
@@ -617,8 +641,11 @@ static int many_seeds(uint64_t first, long count) {
     for (long i = 0; i < count; i++)
         failed += run_seed(first + (uint64_t)i, 0, 1, 0, NULL, 0);
     (void)acked;
-    fprintf(stderr, "%ld seeds from %" PRIu64 ": %d failed\n", count, first,
-            failed);
+    fprintf(stderr,
+            "%ld seeds from %" PRIu64 ": %d failed (%ld entries acknowledged, "
+            "%ld crashes, %ld divergence truncations, highest epoch %ld)\n",
+            count, first, failed, total_acked, total_crashes,
+            total_truncations, total_epochs);
     return failed;
 }
 

@@ -50,7 +50,10 @@ static void drop_from(lgt_memlog_t *d, int64_t off) {
 }
 
 static int m_truncate(void *o, int64_t off) {
-    drop_from(o, off);
+    lgt_memlog_t *d = o;
+    if (off < d->count)
+        d->truncations++;
+    drop_from(d, off);
     return 0;
 }
 

@@ -23,6 +23,7 @@ typedef struct {
     int64_t durable;
     int32_t state_epoch, state_vote;
     long state_saves; /* number of save_state calls (tests) */
+    long truncations; /* truncate_to calls that removed entries (tests) */
 } lgt_memlog_t;
 
 /* The storage table over log (borrowed). */
