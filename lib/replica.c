@@ -532,6 +532,8 @@ static void on_fetch_response(lgi_replica_node_t *node, group_t *g,
     if (m->offset != end || m->last_epoch != last_epoch(g))
         return;
     if (m->kind == LGI_FETCH_DIVERGING) {
+        if (m->diverging_end < 0 || m->diverging_epoch < 0)
+            return; /* malformed: a leader always names a place */
         /* Cut at the end of the diverging epoch as both logs know it
          * (Kafka's follower-side OffsetsForLeaderEpoch): entries of that
          * epoch or earlier up to there are common, everything after is

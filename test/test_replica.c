@@ -524,6 +524,33 @@ START_TEST(receive_rejects_foreign_envelopes) {
 }
 END_TEST
 
+/* Found by fuzz_replica_msg: a diverging answer naming no place (-1) from
+ * the leader must not truncate anything. */
+START_TEST(diverging_response_without_a_place_is_ignored) {
+    cluster_t *c = cluster_new();
+    lgi_replica_storage_t st = lgt_memlog_storage(&c->logs[0]);
+    st.append(st.opaque, 1, (const uint8_t *)"a", 1);
+    st.append(st.opaque, 1, (const uint8_t *)"b", 1);
+    lgi_msg_t msgs[2] = {
+        {.type = LGI_MSG_BEGIN_QUORUM, .topic = "t", .epoch = 50, .node = 1,
+         .diverging_end = -1},
+        {.type = LGI_MSG_FETCH_RESPONSE, .topic = "t", .epoch = 50, .node = 1,
+         .kind = LGI_FETCH_DIVERGING, .offset = 2, .last_epoch = 1,
+         .diverging_epoch = 0, .diverging_end = -1}};
+    lgi_envelope_t env = {.from = 1, .to = 0, .cluster_id = 5, .count = 2,
+                          .msgs = msgs};
+    uint8_t *bytes;
+    size_t len;
+    ck_assert_int_eq(lgi_envelope_encode(&env, &bytes, &len), LG_OK);
+    ck_assert_int_eq(lgi_replica_node_receive(c->nodes[0], 1, bytes, len, 0),
+                     LG_OK);
+    ck_assert_int_eq(c->logs[0].count, 2);
+    ck_assert_int_eq(c->logs[0].truncations, 0);
+    lgi_free(bytes);
+    cluster_free(c);
+}
+END_TEST
+
 static Suite *replica_suite(void) {
     Suite *s = suite_create("replica");
     TCase *wire = tcase_create("wire");
@@ -544,6 +571,7 @@ static Suite *replica_suite(void) {
     tcase_add_test(core, transfer_hands_leadership_to_target);
     tcase_add_test(core, unclean_election_only_when_forced);
     tcase_add_test(core, receive_rejects_foreign_envelopes);
+    tcase_add_test(core, diverging_response_without_a_place_is_ignored);
     suite_add_tcase(s, core);
     return s;
 }
