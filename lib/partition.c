@@ -741,6 +741,16 @@ static lg_err_t recover_segments(lgi_partition_t *partition,
     return LG_OK;
 }
 
+/* Whether header's batch goes through the producer-state table: it has a
+ * producer id and either is a transaction marker or carries a sequence
+ * (a batch with an id but sequence -1 is not idempotent and is taken as
+ * it is). */
+static int producer_tracked(const lgi_batch_header_t *header) {
+    return header->producer_id >= 0 &&
+           (header->base_sequence >= 0 ||
+            (header->attributes & LGI_ATTR_CONTROL));
+}
+
 /* Loads the newest usable producer snapshot and replays the batch headers
  * after it (every batch when there is none) into the producer table. */
 static lg_err_t producers_rebuild(lgi_partition_t *partition) {
@@ -760,10 +770,11 @@ static lg_err_t producers_rebuild(lgi_partition_t *partition) {
                                           &header);
             if (err != LG_OK)
                 return err;
-            if (header.producer_id >= 0 &&
+            if (producer_tracked(&header) &&
                 lgi_batch_last_offset(&header) >= from &&
-                (err = lgi_producer_state_update(partition->producers,
-                                                 &header, INT64_MAX)) != LG_OK)
+                (err = lgi_producer_state_update(
+                     partition->producers, &header, INT64_MAX,
+                     header.max_timestamp)) != LG_OK)
                 return err;
             position += (int64_t)lgi_batch_size(&header);
         }
@@ -1113,7 +1124,7 @@ static lg_err_t maybe_rollback(lgi_partition_t *partition) {
 
 /* Seals the active segment and starts a new one at log_end.  The queue is
  * empty and no failure is pending. */
-static lg_err_t roll(lgi_partition_t *partition) {
+static lg_err_t roll(lgi_partition_t *partition, int64_t now_ms) {
     lgi_segment_t *old = active_segment(partition), *segment;
     lg_err_t err = lgi_segment_seal(old);
     if (err == LG_ERR_IO) {
@@ -1127,6 +1138,8 @@ static lg_err_t roll(lgi_partition_t *partition) {
     if (partition->durable_end < partition->log_end)
         partition->durable_end = partition->log_end;
     complete_durable_waiters(partition);
+    lgi_producer_state_expire(partition->producers,
+                              now_ms - LGI_PRODUCER_ID_EXPIRATION_MS);
     producers_snapshot(partition, partition->log_end);
     err = lgi_segment_create(partition->path, partition->log_end,
                              partition->config.index_interval_bytes,
@@ -1320,11 +1333,11 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             pthread_cond_broadcast(&partition->cond);
             continue; /* re-check: a failure may need a rollback first */
         }
-        if ((err = roll(partition)) != LG_OK)
+        if ((err = roll(partition, now_ms)) != LG_OK)
             goto fail;
     }
 
-    if (header.producer_id >= 0) {
+    if (producer_tracked(&header)) {
         int64_t original_first = -1, original_last = -1;
         switch (lgi_producer_state_check(partition->producers, &header,
                                          &original_first, &original_last)) {
@@ -1376,10 +1389,10 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     lgi_batch_set_base_offset(batch, base_offset);
     lgi_batch_set_leader_epoch(batch, partition->current_epoch);
 
-    if (header.producer_id >= 0) {
+    if (producer_tracked(&header)) {
         header.base_offset = base_offset;
         err = lgi_producer_state_update(partition->producers, &header,
-                                        partition->published_end);
+                                        partition->published_end, now_ms);
         if (err != LG_OK)
             goto fail;
     }

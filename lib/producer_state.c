@@ -74,7 +74,8 @@ typedef struct batch_meta {
     int32_t last_sequence;
     int64_t first_offset;
     int64_t last_offset;
-    int64_t max_timestamp;
+    int64_t max_timestamp; /* when appended (the max timestamp when
+                              replayed from the log) */
 } batch_meta_t;
 
 typedef struct producer_entry {
@@ -250,13 +251,13 @@ static lg_err_t record(lgi_producer_state_t *state, int64_t producer_id,
 
 lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
                                    const lgi_batch_header_t *header,
-                                   int64_t stable_end) {
+                                   int64_t stable_end, int64_t append_ms) {
     batch_meta_t meta = {
         .first_sequence = header->base_sequence,
         .last_sequence = last_sequence_of(header),
         .first_offset = header->base_offset,
         .last_offset = lgi_batch_last_offset(header),
-        .max_timestamp = header->max_timestamp,
+        .max_timestamp = append_ms,
     };
     if (header->attributes & LGI_ATTR_CONTROL) {
         /* A marker carries no sequence: keep the last data batch's. */
@@ -277,9 +278,13 @@ void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
     for (size_t i = 0; i < state->count; i++) {
         producer_entry_t *entry = &state->entries[i];
         int32_t removed_first = -1;
+        int64_t removed_timestamp = -1;
         while (entry->count > 0 &&
-               entry->batches[entry->count - 1].last_offset >= offset)
-            removed_first = entry->batches[--entry->count].first_sequence;
+               entry->batches[entry->count - 1].last_offset >= offset) {
+            entry->count--;
+            removed_first = entry->batches[entry->count].first_sequence;
+            removed_timestamp = entry->batches[entry->count].max_timestamp;
+        }
         if (entry->count == 0 && removed_first >= 0) {
             /* Everything it wrote went: the producer is still known, and
              * its next batch must be the first one removed -- otherwise a
@@ -292,11 +297,24 @@ void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
                 .last_sequence = previous,
                 .first_offset = -1,
                 .last_offset = -1,
-                .max_timestamp = -1,
+                .max_timestamp = removed_timestamp,
             };
             entry->count = 1;
         }
     }
+}
+
+void lgi_producer_state_expire(lgi_producer_state_t *state, int64_t cutoff_ms) {
+    size_t kept = 0;
+    for (size_t i = 0; i < state->count; i++) {
+        producer_entry_t *entry = &state->entries[i];
+        if (entry->batches[entry->count - 1].max_timestamp < cutoff_ms) {
+            lgi_free(entry->batches);
+            continue;
+        }
+        state->entries[kept++] = *entry;
+    }
+    state->count = kept;
 }
 
 /* ------------------------------------------------------------------------

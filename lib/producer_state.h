@@ -46,15 +46,28 @@ lgi_sequence_verdict_t lgi_producer_state_check(
  * offset is below stable_end (what can no longer be rolled back) are
  * dropped beyond the retained LGI_PRODUCER_STATE_BATCHES, so after a
  * rollback the last stable batch of every producer is still known.
+ * append_ms is when the batch was appended (what expiry measures; when
+ * replaying the log, the batch's max timestamp stands in for it).
  * LG_ERR_NOMEM on allocation failure (nothing changed). */
 lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
                                    const lgi_batch_header_t *header,
-                                   int64_t stable_end);
+                                   int64_t stable_end, int64_t append_ms);
 
 /* Forgets every batch at or above offset (log rollback or truncation).
  * A producer left without batches stays known, expecting the first
  * sequence that was removed (see producer_state.c). */
 void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset);
+
+/* Producers silent this long are forgotten (Kafka's broker setting
+ * producer.id.expiration.ms, default one day), so a process that creates
+ * many short-lived producers does not grow every partition's table (and
+ * snapshot) without bound.  Each producer gets a fresh id, so a forgotten
+ * one never comes back. */
+#define LGI_PRODUCER_ID_EXPIRATION_MS (24LL * 3600 * 1000)
+
+/* Removes the producers whose newest batch was appended before
+ * cutoff_ms. */
+void lgi_producer_state_expire(lgi_producer_state_t *state, int64_t cutoff_ms);
 
 /* Number of producers in the table (tests, stats). */
 size_t lgi_producer_state_count(const lgi_producer_state_t *state);

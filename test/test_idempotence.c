@@ -58,13 +58,19 @@ static uint8_t *producer_batch(int64_t id, int16_t epoch, int32_t sequence,
     return out.data;
 }
 
-static lg_err_t append(lgi_partition_t *partition, int64_t id, int16_t epoch,
-                       int32_t sequence, int count, int64_t *basep) {
+static lg_err_t append_at(lgi_partition_t *partition, int64_t id,
+                          int16_t epoch, int32_t sequence, int count,
+                          int64_t now_ms, int64_t *basep) {
     size_t len;
     uint8_t *batch = producer_batch(id, epoch, sequence, count, &len);
     *basep = -1;
-    return lgi_partition_append(partition, batch, len, LG_ACKS_ALL, 1000,
+    return lgi_partition_append(partition, batch, len, LG_ACKS_ALL, now_ms,
                                 basep);
+}
+
+static lg_err_t append(lgi_partition_t *partition, int64_t id, int16_t epoch,
+                       int32_t sequence, int count, int64_t *basep) {
+    return append_at(partition, id, epoch, sequence, count, 1000, basep);
 }
 
 static int64_t log_end(lgi_partition_t *partition) {
@@ -250,6 +256,24 @@ START_TEST(snapshots_are_written_at_roll_and_old_ones_pruned) {
                      LG_ERR_OUT_OF_ORDER_SEQUENCE);
     ck_assert_int_eq(append(partition, 7, 0, 40, 1, &base), LG_OK);
     ck_assert_int_eq(base, 40);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+START_TEST(silent_producers_expire_at_a_roll) {
+    config.segment_bytes = 400;
+    lgi_partition_t *partition = open_partition(0);
+    int64_t base;
+    int64_t later = 1000 + LGI_PRODUCER_ID_EXPIRATION_MS + 1;
+    ck_assert_int_eq(append(partition, 7, 0, 0, 1, &base), LG_OK);
+    ck_assert_int_eq(append(partition, 7, 0, 5, 1, &base),
+                     LG_ERR_OUT_OF_ORDER_SEQUENCE);
+    size_t segments = lgi_partition_segment_count(partition);
+    for (int b = 0; lgi_partition_segment_count(partition) == segments; b++)
+        ck_assert_int_eq(append_at(partition, 8, 0, b, 1, later, &base),
+                         LG_OK);
+    /* producer 7 was forgotten: it is unknown now, so any sequence goes */
+    ck_assert_int_eq(append_at(partition, 7, 0, 5, 1, later, &base), LG_OK);
     ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
 }
 END_TEST
@@ -606,6 +630,7 @@ static Suite *idempotence_suite(void) {
     tcase_add_test(tc, rolled_back_batch_is_forgotten_so_its_retry_is_appended);
     tcase_add_test(tc, new_producer_whose_first_batch_failed_must_resend_it_first);
     tcase_add_test(tc, producer_ids_never_repeat_across_restarts);
+    tcase_add_test(tc, silent_producers_expire_at_a_roll);
     suite_add_tcase(suite, tc);
     TCase *producer = tcase_create("producer");
     tcase_add_checked_fixture(producer, setup, teardown);
