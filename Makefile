@@ -146,7 +146,11 @@ check: deps
 # ---------------------------------------------------------------- examples
 $(BUILD)/examples/%: examples/%.c $(SHARED) include/liblog.h | $(BUILD)/examples
 	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -o $@ $< \
-	  -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
+	  -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS) $(EXAMPLE_LIBS)
+
+# lgdump reads segments itself (no liblog internals) and opens zstd
+# batches with libzstd.
+$(BUILD)/examples/lgdump: EXAMPLE_LIBS = -lzstd
 
 examples: $(EXAMPLE_BINS)
 
