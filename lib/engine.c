@@ -237,9 +237,29 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     pthread_mutex_destroy(&engine->bury_lock);
     pthread_mutex_destroy(&engine->maintenance_lock);
     pthread_cond_destroy(&engine->maintenance_wake);
+    pthread_mutex_destroy(&engine->stats_lock);
+    pthread_mutex_destroy(&engine->poll_lock);
     lgi_free(engine->dir);
     lgi_free(engine);
     return first;
+}
+
+/* Tells the log which I/O backend the engine got, as a warning when
+ * io_uring was wanted (auto) but the kernel refused it. */
+static void log_backend(lg_engine_t *engine) {
+    const char *backend = lgi_io_backend_name(engine->io);
+    const char *forced = getenv("LIBLOG_IO_BACKEND");
+    int automatic = lgi_conf_int(&engine->conf, LGI_CONF_IO_BACKEND) == 0 &&
+                    !(forced && (strcmp(forced, "syscall") == 0 ||
+                                 strcmp(forced, "io_uring") == 0));
+    if (automatic && strcmp(backend, "syscall") == 0)
+        lgi_log(&engine->logger, LG_LOG_WARNING,
+                "engine %s: io_uring is unavailable (kernel refused it); "
+                "falling back to the syscall I/O backend",
+                engine->dir);
+    else
+        lgi_log(&engine->logger, LG_LOG_INFO,
+                "engine %s: I/O backend %s", engine->dir, backend);
 }
 
 LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
@@ -265,6 +285,9 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     pthread_mutex_init(&engine->meta_lock, NULL);
     pthread_mutex_init(&engine->bury_lock, NULL);
     pthread_mutex_init(&engine->maintenance_lock, NULL);
+    pthread_mutex_init(&engine->stats_lock, NULL);
+    pthread_mutex_init(&engine->poll_lock, NULL);
+    engine->opened_ns = lgi_monotonic_ns();
     /* The maintenance thread sleeps with timed waits on the monotonic
      * clock, so wall-clock jumps neither stall nor spin it. */
     pthread_condattr_t attr;
@@ -281,6 +304,12 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     }
     engine->conf = conf ? *conf : *defaults;
     lg_conf_destroy(defaults);
+    engine->logger.callback = engine->conf.log_callback;
+    engine->logger.opaque = engine->conf.log_opaque;
+    engine->logger.level = (int)lgi_conf_int(&engine->conf, LGI_CONF_LOG_LEVEL);
+    engine->stats_due_ns =
+        engine->opened_ns +
+        lgi_conf_int(&engine->conf, LGI_CONF_STATISTICS_INTERVAL_MS) * 1000000;
 
     int clean = 0;
     if ((err = make_directory(engine->dir)) || (err = take_lock(engine)) ||
@@ -292,6 +321,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
                                                   LGI_CONF_IO_QUEUE_DEPTH),
                            &engine->io)))
         goto fail;
+    lgi_io_set_logger(engine->io, &engine->logger);
+    log_backend(engine);
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
         goto fail;
