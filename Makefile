@@ -129,7 +129,7 @@ check-install: $(SHARED) $(STATIC)
 # Suites with threads of their own, re-run under ThreadSanitizer.
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
-    test_consumer test_threads)),$(TEST_SRCS))
+    test_consumer test_threads test_lifecycle)),$(TEST_SRCS))
 
 check-tsan:
 	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" \

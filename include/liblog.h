@@ -148,9 +148,13 @@ typedef struct lg_engine lg_engine_t;
 LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
                                lg_engine_t **enginep);
 
-/* Flushes everything to disk (fdatasync), writes the recovery-point
- * checkpoints and clean-shutdown marker, stops the I/O thread, releases the
- * lock and frees the engine -- always, even when it returns an error.
+/* Detaches producers and consumers still alive on the engine (a producer
+ * first appends what it has queued; afterwards their calls answer
+ * LG_ERR_CLOSED, and their destroy functions must still be called: destroy
+ * order never matters), flushes everything to disk (fdatasync), writes the
+ * recovery-point checkpoints and clean-shutdown marker, stops the I/O
+ * thread, releases the lock and frees the engine -- always, even when it
+ * returns an error.
  * Returns the first flush error (LG_ERR_IO, LG_ERR_DISK_FULL): records
  * appended with acks below LG_ACKS_ALL may then not be durable, and no
  * clean-shutdown marker is written, so the next open runs full recovery.

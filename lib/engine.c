@@ -45,6 +45,43 @@ int64_t lgi_engine_now_ms(const lg_engine_t *engine) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void lgi_engine_attach_child(lg_engine_t *engine, lgi_engine_child_t *child) {
+    pthread_mutex_lock(&engine->children_lock);
+    child->prev = NULL;
+    child->next = engine->children;
+    if (engine->children)
+        engine->children->prev = child;
+    engine->children = child;
+    pthread_mutex_unlock(&engine->children_lock);
+}
+
+void lgi_engine_detach_child(lg_engine_t *engine, lgi_engine_child_t *child) {
+    pthread_mutex_lock(&engine->children_lock);
+    if (child->prev)
+        child->prev->next = child->next;
+    else if (engine->children == child)
+        engine->children = child->next;
+    if (child->next)
+        child->next->prev = child->prev;
+    child->prev = child->next = NULL;
+    pthread_mutex_unlock(&engine->children_lock);
+}
+
+/* Detaches every live child, newest first.  Their detach callbacks may
+ * still use the engine (a producer sends what it has queued), so this
+ * runs before anything is torn down. */
+static void detach_children(lg_engine_t *engine) {
+    for (;;) {
+        pthread_mutex_lock(&engine->children_lock);
+        lgi_engine_child_t *child = engine->children;
+        pthread_mutex_unlock(&engine->children_lock);
+        if (!child)
+            return;
+        lgi_engine_detach_child(engine, child);
+        child->detach(child);
+    }
+}
+
 static char *dir_file(const char *dir, const char *name) {
     char *path;
     if (asprintf(&path, "%s/%s", dir, name) < 0)
@@ -197,6 +234,7 @@ static void stop_maintenance(lg_engine_t *engine) {
  * write a clean marker over a directory it never recovered). */
 static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     lg_err_t first = LG_OK;
+    detach_children(engine);
     stop_maintenance(engine);
     /* Deleted topics still referenced now can only be held by handles the
      * application failed to destroy before closing: remove them anyway. */
@@ -235,6 +273,7 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     pthread_rwlock_destroy(&engine->topics_lock);
     pthread_mutex_destroy(&engine->meta_lock);
     pthread_mutex_destroy(&engine->bury_lock);
+    pthread_mutex_destroy(&engine->children_lock);
     pthread_mutex_destroy(&engine->maintenance_lock);
     pthread_cond_destroy(&engine->maintenance_wake);
     pthread_mutex_destroy(&engine->stats_lock);
@@ -284,6 +323,7 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     pthread_rwlock_init(&engine->topics_lock, NULL);
     pthread_mutex_init(&engine->meta_lock, NULL);
     pthread_mutex_init(&engine->bury_lock, NULL);
+    pthread_mutex_init(&engine->children_lock, NULL);
     pthread_mutex_init(&engine->maintenance_lock, NULL);
     pthread_mutex_init(&engine->stats_lock, NULL);
     pthread_mutex_init(&engine->poll_lock, NULL);

@@ -31,6 +31,17 @@ typedef struct lgi_topic {
     uint8_t topic_id[16];
 } lgi_topic_t;
 
+/* A handle made on the engine (producer, consumer).  Destroy order never
+ * matters (as SQLite promises): lg_engine_close first detaches every live
+ * child -- the child stops using the engine for good, its later calls
+ * answer LG_ERR_CLOSED -- and the child's own destroy then frees what is
+ * left. */
+typedef struct lgi_engine_child lgi_engine_child_t;
+struct lgi_engine_child {
+    void (*detach)(lgi_engine_child_t *child);
+    lgi_engine_child_t *prev, *next; /* private to the engine */
+};
+
 struct lg_engine {
     char *dir;
     int lock_fd;
@@ -44,6 +55,10 @@ struct lg_engine {
     lgi_topic_t **topics;
     size_t topic_count;
     size_t topic_cap;
+
+    /* Live children (protected by children_lock). */
+    lgi_engine_child_t *children;
+    pthread_mutex_t children_lock;
 
     /* Serialises writers of the engine-level metadata files. */
     pthread_mutex_t meta_lock;
@@ -78,6 +93,10 @@ struct lg_engine {
     pthread_mutex_t poll_lock;
     int64_t stats_due_ns; /* next report; under poll_lock */
 };
+
+/* Registers / unregisters a child handle (any thread). */
+void lgi_engine_attach_child(lg_engine_t *engine, lgi_engine_child_t *child);
+void lgi_engine_detach_child(lg_engine_t *engine, lgi_engine_child_t *child);
 
 /* Wall-clock milliseconds, the engine's notion of "now". */
 int64_t lgi_engine_now_ms(const lg_engine_t *engine);

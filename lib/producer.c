@@ -151,6 +151,8 @@ typedef struct retired {
 } retired_t;
 
 struct lg_producer {
+    lgi_engine_child_t child; /* first: detach recovers the producer */
+    int detached;             /* the engine closed first: see detach */
     lg_engine_t *engine;
     int acks;
     int64_t linger_ms;
@@ -1381,9 +1383,10 @@ static void discard_list(lg_producer_t *producer, pbatch_t *list) {
     }
 }
 
-LG_API void lg_producer_destroy(lg_producer_t *producer) {
-    if (!producer)
-        return;
+/* Stops the sender and waits for in-flight appends; queued records are
+ * failed without a report (destroy's documented behaviour) unless they
+ * were sent first.  Leaves the report queue for serve_reports. */
+static void shut_down(lg_producer_t *producer) {
     lgi_stats_unregister(producer->engine, &producer->stats_client);
     atomic_store(&producer->closing, 1);
     pthread_mutex_lock(&producer->memory_lock);
@@ -1395,8 +1398,8 @@ LG_API void lg_producer_destroy(lg_producer_t *producer) {
         pthread_cond_signal(&producer->sender_wake);
         pthread_mutex_unlock(&producer->sender_lock);
         pthread_join(producer->sender, NULL);
+        producer->sender_started = 0;
     }
-    /* Queued records: failed without a report, as documented. */
     for (accumulator_t *acc = atomic_load(&producer->registry); acc;
          acc = acc->registry_next) {
         pthread_mutex_lock(&acc->lock);
@@ -1418,6 +1421,55 @@ LG_API void lg_producer_destroy(lg_producer_t *producer) {
         pthread_cond_wait(&producer->inflight_done, &producer->inflight_lock);
     pthread_mutex_unlock(&producer->inflight_lock);
     discard_list(producer, atomic_exchange(&producer->retries, NULL));
+}
+
+/* Nothing queued, waiting to retry or in flight. */
+static int drained(lg_producer_t *producer) {
+    int idle = 1;
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc && idle;
+         acc = acc->registry_next) {
+        pthread_mutex_lock(&acc->lock);
+        idle = !acc->open;
+        pthread_mutex_unlock(&acc->lock);
+        idle = idle && !acc->retry;
+    }
+    pthread_mutex_lock(&producer->sender_lock);
+    idle = idle && !producer->ready_head;
+    pthread_mutex_unlock(&producer->sender_lock);
+    pthread_mutex_lock(&producer->inflight_lock);
+    idle = idle && producer->inflight == 0;
+    pthread_mutex_unlock(&producer->inflight_lock);
+    return idle && !atomic_load(&producer->retries);
+}
+
+/* The engine is closing while this producer lives.  Records already
+ * produced are appended first (the application asked for them and the
+ * engine is about to flush), bounded by delivery.timeout.ms; then the
+ * producer lets go of the engine.  Their delivery reports stay queued:
+ * lg_producer_poll still serves them, lg_produce answers LG_ERR_CLOSED. */
+static void detach(lgi_engine_child_t *child) {
+    lg_producer_t *producer = (lg_producer_t *)child;
+    uint64_t generation = atomic_fetch_add(&producer->flush_generation, 1) + 1;
+    pthread_mutex_lock(&producer->sender_lock);
+    producer->flush_request = generation;
+    producer->sender_pending = 1;
+    pthread_cond_signal(&producer->sender_wake);
+    pthread_mutex_unlock(&producer->sender_lock);
+    int64_t deadline = monotonic_ms() + producer->delivery_timeout_ms;
+    while (!drained(producer) && monotonic_ms() < deadline)
+        usleep(1000);
+    shut_down(producer);
+    producer->detached = 1;
+    producer->engine = NULL;
+}
+
+LG_API void lg_producer_destroy(lg_producer_t *producer) {
+    if (!producer)
+        return;
+    if (!producer->detached) {
+        lgi_engine_detach_child(producer->engine, &producer->child);
+        shut_down(producer);
+    }
     discard_list(producer, atomic_exchange(&producer->reports, NULL));
     producer_free(producer);
 }
@@ -1491,6 +1543,8 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
                                "thread");
     }
     p->sender_started = 1;
+    p->child.detach = detach;
+    lgi_engine_attach_child(engine, &p->child);
     lgi_stats_register(engine, &p->stats_client, LGI_STATS_PRODUCER, p);
     *producerp = p;
     return LG_OK;
