@@ -120,6 +120,7 @@ tests: $(TEST_BINS) $(SHARED)
 # One pass of the suite: every test binary under every I/O backend.
 check-one: tests examples
 	@BUILD=$(BUILD) bash test/run.sh $(TEST_BINS)
+	@BUILD=$(BUILD) CC=$(CC) bash test/python.sh
 
 # make install into a scratch DESTDIR, then build and run examples/hello.c
 # against the installed copy through pkg-config.
