@@ -4,7 +4,8 @@
 #   make check           install missing packages, build, run every test under
 #                        both I/O backends, then again under ASan+UBSan
 #   make demo            install missing packages, run examples/demo
-#   make bench           run the benchmarks in bench/
+#   make bench           run the benchmarks in bench/, then liblog side by
+#                        side with SQLite, RocksDB, LMDB, Redis (bench/peers.sh)
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Variables: BUILD (output dir, default build), SANITIZE=1 (ASan+UBSan),
@@ -171,6 +172,8 @@ bench: deps
 	$(MAKE) OPT="-O2 -g -march=native" BUILD=$(BUILD)-bench benches
 	@for b in $(patsubst bench/%.c,$(BUILD)-bench/bench/%,$(BENCH_SRCS)); do \
 	  echo "== $$b"; $$b $(BENCH_DIR) || exit 1; done
+	@echo "== peers (bench/peers.sh)"
+	@BUILD=$(BUILD)-bench BENCH_DIR=$(BENCH_DIR) CC=$(CC) bash bench/peers.sh
 
 # ---------------------------------------------------------------- install
 install: $(SHARED) $(STATIC)
