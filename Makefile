@@ -131,10 +131,11 @@ check-install: $(SHARED) $(STATIC)
 # Suites with threads of their own, re-run under ThreadSanitizer.
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
-    test_consumer test_threads test_lifecycle)),$(TEST_SRCS))
+    test_consumer test_threads test_lifecycle test_tools test_group \
+    test_stats)),$(TEST_SRCS))
 
 check-tsan:
-	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" \
+	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" examples \
 	  $(patsubst test/%.c,$(BUILD)-tsan/test/%,$(TSAN_TESTS))
 	@BUILD=$(BUILD)-tsan TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
 	  bash test/run.sh $(patsubst test/%.c,$(BUILD)-tsan/test/%,$(TSAN_TESTS))
@@ -148,7 +149,7 @@ check: deps
 # ---------------------------------------------------------------- examples
 $(BUILD)/examples/%: examples/%.c $(SHARED) include/liblog.h | $(BUILD)/examples
 	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -o $@ $< \
-	  -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS) $(EXAMPLE_LIBS)
+	  -pthread -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS) $(EXAMPLE_LIBS)
 
 # lgdump reads segments itself (no liblog internals) and opens zstd
 # batches with libzstd.

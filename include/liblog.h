@@ -79,6 +79,14 @@ typedef enum lg_err_t {
     LG_ERR_STATE = 19,           /* call not valid in the handle's state */
     LG_ERR_QUEUE_FULL = 20,      /* producer buffer.memory exhausted */
     LG_ERR_PARTITION_EOF = 21,   /* event: consumer reached a partition's end */
+    LG_ERR_ILLEGAL_GENERATION = 22, /* commit from a stale group generation */
+    LG_ERR_REBALANCE_IN_PROGRESS = 23, /* group is rebalancing; retry */
+    LG_ERR_UNKNOWN_MEMBER = 24,  /* member was evicted from its group */
+    LG_ERR_ASSIGN_PARTITIONS = 25, /* rebalance event: partitions assigned */
+    LG_ERR_REVOKE_PARTITIONS = 26, /* rebalance event: partitions revoked */
+    LG_ERR_UNKNOWN_GROUP = 27,   /* no such consumer group */
+    LG_ERR_GROUP_NOT_EMPTY = 28, /* group has members (delete, reset) */
+    LG_ERR_INCONSISTENT_GROUP_PROTOCOL = 29, /* assignor differs from group's */
     LG_ERR__COUNT                /* not an error; one past the last code */
 } lg_err_t;
 
@@ -554,8 +562,10 @@ typedef struct lg_consumer lg_consumer_t;
 
 /* A new consumer on engine; conf (may be NULL; borrowed) carries consumer
  * properties (enable.partition.eof, fetch.max.bytes,
- * max.partition.fetch.bytes, auto.offset.reset).  Destroy it before
- * closing the engine.  Any thread. */
+ * max.partition.fetch.bytes, auto.offset.reset, and for groups group.id,
+ * group.instance.id, partition.assignment.strategy, session.timeout.ms,
+ * max.poll.interval.ms, enable.auto.commit, auto.commit.interval.ms).
+ * Destroy it before closing the engine.  Any thread. */
 LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
                                 lg_consumer_t **consumerp);
 
@@ -613,8 +623,216 @@ LG_API void lg_consumer_wakeup(lg_consumer_t *consumer);
  * thread. */
 LG_API int lg_consumer_eventfd(const lg_consumer_t *consumer);
 
-/* Frees the consumer and invalidates its messages.  NULL is a no-op. */
+/* Frees the consumer and invalidates its messages.  A group member first
+ * commits positions (enable.auto.commit) and leaves its group, without
+ * calling callbacks; a static member (group.instance.id) keeps its place
+ * for session.timeout.ms instead.  NULL is a no-op. */
 LG_API void lg_consumer_destroy(lg_consumer_t *consumer);
+
+/* ------------------------------------------------------------------------
+ * Topic-partition lists
+ *
+ * An ordered list of (topic, partition, offset) entries: what rebalance and
+ * commit callbacks receive, what commits and lg_consumer_committed take.
+ * Lists handed to a callback are borrowed for the call; lists the
+ * application creates are freed with lg_topic_partition_list_destroy.
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_topic_partition_list lg_topic_partition_list_t;
+
+/* Offset meaning "the group's committed offset, else auto.offset.reset"
+ * (entries of an assign event carry it). */
+#define LG_OFFSET_STORED (-1000)
+/* Offset meaning "none" (lg_consumer_committed with nothing committed). */
+#define LG_OFFSET_INVALID (-1001)
+
+/* A new empty list, or NULL on allocation failure.  One thread at a time
+ * per list. */
+LG_API lg_topic_partition_list_t *lg_topic_partition_list_new(void);
+/* Frees list.  NULL is a no-op. */
+LG_API void lg_topic_partition_list_destroy(lg_topic_partition_list_t *list);
+/* Appends (topic, partition, offset); topic is copied.  LG_ERR_INVALID_ARG
+ * for NULL list/topic or a negative partition; LG_ERR_NOMEM. */
+LG_API lg_err_t lg_topic_partition_list_add(lg_topic_partition_list_t *list,
+                                            const char *topic,
+                                            int32_t partition,
+                                            int64_t offset);
+/* Number of entries (0 for NULL). */
+LG_API size_t lg_topic_partition_list_count(
+    const lg_topic_partition_list_t *list);
+/* Entry index's topic (valid as long as the list), partition and offset;
+ * NULL / -1 / LG_OFFSET_INVALID when index is out of range. */
+LG_API const char *lg_topic_partition_list_topic(
+    const lg_topic_partition_list_t *list, size_t index);
+LG_API int32_t lg_topic_partition_list_partition(
+    const lg_topic_partition_list_t *list, size_t index);
+LG_API int64_t lg_topic_partition_list_offset(
+    const lg_topic_partition_list_t *list, size_t index);
+/* Sets entry index's offset.  LG_ERR_INVALID_ARG when out of range. */
+LG_API lg_err_t lg_topic_partition_list_set_offset(
+    lg_topic_partition_list_t *list, size_t index, int64_t offset);
+
+/* ------------------------------------------------------------------------
+ * Consumer groups
+ *
+ * A consumer created with group.id joins its group with
+ * lg_consumer_subscribe.  The engine's in-process coordinator assigns the
+ * partitions of the subscribed topics among the group's members with the
+ * configured partition.assignment.strategy, and rebalances when members
+ * join, leave or are evicted (no call for session.timeout.ms, no poll for
+ * max.poll.interval.ms), or when the subscribed topics change.  Every
+ * change reaches the application from its own lg_consumer_poll, through
+ * the rebalance callback; without one the library assigns and revokes by
+ * itself.  Committed offsets live in the internal topic __consumer_offsets
+ * and survive restarts.  See liblog(7), "Consumer groups".
+ * --------------------------------------------------------------------- */
+
+/* Rebalance callback: event is LG_ERR_ASSIGN_PARTITIONS or
+ * LG_ERR_REVOKE_PARTITIONS; partitions is borrowed for the call.  EAGER
+ * protocol: an assign event carries the whole new assignment and a revoke
+ * event all of it.  COOPERATIVE: only what is added or taken away.  The
+ * callback applies the change with lg_consumer_incremental_assign /
+ * lg_consumer_incremental_unassign (entries carry LG_OFFSET_STORED);
+ * revoked partitions it leaves assigned are unassigned when it returns.
+ * Called from lg_consumer_poll / lg_consumer_poll_batch /
+ * lg_consumer_unsubscribe on the calling thread, never from a library
+ * thread. */
+typedef void (*lg_rebalance_fn)(void *opaque, lg_consumer_t *consumer,
+                                lg_err_t event,
+                                const lg_topic_partition_list_t *partitions);
+
+/* Commit callback: the outcome of an asynchronous or automatic commit of
+ * offsets (borrowed for the call).  Served from the consumer's poll. */
+typedef void (*lg_commit_fn)(void *opaque, lg_consumer_t *consumer,
+                             lg_err_t err,
+                             const lg_topic_partition_list_t *offsets);
+
+/* Sets the rebalance callback (NULL: the library assigns and revokes by
+ * itself).  Call before lg_consumer_subscribe.  One thread at a time per
+ * consumer. */
+LG_API lg_err_t lg_consumer_set_rebalance_callback(lg_consumer_t *consumer,
+                                                   lg_rebalance_fn callback,
+                                                   void *opaque);
+
+/* Sets the commit callback (NULL: outcomes are dropped). */
+LG_API lg_err_t lg_consumer_set_commit_callback(lg_consumer_t *consumer,
+                                                lg_commit_fn callback,
+                                                void *opaque);
+
+/* Joins the consumer's group.id with a subscription to topics[0..count)
+ * (borrowed): names, or POSIX extended regexes when they start with '^'
+ * (internal topics, named "__...", never match a regex).  A new call
+ * replaces the subscription.  Partitions arrive through poll.
+ * LG_ERR_INVALID_CONFIG without group.id, LG_ERR_INVALID_ARG for a bad
+ * regex or name, LG_ERR_STATE when partitions were assigned manually,
+ * LG_ERR_INCONSISTENT_GROUP_PROTOCOL when the group's members use another
+ * assignor.  One thread at a time per consumer. */
+LG_API lg_err_t lg_consumer_subscribe(lg_consumer_t *consumer,
+                                      const char *const *topics,
+                                      size_t count);
+
+/* Leaves the group: revokes every group-assigned partition (calling the
+ * rebalance callback on the calling thread), commits positions when
+ * enable.auto.commit is set, and gives the partitions to the remaining
+ * members.  LG_ERR_STATE when not subscribed. */
+LG_API lg_err_t lg_consumer_unsubscribe(lg_consumer_t *consumer);
+
+/* "EAGER" (range, roundrobin), "COOPERATIVE" (cooperative-sticky), or
+ * "NONE" when the consumer is not subscribed.  Static string. */
+LG_API const char *lg_consumer_rebalance_protocol(lg_consumer_t *consumer);
+
+/* Adds partitions (borrowed) to the assignment, each at its entry's
+ * offset: LG_OFFSET_STORED (committed, else auto.offset.reset), an
+ * offset, LG_OFFSET_BEGINNING or LG_OFFSET_END.  Meant for the rebalance
+ * callback; works outside it too. */
+LG_API lg_err_t lg_consumer_incremental_assign(
+    lg_consumer_t *consumer, const lg_topic_partition_list_t *partitions);
+
+/* Removes partitions (borrowed) from the assignment; entries not assigned
+ * are ignored. */
+LG_API lg_err_t lg_consumer_incremental_unassign(
+    lg_consumer_t *consumer, const lg_topic_partition_list_t *partitions);
+
+/* Sets *listp to the current assignment (offsets: positions); free it
+ * with lg_topic_partition_list_destroy. */
+LG_API lg_err_t lg_consumer_assignment(lg_consumer_t *consumer,
+                                       lg_topic_partition_list_t **listp);
+
+/* Commits offsets for the consumer's group: the entries of offsets (the
+ * offset of the next record to read, as Kafka), or with offsets NULL the
+ * current position of every assigned partition.  Synchronous (async 0):
+ * written to __consumer_offsets with acks=all before returning.
+ * Asynchronous: written with acks=1 (survives a process crash), outcome
+ * to the commit callback at the next poll.  LG_ERR_ILLEGAL_GENERATION when
+ * the group has moved to a newer generation than the consumer has seen,
+ * LG_ERR_UNKNOWN_MEMBER when the consumer was evicted,
+ * LG_ERR_INVALID_CONFIG without group.id. */
+LG_API lg_err_t lg_consumer_commit(lg_consumer_t *consumer,
+                                   const lg_topic_partition_list_t *offsets,
+                                   int async);
+
+/* Sets the offset of each entry of partitions to the group's committed
+ * offset for it (LG_OFFSET_INVALID when none). */
+LG_API lg_err_t lg_consumer_committed(lg_consumer_t *consumer,
+                                      lg_topic_partition_list_t *partitions);
+
+/* ------------------------------------------------------------------------
+ * Consumer group administration
+ * --------------------------------------------------------------------- */
+
+typedef struct lg_group_description lg_group_description_t;
+
+/* Sets *namesp to the ids of every group with members or committed
+ * offsets, sorted.  Any thread. */
+LG_API lg_err_t lg_group_list(lg_engine_t *engine, lg_strings_t **namesp);
+
+/* Describes group_id: state, assignor, generation, members and their
+ * assignments, committed offsets and lag.  LG_ERR_UNKNOWN_GROUP.  Free
+ * with lg_group_description_destroy.  Any thread. */
+LG_API lg_err_t lg_group_describe(lg_engine_t *engine, const char *group_id,
+                                  lg_group_description_t **descriptionp);
+LG_API void lg_group_description_destroy(lg_group_description_t *description);
+/* "Empty", "PreparingRebalance" or "Stable".  Valid as long as the
+ * description. */
+LG_API const char *lg_group_description_state(
+    const lg_group_description_t *description);
+/* The assignor name ("" for an empty group). */
+LG_API const char *lg_group_description_protocol(
+    const lg_group_description_t *description);
+LG_API int32_t lg_group_description_generation(
+    const lg_group_description_t *description);
+LG_API size_t lg_group_description_member_count(
+    const lg_group_description_t *description);
+/* Member index's member id, group.instance.id ("" if dynamic) and
+ * assignment (valid as long as the description). */
+LG_API const char *lg_group_description_member_id(
+    const lg_group_description_t *description, size_t index);
+LG_API const char *lg_group_description_member_instance_id(
+    const lg_group_description_t *description, size_t index);
+LG_API const lg_topic_partition_list_t *
+lg_group_description_member_assignment(
+    const lg_group_description_t *description, size_t index);
+/* Committed offsets of the group, one entry per partition. */
+LG_API const lg_topic_partition_list_t *lg_group_description_offsets(
+    const lg_group_description_t *description);
+/* Lag of entry index of the offsets list: log end offset minus committed
+ * offset, or -1 when the partition no longer exists. */
+LG_API int64_t lg_group_description_lag(
+    const lg_group_description_t *description, size_t index);
+
+/* Deletes group_id and its committed offsets (tombstones in
+ * __consumer_offsets).  LG_ERR_GROUP_NOT_EMPTY while it has members,
+ * LG_ERR_UNKNOWN_GROUP.  Any thread. */
+LG_API lg_err_t lg_group_delete(lg_engine_t *engine, const char *group_id);
+
+/* Sets the committed offset of group_id for partition of topic
+ * (LG_PARTITION_ANY: every partition) to offset: an offset,
+ * LG_OFFSET_BEGINNING or LG_OFFSET_END (resolved now).  The group may be
+ * new; LG_ERR_GROUP_NOT_EMPTY while it has members.  Any thread. */
+LG_API lg_err_t lg_group_reset_offsets(lg_engine_t *engine,
+                                       const char *group_id,
+                                       const char *topic, int32_t partition,
+                                       int64_t offset);
 
 /* Message accessors for consumers: the topic name (valid as long as the
  * message), partition, and the error of an event message (LG_OK for a

@@ -18,12 +18,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum property_type { TYPE_INT, TYPE_ENUM };
+enum property_type { TYPE_INT, TYPE_ENUM, TYPE_STRING };
 
 typedef struct property {
     const char *name;
@@ -47,6 +48,8 @@ static const char *const partitioners[] = {"default", "murmur2", "random",
 static const char *const offset_resets[] = {"earliest", "latest", "none",
                                             NULL};
 static const char *const booleans[] = {"false", "true", NULL};
+static const char *const assignors[] = {"range", "roundrobin",
+                                        "cooperative-sticky", NULL};
 
 /* Order must match enum lgi_conf_id. */
 static const property_t properties[LGI_CONF__COUNT] = {
@@ -175,8 +178,114 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                     TYPE_ENUM, 0, 2, 1, offset_resets,
                                     "where a position outside the log moves: "
                                     "earliest, latest, or none (the poll "
-                                    "fails with LG_ERR_OFFSET_OUT_OF_RANGE)"},
+                                    "fails with LG_ERR_OFFSET_OUT_OF_RANGE); "
+                                    "also where a group member starts on a "
+                                    "partition with no committed offset"},
+    [LGI_CONF_GROUP_ID] = {"group.id", LGI_SCOPE_CONSUMER, TYPE_STRING, 0,
+                           255, 0, NULL,
+                           "consumer group this consumer joins with "
+                           "lg_consumer_subscribe and commits offsets for "
+                           "(at most 255 bytes; empty: no group)"},
+    [LGI_CONF_GROUP_INSTANCE_ID] = {"group.instance.id", LGI_SCOPE_CONSUMER,
+                                    TYPE_STRING, 0, 255, 0, NULL,
+                                    "static membership: a member that comes "
+                                    "back with the same id within "
+                                    "session.timeout.ms keeps its partitions "
+                                    "without a rebalance"},
+    [LGI_CONF_PARTITION_ASSIGNMENT_STRATEGY] =
+        {"partition.assignment.strategy", LGI_SCOPE_CONSUMER, TYPE_ENUM, 0,
+         2, 0, assignors,
+         "assignor of the group, one name (Kafka takes a list; its default "
+         "list range,cooperative-sticky selects range, which is ours); "
+         "every member must name the same one; cooperative-sticky rebalances "
+         "incrementally"},
+    [LGI_CONF_SESSION_TIMEOUT_MS] = {"session.timeout.ms", LGI_SCOPE_CONSUMER,
+                                     TYPE_INT, 1, 3600000, 45000, NULL,
+                                     "a member none of whose consumer calls "
+                                     "(each is a heartbeat) came for this "
+                                     "long is evicted; a departed static "
+                                     "member's slot is kept this long"},
+    [LGI_CONF_HEARTBEAT_INTERVAL_MS] = {"heartbeat.interval.ms",
+                                        LGI_SCOPE_CONSUMER, TYPE_INT, 1,
+                                        3600000, 3000, NULL,
+                                        "accepted for compatibility: the "
+                                        "coordinator is in-process and every "
+                                        "consumer call is a heartbeat"},
+    [LGI_CONF_MAX_POLL_INTERVAL_MS] = {"max.poll.interval.ms",
+                                       LGI_SCOPE_CONSUMER, TYPE_INT, 1,
+                                       INT32_MAX, 300000, NULL,
+                                       "a member that does not poll for this "
+                                       "long is evicted and its partitions "
+                                       "reassigned; also how long a "
+                                       "rebalance waits for it"},
+    [LGI_CONF_ENABLE_AUTO_COMMIT] = {"enable.auto.commit", LGI_SCOPE_CONSUMER,
+                                     TYPE_ENUM, 0, 1, 1, booleans,
+                                     "commit positions from poll every "
+                                     "auto.commit.interval.ms, before "
+                                     "partitions are revoked, and at "
+                                     "destroy"},
+    [LGI_CONF_AUTO_COMMIT_INTERVAL_MS] = {"auto.commit.interval.ms",
+                                          LGI_SCOPE_CONSUMER, TYPE_INT, 0,
+                                          INT32_MAX, 5000, NULL,
+                                          "interval of automatic commits"},
+    [LGI_CONF_OFFSETS_TOPIC_NUM_PARTITIONS] =
+        {"offsets.topic.num.partitions", LGI_SCOPE_ENGINE, TYPE_INT, 1, 1000,
+         8, NULL,
+         "partitions of __consumer_offsets when the engine creates it "
+         "(Kafka: 50; fewer here because the coordinator reads them all at "
+         "open and each costs open files)"},
 };
+
+/* ------------------------------------------------------------------------
+ * Interned strings: values of TYPE_STRING properties.  Index 0 is "".
+ * Entries are never freed (a handful of distinct group ids per process),
+ * so a conf copied by assignment never dangles.
+ * --------------------------------------------------------------------- */
+
+static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **interned;
+static size_t interned_count, interned_capacity;
+
+/* The index of text in the table, adding it; -1 on allocation failure. */
+static int64_t intern(const char *text) {
+    if (!*text)
+        return 0;
+    int64_t index = -1;
+    pthread_mutex_lock(&intern_lock);
+    for (size_t i = 0; i < interned_count && index < 0; i++)
+        if (strcmp(interned[i], text) == 0)
+            index = (int64_t)i + 1;
+    if (index < 0) {
+        if (interned_count == interned_capacity) {
+            size_t capacity = interned_capacity * 2 + 8;
+            char **grown = realloc(interned, capacity * sizeof *grown);
+            if (grown) {
+                interned = grown;
+                interned_capacity = capacity;
+            }
+        }
+        char *copy = interned_count < interned_capacity ? strdup(text) : NULL;
+        if (copy) {
+            interned[interned_count++] = copy;
+            index = (int64_t)interned_count;
+        }
+    }
+    pthread_mutex_unlock(&intern_lock);
+    return index;
+}
+
+static const char *interned_text(int64_t index) {
+    if (index <= 0)
+        return "";
+    pthread_mutex_lock(&intern_lock);
+    const char *text = interned[index - 1];
+    pthread_mutex_unlock(&intern_lock);
+    return text;
+}
+
+const char *lgi_conf_str(const lg_conf_t *conf, enum lgi_conf_id id) {
+    return interned_text(conf->values[id]);
+}
 
 const char *lgi_conf_name(int id) { return properties[id].name; }
 int lgi_conf_scope(int id) { return properties[id].scope; }
@@ -210,6 +319,8 @@ static void render_value(const property_t *p, int64_t value, char *buf,
                          size_t size) {
     if (p->type == TYPE_ENUM)
         snprintf(buf, size, "%s", p->choices[value]);
+    else if (p->type == TYPE_STRING)
+        snprintf(buf, size, "%s", interned_text(value));
     else
         snprintf(buf, size, "%" PRId64, value);
 }
@@ -218,7 +329,10 @@ void lgi_conf_describe(int id, char *default_text, size_t default_size,
                        char *range_text, size_t range_size) {
     const property_t *p = &properties[id];
     render_value(p, p->def, default_text, default_size);
-    if (p->type == TYPE_ENUM) {
+    if (p->type == TYPE_STRING) {
+        snprintf(range_text, range_size, "text of at most %" PRId64 " bytes",
+                 p->max);
+    } else if (p->type == TYPE_ENUM) {
         size_t used = 0;
         range_text[0] = '\0';
         for (int i = 0; p->choices[i] && used < range_size; i++)
@@ -320,6 +434,13 @@ LG_API lg_err_t lg_conf_set(lg_conf_t *conf, const char *name,
             return lgi_error(LG_ERR_INVALID_CONFIG,
                              "%s: must be one of %s, got \"%s\"", name,
                              range, value);
+    } else if (p->type == TYPE_STRING) {
+        if (strlen(value) > (size_t)p->max)
+            return lgi_error(LG_ERR_INVALID_CONFIG,
+                             "%s: must be %s, got %zu bytes", name, range,
+                             strlen(value));
+        if ((parsed = intern(value)) < 0)
+            return lgi_error(LG_ERR_NOMEM, "%s: out of memory", name);
     } else if (parse_int64(value, &parsed) != 0 || parsed < p->min ||
                parsed > p->max) {
         return lgi_error(LG_ERR_INVALID_CONFIG,
@@ -341,7 +462,7 @@ LG_API lg_err_t lg_conf_get(const lg_conf_t *conf, const char *name,
     if (id < 0)
         return lgi_error(LG_ERR_UNKNOWN_CONFIG,
                          "%s: unknown configuration property", name);
-    char text[64];
+    char text[320];
     render_value(&properties[id], conf->values[id], text, sizeof text);
     size_t need = strlen(text) + 1;
     size_t have = *size;

@@ -46,6 +46,16 @@ enum lgi_conf_id {
     LGI_CONF_FETCH_MAX_BYTES,
     LGI_CONF_MAX_PARTITION_FETCH_BYTES,
     LGI_CONF_AUTO_OFFSET_RESET,
+    /* consumer groups */
+    LGI_CONF_GROUP_ID,
+    LGI_CONF_GROUP_INSTANCE_ID,
+    LGI_CONF_PARTITION_ASSIGNMENT_STRATEGY,
+    LGI_CONF_SESSION_TIMEOUT_MS,
+    LGI_CONF_HEARTBEAT_INTERVAL_MS,
+    LGI_CONF_MAX_POLL_INTERVAL_MS,
+    LGI_CONF_ENABLE_AUTO_COMMIT,
+    LGI_CONF_AUTO_COMMIT_INTERVAL_MS,
+    LGI_CONF_OFFSETS_TOPIC_NUM_PARTITIONS,
     LGI_CONF__COUNT
 };
 
@@ -67,6 +77,10 @@ enum { LGI_PARTITIONER_DEFAULT, LGI_PARTITIONER_MURMUR2,
 /* auto.offset.reset values */
 enum { LGI_RESET_EARLIEST, LGI_RESET_LATEST, LGI_RESET_NONE };
 
+/* partition.assignment.strategy values */
+enum { LGI_ASSIGNOR_RANGE, LGI_ASSIGNOR_ROUNDROBIN,
+       LGI_ASSIGNOR_COOPERATIVE_STICKY };
+
 /* compression.type values */
 enum { LGI_COMPRESSION_PRODUCER, LGI_COMPRESSION_NONE, LGI_COMPRESSION_ZSTD };
 /* message.timestamp.type values */
@@ -85,6 +99,12 @@ struct lg_conf {
 
 /* Value of property id (enum-valued properties give their index). */
 int64_t lgi_conf_int(const lg_conf_t *conf, enum lgi_conf_id id);
+
+/* Value of the string property id ("" when unset).  String values are
+ * interned in a process-wide table (values[] holds the index), so a conf
+ * stays a flat struct copied by assignment; the returned pointer is valid
+ * for the life of the process. */
+const char *lgi_conf_str(const lg_conf_t *conf, enum lgi_conf_id id);
 
 /* The log settings of a topic: topic-scope values from conf. */
 void lgi_conf_log_config(const lg_conf_t *conf, lgi_log_config_t *config);

@@ -47,6 +47,16 @@
  * write, the state is re-checked after every drain.  A spurious readiness
  * is possible (the next poll then returns nothing and clears it); a
  * missed one is not.
+ *
+ * Groups.  A consumer with group.id may subscribe instead of assigning:
+ * it then holds a member of the engine's group coordinator (group.c), and
+ * every poll round starts with group_service -- the member's heartbeat,
+ * its rebalance steps (revoke/assign, through the application's callback
+ * or directly, each acknowledged to the coordinator only after it was
+ * applied), auto-commit, and queued commit callbacks.  The coordinator
+ * signals a pending step through group_signal and the eventfd, so a
+ * blocked poll wakes for it; group-assigned partitions are ordinary
+ * assignments, so everything above applies to them unchanged.
  */
 #include "consumer.h"
 
@@ -54,6 +64,7 @@
 #include "engine.h"
 #include "err.h"
 #include "fetch.h"
+#include "group.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -88,7 +99,18 @@ typedef struct assignment {
      * position would only repeat it. */
     lg_err_t stopped;
     int dropped; /* topic deleted; removed at the end of the poll */
+    /* The position last committed for the group (auto-commit writes only
+     * what moved); -1 when none. */
+    int64_t committed;
 } assignment_t;
+
+/* The outcome of an asynchronous or automatic commit, waiting for the
+ * commit callback at the next poll. */
+typedef struct commit_result {
+    struct commit_result *next;
+    lg_err_t err;
+    lg_topic_partition_list_t *offsets;
+} commit_result_t;
 
 /* An event message and the topic name it points at. */
 typedef struct event {
@@ -129,6 +151,26 @@ struct lg_consumer {
     lgi_consumer_counters_t counters;
     pthread_mutex_t stats_lock;
     lgi_stats_client_t stats_client;
+    /* Consumer groups.  group_id/instance_id point into the process-wide
+     * table of interned conf strings. */
+    const char *group_id;
+    const char *instance_id;
+    int strategy;
+    int64_t session_timeout_ms;
+    int64_t max_poll_interval_ms;
+    int enable_auto_commit;
+    int64_t auto_commit_interval_ms;
+    int64_t next_auto_commit_ns;
+    lgi_member_t *member; /* set while subscribed */
+    /* Set by the coordinator (any thread) when the member has a protocol
+     * step to take: poll must run group_service. */
+    atomic_int group_signal;
+    lg_rebalance_fn rebalance_callback;
+    void *rebalance_opaque;
+    lg_commit_fn commit_callback;
+    void *commit_opaque;
+    commit_result_t *results; /* oldest first */
+    commit_result_t **results_tail;
 };
 
 /* ------------------------------------------------------------------------
@@ -187,7 +229,8 @@ static int is_active(const assignment_t *assignment) {
 /* Whether a poll would return something now: a wakeup, records past a
  * position, an EOF event not yet given.  Lock-free. */
 static int anything_pending(lg_consumer_t *consumer) {
-    if (atomic_load(&consumer->wakeup_requested))
+    if (atomic_load(&consumer->wakeup_requested) ||
+        atomic_load(&consumer->group_signal) || consumer->results)
         return 1;
     for (size_t i = 0; i < consumer->count; i++) {
         assignment_t *assignment = consumer->assignments[i];
@@ -514,6 +557,12 @@ static int records_arrived(lg_consumer_t *consumer) {
     return 0;
 }
 
+static void group_service(lg_consumer_t *consumer);
+static void drop_results(lg_consumer_t *consumer);
+static lg_err_t commit_positions(lg_consumer_t *consumer,
+                                 const lg_topic_partition_list_t *only,
+                                 int acks, int report);
+
 /* Everything poll and poll_batch share. */
 static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
                         const lg_message_t **messages, size_t max,
@@ -527,6 +576,7 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
          * -- by the previous call, or by an empty round of this one --
          * can go.  Each assignment retires at most two fetches a round. */
         release_previous(consumer);
+        group_service(consumer);
         if ((err = reserve_retired(consumer, 2 * consumer->count + 2)))
             break;
         err = collect(consumer, messages, max, countp);
@@ -608,6 +658,22 @@ LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
         lgi_conf_int(conf, LGI_CONF_MAX_PARTITION_FETCH_BYTES);
     consumer->auto_offset_reset =
         (int)lgi_conf_int(conf, LGI_CONF_AUTO_OFFSET_RESET);
+    consumer->group_id = lgi_conf_str(conf, LGI_CONF_GROUP_ID);
+    consumer->instance_id = lgi_conf_str(conf, LGI_CONF_GROUP_INSTANCE_ID);
+    consumer->strategy =
+        (int)lgi_conf_int(conf, LGI_CONF_PARTITION_ASSIGNMENT_STRATEGY);
+    consumer->session_timeout_ms =
+        lgi_conf_int(conf, LGI_CONF_SESSION_TIMEOUT_MS);
+    consumer->max_poll_interval_ms =
+        lgi_conf_int(conf, LGI_CONF_MAX_POLL_INTERVAL_MS);
+    consumer->enable_auto_commit =
+        lgi_conf_int(conf, LGI_CONF_ENABLE_AUTO_COMMIT) != 0;
+    consumer->auto_commit_interval_ms =
+        lgi_conf_int(conf, LGI_CONF_AUTO_COMMIT_INTERVAL_MS);
+    consumer->next_auto_commit_ns =
+        monotonic_ns() + consumer->auto_commit_interval_ms * 1000000;
+    consumer->results_tail = &consumer->results;
+    atomic_init(&consumer->group_signal, 0);
     lg_conf_destroy(defaults);
     atomic_init(&consumer->signalled, 0);
     atomic_init(&consumer->wakeup_requested, 0);
@@ -708,19 +774,23 @@ static lg_err_t resolve_offset(const char *function, lgi_partition_t *log,
     return LG_OK;
 }
 
-LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
-                                   int32_t partition, int64_t offset) {
-    lgi_error_clear();
-    lg_err_t err = check_partition_args("lg_consumer_assign", consumer, topic,
-                                        partition);
+/* The body of lg_consumer_assign and lg_consumer_incremental_assign.
+ * offset may also be LG_OFFSET_INVALID (internal): no position, so the
+ * first read fails as auto.offset.reset=none demands.  committed is the
+ * group's committed offset, for auto-commit to skip unmoved positions. */
+static lg_err_t assign_one(const char *function, lg_consumer_t *consumer,
+                           const char *topic, int32_t partition,
+                           int64_t offset, int64_t committed) {
+    lg_err_t err = check_partition_args(function, consumer, topic, partition);
     if (err != LG_OK)
         return err;
     lgi_partition_ref_t ref;
     if ((err = lgi_engine_acquire(consumer->engine, topic, partition, &ref)))
         return err;
-    int64_t position;
-    if ((err = resolve_offset("lg_consumer_assign", ref.partition, offset,
-                              &position)) ||
+    int64_t position = LG_OFFSET_INVALID;
+    if ((offset != LG_OFFSET_INVALID &&
+         (err = resolve_offset(function, ref.partition, offset,
+                               &position))) ||
         (err = reserve_retired(consumer, 1))) {
         lgi_engine_release(consumer->engine, &ref);
         return err;
@@ -731,6 +801,7 @@ LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
     if (assignment && assignment->held_topic == ref.topic) {
         lgi_engine_release(consumer->engine, &ref);
         reposition(consumer, assignment, position);
+        assignment->committed = committed;
         settle_eventfd(consumer);
         return LG_OK;
     }
@@ -746,7 +817,7 @@ LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
         pthread_mutex_unlock(&consumer->stats_lock);
         if (!grown) {
             lgi_engine_release(consumer->engine, &ref);
-            return lgi_error(LG_ERR_NOMEM, "lg_consumer_assign: out of memory");
+            return lgi_error(LG_ERR_NOMEM, "%s: out of memory", function);
         }
     }
     assignment_t *fresh = lgi_calloc(1, sizeof *fresh);
@@ -755,7 +826,7 @@ LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
         lgi_free(fresh);
         lgi_free(name);
         lgi_engine_release(consumer->engine, &ref);
-        return lgi_error(LG_ERR_NOMEM, "lg_consumer_assign: out of memory");
+        return lgi_error(LG_ERR_NOMEM, "%s: out of memory", function);
     }
     if (assignment) /* of a deleted topic now re-created: start afresh */
         remove_at(consumer, index);
@@ -770,12 +841,24 @@ LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
     fresh->watch.opaque = fresh;
     atomic_init(&fresh->caught_up, 0);
     fresh->stopped = LG_OK;
+    fresh->committed = committed;
     pthread_mutex_lock(&consumer->stats_lock);
     consumer->assignments[consumer->count++] = fresh;
     pthread_mutex_unlock(&consumer->stats_lock);
     lgi_partition_watch(fresh->log, &fresh->watch);
     settle_eventfd(consumer);
     return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
+                                   int32_t partition, int64_t offset) {
+    lgi_error_clear();
+    if (consumer && consumer->member)
+        return lgi_error(LG_ERR_STATE,
+                         "lg_consumer_assign: the consumer is subscribed; "
+                         "its group assigns its partitions");
+    return assign_one("lg_consumer_assign", consumer, topic, partition,
+                      offset, -1);
 }
 
 LG_API lg_err_t lg_consumer_unassign(lg_consumer_t *consumer,
@@ -866,6 +949,7 @@ LG_API lg_err_t lg_consumer_position(lg_consumer_t *consumer,
     if (!offsetp)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_position: offsetp must not be NULL");
+    lgi_group_heartbeat(consumer->member);
     assignment_t *assignment = find_assignment(consumer, topic, partition,
                                                NULL);
     if (!assignment)
@@ -947,6 +1031,12 @@ LG_API void lg_consumer_destroy(lg_consumer_t *consumer) {
     if (!consumer)
         return;
     lgi_stats_unregister(consumer->engine, &consumer->stats_client);
+    /* Kafka's close: commit (auto-commit), then leave; no callbacks. */
+    if (consumer->group_id[0] && consumer->enable_auto_commit)
+        commit_positions(consumer, NULL, LG_ACKS_LEADER, 0);
+    lgi_group_leave(consumer->member, 0);
+    consumer->member = NULL;
+    drop_results(consumer);
     for (size_t i = 0; i < consumer->count; i++) {
         assignment_t *assignment = consumer->assignments[i];
         /* Unwatch first: after it returns notify cannot run. */
@@ -962,4 +1052,407 @@ LG_API void lg_consumer_destroy(lg_consumer_t *consumer) {
     close(consumer->eventfd);
     pthread_mutex_destroy(&consumer->stats_lock);
     lgi_free(consumer);
+}
+
+/* ------------------------------------------------------------------------
+ * Consumer groups: subscription, the rebalance protocol served from poll,
+ * commits and their callbacks
+ *
+ * A subscribed consumer holds an lgi_member_t of the engine's coordinator
+ * (group.c).  Each poll (group_service) is the member's heartbeat and
+ * protocol step: the coordinator answers with a revoke or an assign, which
+ * is applied here -- through the application's rebalance callback, or
+ * directly without one -- and acknowledged, so the coordinator never hands
+ * a partition to another member before this consumer has let go of it.
+ * Auto-commit runs here too, every auto.commit.interval.ms and before a
+ * revocation, committing only positions that moved.
+ * --------------------------------------------------------------------- */
+
+/* Drops queued commit outcomes without calling back. */
+static void drop_results(lg_consumer_t *consumer) {
+    while (consumer->results) {
+        commit_result_t *result = consumer->results;
+        consumer->results = result->next;
+        lg_topic_partition_list_destroy(result->offsets);
+        lgi_free(result);
+    }
+    consumer->results_tail = &consumer->results;
+}
+
+/* Queues the outcome of a commit for the commit callback (takes
+ * offsets). */
+static void queue_result(lg_consumer_t *consumer, lg_err_t err,
+                         lg_topic_partition_list_t *offsets) {
+    commit_result_t *result = consumer->commit_callback
+                                  ? lgi_calloc(1, sizeof *result)
+                                  : NULL;
+    if (!result) {
+        lg_topic_partition_list_destroy(offsets);
+        return;
+    }
+    result->err = err;
+    result->offsets = offsets;
+    *consumer->results_tail = result;
+    consumer->results_tail = &result->next;
+}
+
+/* Calls the commit callback for every queued outcome. */
+static void serve_results(lg_consumer_t *consumer) {
+    while (consumer->results) {
+        commit_result_t *result = consumer->results;
+        consumer->results = result->next;
+        if (!consumer->results)
+            consumer->results_tail = &consumer->results;
+        if (consumer->commit_callback)
+            consumer->commit_callback(consumer->commit_opaque, consumer,
+                                      result->err, result->offsets);
+        lg_topic_partition_list_destroy(result->offsets);
+        lgi_free(result);
+    }
+}
+
+/* Commits the positions of the assigned partitions (only those in only,
+ * when given) that moved since their last commit.  report queues the
+ * outcome for the commit callback. */
+static lg_err_t commit_positions(lg_consumer_t *consumer,
+                                 const lg_topic_partition_list_t *only,
+                                 int acks, int report) {
+    lg_topic_partition_list_t *offsets = lg_topic_partition_list_new();
+    if (!offsets)
+        return LG_ERR_NOMEM;
+    lg_err_t err = LG_OK;
+    for (size_t i = 0; i < consumer->count && err == LG_OK; i++) {
+        assignment_t *assignment = consumer->assignments[i];
+        if (assignment->position < 0 ||
+            assignment->position == assignment->committed)
+            continue;
+        if (only && lgi_tp_list_find(only, assignment->topic,
+                                     assignment->partition) == SIZE_MAX)
+            continue;
+        err = lg_topic_partition_list_add(offsets, assignment->topic,
+                                          assignment->partition,
+                                          assignment->position);
+    }
+    if (err == LG_OK && offsets->count > 0) {
+        err = lgi_group_commit(consumer->engine, consumer->group_id,
+                               consumer->member, offsets, acks);
+        for (size_t i = 0; err == LG_OK && i < offsets->count; i++) {
+            assignment_t *assignment = find_assignment(
+                consumer, offsets->items[i].topic,
+                offsets->items[i].partition, NULL);
+            if (assignment)
+                assignment->committed = offsets->items[i].offset;
+        }
+        if (report) {
+            queue_result(consumer, err, offsets);
+            offsets = NULL;
+        }
+    }
+    lg_topic_partition_list_destroy(offsets);
+    return err;
+}
+
+/* Adds the partitions of list, each at its offset, resolving
+ * LG_OFFSET_STORED to the committed offset or auto.offset.reset. */
+static lg_err_t assign_list(const char *function, lg_consumer_t *consumer,
+                            const lg_topic_partition_list_t *list) {
+    lg_err_t first = LG_OK;
+    for (size_t i = 0; i < list->count; i++) {
+        const lgi_tp_entry_t *entry = &list->items[i];
+        int64_t offset = entry->offset, committed = -1;
+        if (offset == LG_OFFSET_STORED || offset == LG_OFFSET_INVALID) {
+            committed = consumer->group_id[0]
+                            ? lgi_group_committed(consumer->engine,
+                                                  consumer->group_id,
+                                                  entry->topic,
+                                                  entry->partition)
+                            : LG_OFFSET_INVALID;
+            if (committed >= 0)
+                offset = committed;
+            else if (consumer->auto_offset_reset == LGI_RESET_EARLIEST)
+                offset = LG_OFFSET_BEGINNING;
+            else if (consumer->auto_offset_reset == LGI_RESET_LATEST)
+                offset = LG_OFFSET_END;
+            else
+                offset = LG_OFFSET_INVALID;
+            if (committed < 0)
+                committed = -1;
+        }
+        lg_err_t err = assign_one(function, consumer, entry->topic,
+                                  entry->partition, offset, committed);
+        if (err != LG_OK && first == LG_OK)
+            first = err;
+    }
+    return first;
+}
+
+/* Removes the assigned partitions of list; others are ignored. */
+static lg_err_t unassign_list(lg_consumer_t *consumer,
+                              const lg_topic_partition_list_t *list) {
+    for (size_t i = 0; i < list->count; i++) {
+        size_t index;
+        if (!find_assignment(consumer, list->items[i].topic,
+                             list->items[i].partition, &index))
+            continue;
+        lg_err_t err = reserve_retired(consumer, 1);
+        if (err != LG_OK)
+            return err;
+        remove_at(consumer, index);
+    }
+    settle_eventfd(consumer);
+    return LG_OK;
+}
+
+/* Gives up the partitions of list: commit (auto-commit, unless they were
+ * lost), the callback, then whatever the callback left assigned. */
+static void revoke_list(lg_consumer_t *consumer, lg_topic_partition_list_t *list,
+                        int lost) {
+    if (consumer->enable_auto_commit && !lost)
+        commit_positions(consumer, list, LG_ACKS_LEADER, 1);
+    if (consumer->rebalance_callback)
+        consumer->rebalance_callback(consumer->rebalance_opaque, consumer,
+                                     LG_ERR_REVOKE_PARTITIONS, list);
+    unassign_list(consumer, list);
+}
+
+/* The member's heartbeat and protocol steps, auto-commit and commit
+ * callbacks: run at the top of every poll round. */
+static void group_service(lg_consumer_t *consumer) {
+    /* A plain consumer pays two loads here, no store and no lock. */
+    if (atomic_load_explicit(&consumer->group_signal, memory_order_relaxed))
+        atomic_store(&consumer->group_signal, 0);
+    if (consumer->results)
+        serve_results(consumer);
+    while (consumer->member) {
+        lg_topic_partition_list_t *list;
+        int lost;
+        int step = lgi_group_step(consumer->member, 1, &list, &lost);
+        if (step == LGI_STEP_NONE)
+            break;
+        if (step == LGI_STEP_REVOKE) {
+            revoke_list(consumer, list, lost);
+        } else if (consumer->rebalance_callback) {
+            consumer->rebalance_callback(consumer->rebalance_opaque, consumer,
+                                         LG_ERR_ASSIGN_PARTITIONS, list);
+        } else {
+            assign_list("lg_consumer_poll", consumer, list);
+        }
+        lg_topic_partition_list_destroy(list);
+        if (consumer->member) /* the callback may have unsubscribed */
+            lgi_group_step_done(consumer->member);
+    }
+    if (consumer->enable_auto_commit && consumer->group_id[0] &&
+        monotonic_ns() >= consumer->next_auto_commit_ns) {
+        consumer->next_auto_commit_ns =
+            monotonic_ns() + consumer->auto_commit_interval_ms * 1000000;
+        commit_positions(consumer, NULL, LG_ACKS_LEADER, 1);
+    }
+    serve_results(consumer);
+}
+
+/* The coordinator's wake: runs under its lock on any thread. */
+static void group_wake(void *opaque) {
+    lg_consumer_t *consumer = opaque;
+    atomic_store(&consumer->group_signal, 1);
+    signal_eventfd(consumer);
+}
+
+static lg_err_t need_group(const char *function, lg_consumer_t *consumer) {
+    if (!consumer)
+        return lgi_error(LG_ERR_INVALID_ARG, "%s: consumer must not be NULL",
+                         function);
+    if (!consumer->group_id[0])
+        return lgi_error(LG_ERR_INVALID_CONFIG,
+                         "%s: the consumer has no group.id", function);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_set_rebalance_callback(lg_consumer_t *consumer,
+                                                   lg_rebalance_fn callback,
+                                                   void *opaque) {
+    lgi_error_clear();
+    if (!consumer)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_set_rebalance_callback: consumer must "
+                         "not be NULL");
+    consumer->rebalance_callback = callback;
+    consumer->rebalance_opaque = opaque;
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_set_commit_callback(lg_consumer_t *consumer,
+                                                lg_commit_fn callback,
+                                                void *opaque) {
+    lgi_error_clear();
+    if (!consumer)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_set_commit_callback: consumer must not "
+                         "be NULL");
+    consumer->commit_callback = callback;
+    consumer->commit_opaque = opaque;
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_subscribe(lg_consumer_t *consumer,
+                                      const char *const *topics,
+                                      size_t count) {
+    lgi_error_clear();
+    lg_err_t err = need_group("lg_consumer_subscribe", consumer);
+    if (err != LG_OK)
+        return err;
+    if (!topics || count == 0)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_subscribe: no topics given");
+    if (!consumer->member && consumer->count > 0)
+        return lgi_error(LG_ERR_STATE,
+                         "lg_consumer_subscribe: partitions are assigned "
+                         "manually; unassign them first");
+    if ((err = lgi_group_validate_subscription(topics, count)))
+        return err;
+    if (consumer->member)
+        return lgi_group_resubscribe(consumer->member, topics, count);
+    lgi_member_config_t config = {
+        .group_id = consumer->group_id,
+        .instance_id = consumer->instance_id,
+        .strategy = consumer->strategy,
+        .session_timeout_ms = consumer->session_timeout_ms,
+        .max_poll_interval_ms = consumer->max_poll_interval_ms,
+        .wake = group_wake,
+        .opaque = consumer,
+    };
+    err = lgi_group_join(consumer->engine, &config, topics, count,
+                         &consumer->member);
+    if (err == LG_OK)
+        group_wake(consumer);
+    return err;
+}
+
+LG_API lg_err_t lg_consumer_unsubscribe(lg_consumer_t *consumer) {
+    lgi_error_clear();
+    if (!consumer)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_unsubscribe: consumer must not be "
+                         "NULL");
+    if (!consumer->member)
+        return lgi_error(LG_ERR_STATE,
+                         "lg_consumer_unsubscribe: not subscribed");
+    lg_topic_partition_list_t *list;
+    lg_err_t err = lg_consumer_assignment(consumer, &list);
+    if (err != LG_OK)
+        return err;
+    if (list->count > 0)
+        revoke_list(consumer, list, 0);
+    lg_topic_partition_list_destroy(list);
+    lgi_group_leave(consumer->member, 1);
+    consumer->member = NULL;
+    serve_results(consumer);
+    return LG_OK;
+}
+
+LG_API const char *lg_consumer_rebalance_protocol(lg_consumer_t *consumer) {
+    lgi_error_clear();
+    if (!consumer || !consumer->member)
+        return "NONE";
+    return lgi_group_protocol(consumer->member);
+}
+
+LG_API lg_err_t lg_consumer_incremental_assign(
+    lg_consumer_t *consumer, const lg_topic_partition_list_t *partitions) {
+    lgi_error_clear();
+    if (!consumer || !partitions)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_incremental_assign: consumer and "
+                         "partitions must not be NULL");
+    return assign_list("lg_consumer_incremental_assign", consumer,
+                       partitions);
+}
+
+LG_API lg_err_t lg_consumer_incremental_unassign(
+    lg_consumer_t *consumer, const lg_topic_partition_list_t *partitions) {
+    lgi_error_clear();
+    if (!consumer || !partitions)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_incremental_unassign: consumer and "
+                         "partitions must not be NULL");
+    return unassign_list(consumer, partitions);
+}
+
+LG_API lg_err_t lg_consumer_assignment(lg_consumer_t *consumer,
+                                       lg_topic_partition_list_t **listp) {
+    lgi_error_clear();
+    if (!consumer || !listp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_assignment: consumer and listp must "
+                         "not be NULL");
+    *listp = NULL;
+    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
+    if (!list)
+        return LG_ERR_NOMEM;
+    for (size_t i = 0; i < consumer->count; i++) {
+        lg_err_t err = lg_topic_partition_list_add(
+            list, consumer->assignments[i]->topic,
+            consumer->assignments[i]->partition,
+            consumer->assignments[i]->position);
+        if (err != LG_OK) {
+            lg_topic_partition_list_destroy(list);
+            return err;
+        }
+    }
+    *listp = list;
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_consumer_commit(lg_consumer_t *consumer,
+                                   const lg_topic_partition_list_t *offsets,
+                                   int async) {
+    lgi_error_clear();
+    lg_err_t err = need_group("lg_consumer_commit", consumer);
+    if (err != LG_OK)
+        return err;
+    int acks = async ? LG_ACKS_LEADER : LG_ACKS_ALL;
+    if (!offsets) {
+        /* Every position, moved or not: an explicit commit is a promise. */
+        for (size_t i = 0; i < consumer->count; i++)
+            consumer->assignments[i]->committed = -1;
+        err = commit_positions(consumer, NULL, acks, async);
+    } else {
+        err = lgi_group_commit(consumer->engine, consumer->group_id,
+                               consumer->member, offsets, acks);
+        for (size_t i = 0; err == LG_OK && i < offsets->count; i++) {
+            assignment_t *assignment = find_assignment(
+                consumer, offsets->items[i].topic,
+                offsets->items[i].partition, NULL);
+            if (assignment)
+                assignment->committed = offsets->items[i].offset;
+        }
+        if (async) {
+            lg_topic_partition_list_t *copy = lg_topic_partition_list_new();
+            for (size_t i = 0; copy && i < offsets->count; i++)
+                lg_topic_partition_list_add(copy, offsets->items[i].topic,
+                                            offsets->items[i].partition,
+                                            offsets->items[i].offset);
+            if (copy)
+                queue_result(consumer, err, copy);
+        }
+    }
+    if (async && consumer->results)
+        signal_eventfd(consumer); /* the callback is due at the next poll */
+    return err;
+}
+
+LG_API lg_err_t lg_consumer_committed(lg_consumer_t *consumer,
+                                      lg_topic_partition_list_t *partitions) {
+    lgi_error_clear();
+    lg_err_t err = need_group("lg_consumer_committed", consumer);
+    if (err != LG_OK)
+        return err;
+    if (!partitions)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_consumer_committed: partitions must not be NULL");
+    lgi_group_heartbeat(consumer->member);
+    for (size_t i = 0; i < partitions->count; i++)
+        partitions->items[i].offset = lgi_group_committed(
+            consumer->engine, consumer->group_id, partitions->items[i].topic,
+            partitions->items[i].partition);
+    return LG_OK;
 }

@@ -19,6 +19,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "group.h"
 #include "metafile.h"
 
 #include <errno.h>
@@ -247,6 +248,7 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     }
     pthread_mutex_unlock(&engine->maintenance_lock);
     lgi_topics_bury(engine);
+    lgi_coordinator_close(engine);
     if (flush) {
         /* Partitions are flushed and closed first so the checkpoint below
          * records their final, fully synced recovery points. */
@@ -365,6 +367,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     log_backend(engine);
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
+        goto fail;
+    if ((err = lgi_coordinator_open(engine)))
         goto fail;
     /* Record what recovery established before accepting writes. */
     if ((err = lgi_engine_checkpoint_recovery_points(engine)))

@@ -92,6 +92,11 @@ struct lg_engine {
     uint64_t stats_next_id;
     pthread_mutex_t poll_lock;
     int64_t stats_due_ns; /* next report; under poll_lock */
+    /* Consumer groups (group.c): created after the topics are loaded. */
+    struct lgi_coordinator *coordinator;
+    /* Bumped on every topic create, delete and partition growth, so group
+     * coordinators notice subscription changes with one atomic load. */
+    atomic_uint topics_version;
 };
 
 /* Registers / unregisters a child handle (any thread). */

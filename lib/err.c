@@ -35,7 +35,16 @@
     X(LG_ERR_TIMED_OUT, "timed out")                                           \
     X(LG_ERR_STATE, "operation not valid in the current state")               \
     X(LG_ERR_QUEUE_FULL, "producer queue full")                                \
-    X(LG_ERR_PARTITION_EOF, "reached the end of the partition")
+    X(LG_ERR_PARTITION_EOF, "reached the end of the partition")             \
+    X(LG_ERR_ILLEGAL_GENERATION, "commit from a stale group generation")    \
+    X(LG_ERR_REBALANCE_IN_PROGRESS, "group rebalance in progress")          \
+    X(LG_ERR_UNKNOWN_MEMBER, "member is not in the group")                 \
+    X(LG_ERR_ASSIGN_PARTITIONS, "rebalance: partitions assigned")           \
+    X(LG_ERR_REVOKE_PARTITIONS, "rebalance: partitions revoked")            \
+    X(LG_ERR_UNKNOWN_GROUP, "unknown consumer group")                      \
+    X(LG_ERR_GROUP_NOT_EMPTY, "consumer group has members")                \
+    X(LG_ERR_INCONSISTENT_GROUP_PROTOCOL,                                   \
+      "assignor differs from the group's")
 
 #define LG_ERROR_ENTRY(code, text) [code] = {#code, text},
 static const struct {

@@ -587,6 +587,7 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
     pthread_rwlock_wrlock(&engine->topics_lock);
     int added = add_topic(engine, topic);
     pthread_rwlock_unlock(&engine->topics_lock);
+    atomic_fetch_add(&engine->topics_version, 1);
     if (added != 0) {
         /* Durable but not in memory: the next open will see it; fail the
          * call so the caller knows this engine cannot use it now. */
@@ -684,6 +685,7 @@ LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
         return err;
     }
     topic->deleted = 1;
+    atomic_fetch_add(&engine->topics_version, 1);
     pthread_mutex_lock(&engine->maintenance_lock);
     topic->next_dead = engine->deleting;
     engine->deleting = topic;
@@ -760,6 +762,7 @@ LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
     topic->partitions = grown;
     topic->partition_count = partition_count;
     pthread_rwlock_unlock(&engine->topics_lock);
+    atomic_fetch_add(&engine->topics_version, 1);
 out:
     pthread_mutex_unlock(&engine->meta_lock);
     return err;
