@@ -5,8 +5,8 @@ ctypes to an exported lg_ function: handles are opaque pointers, lengths are
 explicit, nothing is passed by value as a struct, there are no varargs.  It
 covers the engine (open/close, topics, append/read, statistics, the log
 callback), producers with delivery reports, and consumers (assign, poll,
-poll_batch, seek).  Consumer groups are not bound: lg_consumer_subscribe is
-not in the library yet.
+poll_batch, seek) and consumer groups (subscribe with a rebalance callback,
+commit, committed, assignment, group listing).
 
 Invariants:
   * Every ctypes callback object (CFUNCTYPE) is kept referenced by the
@@ -39,6 +39,8 @@ OFFSET_BEGINNING, OFFSET_END = -2, -1
 PARTITION_ANY = -1
 TIMESTAMP_NOW = -(2 ** 63)
 ERR_PARTITION_EOF = 21
+ERR_ASSIGN_PARTITIONS, ERR_REVOKE_PARTITIONS = 25, 26
+OFFSET_STORED, OFFSET_INVALID = -1000, -1001
 
 _lib = ctypes.CDLL(os.environ.get("LIBLOG_PATH") or "liblog.so.1")
 
@@ -50,6 +52,8 @@ _i32, _i64, _int = ctypes.c_int32, ctypes.c_int64, ctypes.c_int
 LOG_FN = ctypes.CFUNCTYPE(None, _p, _int, _char_p)
 STATS_FN = ctypes.CFUNCTYPE(None, _p, _char_p, _size)
 DELIVERY_FN = ctypes.CFUNCTYPE(None, _p, _int, _char_p, _i32, _i64, _p)
+REBALANCE_FN = ctypes.CFUNCTYPE(None, _p, _p, _int, _p)
+COMMIT_FN = ctypes.CFUNCTYPE(None, _p, _p, _int, _p)
 
 
 def _bind(name, restype, *argtypes):
@@ -130,6 +134,52 @@ _consumer_poll_batch = _bind("lg_consumer_poll_batch", _int, _p, _int,
                              ctypes.POINTER(_p), _size, ctypes.POINTER(_size))
 _consumer_wakeup = _bind("lg_consumer_wakeup", None, _p)
 _consumer_destroy = _bind("lg_consumer_destroy", None, _p)
+_tpl_new = _bind("lg_topic_partition_list_new", _p)
+_tpl_destroy = _bind("lg_topic_partition_list_destroy", None, _p)
+_tpl_add = _bind("lg_topic_partition_list_add", _int, _p, _char_p, _i32, _i64)
+_tpl_count = _bind("lg_topic_partition_list_count", _size, _p)
+_tpl_topic = _bind("lg_topic_partition_list_topic", _char_p, _p, _size)
+_tpl_partition = _bind("lg_topic_partition_list_partition", _i32, _p, _size)
+_tpl_offset = _bind("lg_topic_partition_list_offset", _i64, _p, _size)
+_consumer_set_rebalance = _bind("lg_consumer_set_rebalance_callback", _int,
+                                _p, REBALANCE_FN, _p)
+_consumer_set_commit = _bind("lg_consumer_set_commit_callback", _int, _p,
+                             COMMIT_FN, _p)
+_consumer_subscribe = _bind("lg_consumer_subscribe", _int, _p,
+                            ctypes.POINTER(_char_p), _size)
+_consumer_unsubscribe = _bind("lg_consumer_unsubscribe", _int, _p)
+_consumer_protocol = _bind("lg_consumer_rebalance_protocol", _char_p, _p)
+_consumer_incremental_assign = _bind("lg_consumer_incremental_assign", _int,
+                                     _p, _p)
+_consumer_incremental_unassign = _bind("lg_consumer_incremental_unassign",
+                                       _int, _p, _p)
+_consumer_assignment = _bind("lg_consumer_assignment", _int, _p,
+                             ctypes.POINTER(_p))
+_consumer_commit = _bind("lg_consumer_commit", _int, _p, _p, _int)
+_consumer_committed = _bind("lg_consumer_committed", _int, _p, _p)
+_group_list = _bind("lg_group_list", _int, _p, ctypes.POINTER(_p))
+
+
+def _tpl_to_python(handle):
+    """[(topic, partition, offset)] from an lg_topic_partition_list_t."""
+    return [(_tpl_topic(handle, i).decode(), _tpl_partition(handle, i),
+             _tpl_offset(handle, i)) for i in range(_tpl_count(handle))]
+
+
+def _tpl_from_python(entries):
+    """A new lg_topic_partition_list_t from (topic, partition[, offset])
+    tuples (offset defaults to OFFSET_STORED); caller destroys it."""
+    handle = _tpl_new()
+    if not handle:
+        raise MemoryError("lg_topic_partition_list_new")
+    try:
+        for entry in entries:
+            offset = entry[2] if len(entry) > 2 else OFFSET_STORED
+            _check(_tpl_add(handle, _b(entry[0]), entry[1], offset))
+    except BaseException:
+        _tpl_destroy(handle)
+        raise
+    return handle
 
 
 def version():
@@ -313,6 +363,16 @@ class Engine:
         count = _i32()
         _check(_topic_count(self._h(), _b(name), ctypes.byref(count)))
         return count.value
+
+    def list_groups(self):
+        """Ids of the groups with members or committed offsets."""
+        names = _p()
+        _check(_group_list(self._h(), ctypes.byref(names)))
+        try:
+            return [_strings_get(names, i).decode()
+                    for i in range(_strings_count(names))]
+        finally:
+            _strings_destroy(names)
 
     def list_topics(self):
         names = _p()
@@ -533,6 +593,73 @@ class Consumer:
 
     def wakeup(self):
         _consumer_wakeup(self._h())
+
+    # -- consumer groups (config needs "group.id") -----------------------
+    def subscribe(self, topics, on_rebalance=None, on_commit=None):
+        """Joins the group with a subscription to topics (names, or regexes
+        starting with '^').  on_rebalance(event, partitions) -- event
+        "assign" or "revoke", partitions [(topic, partition, offset)] -- is
+        told of every change from poll(); the binding then applies it
+        (incremental assign/unassign), so the callback only observes.
+        on_commit(err, offsets) receives async and auto commit outcomes."""
+        self._on_rebalance = on_rebalance
+        self._rebalance_fn = REBALANCE_FN(self._rebalance)
+        _check(_consumer_set_rebalance(self._h(), self._rebalance_fn, None))
+        if on_commit:
+            self._commit_fn = COMMIT_FN(
+                lambda opaque, consumer, err, offsets:
+                on_commit(err, _tpl_to_python(offsets)))
+            _check(_consumer_set_commit(self._h(), self._commit_fn, None))
+        names = [_b(t) for t in topics]
+        array = (_char_p * len(names))(*names)
+        _check(_consumer_subscribe(self._h(), array, len(names)))
+
+    def _rebalance(self, opaque, consumer, event, partitions):
+        assign = event == ERR_ASSIGN_PARTITIONS
+        if self._on_rebalance:
+            self._on_rebalance("assign" if assign else "revoke",
+                               _tpl_to_python(partitions))
+        if assign:
+            _consumer_incremental_assign(consumer, partitions)
+        else:
+            _consumer_incremental_unassign(consumer, partitions)
+
+    def unsubscribe(self):
+        _check(_consumer_unsubscribe(self._h()))
+
+    @property
+    def rebalance_protocol(self):
+        return _consumer_protocol(self._h()).decode()
+
+    def assignment(self):
+        """[(topic, partition, position)] currently assigned."""
+        handle = _p()
+        _check(_consumer_assignment(self._h(), ctypes.byref(handle)))
+        try:
+            return _tpl_to_python(handle)
+        finally:
+            _tpl_destroy(handle)
+
+    def commit(self, offsets=None, asynchronous=False):
+        """Commits [(topic, partition, offset)] or, with None, the
+        positions of every assigned partition."""
+        handle = _tpl_from_python(offsets) if offsets is not None else None
+        try:
+            _check(_consumer_commit(self._h(), handle,
+                                    1 if asynchronous else 0))
+        finally:
+            if handle:
+                _tpl_destroy(handle)
+
+    def committed(self, partitions):
+        """{(topic, partition): committed offset or OFFSET_INVALID}."""
+        handle = _tpl_from_python([(t, p, OFFSET_INVALID)
+                                   for t, p in partitions])
+        try:
+            _check(_consumer_committed(self._h(), handle))
+            return {(t, p): o for t, p, o in _tpl_to_python(handle)}
+        finally:
+            _tpl_destroy(handle)
 
     def close(self):
         handle, self._handle = self._handle, None

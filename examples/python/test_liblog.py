@@ -152,11 +152,43 @@ class BindingTest(unittest.TestCase):
             self.assertEqual(served, 1)
             self.assertEqual(seen[-1]["name"], "liblog")
 
-    def test_consumer_groups_not_bound_yet(self):
-        if hasattr(liblog._lib, "lg_consumer_subscribe"):
-            self.skipTest("lg_consumer_subscribe exists but is not bound yet")
-        self.skipTest("lg_consumer_subscribe is not in the library yet")
-
+    def test_consumer_group_subscribe_commit_and_rejoin(self):
+        with self.open() as engine:
+            engine.create_topic("g", 4)
+            for partition in range(4):
+                engine.append("g", partition,
+                              [(None, b"%d-%d" % (partition, i))
+                               for i in range(5)])
+            events = []
+            config = {"group.id": "py-group", "enable.auto.commit": "false",
+                      "auto.offset.reset": "earliest"}
+            with liblog.Consumer(engine, config) as consumer:
+                consumer.subscribe(["g"], lambda event, parts:
+                                   events.append((event, len(parts))))
+                got = []
+                for _ in range(200):
+                    message = consumer.poll(100)
+                    if message is not None and message.error == 0:
+                        got.append(message)
+                    if len(got) == 20:
+                        break
+                self.assertEqual(len(got), 20)
+                self.assertIn(("assign", 4), events)
+                self.assertEqual(len(consumer.assignment()), 4)
+                self.assertIn(consumer.rebalance_protocol,
+                              ("EAGER", "COOPERATIVE"))
+                consumer.commit()
+                committed = consumer.committed([("g", p) for p in range(4)])
+                self.assertEqual(set(committed.values()), {5})
+                consumer.unsubscribe()
+            self.assertIn("py-group", engine.list_groups())
+            # a new member of the group resumes from the committed offsets
+            with liblog.Consumer(engine, config) as consumer:
+                consumer.subscribe(["^g$"])
+                for _ in range(20):
+                    consumer.poll(50)
+                positions = {p: o for _, p, o in consumer.assignment()}
+                self.assertEqual(positions, {0: 5, 1: 5, 2: 5, 3: 5})
 
 if __name__ == "__main__":
     unittest.main()
