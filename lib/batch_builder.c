@@ -81,11 +81,6 @@ static int64_t next_delta(const lgi_batch_builder_t *b, int64_t timestamp) {
     return (int64_t)((uint64_t)timestamp - (uint64_t)b->base_timestamp);
 }
 
-size_t lgi_batch_builder_next_size(const lgi_batch_builder_t *builder,
-                                   const lgi_record_fields_t *record) {
-    return lgi_batch_record_size(record, builder->count,
-                                 next_delta(builder, record->timestamp));
-}
 
 int lgi_batch_builder_add(lgi_batch_builder_t *builder,
                           const lgi_record_fields_t *r) {

@@ -17,6 +17,7 @@
 #define LG_BATCH_BUILDER_H
 
 #include "batch.h"
+#include "varint.h"
 #include "buf.h"
 
 typedef struct lgi_batch_builder {
@@ -53,8 +54,18 @@ size_t lgi_batch_record_size(const lgi_record_fields_t *record,
                              int32_t offset_delta, int64_t ts_delta);
 
 /* Bytes record would take as the builder's next record. */
-size_t lgi_batch_builder_next_size(const lgi_batch_builder_t *builder,
-                                   const lgi_record_fields_t *record);
+/* An upper bound of lgi_batch_record_size for any offset and timestamp
+ * delta: every varint at its widest.  Costs two additions, so the
+ * producer's per-record checks (does it fit the open batch, what does it
+ * charge against buffer.memory) use it instead of the exact size. */
+static inline size_t lgi_batch_record_size_bound(
+    const lgi_record_fields_t *record) {
+    return LGI_VARINT_MAX /* length */ + 1 /* attributes */ +
+           LGI_VARLONG_MAX /* timestamp delta */ + LGI_VARINT_MAX * 4 +
+           (record->key_len > 0 ? (size_t)record->key_len : 0) +
+           (record->value_len > 0 ? (size_t)record->value_len : 0) +
+           record->headers_len;
+}
 
 /* Total batch size (header included) once the next record is added. */
 static inline size_t lgi_batch_builder_size(const lgi_batch_builder_t *b) {

@@ -679,13 +679,12 @@ static int accumulate(lg_producer_t *producer, accumulator_t *acc,
     for (size_t i = 0; i < n; i++) {
         const lgi_record_fields_t *r = &fields[i];
         pbatch_t *batch = acc->open;
-        size_t size = batch ? lgi_batch_builder_next_size(&batch->builder, r)
-                            : sizes[i];
+        /* sizes[i] bounds the record's encoded size in any batch. */
+        size_t size = sizes[i];
         if (batch && lgi_batch_builder_size(&batch->builder) + size >
                          batch->limit) {
             make_ready(producer, acc);
             batch = NULL;
-            size = sizes[i];
         }
         if (!batch) {
             if (abort_on_new_batch && i == 0) {
@@ -798,18 +797,25 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
 
     /* Sizes: each record must fit a batch of its own within the topic's
      * max.message.bytes (checked uncompressed, as Kafka's producer checks
-     * its estimate against max.request.size) and within buffer.memory. */
+     * its estimate against max.request.size) and within buffer.memory.
+     * sizes[i] is the cheap upper bound, used for batch fitting and the
+     * buffer.memory charge; the exact size is computed only when the
+     * bound is over the limit. */
     int32_t max_message = atomic_load_explicit(&t->max_message_bytes,
                                                memory_order_relaxed);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        sizes[i] = lgi_batch_record_size(&fields[i], 0, 0);
-        if (sizes[i] + LGI_BATCH_HEADER_SIZE > (size_t)max_message)
-            return lgi_error(LG_ERR_RECORD_TOO_LARGE,
-                             "record of %zu bytes (batch of %zu) is over "
-                             "max.message.bytes %" PRId32 " of topic \"%s\"",
-                             sizes[i], sizes[i] + LGI_BATCH_HEADER_SIZE,
-                             max_message, topic);
+        sizes[i] = lgi_batch_record_size_bound(&fields[i]);
+        if (sizes[i] + LGI_BATCH_HEADER_SIZE > (size_t)max_message) {
+            size_t exact = lgi_batch_record_size(&fields[i], 0, 0);
+            if (exact + LGI_BATCH_HEADER_SIZE > (size_t)max_message)
+                return lgi_error(LG_ERR_RECORD_TOO_LARGE,
+                                 "record of %zu bytes (batch of %zu) is over "
+                                 "max.message.bytes %" PRId32
+                                 " of topic \"%s\"",
+                                 exact, exact + LGI_BATCH_HEADER_SIZE,
+                                 max_message, topic);
+        }
         total += sizes[i];
     }
     if (total > (size_t)producer->buffer_memory)

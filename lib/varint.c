@@ -12,12 +12,6 @@
  */
 #include "varint.h"
 
-static uint32_t zigzag32(int32_t value) {
-    return ((uint32_t)value << 1) ^ (uint32_t)(value >> 31);
-}
-static uint64_t zigzag64(int64_t value) {
-    return ((uint64_t)value << 1) ^ (uint64_t)(value >> 63);
-}
 static int32_t unzigzag32(uint32_t raw) {
     return (int32_t)((raw >> 1) ^ (~(raw & 1) + 1));
 }
@@ -25,24 +19,7 @@ static int64_t unzigzag64(uint64_t raw) {
     return (int64_t)((raw >> 1) ^ (~(raw & 1) + 1));
 }
 
-static size_t unsigned_size(uint64_t raw) {
-    size_t size = 1;
-    while (raw >= 0x80) {
-        raw >>= 7;
-        size++;
-    }
-    return size;
-}
 
-static size_t unsigned_write(uint8_t *out, uint64_t raw) {
-    size_t n = 0;
-    while (raw >= 0x80) {
-        out[n++] = (uint8_t)(raw | 0x80);
-        raw >>= 7;
-    }
-    out[n++] = (uint8_t)raw;
-    return n;
-}
 
 /* Reads at most max_bytes; the last allowed byte may only use the bits
  * that still fit in value_bits. */
@@ -68,19 +45,9 @@ static int unsigned_read(const uint8_t **pos, const uint8_t *end,
     return -1;
 }
 
-size_t lgi_varint_size(int32_t value) { return unsigned_size(zigzag32(value)); }
 
-size_t lgi_varlong_size(int64_t value) {
-    return unsigned_size(zigzag64(value));
-}
 
-size_t lgi_varint_write(uint8_t *out, int32_t value) {
-    return unsigned_write(out, zigzag32(value));
-}
 
-size_t lgi_varlong_write(uint8_t *out, int64_t value) {
-    return unsigned_write(out, zigzag64(value));
-}
 
 int lgi_varint_read(const uint8_t **pos, const uint8_t *end, int32_t *value) {
     uint64_t raw;

@@ -246,7 +246,8 @@ END_TEST
 
 START_TEST(full_buffer_memory_fails_fast_or_after_max_block) {
     ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
-    const char *props[] = {"buffer.memory", "2048", "linger.ms", "600000",
+    /* 4 records of 500 bytes fit (536 each as charged), 5 do not */
+    const char *props[] = {"buffer.memory", "2200", "linger.ms", "600000",
                            NULL};
     reports_t *r = reports_new();
     lg_producer_t *producer = new_producer(r, props);
@@ -289,7 +290,8 @@ static void *flush_later(void *arg) {
 START_TEST(blocked_produce_resumes_when_memory_is_freed) {
     ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
     /* No callback: memory is released when the append completes. */
-    const char *props[] = {"buffer.memory", "2048", "linger.ms", "600000",
+    /* 4 records of 500 bytes fit (536 each as charged), 5 do not */
+    const char *props[] = {"buffer.memory", "2200", "linger.ms", "600000",
                            "max.block.ms", "10000", NULL};
     lg_producer_t *producer = new_producer(NULL, props);
     char value[500];
