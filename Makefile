@@ -132,7 +132,7 @@ check-install: $(SHARED) $(STATIC)
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
     test_consumer test_threads test_lifecycle test_tools test_group \
-    test_stats)),$(TEST_SRCS))
+    test_cleaner test_stats)),$(TEST_SRCS))
 
 check-tsan:
 	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" examples \

@@ -24,7 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum property_type { TYPE_INT, TYPE_ENUM, TYPE_STRING };
+/* TYPE_FRACTION: a decimal in [min, max] millionths, written "0.5". */
+enum property_type { TYPE_INT, TYPE_ENUM, TYPE_STRING, TYPE_FRACTION };
 
 typedef struct property {
     const char *name;
@@ -50,6 +51,9 @@ static const char *const offset_resets[] = {"earliest", "latest", "none",
 static const char *const booleans[] = {"false", "true", NULL};
 static const char *const assignors[] = {"range", "roundrobin",
                                         "cooperative-sticky", NULL};
+/* Kafka's list value; "delete,compact" is accepted as the same choice. */
+static const char *const cleanup_policies[] = {"delete", "compact",
+                                               "compact,delete", NULL};
 
 /* Order must match enum lgi_conf_id. */
 static const property_t properties[LGI_CONF__COUNT] = {
@@ -234,6 +238,59 @@ static const property_t properties[LGI_CONF__COUNT] = {
          "partitions of __consumer_offsets when the engine creates it "
          "(Kafka: 50; fewer here because the coordinator reads them all at "
          "open and each costs open files)"},
+    [LGI_CONF_RETENTION_MS] = {"retention.ms", LGI_SCOPE_TOPIC, TYPE_INT, -1,
+                               INT64_MAX, 604800000, NULL,
+                               "a sealed segment whose newest record is "
+                               "older than this is deleted (delete "
+                               "policy); -1 keeps data forever"},
+    [LGI_CONF_RETENTION_BYTES] = {"retention.bytes", LGI_SCOPE_TOPIC,
+                                  TYPE_INT, -1, INT64_MAX, -1, NULL,
+                                  "oldest sealed segments are deleted while "
+                                  "the partition is larger than this "
+                                  "(delete policy); -1 means no limit"},
+    [LGI_CONF_CLEANUP_POLICY] = {"cleanup.policy", LGI_SCOPE_TOPIC,
+                                 TYPE_ENUM, 0, 2, 0, cleanup_policies,
+                                 "delete applies retention.ms/bytes, "
+                                 "compact keeps the latest record per key, "
+                                 "compact,delete does both"},
+    [LGI_CONF_MIN_CLEANABLE_DIRTY_RATIO] =
+        {"min.cleanable.dirty.ratio", LGI_SCOPE_TOPIC, TYPE_FRACTION, 0,
+         LGI_CONF_FRACTION_ONE, LGI_CONF_FRACTION_ONE / 2, NULL,
+         "a partition is compacted once its uncleaned bytes reach this "
+         "fraction of its cleanable bytes"},
+    [LGI_CONF_MIN_COMPACTION_LAG_MS] = {"min.compaction.lag.ms",
+                                        LGI_SCOPE_TOPIC, TYPE_INT, 0,
+                                        INT64_MAX, 0, NULL,
+                                        "records stay uncompacted while "
+                                        "their segment has a record younger "
+                                        "than this"},
+    [LGI_CONF_MAX_COMPACTION_LAG_MS] = {"max.compaction.lag.ms",
+                                        LGI_SCOPE_TOPIC, TYPE_INT, 1,
+                                        INT64_MAX, INT64_MAX, NULL,
+                                        "a partition with an uncleaned "
+                                        "segment older than this is "
+                                        "compacted whatever its dirty "
+                                        "ratio; must be >= "
+                                        "min.compaction.lag.ms"},
+    [LGI_CONF_DELETE_RETENTION_MS] = {"delete.retention.ms", LGI_SCOPE_TOPIC,
+                                      TYPE_INT, 0, INT64_MAX, 86400000, NULL,
+                                      "how long a tombstone (null value) "
+                                      "survives compaction, counted from "
+                                      "the first compaction that saw it"},
+    [LGI_CONF_CLEANER_DEDUPE_BUFFER_SIZE] =
+        {"log.cleaner.dedupe.buffer.size", LGI_SCOPE_ENGINE, TYPE_INT, 4096,
+         INT64_MAX, 134217728, NULL,
+         "memory for the compaction key map (24 bytes a key); a pass "
+         "covers as much of the log as fits and the next pass continues"},
+    [LGI_CONF_RETENTION_CHECK_INTERVAL_MS] =
+        {"log.retention.check.interval.ms", LGI_SCOPE_ENGINE, TYPE_INT, 1,
+         INT32_MAX, 300000, NULL,
+         "how often the cleaner thread applies retention"},
+    [LGI_CONF_CLEANER_BACKOFF_MS] = {"log.cleaner.backoff.ms",
+                                     LGI_SCOPE_ENGINE, TYPE_INT, 0,
+                                     INT32_MAX, 15000, NULL,
+                                     "sleep of the cleaner thread between "
+                                     "compaction checks"},
 };
 
 /* ------------------------------------------------------------------------
@@ -315,12 +372,55 @@ static int find_property(const char *name) {
     return -1;
 }
 
+/* "0.5" for 500000 millionths: shortest decimal, no trailing zeros. */
+static void render_fraction(int64_t value, char *buf, size_t size) {
+    int64_t whole = value / LGI_CONF_FRACTION_ONE;
+    int64_t part = value % LGI_CONF_FRACTION_ONE;
+    if (part == 0) {
+        snprintf(buf, size, "%" PRId64, whole);
+        return;
+    }
+    char digits[8];
+    snprintf(digits, sizeof digits, "%06" PRId64, part);
+    for (int i = 5; i > 0 && digits[i] == '0'; i--)
+        digits[i] = '\0';
+    snprintf(buf, size, "%" PRId64 ".%s", whole, digits);
+}
+
+/* Parses "0", "1", "0.5", ".25", "1.0" into millionths; at most six
+ * fraction digits.  -1 on junk. */
+static int parse_fraction(const char *text, int64_t *out) {
+    int64_t whole = 0, part = 0;
+    int digits = 0, fraction_digits = 0;
+    const char *p = text;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (whole > 1000)
+            return -1;
+        whole = whole * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, fraction_digits++) {
+            if (fraction_digits == 6)
+                return -1;
+            part = part * 10 + (*p - '0');
+        }
+    }
+    if (*p != '\0' || digits + fraction_digits == 0)
+        return -1;
+    for (int i = fraction_digits; i < 6; i++)
+        part *= 10;
+    *out = whole * LGI_CONF_FRACTION_ONE + part;
+    return 0;
+}
+
 static void render_value(const property_t *p, int64_t value, char *buf,
                          size_t size) {
     if (p->type == TYPE_ENUM)
         snprintf(buf, size, "%s", p->choices[value]);
     else if (p->type == TYPE_STRING)
         snprintf(buf, size, "%s", interned_text(value));
+    else if (p->type == TYPE_FRACTION)
+        render_fraction(value, buf, size);
     else
         snprintf(buf, size, "%" PRId64, value);
 }
@@ -338,6 +438,11 @@ void lgi_conf_describe(int id, char *default_text, size_t default_size,
         for (int i = 0; p->choices[i] && used < range_size; i++)
             used += (size_t)snprintf(range_text + used, range_size - used,
                                      "%s%s", i ? ", " : "", p->choices[i]);
+    } else if (p->type == TYPE_FRACTION) {
+        char low[32], high[32];
+        render_fraction(p->min, low, sizeof low);
+        render_fraction(p->max, high, sizeof high);
+        snprintf(range_text, range_size, "%s .. %s", low, high);
     } else {
         snprintf(range_text, range_size, "%" PRId64 " .. %" PRId64, p->min,
                  p->max);
@@ -430,6 +535,9 @@ LG_API lg_err_t lg_conf_set(lg_conf_t *conf, const char *name,
         if (id == LGI_CONF_COMPRESSION_TYPE &&
             strcmp(value, "uncompressed") == 0)
             parsed = LGI_COMPRESSION_NONE;
+        if (id == LGI_CONF_CLEANUP_POLICY &&
+            strcmp(value, "delete,compact") == 0)
+            parsed = LGI_CLEANUP_COMPACT_DELETE;
         if (parsed < 0)
             return lgi_error(LG_ERR_INVALID_CONFIG,
                              "%s: must be one of %s, got \"%s\"", name,
@@ -441,6 +549,12 @@ LG_API lg_err_t lg_conf_set(lg_conf_t *conf, const char *name,
                              strlen(value));
         if ((parsed = intern(value)) < 0)
             return lgi_error(LG_ERR_NOMEM, "%s: out of memory", name);
+    } else if (p->type == TYPE_FRACTION) {
+        if (parse_fraction(value, &parsed) != 0 || parsed < p->min ||
+            parsed > p->max)
+            return lgi_error(LG_ERR_INVALID_CONFIG,
+                             "%s: must be a decimal number between %s, got "
+                             "\"%s\"", name, range, value);
     } else if (parse_int64(value, &parsed) != 0 || parsed < p->min ||
                parsed > p->max) {
         return lgi_error(LG_ERR_INVALID_CONFIG,
@@ -528,6 +642,14 @@ lg_err_t lgi_conf_check_scope(const lg_conf_t *conf, int allowed,
                              "%s: is a %s property and does not apply to %s",
                              properties[i].name, lgi_conf_scope_name(i),
                              what);
+    /* Cross-property rule, as Kafka's LogConfig validation. */
+    if (conf->values[LGI_CONF_MIN_COMPACTION_LAG_MS] >
+        conf->values[LGI_CONF_MAX_COMPACTION_LAG_MS])
+        return lgi_error(LG_ERR_INVALID_CONFIG,
+                         "min.compaction.lag.ms (%" PRId64 ") must not "
+                         "exceed max.compaction.lag.ms (%" PRId64 ")",
+                         conf->values[LGI_CONF_MIN_COMPACTION_LAG_MS],
+                         conf->values[LGI_CONF_MAX_COMPACTION_LAG_MS]);
     return LG_OK;
 }
 

@@ -56,6 +56,17 @@ enum lgi_conf_id {
     LGI_CONF_ENABLE_AUTO_COMMIT,
     LGI_CONF_AUTO_COMMIT_INTERVAL_MS,
     LGI_CONF_OFFSETS_TOPIC_NUM_PARTITIONS,
+    /* retention and compaction */
+    LGI_CONF_RETENTION_MS,
+    LGI_CONF_RETENTION_BYTES,
+    LGI_CONF_CLEANUP_POLICY,
+    LGI_CONF_MIN_CLEANABLE_DIRTY_RATIO,
+    LGI_CONF_MIN_COMPACTION_LAG_MS,
+    LGI_CONF_MAX_COMPACTION_LAG_MS,
+    LGI_CONF_DELETE_RETENTION_MS,
+    LGI_CONF_CLEANER_DEDUPE_BUFFER_SIZE,
+    LGI_CONF_RETENTION_CHECK_INTERVAL_MS,
+    LGI_CONF_CLEANER_BACKOFF_MS,
     LGI_CONF__COUNT
 };
 
@@ -80,6 +91,14 @@ enum { LGI_RESET_EARLIEST, LGI_RESET_LATEST, LGI_RESET_NONE };
 /* partition.assignment.strategy values */
 enum { LGI_ASSIGNOR_RANGE, LGI_ASSIGNOR_ROUNDROBIN,
        LGI_ASSIGNOR_COOPERATIVE_STICKY };
+
+/* cleanup.policy values */
+enum { LGI_CLEANUP_DELETE, LGI_CLEANUP_COMPACT, LGI_CLEANUP_COMPACT_DELETE };
+
+/* Fraction-valued properties (min.cleanable.dirty.ratio) are stored in
+ * millionths: "0.5" is 500000.  Parsing accepts a decimal in [0, 1] with
+ * at most six digits after the point. */
+#define LGI_CONF_FRACTION_ONE 1000000
 
 /* compression.type values */
 enum { LGI_COMPRESSION_PRODUCER, LGI_COMPRESSION_NONE, LGI_COMPRESSION_ZSTD };
@@ -125,7 +144,8 @@ int lgi_conf_acks(const lg_conf_t *conf);
 
 /* Fails with LG_ERR_INVALID_CONFIG, naming the property, when conf sets
  * explicitly a property none of whose scopes is in allowed (a mask of
- * enum lgi_conf_scope); what names the object ("a topic"). */
+ * enum lgi_conf_scope); what names the object ("a topic").  Also checks
+ * cross-property rules (min.compaction.lag.ms <= max.compaction.lag.ms). */
 lg_err_t lgi_conf_check_scope(const lg_conf_t *conf, int allowed,
                               const char *what);
 

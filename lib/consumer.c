@@ -119,7 +119,12 @@ typedef struct event {
     char topic[];
 } event_t;
 
+static lg_err_t detached_error(const char *function);
+static void detach(lgi_engine_child_t *child);
+
 struct lg_consumer {
+    lgi_engine_child_t child; /* first: detach recovers the consumer */
+    int detached;             /* the engine closed first: see detach */
     lg_engine_t *engine;
     int eventfd;
     /* 1 when the eventfd may hold a count: tells the end of a poll that
@@ -683,6 +688,8 @@ LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
         lgi_free(consumer);
         return err;
     }
+    consumer->child.detach = detach;
+    lgi_engine_attach_child(engine, &consumer->child);
     pthread_mutex_init(&consumer->stats_lock, NULL);
     lgi_stats_register(engine, &consumer->stats_client, LGI_STATS_CONSUMER,
                        consumer);
@@ -853,6 +860,8 @@ static lg_err_t assign_one(const char *function, lg_consumer_t *consumer,
 LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
                                    int32_t partition, int64_t offset) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_assign");
     if (consumer && consumer->member)
         return lgi_error(LG_ERR_STATE,
                          "lg_consumer_assign: the consumer is subscribed; "
@@ -864,6 +873,8 @@ LG_API lg_err_t lg_consumer_assign(lg_consumer_t *consumer, const char *topic,
 LG_API lg_err_t lg_consumer_unassign(lg_consumer_t *consumer,
                                      const char *topic, int32_t partition) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_unassign");
     lg_err_t err = check_partition_args("lg_consumer_unassign", consumer,
                                         topic, partition);
     if (err != LG_OK)
@@ -921,6 +932,8 @@ static lg_err_t seek_to(const char *function, lg_consumer_t *consumer,
 LG_API lg_err_t lg_consumer_seek(lg_consumer_t *consumer, const char *topic,
                                  int32_t partition, int64_t offset) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_seek");
     return seek_to("lg_consumer_seek", consumer, topic, partition, offset, 0);
 }
 
@@ -929,6 +942,8 @@ LG_API lg_err_t lg_consumer_seek_timestamp(lg_consumer_t *consumer,
                                            int32_t partition,
                                            int64_t timestamp_ms) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_seek_timestamp");
     if (timestamp_ms < 0)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_seek_timestamp: timestamp %" PRId64
@@ -942,6 +957,8 @@ LG_API lg_err_t lg_consumer_position(lg_consumer_t *consumer,
                                      const char *topic, int32_t partition,
                                      int64_t *offsetp) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_position");
     lg_err_t err = check_partition_args("lg_consumer_position", consumer,
                                         topic, partition);
     if (err != LG_OK)
@@ -974,6 +991,8 @@ static lg_err_t check_poll_args(const char *function, lg_consumer_t *consumer,
 LG_API lg_err_t lg_consumer_poll(lg_consumer_t *consumer, int timeout_ms,
                                  const lg_message_t **messagep) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_poll");
     if (messagep)
         *messagep = NULL;
     if (!messagep)
@@ -993,6 +1012,8 @@ LG_API lg_err_t lg_consumer_poll_batch(lg_consumer_t *consumer,
                                        const lg_message_t **messages,
                                        size_t max, size_t *countp) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_poll_batch");
     if (countp)
         *countp = 0;
     if (!messages || !countp || max == 0)
@@ -1026,12 +1047,11 @@ LG_API int lg_consumer_eventfd(const lg_consumer_t *consumer) {
     return consumer->eventfd;
 }
 
-LG_API void lg_consumer_destroy(lg_consumer_t *consumer) {
-    lgi_error_clear();
-    if (!consumer)
-        return;
+/* Everything that ties the consumer to the engine: Kafka's close (commit
+ * with auto-commit, leave the group; no callbacks), then every assigned
+ * partition's watch and topic reference. */
+static void release_engine(lg_consumer_t *consumer) {
     lgi_stats_unregister(consumer->engine, &consumer->stats_client);
-    /* Kafka's close: commit (auto-commit), then leave; no callbacks. */
     if (consumer->group_id[0] && consumer->enable_auto_commit)
         commit_positions(consumer, NULL, LG_ACKS_LEADER, 0);
     lgi_group_leave(consumer->member, 0);
@@ -1046,7 +1066,35 @@ LG_API void lg_consumer_destroy(lg_consumer_t *consumer) {
         lgi_free(assignment->topic);
         lgi_free(assignment);
     }
+    consumer->count = 0;
     release_previous(consumer);
+}
+
+/* The engine is closing while this consumer lives (destroy order never
+ * matters): let go of the engine now; later calls answer LG_ERR_CLOSED
+ * and lg_consumer_destroy frees the rest.  Messages from the last poll are
+ * invalidated here, as lg_engine_close documents. */
+static void detach(lgi_engine_child_t *child) {
+    lg_consumer_t *consumer = (lg_consumer_t *)child;
+    release_engine(consumer);
+    consumer->detached = 1;
+    consumer->engine = NULL;
+}
+
+static lg_err_t detached_error(const char *function) {
+    return lgi_error(LG_ERR_CLOSED,
+                     "%s: the engine of this consumer was closed; destroy "
+                     "the consumer", function);
+}
+
+LG_API void lg_consumer_destroy(lg_consumer_t *consumer) {
+    lgi_error_clear();
+    if (!consumer)
+        return;
+    if (!consumer->detached) {
+        lgi_engine_detach_child(consumer->engine, &consumer->child);
+        release_engine(consumer);
+    }
     lgi_free(consumer->assignments);
     lgi_free(consumer->retired);
     close(consumer->eventfd);
@@ -1271,6 +1319,8 @@ LG_API lg_err_t lg_consumer_set_rebalance_callback(lg_consumer_t *consumer,
                                                    lg_rebalance_fn callback,
                                                    void *opaque) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_set_rebalance_callback");
     if (!consumer)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_set_rebalance_callback: consumer must "
@@ -1284,6 +1334,8 @@ LG_API lg_err_t lg_consumer_set_commit_callback(lg_consumer_t *consumer,
                                                 lg_commit_fn callback,
                                                 void *opaque) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_set_commit_callback");
     if (!consumer)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_set_commit_callback: consumer must not "
@@ -1297,6 +1349,8 @@ LG_API lg_err_t lg_consumer_subscribe(lg_consumer_t *consumer,
                                       const char *const *topics,
                                       size_t count) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_subscribe");
     lg_err_t err = need_group("lg_consumer_subscribe", consumer);
     if (err != LG_OK)
         return err;
@@ -1329,6 +1383,8 @@ LG_API lg_err_t lg_consumer_subscribe(lg_consumer_t *consumer,
 
 LG_API lg_err_t lg_consumer_unsubscribe(lg_consumer_t *consumer) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_unsubscribe");
     if (!consumer)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_unsubscribe: consumer must not be "
@@ -1351,7 +1407,7 @@ LG_API lg_err_t lg_consumer_unsubscribe(lg_consumer_t *consumer) {
 
 LG_API const char *lg_consumer_rebalance_protocol(lg_consumer_t *consumer) {
     lgi_error_clear();
-    if (!consumer || !consumer->member)
+    if (!consumer || consumer->detached || !consumer->member)
         return "NONE";
     return lgi_group_protocol(consumer->member);
 }
@@ -1359,6 +1415,8 @@ LG_API const char *lg_consumer_rebalance_protocol(lg_consumer_t *consumer) {
 LG_API lg_err_t lg_consumer_incremental_assign(
     lg_consumer_t *consumer, const lg_topic_partition_list_t *partitions) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_incremental_assign");
     if (!consumer || !partitions)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_incremental_assign: consumer and "
@@ -1370,6 +1428,8 @@ LG_API lg_err_t lg_consumer_incremental_assign(
 LG_API lg_err_t lg_consumer_incremental_unassign(
     lg_consumer_t *consumer, const lg_topic_partition_list_t *partitions) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_incremental_unassign");
     if (!consumer || !partitions)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_incremental_unassign: consumer and "
@@ -1380,6 +1440,8 @@ LG_API lg_err_t lg_consumer_incremental_unassign(
 LG_API lg_err_t lg_consumer_assignment(lg_consumer_t *consumer,
                                        lg_topic_partition_list_t **listp) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_assignment");
     if (!consumer || !listp)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_consumer_assignment: consumer and listp must "
@@ -1406,6 +1468,8 @@ LG_API lg_err_t lg_consumer_commit(lg_consumer_t *consumer,
                                    const lg_topic_partition_list_t *offsets,
                                    int async) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_commit");
     lg_err_t err = need_group("lg_consumer_commit", consumer);
     if (err != LG_OK)
         return err;
@@ -1443,6 +1507,8 @@ LG_API lg_err_t lg_consumer_commit(lg_consumer_t *consumer,
 LG_API lg_err_t lg_consumer_committed(lg_consumer_t *consumer,
                                       lg_topic_partition_list_t *partitions) {
     lgi_error_clear();
+    if (consumer && consumer->detached)
+        return detached_error("lg_consumer_committed");
     lg_err_t err = need_group("lg_consumer_committed", consumer);
     if (err != LG_OK)
         return err;

@@ -18,6 +18,7 @@
 #include "engine.h"
 
 #include "alloc.h"
+#include "cleaner.h"
 #include "err.h"
 #include "group.h"
 #include "metafile.h"
@@ -175,8 +176,9 @@ static lg_err_t write_clean_marker(lg_engine_t *engine) {
 
 /* The maintenance thread checkpoints recovery points every
  * log.flush.offset.checkpoint.interval.ms, so a crash rescans at most that
- * much.  It is the home of future background work (retention, cleaning);
- * it never calls application callbacks. */
+ * much, and removes deleted topics.  Retention and compaction have their
+ * own thread (below), since a compaction pass may take long.  Neither
+ * calls application callbacks. */
 static void *maintenance_main(void *arg) {
     lg_engine_t *engine = arg;
     int64_t interval = lgi_conf_int(&engine->conf,
@@ -211,6 +213,154 @@ static void *maintenance_main(void *arg) {
     return NULL;
 }
 
+/* ------------------------------------------------------------------------
+ * Cleaner thread
+ * --------------------------------------------------------------------- */
+
+static int64_t monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Names of the live topics (a snapshot; topics may go meanwhile). */
+static char **topic_names(lg_engine_t *engine, size_t *countp) {
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    size_t count = engine->topic_count;
+    char **names = lgi_calloc(count ? count : 1, sizeof(*names));
+    for (size_t i = 0; names && i < count; i++)
+        names[i] = lgi_strdup(engine->topics[i]->name);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    *countp = names ? count : 0;
+    return names;
+}
+
+lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
+    lg_err_t first = LG_OK;
+    int moved = 0;
+    size_t count;
+    pthread_mutex_lock(&engine->cleaner_run_lock);
+    int retention_due = force || monotonic_ms() >= engine->next_retention_ms;
+    if (retention_due)
+        engine->next_retention_ms =
+            monotonic_ms() +
+            lgi_conf_int(&engine->conf, LGI_CONF_RETENTION_CHECK_INTERVAL_MS);
+    char **names = topic_names(engine, &count);
+    for (size_t i = 0; i < count; i++) {
+        lgi_partition_ref_t ref;
+        if (!names[i] ||
+            lgi_engine_acquire(engine, names[i], LG_PARTITION_ANY, &ref))
+            continue; /* deleted meanwhile */
+        int32_t partitions = ref.partition_count;
+        lgi_engine_release(engine, &ref);
+        for (int32_t p = 0; p < partitions; p++) {
+            if (lgi_engine_acquire(engine, names[i], p, &ref))
+                break;
+            lgi_cleaner_settings_t settings;
+            lgi_cleaner_settings_from_conf(&ref.conf, &settings);
+            lg_err_t err = LG_OK;
+            if (retention_due) {
+                size_t deleted = 0;
+                err = lgi_cleaner_retain(ref.partition, &settings, now_ms,
+                                         &deleted);
+                moved |= deleted > 0;
+            }
+            if (err == LG_OK && settings.policy != LGI_CLEANUP_DELETE) {
+                if (!engine->cleaner)
+                    err = lgi_cleaner_new(
+                        lgi_conf_int(&engine->conf,
+                                     LGI_CONF_CLEANER_DEDUPE_BUFFER_SIZE),
+                        &engine->cleaner);
+                if (err == LG_OK) {
+                    int64_t before =
+                        lgi_partition_cleaner_offset(ref.partition);
+                    int64_t first_dirty = before;
+                    err = lgi_cleaner_compact(engine->cleaner, ref.partition,
+                                              &settings, now_ms, force,
+                                              &first_dirty, NULL);
+                    if (first_dirty != before) {
+                        lgi_partition_set_cleaner_offset(ref.partition,
+                                                         first_dirty);
+                        moved = 1;
+                    }
+                }
+            }
+            if (err != LG_OK && first == LG_OK)
+                first = err;
+            lgi_engine_release(engine, &ref);
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        lgi_free(names[i]);
+    lgi_free(names);
+    if (moved) {
+        lg_err_t err = lgi_engine_checkpoint_log_starts(engine);
+        if (first == LG_OK)
+            first = err;
+    }
+    pthread_mutex_unlock(&engine->cleaner_run_lock);
+    return first;
+}
+
+/* Wakes every min(log.cleaner.backoff.ms, retention interval); failures
+ * are retried at the next round (a failed pass leaves the log as it was,
+ * or as the next open will complete it). */
+static void *cleaner_main(void *arg) {
+    lg_engine_t *engine = arg;
+    int64_t backoff = lgi_conf_int(&engine->conf, LGI_CONF_CLEANER_BACKOFF_MS);
+    int64_t retention =
+        lgi_conf_int(&engine->conf, LGI_CONF_RETENTION_CHECK_INTERVAL_MS);
+    int64_t interval = backoff < retention ? backoff : retention;
+    if (interval < 1)
+        interval = 1;
+    pthread_mutex_lock(&engine->cleaner_lock);
+    while (!engine->cleaner_stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += interval / 1000;
+        deadline.tv_nsec += (interval % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+        int rc = 0;
+        while (!engine->cleaner_stop && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&engine->cleaner_wake,
+                                        &engine->cleaner_lock, &deadline);
+        if (engine->cleaner_stop)
+            break;
+        pthread_mutex_unlock(&engine->cleaner_lock);
+        (void)lgi_engine_clean(engine, lgi_engine_now_ms(engine), 0);
+        lgi_error_clear();
+        pthread_mutex_lock(&engine->cleaner_lock);
+    }
+    pthread_mutex_unlock(&engine->cleaner_lock);
+    return NULL;
+}
+
+static lg_err_t start_cleaner(lg_engine_t *engine) {
+    engine->next_retention_ms =
+        monotonic_ms() +
+        lgi_conf_int(&engine->conf, LGI_CONF_RETENTION_CHECK_INTERVAL_MS);
+    int rc = pthread_create(&engine->cleaner_thread, NULL, cleaner_main,
+                            engine);
+    if (rc != 0)
+        return lgi_error_errno(LG_ERR_IO, rc, "starting cleaner thread");
+    engine->cleaner_started = 1;
+    return LG_OK;
+}
+
+static void stop_cleaner(lg_engine_t *engine) {
+    if (!engine->cleaner_started)
+        return;
+    pthread_mutex_lock(&engine->cleaner_lock);
+    engine->cleaner_stop = 1;
+    pthread_cond_signal(&engine->cleaner_wake);
+    pthread_mutex_unlock(&engine->cleaner_lock);
+    pthread_join(engine->cleaner_thread, NULL);
+    engine->cleaner_started = 0;
+}
+
 static lg_err_t start_maintenance(lg_engine_t *engine) {
     int rc = pthread_create(&engine->maintenance_thread, NULL,
                             maintenance_main, engine);
@@ -235,6 +385,7 @@ static void stop_maintenance(lg_engine_t *engine) {
  * write a clean marker over a directory it never recovered). */
 static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     lg_err_t first = LG_OK;
+    stop_cleaner(engine);
     detach_children(engine);
     stop_maintenance(engine);
     /* Deleted topics still referenced now can only be held by handles the
@@ -263,6 +414,8 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
         pthread_rwlock_unlock(&engine->topics_lock);
         if ((err = lgi_engine_checkpoint_recovery_points(engine)) && !first)
             first = err;
+        if ((err = lgi_engine_checkpoint_log_starts(engine)) && !first)
+            first = err;
     }
     lg_err_t err = lgi_topics_close(engine);
     if (err && !first)
@@ -280,6 +433,10 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     pthread_cond_destroy(&engine->maintenance_wake);
     pthread_mutex_destroy(&engine->stats_lock);
     pthread_mutex_destroy(&engine->poll_lock);
+    pthread_mutex_destroy(&engine->cleaner_lock);
+    pthread_cond_destroy(&engine->cleaner_wake);
+    pthread_mutex_destroy(&engine->cleaner_run_lock);
+    lgi_cleaner_free(engine->cleaner);
     lgi_free(engine->dir);
     lgi_free(engine);
     return first;
@@ -336,6 +493,9 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&engine->maintenance_wake, &attr);
+    pthread_cond_init(&engine->cleaner_wake, &attr);
+    pthread_mutex_init(&engine->cleaner_lock, NULL);
+    pthread_mutex_init(&engine->cleaner_run_lock, NULL);
     pthread_condattr_destroy(&attr);
     engine->dir = lgi_strdup(dir);
     lg_conf_t *defaults = conf ? NULL : lg_conf_new();
@@ -373,7 +533,7 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     /* Record what recovery established before accepting writes. */
     if ((err = lgi_engine_checkpoint_recovery_points(engine)))
         goto fail;
-    if ((err = start_maintenance(engine)))
+    if ((err = start_maintenance(engine)) || (err = start_cleaner(engine)))
         goto fail;
     *enginep = engine;
     return LG_OK;

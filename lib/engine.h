@@ -97,6 +97,20 @@ struct lg_engine {
     /* Bumped on every topic create, delete and partition growth, so group
      * coordinators notice subscription changes with one atomic load. */
     atomic_uint topics_version;
+
+    /* Cleaner thread (cleaner.c does the work): retention every
+     * log.retention.check.interval.ms, compaction checks every
+     * log.cleaner.backoff.ms.  cleaner_run_lock serialises passes (the
+     * thread's and lgi_engine_clean's); cleaner_lock guards the stop flag
+     * and the wake-up. */
+    pthread_t cleaner_thread;
+    int cleaner_started;
+    pthread_mutex_t cleaner_lock;
+    pthread_cond_t cleaner_wake;
+    int cleaner_stop;
+    pthread_mutex_t cleaner_run_lock;
+    struct lgi_cleaner *cleaner; /* key map, made on first compaction */
+    int64_t next_retention_ms;   /* monotonic deadline of the next check */
 };
 
 /* Registers / unregisters a child handle (any thread). */
@@ -143,6 +157,16 @@ void lgi_topics_remove_leftovers(lg_engine_t *engine);
  * (recovering them); free them all at close. */
 lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown);
 lg_err_t lgi_topics_close(lg_engine_t *engine);
+
+/* Writes log-start-offset-checkpoint and cleaner-offset-checkpoint. */
+lg_err_t lgi_engine_checkpoint_log_starts(lg_engine_t *engine);
+
+/* One cleaner round over every partition at now_ms: retention when
+ * retention is due (or always with force), compaction where the policy
+ * asks for it (force ignores the dirty ratio), then the checkpoints when
+ * a log start or cleaner offset moved.  Serialised with the cleaner
+ * thread.  Returns the first error (other partitions are still done). */
+lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force);
 
 /* Writes recovery-point-offset-checkpoint for every partition. */
 lg_err_t lgi_engine_checkpoint_recovery_points(lg_engine_t *engine);

@@ -57,9 +57,10 @@
  * (strings are int16 length + bytes, integers big-endian); a null value
  * is a tombstone (lg_group_delete).  lgi_coordinator_open replays the
  * whole topic, the last record per key winning, so the in-memory table
- * equals what compaction would keep.  cleanup.policy=compact is not yet a
- * property on main (the cleaner's issue adds it); until then the topic is
- * only appended to.
+ * equals what compaction would keep.  The topic is created with
+ * cleanup.policy=compact, as Kafka's: the cleaner keeps the last record
+ * per key (and drops tombstones after delete.retention.ms), which replays
+ * to the same table, and retention never deletes commits.
  *
  * Locks: coordinator->lock guards every group and member field and is
  * held only for in-memory work (plus topic lookups, which take the
@@ -1148,6 +1149,7 @@ static lg_err_t ensure_offsets_topic(lg_engine_t *engine,
     /* Kafka's offsets.topic.segment.bytes; small preallocation. */
     lg_conf_set(conf, "segment.bytes", "104857600");
     lg_conf_set(conf, "segment.preallocate.bytes", "0");
+    lg_conf_set(conf, "cleanup.policy", "compact");
     lg_err_t err = lg_topic_create(engine, LGI_OFFSETS_TOPIC, partitions, conf);
     lg_conf_destroy(conf);
     if (err != LG_OK && err != LG_ERR_TOPIC_EXISTS)

@@ -48,6 +48,13 @@
  * would build acknowledged data on a possibly missing prefix.  Reopening
  * runs recovery, which re-reads and re-verifies what is really on disk.
  *
+ * Log start: the first readable offset, segments[0]'s base at open, moved
+ * forward by retention (lgi_partition_delete_before) and by a
+ * checkpointed value applied after open.  Sealed segments may be replaced
+ * by the cleaner (lgi_partition_swap_in, under the mutex); the cleaner's
+ * file protocol is documented atop cleaner.c, and its recovery half runs
+ * here at open (finish_cleaner_files) before segments are listed.
+ *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
@@ -70,6 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define EPOCH_CHECKPOINT_NAME "leader-epoch-checkpoint"
 
@@ -128,6 +136,16 @@ struct lgi_partition {
     size_t segment_count;
     size_t segment_cap;
 
+    int64_t log_start;  /* first readable offset: segments[0]'s base until
+                           retention or a checkpoint moves it past (never
+                           past the active segment's base) */
+    int64_t cleaner_offset; /* compaction's first dirty offset (the cleaner
+                               checkpoint); -1 before any pass */
+    int64_t cleaner_horizon; /* earliest delete horizon a pass left in the
+                                log, -1 none known (not persisted) */
+    uint64_t segments_version; /* bumped when segments leave or are
+                                  replaced (not by a roll), so a reader
+                                  that unlocked knows its index is stale */
     int64_t log_end;
     int64_t published_end;
     lgi_segment_t *published_segment; /* segment holding published_end's
@@ -447,6 +465,181 @@ static lg_err_t list_segments(const char *path, int64_t **basesp,
     return LG_OK;
 }
 
+/* ------------------------------------------------------------------------
+ * Interrupted retention and cleaning (the file protocol is spelled out
+ * atop cleaner.c; this is its recovery half, run before segments are
+ * listed)
+ * --------------------------------------------------------------------- */
+
+/* Suffix after "<20 digits>.<kind>" of name, or NULL when name is not a
+ * segment file; *basep and *kindp (".log", ".index", ".timeindex", or
+ * the cleaner's group file) set. */
+static const char *segment_file_suffix(const char *name, int64_t *basep,
+                                       const char **kindp) {
+    static const char *const kinds[] = {".log", ".index", ".timeindex",
+                                        LGI_CLEANER_GROUP_KIND};
+    int64_t base = 0;
+    for (int i = 0; i < LGI_SEGMENT_NAME_DIGITS; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return NULL;
+        base = base * 10 + (name[i] - '0');
+    }
+    const char *rest = name + LGI_SEGMENT_NAME_DIGITS;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t len = strlen(kinds[k]);
+        if (strncmp(rest, kinds[k], len) == 0 &&
+            (rest[len] == '\0' || rest[len] == '.')) {
+            *basep = base;
+            *kindp = kinds[k];
+            return rest + len;
+        }
+    }
+    return NULL;
+}
+
+static char *join_path(const char *dir, const char *name) {
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *path = lgi_malloc(len);
+    if (path)
+        snprintf(path, len, "%s/%s", dir, name);
+    return path;
+}
+
+static void unlink_name(const char *dir, const char *name) {
+    char *path = join_path(dir, name);
+    if (path)
+        unlink(path);
+    lgi_free(path);
+}
+
+/* The group end recorded in "<base>.cleaner-group.swap", or -1. */
+static int64_t read_group_end(const char *dir, int64_t base) {
+    char name[64];
+    snprintf(name, sizeof name, "%020" PRId64 "%s.swap", base,
+             LGI_CLEANER_GROUP_KIND);
+    char *path = join_path(dir, name), *body = NULL;
+    size_t len;
+    long long end = -1;
+    if (path && lgi_metafile_read(path, &body, &len) == LG_OK &&
+        sscanf(body, "end %lld", &end) != 1)
+        end = -1;
+    lgi_free(body);
+    lgi_free(path);
+    lgi_error_clear();
+    return end;
+}
+
+/* Completes or discards what a crash interrupted:
+ *   *.cleaned                      never committed: removed;
+ *   <B>.log.swap                   committed: segments with base in
+ *                                  (B, group end) removed, <B>'s .swap
+ *                                  indexes renamed over the live ones (or
+ *                                  the live ones removed, to be rebuilt),
+ *                                  <B>.log.swap renamed to <B>.log;
+ *   other *.swap                   (no .log.swap) never committed: removed;
+ *   *.deleted                      retention or a swap decided: removed;
+ *   .index/.timeindex without .log left by a partial delete: removed. */
+static lg_err_t finish_cleaner_files(const char *path) {
+    DIR *dir = opendir(path);
+    struct dirent *entry;
+    int changed = 0;
+    int64_t *swaps = NULL;
+    size_t swap_count = 0, swap_cap = 0;
+    lg_err_t err = LG_OK;
+    if (!dir)
+        return lgi_error_errno(LG_ERR_IO, errno, "open directory %s", path);
+    /* Pass 1: drop .cleaned and .deleted files, collect committed swaps. */
+    while ((entry = readdir(dir)) != NULL) {
+        int64_t base;
+        const char *kind;
+        const char *suffix = segment_file_suffix(entry->d_name, &base, &kind);
+        if (!suffix)
+            continue;
+        if (strcmp(suffix, ".cleaned") == 0 ||
+            strcmp(suffix, ".deleted") == 0) {
+            unlink_name(path, entry->d_name);
+            changed = 1;
+        } else if (strcmp(suffix, ".swap") == 0 &&
+                   strcmp(kind, ".log") == 0) {
+            if (swap_count == swap_cap) {
+                size_t cap = swap_cap ? swap_cap * 2 : 4;
+                int64_t *grown = lgi_realloc(swaps, cap * sizeof(*grown));
+                if (!grown) {
+                    err = lgi_error(LG_ERR_NOMEM, "%s: out of memory", path);
+                    break;
+                }
+                swaps = grown;
+                swap_cap = cap;
+            }
+            swaps[swap_count++] = base;
+        }
+    }
+    closedir(dir);
+    /* Pass 2: complete each committed swap. */
+    for (size_t i = 0; i < swap_count && err == LG_OK; i++) {
+        int64_t base = swaps[i];
+        int64_t end = read_group_end(path, base);
+        int64_t *bases = NULL;
+        size_t count = 0;
+        if ((err = list_segments(path, &bases, &count)) != LG_OK)
+            break;
+        for (size_t j = 0; j < count && err == LG_OK; j++)
+            if (bases[j] > base && bases[j] < end)
+                err = lgi_segment_files_unlink(path, bases[j], "");
+        lgi_free(bases);
+        char name[64];
+        for (int k = 0; k < 2 && err == LG_OK; k++) {
+            const char *kind = k == 0 ? ".index" : ".timeindex";
+            char *swap_path, *live_path;
+            snprintf(name, sizeof name, "%020" PRId64 "%s.swap", base, kind);
+            swap_path = join_path(path, name);
+            snprintf(name, sizeof name, "%020" PRId64 "%s", base, kind);
+            live_path = join_path(path, name);
+            if (!swap_path || !live_path)
+                err = lgi_error(LG_ERR_NOMEM, "%s: out of memory", path);
+            else if (rename(swap_path, live_path) != 0)
+                unlink(live_path); /* no new index: rebuilt at load */
+            lgi_free(swap_path);
+            lgi_free(live_path);
+        }
+        if (err == LG_OK)
+            err = lgi_segment_files_rename(path, base, ".swap", "", 1);
+        snprintf(name, sizeof name, "%020" PRId64 "%s.swap", base,
+                 LGI_CLEANER_GROUP_KIND);
+        unlink_name(path, name);
+        changed = 1;
+    }
+    lgi_free(swaps);
+    if (err != LG_OK)
+        return err;
+    /* Pass 3: uncommitted .swap files and orphaned indexes. */
+    if (!(dir = opendir(path)))
+        return lgi_error_errno(LG_ERR_IO, errno, "open directory %s", path);
+    while ((entry = readdir(dir)) != NULL) {
+        int64_t base;
+        const char *kind;
+        const char *suffix = segment_file_suffix(entry->d_name, &base, &kind);
+        if (!suffix)
+            continue;
+        int orphan = 0;
+        if (*suffix == '\0' && strcmp(kind, ".log") != 0 &&
+            strcmp(kind, LGI_CLEANER_GROUP_KIND) != 0) {
+            char name[64];
+            struct stat st;
+            snprintf(name, sizeof name, "%020" PRId64 ".log", base);
+            char *log_path = join_path(path, name);
+            orphan = log_path && stat(log_path, &st) != 0 && errno == ENOENT;
+            lgi_free(log_path);
+        }
+        if (strcmp(suffix, ".swap") == 0 || orphan) {
+            unlink_name(path, entry->d_name);
+            changed = 1;
+        }
+    }
+    closedir(dir);
+    return changed ? lgi_fsync_dir(path) : LG_OK;
+}
+
 static void partition_free(lgi_partition_t *partition) {
     for (size_t i = 0; i < partition->segment_count; i++)
         lgi_segment_unref(partition->segments[i]);
@@ -578,7 +771,9 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
     sprintf(partition->epoch_path, "%s/%s", path, EPOCH_CHECKPOINT_NAME);
 
     epochs_ok = epochs_load(partition);
-    err = list_segments(path, &bases, &count);
+    err = finish_cleaner_files(path);
+    if (err == LG_OK)
+        err = list_segments(path, &bases, &count);
     if (err == LG_OK)
         err = recover_segments(partition, bases, count, recovery_point,
                                clean_shutdown, epochs_ok);
@@ -598,6 +793,9 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
     }
 
     lgi_segment_t *active = active_segment(partition);
+    partition->log_start = partition->segments[0]->base_offset;
+    partition->cleaner_offset = -1;
+    partition->cleaner_horizon = -1;
     partition->log_end = active->next_offset;
     store_published_end(partition, partition->log_end);
     partition->published_segment = active;
@@ -1191,7 +1389,7 @@ lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
     *datap = NULL;
     *lenp = 0;
     pthread_mutex_lock(&partition->mutex);
-    int64_t log_start = partition->segments[0]->base_offset;
+    int64_t log_start = partition->log_start;
     int64_t published_end = partition->published_end;
     if (offset < log_start || offset > published_end) {
         pthread_mutex_unlock(&partition->mutex);
@@ -1204,11 +1402,12 @@ lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
         pthread_mutex_unlock(&partition->mutex);
         return LG_OK;
     }
+    uint64_t version = partition->segments_version;
     for (size_t i = segment_index_for(partition, offset);
-         i < partition->segment_count; i++) {
+         i < partition->segment_count;) {
         /* Snapshot, then scan outside the mutex; a segment whose readable
-         * bytes end before offset (possible only at a boundary) sends us
-         * to the next one. */
+         * bytes end before offset (a boundary, or a gap the cleaner left)
+         * sends us to the next one. */
         segment = partition->segments[i];
         limit = readable_limit(partition, i);
         start = lgi_segment_index_position(segment, offset);
@@ -1224,6 +1423,23 @@ lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
         if (err != LG_OK) {
             pthread_mutex_unlock(&partition->mutex);
             return err;
+        }
+        if (offset < partition->log_start) {
+            int64_t first = partition->log_start;
+            pthread_mutex_unlock(&partition->mutex);
+            return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
+                             "read %s: offset %lld is below the log start "
+                             "%lld", partition->path, (long long)offset,
+                             (long long)first);
+        }
+        /* Retention or the cleaner changed the list while we scanned:
+         * indexes moved, and the next segment may now be merged into the
+         * one holding offset -- look it up again. */
+        if (partition->segments_version != version) {
+            version = partition->segments_version;
+            i = segment_index_for(partition, offset);
+        } else {
+            i++;
         }
     }
     if (!segment) {
@@ -1273,7 +1489,7 @@ void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
                               int64_t *log_end) {
     pthread_mutex_lock(&partition->mutex);
     if (log_start)
-        *log_start = partition->segments[0]->base_offset;
+        *log_start = partition->log_start;
     if (log_end)
         *log_end = partition->published_end;
     pthread_mutex_unlock(&partition->mutex);
@@ -1400,8 +1616,8 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
         goto out;
     if (offset >= partition->log_end)
         goto out;
-    if (offset < partition->segments[0]->base_offset)
-        offset = partition->segments[0]->base_offset;
+    if (offset < partition->log_start)
+        offset = partition->log_start;
     size_t keep = segment_index_for(partition, offset);
     lgi_segment_t *segment = partition->segments[keep];
     int64_t new_end;
@@ -1424,4 +1640,203 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
 out:
     pthread_mutex_unlock(&partition->mutex);
     return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Retention and cleaning (the cleaner's view of the segment list)
+ * --------------------------------------------------------------------- */
+
+const char *lgi_partition_path(const lgi_partition_t *partition) {
+    return partition->path;
+}
+
+void lgi_partition_config(lgi_partition_t *partition,
+                          lgi_log_config_t *config) {
+    pthread_mutex_lock(&partition->mutex);
+    *config = partition->config;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+int64_t lgi_partition_cleaner_offset(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t offset = partition->cleaner_offset;
+    pthread_mutex_unlock(&partition->mutex);
+    return offset;
+}
+
+void lgi_partition_set_cleaner_offset(lgi_partition_t *partition,
+                                      int64_t offset) {
+    pthread_mutex_lock(&partition->mutex);
+    partition->cleaner_offset = offset;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+int64_t lgi_partition_cleaner_horizon(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t horizon = partition->cleaner_horizon;
+    pthread_mutex_unlock(&partition->mutex);
+    return horizon;
+}
+
+void lgi_partition_set_cleaner_horizon(lgi_partition_t *partition,
+                                       int64_t horizon) {
+    pthread_mutex_lock(&partition->mutex);
+    partition->cleaner_horizon = horizon;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+int64_t lgi_partition_active_size(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t size = active_segment(partition)->size;
+    pthread_mutex_unlock(&partition->mutex);
+    return size;
+}
+
+int64_t lgi_partition_log_start(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t log_start = partition->log_start;
+    pthread_mutex_unlock(&partition->mutex);
+    return log_start;
+}
+
+lg_err_t lgi_partition_sealed_segments(lgi_partition_t *partition,
+                                       lgi_segment_t ***segmentsp,
+                                       size_t *countp) {
+    pthread_mutex_lock(&partition->mutex);
+    size_t count = partition->segment_count - 1;
+    lgi_segment_t **segments =
+        lgi_malloc((count ? count : 1) * sizeof(*segments));
+    if (!segments) {
+        pthread_mutex_unlock(&partition->mutex);
+        return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                         partition->path);
+    }
+    for (size_t i = 0; i < count; i++) {
+        segments[i] = partition->segments[i];
+        lgi_segment_ref(segments[i]);
+    }
+    pthread_mutex_unlock(&partition->mutex);
+    *segmentsp = segments;
+    *countp = count;
+    return LG_OK;
+}
+
+void lgi_partition_segments_release(lgi_segment_t **segments, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        lgi_segment_unref(segments[i]);
+    lgi_free(segments);
+}
+
+/* Removes segments[0..count) from the list (mutex held): renames their
+ * files to .deleted (the .log first, so the segment leaves the directory
+ * listing in one step) and fsyncs the directory.  The caller unlinks the
+ * .deleted names and drops the references. */
+static lg_err_t detach_prefix(lgi_partition_t *partition, size_t count) {
+    lg_err_t err = LG_OK;
+    for (size_t i = 0; i < count && err == LG_OK; i++)
+        err = lgi_segment_files_rename(partition->path,
+                                       partition->segments[i]->base_offset,
+                                       "", ".deleted", 0);
+    if (err == LG_OK)
+        err = lgi_fsync_dir(partition->path);
+    return err;
+}
+
+lg_err_t lgi_partition_delete_before(lgi_partition_t *partition,
+                                     int64_t offset, size_t *deletedp) {
+    lg_err_t err = LG_OK;
+    size_t count = 0;
+    lgi_segment_t **gone = NULL;
+    *deletedp = 0;
+    pthread_mutex_lock(&partition->mutex);
+    /* Whole sealed segments wholly below offset: those followed by a
+     * segment whose base is <= offset.  The active one always stays. */
+    while (count + 1 < partition->segment_count &&
+           partition->segments[count + 1]->base_offset <= offset)
+        count++;
+    if (count == 0) {
+        if (offset > partition->log_start &&
+            offset <= partition->segments[0]->base_offset)
+            partition->log_start = offset;
+        pthread_mutex_unlock(&partition->mutex);
+        return LG_OK;
+    }
+    gone = lgi_malloc(count * sizeof(*gone));
+    if (!gone) {
+        pthread_mutex_unlock(&partition->mutex);
+        return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                         partition->path);
+    }
+    /* Readers check the log start under the mutex before they look for a
+     * segment, so moving it first means none starts on a doomed segment;
+     * those already reading hold a reference and keep the fd. */
+    partition->log_start = partition->segments[count]->base_offset;
+    err = detach_prefix(partition, count);
+    memcpy(gone, partition->segments, count * sizeof(*gone));
+    for (size_t i = 0; i < count; i++)
+        if (partition->published_segment == gone[i])
+            partition->published_segment = NULL;
+    memmove(partition->segments, partition->segments + count,
+            (partition->segment_count - count) * sizeof(*gone));
+    partition->segment_count -= count;
+    partition->segments_version++;
+    pthread_mutex_unlock(&partition->mutex);
+    /* Unlinked now; the space is freed when the last reader's reference
+     * closes the fd. */
+    for (size_t i = 0; i < count; i++) {
+        lg_err_t e = lgi_segment_files_unlink(partition->path,
+                                              gone[i]->base_offset,
+                                              ".deleted");
+        if (err == LG_OK)
+            err = e;
+        gone[i]->deleted = 1;
+        lgi_segment_unref(gone[i]);
+    }
+    lgi_free(gone);
+    *deletedp = count;
+    return err;
+}
+
+lg_err_t lgi_partition_swap_in(lgi_partition_t *partition,
+                               lgi_segment_t *const *old, size_t count,
+                               lgi_segment_t *cleaned) {
+    pthread_mutex_lock(&partition->mutex);
+    size_t at = 0;
+    while (at < partition->segment_count && partition->segments[at] != old[0])
+        at++;
+    int same = at + count < partition->segment_count;
+    for (size_t i = 0; same && i < count; i++)
+        same = partition->segments[at + i] == old[i];
+    if (!same) {
+        pthread_mutex_unlock(&partition->mutex);
+        return lgi_error(LG_ERR_INVALID_ARG, "partition %s: segments changed "
+                         "under the cleaner", partition->path);
+    }
+    for (size_t i = 0; i < count; i++)
+        if (partition->published_segment == old[i]) {
+            partition->published_segment = cleaned;
+            partition->published_position = cleaned->size;
+        }
+    lgi_segment_ref(cleaned);
+    partition->segments[at] = cleaned;
+    memmove(partition->segments + at + 1, partition->segments + at + count,
+            (partition->segment_count - at - count) * sizeof(cleaned));
+    partition->segment_count -= count - 1;
+    partition->segments_version++;
+    pthread_mutex_unlock(&partition->mutex);
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0)
+            old[i]->deleted = 1;
+        lgi_segment_unref(old[i]);
+    }
+    return LG_OK;
+}
+
+lg_err_t lgi_partition_set_log_start(lgi_partition_t *partition,
+                                     int64_t offset) {
+    size_t deleted;
+    int64_t published_end = lgi_partition_published_end(partition);
+    if (offset > published_end)
+        offset = published_end;
+    return lgi_partition_delete_before(partition, offset, &deleted);
 }

@@ -176,4 +176,81 @@ void lgi_partition_stats(lgi_partition_t *partition,
 /* Number of segments (tests, stats). */
 size_t lgi_partition_segment_count(lgi_partition_t *partition);
 
+/* ------------------------------------------------------------------------
+ * Retention and cleaning support (cleaner.c is the only caller besides
+ * open's recovery).  The cleaner's file protocol is documented atop
+ * cleaner.c.
+ * --------------------------------------------------------------------- */
+
+/* Kind of the cleaner's per-group metafile: "<base>.cleaner-group.cleaned"
+ * then ".swap", holding "end <offset>": the base of the first segment
+ * after the group, so recovery knows which old segments a committed swap
+ * replaces. */
+#define LGI_CLEANER_GROUP_KIND ".cleaner-group"
+
+struct lgi_segment;
+
+/* The partition directory (immutable). */
+const char *lgi_partition_path(const lgi_partition_t *partition);
+
+/* A copy of the current configuration. */
+void lgi_partition_config(lgi_partition_t *partition,
+                          lgi_log_config_t *config);
+
+/* Compaction's checkpoint: the first offset not yet cleaned (-1 until a
+ * pass or a loaded checkpoint sets it).  Kept here so it lives and dies
+ * with the partition; the engine persists it in cleaner-offset-checkpoint. */
+int64_t lgi_partition_cleaner_offset(lgi_partition_t *partition);
+void lgi_partition_set_cleaner_offset(lgi_partition_t *partition,
+                                      int64_t offset);
+
+/* The earliest tombstone delete horizon the last compaction pass left in
+ * the log (-1 none known), so the cleaner comes back when it passes even
+ * without new dirty data.  In memory only: after a restart tombstones
+ * wait for the next pass the dirty ratio or max.compaction.lag.ms
+ * triggers. */
+int64_t lgi_partition_cleaner_horizon(lgi_partition_t *partition);
+void lgi_partition_set_cleaner_horizon(lgi_partition_t *partition,
+                                       int64_t horizon);
+
+/* Bytes assigned in the active segment. */
+int64_t lgi_partition_active_size(lgi_partition_t *partition);
+
+/* The log start offset (first readable offset). */
+int64_t lgi_partition_log_start(lgi_partition_t *partition);
+
+/* Every segment but the active one, each referenced, ascending.  Release
+ * with lgi_partition_segments_release. */
+lg_err_t lgi_partition_sealed_segments(lgi_partition_t *partition,
+                                       struct lgi_segment ***segmentsp,
+                                       size_t *countp);
+void lgi_partition_segments_release(struct lgi_segment **segments,
+                                    size_t count);
+
+/* Retention: deletes every sealed segment lying wholly below offset (the
+ * active segment always stays) and moves the log start to the first kept
+ * segment's base (or to offset itself when nothing is deleted and offset
+ * is at most segments[0]'s base).  Files go <base>.*  -> *.deleted (dir
+ * fsync'd) under the mutex, then are unlinked; readers holding a segment
+ * keep reading through their fd, which closes with the last reference.
+ * *deletedp gets the number of segments deleted. */
+lg_err_t lgi_partition_delete_before(lgi_partition_t *partition,
+                                     int64_t offset, size_t *deletedp);
+
+/* Applies a checkpointed log start after open: as delete_before with
+ * offset clamped to the published end (finishes a retention delete that a
+ * crash interrupted before the files went). */
+lg_err_t lgi_partition_set_log_start(lgi_partition_t *partition,
+                                     int64_t offset);
+
+/* Replaces the consecutive sealed segments old[0..count) by cleaned (the
+ * in-memory half of the cleaner's swap; the files were swapped already),
+ * under the mutex, so a reader snapshots either the old segments or the
+ * new one, never a mix.  LG_ERR_INVALID_ARG when the list no longer holds
+ * old[] consecutively (then nothing changes).  Drops the list's references
+ * to old[] and takes one on cleaned. */
+lg_err_t lgi_partition_swap_in(lgi_partition_t *partition,
+                               struct lgi_segment *const *old, size_t count,
+                               struct lgi_segment *cleaned);
+
 #endif

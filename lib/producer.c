@@ -210,6 +210,7 @@ struct lg_producer {
     /* 1 once the eventfd was written since poll last drained it, so an
      * idle lg_producer_poll costs no read(2). */
     atomic_int event_signalled;
+    pthread_mutex_t event_lock;
     /* Batches to re-send: pushed by completions, popped by the sender. */
     _Atomic(pbatch_t *) retries;
 
@@ -259,26 +260,37 @@ static int init_monotonic_cond(pthread_cond_t *cond) {
     return rc == 0 ? 0 : -1;
 }
 
-/* The flag is set after the write, and cleared before the read: a write
- * is always followed by the flag, so a later drain_eventfd reads it, and
- * the descriptor cannot stay readable while poll skips the read. */
+/* event_signalled is 1 exactly while the eventfd holds a count: both
+ * change together under event_lock.  The flag is set before the write, so
+ * an application that saw the descriptor readable finds the flag set and
+ * drains it; a poll that finds the flag clear makes no system call (the
+ * common idle case).  Signalling happens once per batch of reports, so
+ * the lock is cheap. */
 static void signal_eventfd(lg_producer_t *producer) {
     if (atomic_load(&producer->event_signalled))
-        return;
-    uint64_t one = 1;
-    /* EAGAIN means the counter is already huge: still readable. */
-    ssize_t n = write(producer->event_fd, &one, sizeof one);
-    (void)n;
-    atomic_store(&producer->event_signalled, 1);
+        return; /* a count is already pending: the fd is readable */
+    pthread_mutex_lock(&producer->event_lock);
+    if (!atomic_load(&producer->event_signalled)) {
+        atomic_store(&producer->event_signalled, 1);
+        uint64_t one = 1;
+        /* EAGAIN means the counter is already huge: still readable. */
+        ssize_t n = write(producer->event_fd, &one, sizeof one);
+        (void)n;
+    }
+    pthread_mutex_unlock(&producer->event_lock);
 }
 
 static void drain_eventfd(lg_producer_t *producer) {
     if (!atomic_load(&producer->event_signalled))
         return;
-    atomic_store(&producer->event_signalled, 0);
-    uint64_t value;
-    ssize_t n = read(producer->event_fd, &value, sizeof value);
-    (void)n;
+    pthread_mutex_lock(&producer->event_lock);
+    if (atomic_load(&producer->event_signalled)) {
+        uint64_t value;
+        ssize_t n = read(producer->event_fd, &value, sizeof value);
+        (void)n;
+        atomic_store(&producer->event_signalled, 0);
+    }
+    pthread_mutex_unlock(&producer->event_lock);
 }
 
 static void wake_sender(lg_producer_t *producer) {
@@ -1376,6 +1388,7 @@ static void producer_free(lg_producer_t *producer) {
     pthread_cond_destroy(&producer->sender_wake);
     pthread_mutex_destroy(&producer->live_lock);
     pthread_mutex_destroy(&producer->inflight_lock);
+    pthread_mutex_destroy(&producer->event_lock);
     pthread_cond_destroy(&producer->inflight_done);
     lgi_free(producer);
 }
@@ -1522,6 +1535,7 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
     pthread_mutex_init(&p->sender_lock, NULL);
     pthread_mutex_init(&p->live_lock, NULL);
     pthread_mutex_init(&p->inflight_lock, NULL);
+    pthread_mutex_init(&p->event_lock, NULL);
     p->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->event_fd < 0) {
         err = lgi_error_errno(LG_ERR_IO, errno, "lg_producer_new: eventfd");

@@ -192,6 +192,127 @@ lg_err_t lgi_segment_create(const char *dir, int64_t base_offset,
     return LG_OK;
 }
 
+/* Replaces *pathp by "<dir>/<base><kind><suffix>"; -1 when out of memory
+ * (the old path is kept then). */
+static int set_path(char **pathp, const char *dir, int64_t base_offset,
+                    const char *kind, const char *suffix) {
+    size_t len = strlen(kind) + strlen(suffix) + 1;
+    char *name = lgi_malloc(len);
+    if (!name)
+        return -1;
+    snprintf(name, len, "%s%s", kind, suffix);
+    char *path = segment_path(dir, base_offset, name);
+    lgi_free(name);
+    if (!path)
+        return -1;
+    lgi_free(*pathp);
+    *pathp = path;
+    return 0;
+}
+
+lg_err_t lgi_segment_create_suffixed(const char *dir, int64_t base_offset,
+                                     const char *suffix,
+                                     int32_t index_interval_bytes,
+                                     int32_t segment_index_bytes,
+                                     lgi_segment_t **segmentp) {
+    lgi_segment_t *segment;
+    lg_err_t err = segment_alloc(dir, base_offset, index_interval_bytes,
+                                 segment_index_bytes, &segment);
+    if (err != LG_OK)
+        return err;
+    if (set_path(&segment->log_path, dir, base_offset, ".log", suffix) ||
+        set_path(&segment->index_path, dir, base_offset, ".index", suffix) ||
+        set_path(&segment->time_index_path, dir, base_offset, ".timeindex",
+                 suffix)) {
+        segment_free(segment);
+        return lgi_error(LG_ERR_NOMEM, "segment %lld: out of memory",
+                         (long long)base_offset);
+    }
+    segment->fd = open(segment->log_path,
+                       O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (segment->fd < 0) {
+        err = lgi_error_errno(LG_ERR_IO, errno, "create %s",
+                              segment->log_path);
+        segment_free(segment);
+        return err;
+    }
+    *segmentp = segment;
+    return LG_OK;
+}
+
+lg_err_t lgi_segment_rename(lgi_segment_t *segment, const char *dir,
+                            const char *suffix, int log_last) {
+    char *paths[3] = {NULL, NULL, NULL};
+    char **current[3] = {&segment->index_path, &segment->time_index_path,
+                         &segment->log_path};
+    static const char *const kinds[3] = {".index", ".timeindex", ".log"};
+    lg_err_t err = LG_OK;
+    for (int i = 0; i < 3; i++) {
+        if (set_path(&paths[i], dir, segment->base_offset, kinds[i],
+                     suffix) != 0) {
+            err = lgi_error(LG_ERR_NOMEM, "segment %lld: out of memory",
+                            (long long)segment->base_offset);
+            goto out;
+        }
+    }
+    for (int n = 0; n < 3; n++) {
+        /* The .log goes first or last as the caller's protocol needs. */
+        int i = log_last ? n : (n + 2) % 3;
+        if (rename(*current[i], paths[i]) != 0 && errno != ENOENT) {
+            err = lgi_error_errno(LG_ERR_IO, errno, "rename %s to %s",
+                                  *current[i], paths[i]);
+            goto out;
+        }
+        lgi_free(*current[i]);
+        *current[i] = paths[i];
+        paths[i] = NULL;
+    }
+out:
+    for (int i = 0; i < 3; i++)
+        lgi_free(paths[i]);
+    return err;
+}
+
+lg_err_t lgi_segment_files_rename(const char *dir, int64_t base_offset,
+                                  const char *from, const char *to,
+                                  int log_last) {
+    static const char *const kinds[3] = {".index", ".timeindex", ".log"};
+    lg_err_t err = LG_OK;
+    for (int n = 0; n < 3 && err == LG_OK; n++) {
+        int i = log_last ? n : (n + 2) % 3;
+        char *source = NULL, *target = NULL;
+        if (set_path(&source, dir, base_offset, kinds[i], from) != 0 ||
+            set_path(&target, dir, base_offset, kinds[i], to) != 0)
+            err = lgi_error(LG_ERR_NOMEM, "segment %lld: out of memory",
+                            (long long)base_offset);
+        else if (rename(source, target) != 0 && errno != ENOENT)
+            err = lgi_error_errno(LG_ERR_IO, errno, "rename %s to %s",
+                                  source, target);
+        lgi_free(source);
+        lgi_free(target);
+    }
+    return err;
+}
+
+lg_err_t lgi_segment_files_unlink(const char *dir, int64_t base_offset,
+                                  const char *suffix) {
+    static const char *const kinds[3] = {".log", ".index", ".timeindex"};
+    lg_err_t err = LG_OK;
+    for (int i = 0; i < 3; i++) {
+        char *path = NULL;
+        if (set_path(&path, dir, base_offset, kinds[i], suffix) != 0) {
+            if (err == LG_OK)
+                err = lgi_error(LG_ERR_NOMEM, "segment %lld: out of memory",
+                                (long long)base_offset);
+            continue;
+        }
+        if (unlink(path) != 0 && errno != ENOENT && err == LG_OK)
+            err = lgi_error_errno(LG_ERR_IO, errno, "unlink %s", path);
+        lgi_free(path);
+    }
+    return err;
+}
+
 lg_err_t lgi_segment_open(const char *dir, int64_t base_offset,
                           int32_t index_interval_bytes,
                           int32_t segment_index_bytes,

@@ -4,7 +4,9 @@
  * The layout and the recovery algorithm are documented atop segment.c.
  *
  * Thread-safety: fields are guarded by the owning partition's mutex except
- * fd, base_offset and the paths, which never change after creation, so
+ * fd, base_offset and the paths, which never change once the segment is
+ * in a partition's list (the cleaner renames its private new segment
+ * before publishing it), so
  * readers holding a reference may pread the file outside the mutex.  The
  * reference count is atomic: a reader keeps a segment (and its fd) alive
  * while the partition rolls or deletes it.
@@ -156,6 +158,38 @@ lg_err_t lgi_segment_sync(lgi_segment_t *segment);
 /* fallocate(FALLOC_FL_KEEP_SIZE) so the file has room up to end without
  * changing its size; failures are ignored (it is only an optimisation). */
 void lgi_segment_preallocate(lgi_segment_t *segment, int64_t end);
+
+/* As lgi_segment_create, but the files are named <base>.log<suffix>,
+ * <base>.index<suffix>, <base>.timeindex<suffix> (the cleaner's
+ * ".cleaned"), and only the .log is created now (the indexes are written
+ * by lgi_segment_seal).  Reference count 1. */
+lg_err_t lgi_segment_create_suffixed(const char *dir, int64_t base_offset,
+                                     const char *suffix,
+                                     int32_t index_interval_bytes,
+                                     int32_t segment_index_bytes,
+                                     lgi_segment_t **segmentp);
+
+/* Renames the three files to <base>.<kind><suffix> in dir (suffix "" for
+ * the live names, ".swap", ".deleted") and updates the paths; a missing
+ * file is skipped.  log_last != 0 renames the .log after the indexes (so
+ * its rename is the commit point of the step), otherwise first.  The fd
+ * is unaffected.  On failure the paths of files already renamed are
+ * updated, the rest keep their old names. */
+lg_err_t lgi_segment_rename(lgi_segment_t *segment, const char *dir,
+                            const char *suffix, int log_last);
+
+/* Renames <base>.<kind><from> to <base>.<kind><to> in dir for the three
+ * kinds, by name only (no segment struct is touched, so readers holding
+ * one keep valid paths for messages and their fd).  Missing files are
+ * skipped.  log_last as lgi_segment_rename. */
+lg_err_t lgi_segment_files_rename(const char *dir, int64_t base_offset,
+                                  const char *from, const char *to,
+                                  int log_last);
+
+/* Unlinks <base>.<kind><suffix> for the three kinds (missing ones are
+ * fine). */
+lg_err_t lgi_segment_files_unlink(const char *dir, int64_t base_offset,
+                                  const char *suffix);
 
 /* Unlinks the three files; the fd stays open until the last reference. */
 lg_err_t lgi_segment_delete(lgi_segment_t *segment);

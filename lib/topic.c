@@ -13,6 +13,12 @@
  *   ...                             ...
  *   xxh3:<checksum>                 xxh3:<checksum>
  *
+ * log-start-offset-checkpoint (the first readable offset, moved by
+ * retention) and cleaner-offset-checkpoint (compaction's first dirty
+ * offset) have the recovery-point layout.  A missing or damaged one is
+ * harmless: the log start falls back to the first segment's base (retention
+ * deletes again what it had decided), the cleaner to a full pass.
+ *
  * The recovery-point file is Kafka's layout plus our checksum line.  The
  * topics file is the commit point of a create: partition directories are
  * made (and emptied of any stale files) first, the metadata is replaced
@@ -41,6 +47,8 @@
 
 #define TOPICS_FILE "topics"
 #define RECOVERY_FILE "recovery-point-offset-checkpoint"
+#define LOG_START_FILE "log-start-offset-checkpoint"
+#define CLEANER_FILE "cleaner-offset-checkpoint"
 #define TOPIC_NAME_MAX 249
 #define PARTITIONS_MAX 100000
 
@@ -147,7 +155,18 @@ out:
     return err;
 }
 
-lg_err_t lgi_engine_checkpoint_recovery_points(lg_engine_t *engine) {
+/* What one checkpoint file records per partition. */
+typedef int64_t (*offset_of_fn)(lgi_partition_t *partition);
+
+static int64_t cleaner_offset_of(lgi_partition_t *partition) {
+    int64_t offset = lgi_partition_cleaner_offset(partition);
+    return offset < 0 ? 0 : offset;
+}
+
+/* Writes file (Kafka's offset-checkpoint layout plus our checksum) with
+ * offset_of(partition) for every partition. */
+static lg_err_t checkpoint_offsets(lg_engine_t *engine, const char *file,
+                                   offset_of_fn offset_of) {
     lgi_buf_t body = LGI_BUF_INIT;
     lg_err_t err = LG_OK;
     char line[512];
@@ -163,22 +182,34 @@ lg_err_t lgi_engine_checkpoint_recovery_points(lg_engine_t *engine) {
         lgi_topic_t *t = engine->topics[i];
         for (int32_t p = 0; p < t->partition_count && !failed; p++) {
             snprintf(line, sizeof line, "%s %" PRId32 " %" PRId64 "\n",
-                     t->name, p,
-                     lgi_partition_recovery_point(t->partitions[p]));
+                     t->name, p, offset_of(t->partitions[p]));
             failed = lgi_buf_append(&body, line, strlen(line));
         }
     }
     pthread_rwlock_unlock(&engine->topics_lock);
     if (failed) {
-        err = lgi_error(LG_ERR_NOMEM, "out of memory writing checkpoint");
+        err = lgi_error(LG_ERR_NOMEM, "out of memory writing %s", file);
     } else {
-        char *path = engine_file(engine, RECOVERY_FILE);
+        char *path = engine_file(engine, file);
         err = path ? lgi_metafile_write(path, body.data, body.len)
                    : lgi_error(LG_ERR_NOMEM, "out of memory");
         free(path);
     }
     pthread_mutex_unlock(&engine->meta_lock);
     lgi_buf_free(&body);
+    return err;
+}
+
+lg_err_t lgi_engine_checkpoint_recovery_points(lg_engine_t *engine) {
+    return checkpoint_offsets(engine, RECOVERY_FILE,
+                              lgi_partition_recovery_point);
+}
+
+lg_err_t lgi_engine_checkpoint_log_starts(lg_engine_t *engine) {
+    lg_err_t err = checkpoint_offsets(engine, LOG_START_FILE,
+                                      lgi_partition_log_start);
+    if (err == LG_OK)
+        err = checkpoint_offsets(engine, CLEANER_FILE, cleaner_offset_of);
     return err;
 }
 
@@ -241,6 +272,8 @@ static lg_err_t open_partition_range(lg_engine_t *engine, const char *name,
                                      lgi_partition_t **partitions,
                                      int32_t from, int32_t to,
                                      const char *recovery_body,
+                                     const char *log_start_body,
+                                     const char *cleaner_body,
                                      int clean_shutdown, int fresh) {
     lgi_log_config_t config;
     lgi_conf_log_config(effective, &config);
@@ -266,6 +299,15 @@ static lg_err_t open_partition_range(lg_engine_t *engine, const char *name,
         free(path);
         if (err)
             break;
+        /* Finish what retention decided before a crash; resume cleaning
+         * where it stopped. */
+        if (log_start_body &&
+            (err = lgi_partition_set_log_start(
+                 partitions[p], recovery_point_of(log_start_body, name, p))))
+            break;
+        if (cleaner_body)
+            lgi_partition_set_cleaner_offset(
+                partitions[p], recovery_point_of(cleaner_body, name, p));
         /* Without replication this engine is the partition's only leader:
          * it keeps the epoch it last had (0 for a new partition), so every
          * batch carries a real epoch and leader-epoch-checkpoint exists. */
@@ -338,10 +380,22 @@ static int parse_hex_id(const char *hex, uint8_t id[16]) {
     return 0;
 }
 
+/* The body of an engine metafile, or NULL when missing or damaged. */
+static char *read_optional(lg_engine_t *engine, const char *file) {
+    char *path = engine_file(engine, file), *body = NULL;
+    size_t len;
+    if (path && lgi_metafile_exists(path) &&
+        lgi_metafile_read(path, &body, &len) != LG_OK)
+        body = NULL;
+    free(path);
+    return body;
+}
+
 lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
     char *topics_path = engine_file(engine, TOPICS_FILE);
     char *recovery_path = engine_file(engine, RECOVERY_FILE);
     char *body = NULL, *recovery_body = NULL;
+    char *log_start_body = NULL, *cleaner_body = NULL;
     size_t len;
     lg_err_t err = LG_OK;
     if (!topics_path || !recovery_path) {
@@ -359,6 +413,8 @@ lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
         recovery_body = NULL;
         clean_shutdown = 0;
     }
+    log_start_body = read_optional(engine, LOG_START_FILE);
+    cleaner_body = read_optional(engine, CLEANER_FILE);
     lgi_error_clear();
 
     char *save = NULL;
@@ -420,12 +476,15 @@ lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
         lgi_topic_t *t = engine->topics[i];
         if ((err = open_partition_range(engine, t->name, &t->effective,
                                         t->partitions, 0, t->partition_count,
-                                        recovery_body, clean_shutdown, 0)))
+                                        recovery_body, log_start_body,
+                                        cleaner_body, clean_shutdown, 0)))
             goto out;
     }
 out:
     lgi_free(body);
     lgi_free(recovery_body);
+    lgi_free(log_start_body);
+    lgi_free(cleaner_body);
     free(topics_path);
     free(recovery_path);
     return err;
@@ -575,8 +634,8 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
     lgi_conf_overlay(&topic->effective, &topic->overrides);
 
     if ((err = open_partition_range(engine, name, &topic->effective,
-                                    topic->partitions, 0, partitions, NULL, 0,
-                                    1)))
+                                    topic->partitions, 0, partitions, NULL,
+                                    NULL, NULL, 0, 1)))
         goto fail;
     /* Commit point. */
     pthread_rwlock_rdlock(&engine->topics_lock);
@@ -742,7 +801,8 @@ LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
     /* Open the new partitions first; they become visible only after the
      * metadata naming them is durable. */
     err = open_partition_range(engine, name, &topic->effective, grown,
-                               old_count, partition_count, NULL, 0, 1);
+                               old_count, partition_count, NULL, NULL,
+                               NULL, 0, 1);
     if (!err) {
         pthread_rwlock_rdlock(&engine->topics_lock);
         topic->partition_count = partition_count; /* for the file only */

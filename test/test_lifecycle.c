@@ -85,11 +85,61 @@ START_TEST(producer_destroyed_first_still_works) {
 }
 END_TEST
 
+START_TEST(engine_closed_before_consumers_detaches_them) {
+    char *dir = lgt_tmpdir("lifecycle");
+    lg_engine_t *engine;
+    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "t", 2, NULL), LG_OK);
+    lg_records_t *records = lg_records_new();
+    lg_records_add(records, "k", 1, "v", 1, LG_TIMESTAMP_NOW);
+    ck_assert_int_eq(lg_append(engine, "t", 0, records, 1, NULL), LG_OK);
+    lg_records_destroy(records);
+
+    /* one consumer with a manual assignment, one in a group */
+    lg_consumer_t *manual, *member;
+    ck_assert_int_eq(lg_consumer_new(engine, NULL, &manual), LG_OK);
+    ck_assert_int_eq(lg_consumer_assign(manual, "t", 0, LG_OFFSET_BEGINNING),
+                     LG_OK);
+    const lg_message_t *m;
+    ck_assert_int_eq(lg_consumer_poll(manual, 1000, &m), LG_OK);
+    ck_assert_ptr_nonnull(m);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "group.id", "g"), LG_OK);
+    ck_assert_int_eq(lg_consumer_new(engine, conf, &member), LG_OK);
+    lg_conf_destroy(conf);
+    const char *topics[] = {"t"};
+    ck_assert_int_eq(lg_consumer_subscribe(member, topics, 1), LG_OK);
+    ck_assert_int_eq(lg_consumer_poll(member, 200, &m), LG_OK);
+
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+
+    ck_assert_int_eq(lg_consumer_poll(manual, 0, &m), LG_ERR_CLOSED);
+    ck_assert_ptr_nonnull(strstr(lg_last_error_message(), "closed"));
+    ck_assert_int_eq(lg_consumer_assign(manual, "t", 1, 0), LG_ERR_CLOSED);
+    int64_t offset;
+    ck_assert_int_eq(lg_consumer_position(manual, "t", 0, &offset),
+                     LG_ERR_CLOSED);
+    ck_assert_int_eq(lg_consumer_subscribe(member, topics, 1), LG_ERR_CLOSED);
+    ck_assert_str_eq(lg_consumer_rebalance_protocol(member), "NONE");
+    lg_consumer_wakeup(manual); /* harmless */
+    lg_consumer_destroy(member);
+    lg_consumer_destroy(manual);
+
+    /* a clean close: the next open finds a clean-shutdown marker */
+    char *marker = lgt_path(dir, ".clean-shutdown");
+    ck_assert(lgt_file_size(marker) >= 0);
+    free(marker);
+    lgt_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("lifecycle");
     TCase *tc = tcase_create("lifecycle");
     tcase_add_test(tc, engine_closed_before_producer_appends_what_was_produced);
     tcase_add_test(tc, producer_destroyed_first_still_works);
+    tcase_add_test(tc, engine_closed_before_consumers_detaches_them);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_NORMAL);
