@@ -72,6 +72,20 @@ void lgi_engine_detach_child(lg_engine_t *engine, lgi_engine_child_t *child) {
 /* Detaches every live child, newest first.  Their detach callbacks may
  * still use the engine (a producer sends what it has queued), so this
  * runs before anything is torn down. */
+/* Adds one compaction pass to the engine's cleaner statistics. */
+static void count_clean_pass(lg_engine_t *engine,
+                             const lgi_clean_stats_t *pass) {
+    lgi_cleaner_counters_t *c = &engine->cleaner_counters;
+    if (pass->segments_in <= 0)
+        return; /* nothing was rewritten */
+    lgi_count(&c->passes, 1);
+    lgi_count(&c->segments_cleaned, (uint64_t)pass->segments_in);
+    lgi_count(&c->bytes_read, (uint64_t)pass->bytes_read);
+    lgi_count(&c->bytes_written, (uint64_t)pass->bytes_written);
+    lgi_count(&c->records_read, (uint64_t)pass->records_read);
+    lgi_count(&c->records_kept, (uint64_t)pass->records_kept);
+}
+
 static void detach_children(lg_engine_t *engine) {
     for (;;) {
         pthread_mutex_lock(&engine->children_lock);
@@ -264,6 +278,8 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
                 err = lgi_cleaner_retain(ref.partition, &settings, now_ms,
                                          &deleted);
                 moved |= deleted > 0;
+                lgi_count(&engine->cleaner_counters.segments_deleted,
+                          deleted);
             }
             if (err == LG_OK && settings.policy != LGI_CLEANUP_DELETE) {
                 if (!engine->cleaner)
@@ -275,9 +291,11 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
                     int64_t before =
                         lgi_partition_cleaner_offset(ref.partition);
                     int64_t first_dirty = before;
+                    lgi_clean_stats_t pass;
                     err = lgi_cleaner_compact(engine->cleaner, ref.partition,
                                               &settings, now_ms, force,
-                                              &first_dirty, NULL);
+                                              &first_dirty, &pass);
+                    count_clean_pass(engine, &pass);
                     if (first_dirty != before) {
                         lgi_partition_set_cleaner_offset(ref.partition,
                                                          first_dirty);

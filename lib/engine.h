@@ -87,6 +87,7 @@ struct lg_engine {
      * poll_lock serialises lg_engine_poll callers. */
     lgi_logger_t logger;
     int64_t opened_ns;
+    lgi_cleaner_counters_t cleaner_counters;
     pthread_mutex_t stats_lock;
     lgi_stats_client_t *stats_clients;
     uint64_t stats_next_id;

@@ -1551,6 +1551,7 @@ void lgi_partition_stats(lgi_partition_t *partition,
         stats->disk_bytes += (uint64_t)partition->segments[i]->size;
     stats->fenced = partition->fenced;
     pthread_mutex_unlock(&partition->mutex);
+    stats->cleaner_offset = lgi_partition_cleaner_offset(partition);
 }
 
 size_t lgi_partition_segment_count(lgi_partition_t *partition) {

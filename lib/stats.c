@@ -133,6 +133,7 @@ typedef struct snap_consumer {
 
 typedef struct snapshot {
     const char *backend;
+    uint64_t cleaner[7]; /* lgi_cleaner_counters_t, in field order */
     int64_t time_s, monotonic_us, age_us;
     lgi_io_stats_t io;
     snap_histogram_t fsync_latency;
@@ -272,6 +273,14 @@ static lg_err_t snapshot_take(lg_engine_t *engine, snapshot_t *snap) {
     snap->monotonic_us = monotonic / 1000;
     snap->age_us = (monotonic - engine->opened_ns) / 1000;
     lgi_io_get_stats(engine->io, &snap->io);
+    const lgi_cleaner_counters_t *c = &engine->cleaner_counters;
+    const _Atomic uint64_t *fields[7] = {
+        &c->passes,     &c->segments_deleted, &c->segments_cleaned,
+        &c->bytes_read, &c->bytes_written,    &c->records_read,
+        &c->records_kept};
+    for (int i = 0; i < 7; i++)
+        snap->cleaner[i] = atomic_load_explicit(fields[i],
+                                                memory_order_relaxed);
     histogram_snap(lgi_io_fsync_latency(engine->io), &snap->fsync_latency);
     collect_partitions(engine, snap);
     if (!snap->failed)
@@ -393,6 +402,13 @@ static void render_json(const snapshot_t *snap, text_t *text) {
         snap->io.sync_waiters, snap->io.short_writes, snap->io.retries);
     json_histogram(text, &snap->fsync_latency);
     put(text,
+        "},\"cleaner\":{\"passes\":%" PRIu64 ",\"segments_deleted\":%" PRIu64
+        ",\"segments_cleaned\":%" PRIu64 ",\"bytes_read\":%" PRIu64
+        ",\"bytes_written\":%" PRIu64 ",\"records_read\":%" PRIu64
+        ",\"records_kept\":%" PRIu64,
+        snap->cleaner[0], snap->cleaner[1], snap->cleaner[2], snap->cleaner[3],
+        snap->cleaner[4], snap->cleaner[5], snap->cleaner[6]);
+    put(text,
         "},\"totals\":{\"topics\":%zu,\"partitions\":%zu,\"records\":%" PRIu64
         ",\"bytes\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"segments\":%" PRIu64
         ",\"disk_bytes\":%" PRIu64 "},\"topics\":{",
@@ -414,10 +430,11 @@ static void render_json(const snapshot_t *snap, text_t *text) {
             ",\"bytes\":%" PRIu64 ",\"batches\":%" PRIu64
             ",\"log_start_offset\":%" PRId64 ",\"log_end_offset\":%" PRId64
             ",\"recovery_point\":%" PRId64 ",\"segments\":%" PRIu64
-            ",\"disk_bytes\":%" PRIu64 ",\"fenced\":%s}",
+            ",\"disk_bytes\":%" PRIu64 ",\"cleaner_offset\":%" PRId64
+            ",\"fenced\":%s}",
             p->partition, p->partition, s->records, s->bytes, s->batches,
             s->log_start, s->log_end, s->recovery_point, s->segment_count,
-            s->disk_bytes, s->fenced ? "true" : "false");
+            s->disk_bytes, s->cleaner_offset, s->fenced ? "true" : "false");
     }
     put(text, "%s},\"producers\":{", snap->partition_count ? "}}" : "");
     for (size_t i = 0; i < snap->producer_count; i++) {
@@ -483,7 +500,8 @@ static void prom_partition_family(text_t *text, const snapshot_t *snap,
                             (int64_t)s->batches,   s->log_start,
                             s->log_end,            s->recovery_point,
                             (int64_t)s->segment_count,
-                            (int64_t)s->disk_bytes, s->fenced};
+                            (int64_t)s->disk_bytes, s->fenced,
+                            s->cleaner_offset};
         put(text, "%s{topic=\"", name);
         put_escaped(text, p->topic, 0);
         put(text, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", p->partition,
@@ -609,6 +627,27 @@ static void render_prometheus(const snapshot_t *snap, text_t *text) {
                           "1 when an fdatasync failed and the partition is "
                           "read-only.",
                           8);
+    prom_partition_family(text, snap, "liblog_partition_cleaner_offset",
+                          "gauge",
+                          "Compaction checkpoint: offsets below it are "
+                          "cleaned.",
+                          9);
+    static const char *const cleaner_names[7][2] = {
+        {"liblog_cleaner_passes_total", "Compaction passes that rewrote "
+                                        "segments."},
+        {"liblog_cleaner_segments_deleted_total",
+         "Segments deleted by retention.ms / retention.bytes."},
+        {"liblog_cleaner_segments_cleaned_total",
+         "Segments rewritten by compaction."},
+        {"liblog_cleaner_bytes_read_total", "Bytes compaction read."},
+        {"liblog_cleaner_bytes_written_total", "Bytes compaction wrote."},
+        {"liblog_cleaner_records_read_total", "Records compaction read."},
+        {"liblog_cleaner_records_kept_total", "Records compaction kept."},
+    };
+    for (int i = 0; i < 7; i++) {
+        prom_header(text, cleaner_names[i][0], "counter", cleaner_names[i][1]);
+        put(text, "%s %" PRIu64 "\n", cleaner_names[i][0], snap->cleaner[i]);
+    }
 
     prom_producer_family(text, snap, "liblog_producer_records_total",
                          "counter", "Records accepted by lg_produce.", 0);

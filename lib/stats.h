@@ -72,6 +72,7 @@ typedef struct lgi_partition_stats {
     int64_t log_start, log_end, recovery_point;
     uint64_t segment_count;
     uint64_t disk_bytes; /* .log bytes of every segment */
+    int64_t cleaner_offset; /* compaction checkpoint: first dirty offset */
     int fenced;
 } lgi_partition_stats_t;
 
@@ -87,6 +88,15 @@ typedef struct lgi_producer_stats {
     uint64_t queue_length;
     uint64_t memory_used;
 } lgi_producer_stats_t;
+
+/* Cleaner progress, engine-wide (engine.c counts, after each pass). */
+typedef struct lgi_cleaner_counters {
+    _Atomic uint64_t passes;           /* compaction passes that rewrote */
+    _Atomic uint64_t segments_deleted; /* by retention.ms / retention.bytes */
+    _Atomic uint64_t segments_cleaned; /* segments rewritten by compaction */
+    _Atomic uint64_t bytes_read, bytes_written;
+    _Atomic uint64_t records_read, records_kept;
+} lgi_cleaner_counters_t;
 
 /* Counters of a consumer. */
 typedef struct lgi_consumer_counters {

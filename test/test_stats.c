@@ -7,10 +7,12 @@
  * +Inf equal to _count); the stats callback is served only from
  * lg_engine_poll at statistics.interval.ms; the log callback hears of the
  * I/O backend, recovery truncation and topic deletion, and is filtered by
- * log_level.
+ * log_level; cleaner progress counts compaction passes and the
+ * partition's cleaner checkpoint.
  */
 #include "testutil.h"
 
+#include "engine.h" /* lgi_engine_clean: run the cleaner now */
 #include "liblog.h"
 
 #include <check.h>
@@ -334,6 +336,51 @@ START_TEST(log_level_filters_messages) {
 }
 END_TEST
 
+START_TEST(cleaner_progress_is_reported) {
+    stats_seen_t seen = {0};
+    lg_engine_t *engine = open_engine("0", "6", &seen);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "cleanup.policy", "compact"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "segment.bytes", "1024"), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "c", 1, conf), LG_OK);
+    lg_conf_destroy(conf);
+    lg_records_t *records = lg_records_new();
+    for (int i = 0; i < 200; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "key-%d", i % 10);
+        lg_records_clear(records);
+        lg_records_add(records, key, strlen(key), "value-value-value", 17,
+                       LG_TIMESTAMP_NOW);
+        ck_assert_int_eq(lg_append(engine, "c", 0, records, LG_ACKS_LEADER,
+                                   NULL),
+                         LG_OK);
+    }
+    lg_records_destroy(records);
+    char *json;
+    /* (the engine's cleaner thread may already have run a pass) */
+    ck_assert_int_eq(lgi_engine_clean(engine, lgi_engine_now_ms(engine), 1),
+                     LG_OK);
+    ck_assert_int_eq(lg_engine_stats_json(engine, &json), LG_OK);
+    ck_assert_msg(strstr(json, "\"cleaner\":{\"passes\":0,") == NULL,
+                  "no pass counted: %s", json);
+    const char *at = strstr(json, "\"cleaner_offset\":");
+    ck_assert_ptr_nonnull(at);
+    long long cleaner_offset = -1;
+    ck_assert_int_eq(sscanf(at, "\"cleaner_offset\":%lld", &cleaner_offset),
+                     1);
+    ck_assert_msg(cleaner_offset > 0, "cleaner checkpoint %lld: %s",
+                  cleaner_offset, json);
+    lg_free_string(json);
+    char *text;
+    ck_assert_int_eq(lg_engine_stats_prometheus(engine, &text), LG_OK);
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE liblog_cleaner_passes_total "
+                                       "counter\n"));
+    ck_assert_ptr_null(strstr(text, "liblog_cleaner_records_read_total 0\n"));
+    lg_free_string(text);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("stats");
     TCase *tc = tcase_create("stats");
@@ -343,6 +390,7 @@ int main(void) {
     tcase_add_test(tc, stats_callback_is_served_by_poll_at_the_interval);
     tcase_add_test(tc, log_callback_hears_backend_recovery_and_deletion);
     tcase_add_test(tc, log_level_filters_messages);
+    tcase_add_test(tc, cleaner_progress_is_reported);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
