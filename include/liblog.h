@@ -87,6 +87,7 @@ typedef enum lg_err_t {
     LG_ERR_UNKNOWN_GROUP = 27,   /* no such consumer group */
     LG_ERR_GROUP_NOT_EMPTY = 28, /* group has members (delete, reset) */
     LG_ERR_INCONSISTENT_GROUP_PROTOCOL = 29, /* assignor differs from group's */
+    LG_ERR_NOT_AUTHORIZED = 30,  /* the engine's authorizer denied the call */
     LG_ERR__COUNT                /* not an error; one past the last code */
 } lg_err_t;
 
@@ -251,6 +252,66 @@ LG_API lg_err_t lg_engine_stats_prometheus(lg_engine_t *engine,
 /* Frees a string the library handed out (lg_engine_stats_json,
  * lg_engine_stats_prometheus).  NULL is a no-op. */
 LG_API void lg_free_string(char *string);
+
+/* ------------------------------------------------------------------------
+ * Authorization
+ *
+ * The host may install an authorizer on an engine, as Kafka brokers take
+ * an Authorizer: before each guarded call the engine asks it whether the
+ * calling principal may perform an operation on a resource.  Principals
+ * are per thread (lg_principal_set), not per engine, because one engine is
+ * shared by every part of the host: each request-serving thread states
+ * whom it acts for.  Handles created by a thread (producers, consumers)
+ * are checked with the principal of the thread making each call.
+ *
+ * Guarded calls and what they ask:
+ *   lg_append, lg_produce, lg_produce_records   WRITE  TOPIC <topic>
+ *   lg_read, lg_consumer_assign                 READ   TOPIC <topic>
+ *   lg_topic_create                             CREATE TOPIC <name>
+ *   lg_topic_delete                             DELETE TOPIC <name>
+ *   lg_topic_add_partitions, lg_topic_config_set ALTER TOPIC <name>
+ *   lg_topic_config_get, lg_topic_partition_count DESCRIBE TOPIC <name>
+ * A denial returns LG_ERR_NOT_AUTHORIZED and changes nothing.
+ * --------------------------------------------------------------------- */
+
+/* Operations, as Kafka's AclOperation. */
+#define LG_OP_READ 1
+#define LG_OP_WRITE 2
+#define LG_OP_CREATE 3
+#define LG_OP_DELETE 4
+#define LG_OP_ALTER 5
+#define LG_OP_DESCRIBE 6
+
+/* Resource types, as Kafka's ResourceType. */
+#define LG_RESOURCE_TOPIC 1
+#define LG_RESOURCE_GROUP 2
+#define LG_RESOURCE_CLUSTER 3
+
+/* Returns non-zero to allow, 0 to deny.  principal is the calling
+ * thread's principal ("" when it set none); resource_name is the topic
+ * (group, or "" for the cluster).  Both are borrowed for the call.  Runs
+ * on the thread making the guarded call, possibly on many threads at
+ * once, so it must be thread-safe; it must not call back into the
+ * engine. */
+typedef int (*lg_authorize_fn)(void *opaque, const char *principal,
+                               int operation, int resource_type,
+                               const char *resource_name);
+
+/* Installs fn (NULL: remove; every call is then allowed, the default)
+ * with its opaque on engine.  Calls already being checked finish with the
+ * authorizer they started with.  Any thread. */
+LG_API lg_err_t lg_engine_set_authorizer(lg_engine_t *engine,
+                                         lg_authorize_fn fn, void *opaque);
+
+/* Sets the principal (e.g. "User:alice"; copied; NULL or "" for
+ * anonymous) the calling thread's later lg_ calls act for, on every
+ * engine.  LG_ERR_INVALID_ARG when longer than 255 bytes.  Thread-local;
+ * a new thread starts anonymous. */
+LG_API lg_err_t lg_principal_set(const char *principal);
+
+/* The calling thread's principal ("" when anonymous).  Valid until the
+ * next lg_principal_set on the thread. */
+LG_API const char *lg_principal_get(void);
 
 /* ------------------------------------------------------------------------
  * Topics

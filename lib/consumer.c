@@ -791,6 +791,9 @@ static lg_err_t assign_one(const char *function, lg_consumer_t *consumer,
     lg_err_t err = check_partition_args(function, consumer, topic, partition);
     if (err != LG_OK)
         return err;
+    if ((err = lgi_authorize(consumer->engine, LG_OP_READ, LG_RESOURCE_TOPIC,
+                             topic)))
+        return err;
     lgi_partition_ref_t ref;
     if ((err = lgi_engine_acquire(consumer->engine, topic, partition, &ref)))
         return err;

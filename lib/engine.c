@@ -14,6 +14,13 @@
  *     stop; close writes it after the last fdatasync and checkpoint.
  *   - Recovery happens inside lg_engine_open, before the call returns:
  *     nothing can read a partition before its torn tail is cut off.
+ *   - Everything the engine creates is private to its owner: directories
+ *     0700, files 0600 (explicit modes, so a permissive umask cannot widen
+ *     them; a restrictive one can only narrow them further).
+ *   - Authorization: a guarded call asks the installed authorizer with the
+ *     calling thread's principal before it touches anything; the
+ *     authorizer pointer is swapped atomically and old ones are freed only
+ *     at close, so checks never lock.
  */
 #include "engine.h"
 
@@ -45,6 +52,83 @@ int64_t lgi_engine_now_ms(const lg_engine_t *engine) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------
+ * Authorization
+ * --------------------------------------------------------------------- */
+
+#define PRINCIPAL_MAX 255
+
+/* The calling thread's principal; "" is anonymous. */
+static _Thread_local char thread_principal[PRINCIPAL_MAX + 1];
+
+LG_API lg_err_t lg_principal_set(const char *principal) {
+    lgi_error_clear();
+    if (!principal)
+        principal = "";
+    size_t len = strlen(principal);
+    if (len > PRINCIPAL_MAX)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "principal: at most %d bytes, got %zu", PRINCIPAL_MAX,
+                         len);
+    memcpy(thread_principal, principal, len + 1);
+    return LG_OK;
+}
+
+LG_API const char *lg_principal_get(void) { return thread_principal; }
+
+LG_API lg_err_t lg_engine_set_authorizer(lg_engine_t *engine,
+                                         lg_authorize_fn fn, void *opaque) {
+    lgi_error_clear();
+    if (!engine)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_engine_set_authorizer: engine must not be NULL");
+    pthread_mutex_lock(&engine->authorizer_lock);
+    /* Every authorizer ever installed stays on retired_authorizers until
+     * close, so none is freed while a check might still be using it. */
+    lgi_authorizer_t *next = lgi_calloc(1, sizeof *next);
+    if (!next) {
+        pthread_mutex_unlock(&engine->authorizer_lock);
+        return lgi_error(LG_ERR_NOMEM, "lg_engine_set_authorizer: out of "
+                                       "memory");
+    }
+    next->fn = fn;
+    next->opaque = opaque;
+    next->older = engine->retired_authorizers;
+    engine->retired_authorizers = next;
+    atomic_store(&engine->authorizer, fn ? next : NULL);
+    pthread_mutex_unlock(&engine->authorizer_lock);
+    return LG_OK;
+}
+
+static const char *operation_name(int operation) {
+    static const char *names[] = {"UNKNOWN", "READ",   "WRITE",   "CREATE",
+                                  "DELETE",  "ALTER",  "DESCRIBE"};
+    return operation >= 0 && operation <= LG_OP_DESCRIBE ? names[operation]
+                                                         : "UNKNOWN";
+}
+
+static const char *resource_name(int resource_type) {
+    static const char *names[] = {"UNKNOWN", "topic", "group", "cluster"};
+    return resource_type >= 0 && resource_type <= LG_RESOURCE_CLUSTER
+               ? names[resource_type]
+               : "UNKNOWN";
+}
+
+lg_err_t lgi_authorize(lg_engine_t *engine, int operation, int resource_type,
+                       const char *name) {
+    lgi_authorizer_t *authorizer = atomic_load(&engine->authorizer);
+    if (!authorizer)
+        return LG_OK;
+    if (authorizer->fn(authorizer->opaque, thread_principal, operation,
+                       resource_type, name ? name : ""))
+        return LG_OK;
+    return lgi_error(LG_ERR_NOT_AUTHORIZED,
+                     "principal \"%s\" is not authorized to %s %s \"%s\"",
+                     thread_principal[0] ? thread_principal : "(anonymous)",
+                     operation_name(operation), resource_name(resource_type),
+                     name ? name : "");
 }
 
 void lgi_engine_attach_child(lg_engine_t *engine, lgi_engine_child_t *child) {
@@ -451,6 +535,12 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     pthread_cond_destroy(&engine->maintenance_wake);
     pthread_mutex_destroy(&engine->stats_lock);
     pthread_mutex_destroy(&engine->poll_lock);
+    pthread_mutex_destroy(&engine->authorizer_lock);
+    while (engine->retired_authorizers) {
+        lgi_authorizer_t *older = engine->retired_authorizers->older;
+        lgi_free(engine->retired_authorizers);
+        engine->retired_authorizers = older;
+    }
     pthread_mutex_destroy(&engine->cleaner_lock);
     pthread_cond_destroy(&engine->cleaner_wake);
     pthread_mutex_destroy(&engine->cleaner_run_lock);
@@ -497,6 +587,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     if (!engine)
         return lgi_error(LG_ERR_NOMEM, "out of memory opening engine");
     engine->lock_fd = -1;
+    atomic_init(&engine->authorizer, NULL);
+    pthread_mutex_init(&engine->authorizer_lock, NULL);
     pthread_rwlock_init(&engine->topics_lock, NULL);
     pthread_mutex_init(&engine->meta_lock, NULL);
     pthread_mutex_init(&engine->bury_lock, NULL);

@@ -31,6 +31,15 @@ typedef struct lgi_topic {
     uint8_t topic_id[16];
 } lgi_topic_t;
 
+/* An installed authorizer.  Immutable once published; replaced ones stay
+ * allocated until engine close, so a thread that loaded the pointer just
+ * before a replacement can still call through it safely. */
+typedef struct lgi_authorizer {
+    lg_authorize_fn fn;
+    void *opaque;
+    struct lgi_authorizer *older;
+} lgi_authorizer_t;
+
 /* A handle made on the engine (producer, consumer).  Destroy order never
  * matters (as SQLite promises): lg_engine_close first detaches every live
  * child -- the child stops using the engine for good, its later calls
@@ -44,6 +53,11 @@ struct lgi_engine_child {
 
 struct lg_engine {
     char *dir;
+    /* NULL: everything allowed.  Read with an acquire load per check. */
+    _Atomic(lgi_authorizer_t *) authorizer;
+    pthread_mutex_t authorizer_lock; /* serialises lg_engine_set_authorizer */
+    lgi_authorizer_t *retired_authorizers; /* every one installed; freed at
+                                              close */
     int lock_fd;
     lg_conf_t conf;
     lgi_io_t *io;
@@ -171,6 +185,13 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force);
 
 /* Writes recovery-point-offset-checkpoint for every partition. */
 lg_err_t lgi_engine_checkpoint_recovery_points(lg_engine_t *engine);
+
+/* Asks engine's authorizer whether the calling thread's principal may do
+ * operation on resource name: LG_OK, or LG_ERR_NOT_AUTHORIZED with a
+ * message naming principal, operation and resource.  LG_OK when no
+ * authorizer is installed.  Any thread. */
+lg_err_t lgi_authorize(lg_engine_t *engine, int operation, int resource_type,
+                       const char *name);
 
 /* Validates a topic name as Kafka does. */
 lg_err_t lgi_topic_name_validate(const char *name);

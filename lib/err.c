@@ -44,7 +44,8 @@
     X(LG_ERR_UNKNOWN_GROUP, "unknown consumer group")                      \
     X(LG_ERR_GROUP_NOT_EMPTY, "consumer group has members")                \
     X(LG_ERR_INCONSISTENT_GROUP_PROTOCOL,                                   \
-      "assignor differs from the group's")
+      "assignor differs from the group's")                                \
+    X(LG_ERR_NOT_AUTHORIZED, "not authorized")
 
 #define LG_ERROR_ENTRY(code, text) [code] = {#code, text},
 static const struct {

@@ -45,8 +45,11 @@ LG_API lg_err_t lg_append(lg_engine_t *engine, const char *topic,
     if (records->count == 0)
         return lgi_error(LG_ERR_INVALID_ARG, "lg_append: no records to append");
 
+    lg_err_t err = lgi_authorize(engine, LG_OP_WRITE, LG_RESOURCE_TOPIC, topic);
+    if (err)
+        return err;
     lgi_partition_ref_t ref;
-    lg_err_t err = acquire_partition(engine, topic, partition, &ref);
+    err = acquire_partition(engine, topic, partition, &ref);
     if (err)
         return err;
     const lg_conf_t *conf = &ref.conf;
@@ -104,8 +107,11 @@ LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
     if (offset < 0)
         return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
                          "offset %" PRId64 " is negative", offset);
+    lg_err_t err = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_TOPIC, topic);
+    if (err)
+        return err;
     lgi_partition_ref_t ref;
-    lg_err_t err = acquire_partition(engine, topic, partition, &ref);
+    err = acquire_partition(engine, topic, partition, &ref);
     if (err)
         return err;
     uint8_t *data = NULL;

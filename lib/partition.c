@@ -1148,6 +1148,13 @@ static lg_err_t sync_through(lgi_partition_t *partition, int64_t target) {
  * Append
  * --------------------------------------------------------------------- */
 
+/* What a failed write's code means, for messages: a full disk must read
+ * as one ("disk full"), not as a generic I/O failure. */
+static const char *write_failure_text(lg_err_t err) {
+    return err == LG_ERR_DISK_FULL ? "disk full (No space left on device)"
+                                   : "write failed (I/O error)";
+}
+
 /* The append path shared by the waiting and the asynchronous forms.  With
  * done_fn NULL it returns once acks holds; otherwise it returns after
  * hand-off (errors it returns happened before hand-off, and done_fn has
@@ -1207,9 +1214,10 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             goto fail;
         if (partition->write_failed) {
             err = lgi_error(partition->write_error,
-                            "append to %s: an earlier write failed and the "
-                            "log is being rolled back",
-                            partition->path);
+                            "append to %s: %s: an earlier write failed and "
+                            "the log is being rolled back",
+                            partition->path,
+                            write_failure_text(partition->write_error));
             goto fail;
         }
         if (partition->rolling) {
@@ -1316,9 +1324,10 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                       "partition fenced until reopen",
                       partition->path, (long long)base_offset);
         else
-            lgi_error(err, "append to %s at offset %lld: the write of this "
-                      "batch or an earlier one failed; log rolled back",
-                      partition->path, (long long)base_offset);
+            lgi_error(err, "append to %s at offset %lld: %s: the write of "
+                      "this batch or an earlier one failed; log rolled back",
+                      partition->path, (long long)base_offset,
+                      write_failure_text(err));
     } else if (acks == LG_ACKS_ALL) {
         err = sync_through(partition, entry->end_offset);
     }

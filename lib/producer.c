@@ -790,8 +790,13 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
                                void *message_opaque) {
     if (atomic_load_explicit(&producer->closing, memory_order_relaxed))
         return lgi_error(LG_ERR_CLOSED, "lg_produce: producer is closing");
+    /* Checked per call, with the calling thread's principal (liblog.h). */
+    lg_err_t err = lgi_authorize(producer->engine, LG_OP_WRITE,
+                                 LG_RESOURCE_TOPIC, topic);
+    if (err)
+        return err;
     ptopic_t *t = NULL;
-    lg_err_t err = topic_get(producer, topic, &t);
+    err = topic_get(producer, topic, &t);
     if (err)
         return err;
     int32_t count =

@@ -581,6 +581,8 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
     lg_err_t err = lgi_topic_name_validate(name);
     if (err)
         return err;
+    if ((err = lgi_authorize(engine, LG_OP_CREATE, LG_RESOURCE_TOPIC, name)))
+        return err;
     if (partitions < 1 || partitions > PARTITIONS_MAX)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "partitions must be between 1 and %d, got %" PRId32,
@@ -668,6 +670,10 @@ LG_API lg_err_t lg_topic_partition_count(lg_engine_t *engine,
     if (!engine || !name || !countp)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine, name and countp must not be NULL");
+    lg_err_t denied = lgi_authorize(engine, LG_OP_DESCRIBE, LG_RESOURCE_TOPIC,
+                                    name);
+    if (denied)
+        return denied;
     pthread_rwlock_rdlock(&engine->topics_lock);
     lgi_topic_t *t = find_topic(engine, name);
     if (t)
@@ -719,6 +725,10 @@ LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
     if (!engine || !name)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine and name must not be NULL");
+    lg_err_t denied = lgi_authorize(engine, LG_OP_DELETE, LG_RESOURCE_TOPIC,
+                                    name);
+    if (denied)
+        return denied;
     pthread_mutex_lock(&engine->meta_lock);
     pthread_rwlock_wrlock(&engine->topics_lock);
     lgi_topic_t *topic = find_topic(engine, name);
@@ -779,6 +789,10 @@ LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
     if (!engine || !name)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine and name must not be NULL");
+    lg_err_t denied = lgi_authorize(engine, LG_OP_ALTER, LG_RESOURCE_TOPIC,
+                                    name);
+    if (denied)
+        return denied;
     pthread_mutex_lock(&engine->meta_lock);
     lgi_topic_t *topic;
     lg_err_t err = find_topic_for_admin(engine, name, &topic);
@@ -835,8 +849,14 @@ LG_API lg_err_t lg_topic_config_get(lg_engine_t *engine, const char *name,
     if (!property || !size)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "property and size must not be NULL");
+    if (!engine)
+        return lgi_error(LG_ERR_INVALID_ARG, "engine must not be NULL");
+    lg_err_t err = lgi_authorize(engine, LG_OP_DESCRIBE, LG_RESOURCE_TOPIC,
+                                 name);
+    if (err)
+        return err;
     lgi_partition_ref_t ref;
-    lg_err_t err = lgi_engine_acquire(engine, name, LG_PARTITION_ANY, &ref);
+    err = lgi_engine_acquire(engine, name, LG_PARTITION_ANY, &ref);
     if (err)
         return err;
     err = lg_conf_get(&ref.conf, property, buf, size);
@@ -852,6 +872,10 @@ LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
     if (!engine || !name || !property)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine, name and property must not be NULL");
+    lg_err_t denied = lgi_authorize(engine, LG_OP_ALTER, LG_RESOURCE_TOPIC,
+                                    name);
+    if (denied)
+        return denied;
     pthread_mutex_lock(&engine->meta_lock);
     lgi_topic_t *topic;
     lg_err_t err = find_topic_for_admin(engine, name, &topic);

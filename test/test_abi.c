@@ -5,6 +5,7 @@
  * by a man page.  Also calls every exported function through dlopen/dlsym
  * as an FFI host would, proving none is header-inline only.
  */
+#include "liblog.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -114,6 +115,26 @@ START_TEST(every_export_is_declared_and_documented) {
 }
 END_TEST
 
+/* Error codes are ABI: each must be documented with its value. */
+START_TEST(every_error_code_is_documented) {
+    size_t len;
+    uint8_t *page = lgt_read_file("man/man3/lg_strerror.3", &len);
+    ck_assert_ptr_nonnull(page);
+    char *text = malloc(len + 1);
+    memcpy(text, page, len);
+    text[len] = '\0';
+    for (int code = 1; code < LG_ERR__COUNT; code++) {
+        char entry[128];
+        snprintf(entry, sizeof entry, "%s \" (%d)\"",
+                 lg_err_name((lg_err_t)code), code);
+        ck_assert_msg(strstr(text, entry) != NULL,
+                      "lg_strerror.3 does not document %s", entry);
+    }
+    free(text);
+    free(page);
+}
+END_TEST
+
 START_TEST(every_export_resolves_through_dlopen) {
     char path[512];
     snprintf(path, sizeof path, "%s/liblog.so.1", build_dir());
@@ -140,6 +161,7 @@ int main(void) {
     tcase_add_test(tc, soname_is_versioned);
     tcase_add_test(tc, every_export_is_declared_and_documented);
     tcase_add_test(tc, every_export_resolves_through_dlopen);
+    tcase_add_test(tc, every_error_code_is_documented);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_NORMAL);
