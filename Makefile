@@ -7,7 +7,8 @@
 #   make bench           run the benchmarks in bench/, then liblog side by
 #                        side with SQLite, RocksDB, LMDB, Redis (bench/peers.sh)
 #   make soak SOAK_KILLS=N SOAK_SECONDS=T SOAK_POINTS=P
-#                        long crash / power-loss / I/O-fault runs
+#                        long crash / power-loss / I/O-fault runs, and
+#                        the replication simulator on random seeds
 #   make fuzz FUZZ_SECONDS=N   build the libFuzzer targets in fuzz/ (clang)
 #                        and run each for N seconds (default 30)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -153,15 +154,19 @@ check: deps
 # ---------------------------------------------------------------- soak
 # The crash and fault suites with long settings: SOAK_KILLS kills per crash
 # test (SIGKILL, power loss) per I/O backend, each bounded by SOAK_SECONDS;
-# SOAK_POINTS random I/O-fault injection points per backend.
+# SOAK_POINTS random I/O-fault injection points per backend.  Then the
+# replication simulator (test_replica_sim --soak) runs fresh random seeds
+# for SOAK_SECONDS; a failing seed prints itself (replay: --seed S).
 SOAK_KILLS ?= 1000
 SOAK_SECONDS ?= 600
 SOAK_POINTS ?= 3000
 soak: deps
-	$(MAKE) $(BUILD)/test/test_crash $(BUILD)/test/test_faults
+	$(MAKE) $(BUILD)/test/test_crash $(BUILD)/test/test_faults \
+	  $(BUILD)/test/test_replica_sim
 	@BUILD=$(BUILD) LIBLOG_CRASH_KILLS=$(SOAK_KILLS) \
 	  LIBLOG_CRASH_SECONDS=$(SOAK_SECONDS) LIBLOG_FAULT_POINTS=$(SOAK_POINTS) \
 	  bash test/run.sh $(BUILD)/test/test_crash $(BUILD)/test/test_faults
+	$(BUILD)/test/test_replica_sim --soak $(SOAK_SECONDS)
 
 # ---------------------------------------------------------------- fuzz
 # libFuzzer targets fuzz/fuzz_*.c, built with clang against a copy of the

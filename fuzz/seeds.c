@@ -136,5 +136,23 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof confs / sizeof confs[0]; i++)
         seed(corpus, "conf", confs[i].name, "", 0, confs[i].text,
              confs[i].len);
+    /* fuzz_replica_msg, reseal mode: an envelope body (header fields the
+     * target fixes up are zero) from node 1 to node 0 of cluster 0 with a
+     * Vote then a FetchResponse carrying one entry, for partition t-0. */
+    static const uint8_t envelope[] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,          /* magic..length */
+        0, 0, 0, 0, 0, 0, 0, 0,                      /* cluster 0 */
+        0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2,          /* from 1, to 0, 2 msgs */
+        1, 1, 't', 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, /* Vote */
+        0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+        6, 1, 't', 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, /* Fetch */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,        /* response */
+        0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1,
+        0, 0, 0, 2, 0, 0, 0, 3, 'a', 'b', 'c'};
+    seed(corpus, "replica_msg", "vote-and-fetch", &fix, 1, envelope,
+         sizeof envelope);
     return 0;
 }
