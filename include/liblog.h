@@ -90,6 +90,7 @@ typedef enum lg_err_t {
     LG_ERR_NOT_AUTHORIZED = 30,  /* the engine's authorizer denied the call */
     LG_ERR_OUT_OF_ORDER_SEQUENCE = 31, /* idempotent batch leaves a gap */
     LG_ERR_PRODUCER_FENCED = 32, /* a newer epoch of the producer exists */
+    LG_ERR_TXN_ABORTABLE = 33,   /* transaction failed: only abort is allowed */
     LG_ERR__COUNT                /* not an error; one past the last code */
 } lg_err_t;
 
@@ -607,6 +608,35 @@ LG_API int lg_producer_eventfd(const lg_producer_t *producer);
  * them), in-flight appends are waited for, memory is freed.  NULL is a
  * no-op.  Not concurrently with other calls on the producer. */
 LG_API void lg_producer_destroy(lg_producer_t *producer);
+
+/* Transactions (Kafka's exactly-once producer), for a producer created
+ * with transactional.id.  lg_producer_init_transactions (once) takes the
+ * producer id and a new epoch from the engine's transaction coordinator:
+ * an older producer with the same transactional.id is fenced (its calls
+ * fail with LG_ERR_PRODUCER_FENCED) and its open transaction aborted.
+ * Between begin and commit/abort, lg_produce is allowed (elsewhere it
+ * gives LG_ERR_STATE); the records of a transaction, and the group
+ * offsets sent with it, become visible together on commit or never.
+ * Commit and abort first flush (up to timeout_ms, -1 forever:
+ * LG_ERR_TIMED_OUT leaves the transaction open, call again).  Commit
+ * gives LG_ERR_TXN_ABORTABLE when a record failed: abort then.  A
+ * transaction open longer than transaction.timeout.ms is aborted by the
+ * engine and its producer fenced.  The calls are not thread-safe with
+ * each other or with lg_produce on the same producer. */
+struct lg_topic_partition_list; /* lg_topic_partition_list_t, below */
+LG_API lg_err_t lg_producer_init_transactions(lg_producer_t *producer);
+LG_API lg_err_t lg_producer_begin_transaction(lg_producer_t *producer);
+LG_API lg_err_t lg_producer_commit_transaction(lg_producer_t *producer,
+                                               int timeout_ms);
+LG_API lg_err_t lg_producer_abort_transaction(lg_producer_t *producer,
+                                              int timeout_ms);
+/* Commits offsets (entries with offset >= 0; the next record to consume)
+ * of consumer group group_id as part of the open transaction: written to
+ * __consumer_offsets only if the transaction commits.  One group per
+ * transaction (LG_ERR_INVALID_ARG otherwise). */
+LG_API lg_err_t lg_producer_send_offsets_to_transaction(
+    lg_producer_t *producer, const struct lg_topic_partition_list *offsets,
+    const char *group_id);
 
 /* ------------------------------------------------------------------------
  * Consumer

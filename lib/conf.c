@@ -172,6 +172,18 @@ static const property_t properties[LGI_CONF__COUNT] = {
          "the log drops retried duplicates and refuses gaps; needs "
          "acks=all (when acks is set to 0 or 1 and this is not set, "
          "idempotence is off, as in Kafka 3)"},
+    [LGI_CONF_TRANSACTIONAL_ID] =
+        {"transactional.id", LGI_SCOPE_PRODUCER, TYPE_STRING, 0, 255, 0, NULL,
+         "makes the producer transactional (lg_producer_init_transactions): "
+         "a stable name that survives restarts, so a new producer with the "
+         "same id fences the old one and finishes its open transaction; "
+         "needs idempotence (at most 255 bytes; empty: not transactional)"},
+    [LGI_CONF_TRANSACTION_TIMEOUT_MS] =
+        {"transaction.timeout.ms", LGI_SCOPE_PRODUCER, TYPE_INT, 1, 900000,
+         60000, NULL,
+         "a transaction open longer than this is aborted by the engine "
+         "(the producer is then fenced); at most 900000, Kafka's "
+         "transaction.max.timeout.ms"},
     [LGI_CONF_ENABLE_PARTITION_EOF] = {"enable.partition.eof",
                                        LGI_SCOPE_CONSUMER, TYPE_ENUM, 0, 1,
                                        0, booleans,

@@ -30,6 +30,7 @@
 #include "group.h"
 #include "metafile.h"
 #include "producer_id.h"
+#include "txn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -276,22 +277,43 @@ static lg_err_t write_clean_marker(lg_engine_t *engine) {
 /* The maintenance thread checkpoints recovery points every
  * log.flush.offset.checkpoint.interval.ms, so a crash rescans at most that
  * much, and removes deleted topics.  Retention and compaction have their
- * own thread (below), since a compaction pass may take long.  Neither
+ * own thread (below), since a compaction pass may take long.  It also
+ * aborts transactions past transaction.timeout.ms (txn.c).  Neither
  * calls application callbacks. */
+/* How often the maintenance thread looks for timed-out transactions. */
+#define TXN_CHECK_INTERVAL_MS 100
+
+static void timespec_add_ms(struct timespec *ts, int64_t ms) {
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static int timespec_before(const struct timespec *a,
+                           const struct timespec *b) {
+    return a->tv_sec < b->tv_sec ||
+           (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 static void *maintenance_main(void *arg) {
     lg_engine_t *engine = arg;
     int64_t interval = lgi_conf_int(&engine->conf,
                                     LGI_CONF_CHECKPOINT_INTERVAL_MS);
     pthread_mutex_lock(&engine->maintenance_lock);
+    struct timespec checkpoint_at;
+    clock_gettime(CLOCK_MONOTONIC, &checkpoint_at);
+    timespec_add_ms(&checkpoint_at, interval);
     while (!engine->maintenance_stop) {
+        /* Wakes at least every TXN_CHECK_INTERVAL_MS to abort timed-out
+         * transactions (txn.c). */
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += interval / 1000;
-        deadline.tv_nsec += (interval % 1000) * 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000;
-        }
+        timespec_add_ms(&deadline, TXN_CHECK_INTERVAL_MS);
+        if (timespec_before(&checkpoint_at, &deadline))
+            deadline = checkpoint_at;
         int rc = 0;
         while (!engine->maintenance_stop && rc != ETIMEDOUT &&
                !engine->graveyard)
@@ -299,13 +321,19 @@ static void *maintenance_main(void *arg) {
                                         &engine->maintenance_lock, &deadline);
         if (engine->maintenance_stop)
             break;
-        int timed_out = rc == ETIMEDOUT;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int checkpoint_due = !timespec_before(&now, &checkpoint_at);
         pthread_mutex_unlock(&engine->maintenance_lock);
         lgi_topics_bury(engine);
+        lgi_txn_expire(engine);
         /* A failed checkpoint is retried next round; recovery stays
          * correct with an older one. */
-        if (timed_out)
+        if (checkpoint_due) {
             lgi_engine_checkpoint_recovery_points(engine);
+            checkpoint_at = now;
+            timespec_add_ms(&checkpoint_at, interval);
+        }
         pthread_mutex_lock(&engine->maintenance_lock);
     }
     pthread_mutex_unlock(&engine->maintenance_lock);
@@ -502,6 +530,7 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     }
     pthread_mutex_unlock(&engine->maintenance_lock);
     lgi_topics_bury(engine);
+    lgi_txn_close(engine);
     lgi_coordinator_close(engine);
     if (flush) {
         /* Partitions are flushed and closed first so the checkpoint below
@@ -643,6 +672,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     if ((err = lgi_producer_ids_open(engine->dir, &engine->producer_ids)))
         goto fail;
     if ((err = lgi_coordinator_open(engine)))
+        goto fail;
+    if ((err = lgi_txn_open(engine)))
         goto fail;
     /* Record what recovery established before accepting writes. */
     if ((err = lgi_engine_checkpoint_recovery_points(engine)))

@@ -49,7 +49,8 @@
     X(LG_ERR_OUT_OF_ORDER_SEQUENCE,                                         \
       "producer sequence number out of order")                            \
     X(LG_ERR_PRODUCER_FENCED,                                               \
-      "producer fenced by a newer epoch with the same id")
+      "producer fenced by a newer epoch with the same id")                \
+    X(LG_ERR_TXN_ABORTABLE, "transaction failed and must be aborted")
 
 #define LG_ERROR_ENTRY(code, text) [code] = {#code, text},
 static const struct {

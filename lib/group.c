@@ -1257,6 +1257,15 @@ lg_err_t lgi_group_commit(lg_engine_t *engine, const char *group_id,
     return err;
 }
 
+lg_err_t lgi_group_commit_txn(lg_engine_t *engine, const char *group_id,
+                              const lg_topic_partition_list_t *offsets) {
+    lgi_coordinator_t *coordinator = engine->coordinator;
+    pthread_mutex_lock(&coordinator->commit_lock);
+    lg_err_t err = write_offsets(coordinator, group_id, offsets, LG_ACKS_ALL);
+    pthread_mutex_unlock(&coordinator->commit_lock);
+    return err;
+}
+
 int64_t lgi_group_committed(lg_engine_t *engine, const char *group_id,
                             const char *topic, int32_t partition) {
     lgi_coordinator_t *coordinator = engine->coordinator;

@@ -117,6 +117,12 @@ lg_err_t lgi_group_commit(lg_engine_t *engine, const char *group_id,
                           lgi_member_t *member,
                           const lg_topic_partition_list_t *offsets, int acks);
 
+/* Commits offsets for group_id on behalf of a committing transaction
+ * (txn.c): no member or generation checks (as Kafka's TxnOffsetCommit
+ * without group metadata), durability acks=all. */
+lg_err_t lgi_group_commit_txn(lg_engine_t *engine, const char *group_id,
+                              const lg_topic_partition_list_t *offsets);
+
 /* The committed offset of group_id for (topic, partition), or
  * LG_OFFSET_INVALID. */
 int64_t lgi_group_committed(lg_engine_t *engine, const char *group_id,

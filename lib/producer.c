@@ -57,6 +57,19 @@
  * KIP-360): sequences restart at 0 in every partition and batches still
  * to be (re-)sent are stamped afresh.
  *
+ * TRANSACTIONS (transactional.id): lg_producer_init_transactions takes the
+ * producer id and a bumped epoch from the engine's coordinator (txn.c),
+ * fencing an older producer with the same transactional.id.  Between
+ * begin and commit/abort every record goes to a partition registered with
+ * the coordinator first (txn_register, once per partition per
+ * transaction, on the producing thread before the record is queued), and
+ * its batch is sealed with the transactional attribute.  Commit and abort
+ * flush first, so no batch of the transaction can land after its marker;
+ * a batch that failed makes commit return LG_ERR_TXN_ABORTABLE, and the
+ * abort that follows takes a new epoch from the coordinator (instead of
+ * the sender's KIP-360 bump) so sequences restart cleanly.  Fencing
+ * (LG_ERR_PRODUCER_FENCED from the coordinator or a partition) is final.
+ *
  * TOPIC METADATA is cached per producer (partition count, max.message.bytes,
  * topic id) and refreshed by the sender every METADATA_REFRESH_MS, as a
  * Kafka client refreshes its metadata; a topic deleted in between is
@@ -69,9 +82,11 @@
 #include "conf.h"
 #include "engine.h"
 #include "err.h"
+#include "group.h"
 #include "partitioner.h"
 #include "producer_id.h"
 #include "records.h"
+#include "txn.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -83,6 +98,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+
+/* Transactional producer states. */
+enum { TXN_UNINIT, TXN_READY, TXN_IN, TXN_FENCED };
 
 /* How stale cached topic metadata may get before the sender re-reads it. */
 #define METADATA_REFRESH_MS 100
@@ -127,6 +145,9 @@ struct accumulator {
     uint64_t next_sequence;
     int32_t next_record_sequence; /* idempotence: next base_sequence
                                      (sender thread only) */
+    /* Transactions: the producer's txn_serial when this partition was
+     * registered with the coordinator (0: never). */
+    atomic_ullong txn_registered;
     ptopic_t *topic;
     int32_t partition;
     accumulator_t *registry_next; /* all accumulators, for the sender */
@@ -187,6 +208,13 @@ struct lg_producer {
     int16_t producer_epoch; /* -1 unless idempotent; sender thread
                                changes it (epoch bump) */
     atomic_int epoch_bump;  /* a sequenced batch failed for good */
+    /* Transactions (transactional.id set): see TRANSACTIONS above. */
+    const char *transactional_id; /* NULL: not transactional */
+    int32_t transaction_timeout_ms;
+    atomic_int txn_state;          /* TXN_* */
+    atomic_ullong txn_serial;      /* bumped by every begin */
+    atomic_int txn_failed;         /* a batch of the transaction failed */
+    atomic_int txn_fenced;         /* a batch met LG_ERR_PRODUCER_FENCED */
     lg_delivery_fn callback;
     void *callback_opaque;
     int event_fd;
@@ -377,8 +405,14 @@ static void batch_finish(lg_producer_t *producer, pbatch_t *batch) {
  * the I/O thread, the sender, or an appender; never blocks. */
 static void batch_complete(lg_producer_t *producer, pbatch_t *batch,
                            lg_err_t err, int64_t base_offset) {
-    if (err != LG_OK && batch->stamped_epoch >= 0)
+    if (err != LG_OK && producer->transactional_id) {
+        /* The transaction cannot commit; abort re-bumps the epoch. */
+        atomic_store(&producer->txn_failed, 1);
+        if (err == LG_ERR_PRODUCER_FENCED)
+            atomic_store(&producer->txn_fenced, 1);
+    } else if (err != LG_OK && batch->stamped_epoch >= 0) {
         atomic_store(&producer->epoch_bump, 1); /* its sequence is a gap */
+    }
     batch->err = err;
     batch->base_offset = err == LG_OK ? base_offset : -1;
     lgi_count(err == LG_OK ? &producer->stat_delivered : &producer->stat_failed,
@@ -705,7 +739,7 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
 }
 
 /* Outcome of appending to an accumulator. */
-enum { APPENDED, NEEDS_NEW_BATCH, APPEND_NOMEM };
+enum { APPENDED, NEEDS_NEW_BATCH, APPEND_NOMEM, APPEND_TXN_FAILED };
 
 /* Appends the n records fields[] to partition's accumulator.  With
  * abort_on_new_batch, returns NEEDS_NEW_BATCH instead of opening a batch
@@ -813,6 +847,38 @@ static lg_err_t memory_reserve(lg_producer_t *producer, size_t size) {
 /* Everything lg_produce and lg_produce_records share once the records are
  * described as fields[0..n): topic and partition resolution, size checks,
  * memory, accumulation. */
+/* lg_produce of a transactional producer: only inside a transaction. */
+static lg_err_t txn_check_produce(lg_producer_t *producer) {
+    int state = atomic_load(&producer->txn_state);
+    if (state == TXN_FENCED)
+        return lgi_error(LG_ERR_PRODUCER_FENCED,
+                         "lg_produce: transactional.id \"%s\": this "
+                         "producer was fenced by a newer one",
+                         producer->transactional_id);
+    if (state != TXN_IN)
+        return lgi_error(LG_ERR_STATE,
+                         "lg_produce: a transactional producer produces "
+                         "only between lg_producer_begin_transaction and "
+                         "commit/abort");
+    return LG_OK;
+}
+
+/* Registers acc's partition with the coordinator once per transaction,
+ * before any of its records can be written. */
+static lg_err_t txn_register(lg_producer_t *producer, accumulator_t *acc) {
+    unsigned long long serial = atomic_load(&producer->txn_serial);
+    if (atomic_load(&acc->txn_registered) == serial)
+        return LG_OK;
+    lg_err_t err = lgi_txn_add_partition(
+        producer->engine, producer->transactional_id, producer->producer_id,
+        producer->producer_epoch, acc->topic->name, acc->partition);
+    if (err == LG_ERR_PRODUCER_FENCED)
+        atomic_store(&producer->txn_state, TXN_FENCED);
+    if (err == LG_OK)
+        atomic_store(&acc->txn_registered, serial);
+    return err;
+}
+
 static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
                                int32_t partition, lgi_record_fields_t *fields,
                                size_t *sizes, size_t n,
@@ -823,6 +889,9 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
     lg_err_t err = lgi_authorize(producer->engine, LG_OP_WRITE,
                                  LG_RESOURCE_TOPIC, topic);
     if (err)
+        return err;
+    if (producer->transactional_id &&
+        (err = txn_check_produce(producer)) != LG_OK)
         return err;
     ptopic_t *t = NULL;
     err = topic_get(producer, topic, &t);
@@ -880,9 +949,13 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
     size_t appended = 0;
     for (;;) {
         accumulator_t *acc = accumulator_get(producer, t, partition);
-        int outcome = acc ? accumulate(producer, acc, fields, sizes, n,
-                                       message_opaque, sticky, &appended)
-                          : APPEND_NOMEM;
+        int outcome = APPEND_NOMEM;
+        if (acc && producer->transactional_id &&
+            (err = txn_register(producer, acc)) != LG_OK)
+            outcome = APPEND_TXN_FAILED;
+        else if (acc)
+            outcome = accumulate(producer, acc, fields, sizes, n,
+                                 message_opaque, sticky, &appended);
         if (outcome == APPENDED)
             break;
         if (outcome == NEEDS_NEW_BATCH) {
@@ -900,6 +973,8 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
             kept += sizes[i];
         memory_release(producer, total - kept);
         atomic_fetch_add(&producer->accepted, (long long)appended);
+        if (outcome == APPEND_TXN_FAILED)
+            return err;
         return lgi_error(LG_ERR_NOMEM,
                          "lg_produce: out of memory queueing a record for "
                          "topic \"%s\"", topic);
@@ -1101,6 +1176,7 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
         options.producer_id = producer->producer_id;
         options.producer_epoch = producer->producer_epoch;
         options.base_sequence = batch->base_sequence;
+        options.transactional = producer->transactional_id != NULL;
     }
     uint8_t *data;
     size_t len;
@@ -1584,6 +1660,24 @@ LG_API void lg_producer_destroy(lg_producer_t *producer) {
 static lg_err_t idempotence_setup(lg_producer_t *p, const lg_conf_t *conf) {
     int wanted = lgi_conf_int(conf, LGI_CONF_ENABLE_IDEMPOTENCE) != 0;
     int explicit_idempotence = lgi_conf_is_set(conf, "enable.idempotence");
+    const char *transactional_id = lgi_conf_str(conf, LGI_CONF_TRANSACTIONAL_ID);
+    if (transactional_id[0]) {
+        /* As Kafka: transactions need idempotence and acks=all; the id
+         * and epoch come from lg_producer_init_transactions. */
+        if (!wanted)
+            return lgi_error(LG_ERR_INVALID_CONFIG,
+                             "lg_producer_new: transactional.id needs "
+                             "enable.idempotence=true");
+        if (p->acks != LG_ACKS_ALL)
+            return lgi_error(LG_ERR_INVALID_CONFIG,
+                             "lg_producer_new: transactional.id needs "
+                             "acks=all");
+        p->transactional_id = transactional_id;
+        p->transaction_timeout_ms =
+            (int32_t)lgi_conf_int(conf, LGI_CONF_TRANSACTION_TIMEOUT_MS);
+        p->idempotent = 1;
+        return LG_OK;
+    }
     if (!wanted)
         return LG_OK;
     if (p->acks != LG_ACKS_ALL) {
@@ -1700,4 +1794,152 @@ void lgi_producer_stats(lg_producer_t *producer, lgi_producer_stats_t *stats) {
     long long memory = atomic_load_explicit(&producer->memory_used,
                                             memory_order_relaxed);
     stats->memory_used = memory > 0 ? (uint64_t)memory : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Transactions
+ * --------------------------------------------------------------------- */
+
+/* The state check shared by the transactional calls. */
+static lg_err_t txn_expect(lg_producer_t *producer, const char *what,
+                           int state) {
+    if (!producer)
+        return lgi_error(LG_ERR_INVALID_ARG, "%s: producer is NULL", what);
+    if (!producer->transactional_id)
+        return lgi_error(LG_ERR_STATE, "%s: the producer has no "
+                         "transactional.id", what);
+    int now = atomic_load(&producer->txn_state);
+    if (now == TXN_FENCED)
+        return lgi_error(LG_ERR_PRODUCER_FENCED,
+                         "%s: transactional.id \"%s\": this producer was "
+                         "fenced by a newer one", what,
+                         producer->transactional_id);
+    if (now != state) {
+        static const char *const names[] = {
+            "before lg_producer_init_transactions", "outside a transaction",
+            "inside a transaction", "fenced"};
+        return lgi_error(LG_ERR_STATE, "%s: not valid %s", what, names[now]);
+    }
+    return LG_OK;
+}
+
+/* Asks the coordinator for the producer id and a new epoch; sequences
+ * restart at 0.  Only while nothing is in flight (init, or abort after
+ * its flush), so the sender sees the new identity with the next batch. */
+static lg_err_t txn_new_epoch(lg_producer_t *producer) {
+    int64_t id;
+    int16_t epoch;
+    lg_err_t err = lgi_txn_init(producer->engine, producer->transactional_id,
+                                producer->transaction_timeout_ms, &id,
+                                &epoch);
+    if (err != LG_OK)
+        return err;
+    pthread_mutex_lock(&producer->sender_lock);
+    producer->producer_id = id;
+    producer->producer_epoch = epoch;
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc;
+         acc = acc->registry_next)
+        acc->next_record_sequence = 0;
+    pthread_mutex_unlock(&producer->sender_lock);
+    atomic_store(&producer->txn_failed, 0);
+    atomic_store(&producer->txn_fenced, 0);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_producer_init_transactions(lg_producer_t *producer) {
+    lgi_error_clear();
+    lg_err_t err = txn_expect(producer, "lg_producer_init_transactions",
+                              TXN_UNINIT);
+    if (err)
+        return err;
+    if ((err = txn_new_epoch(producer)) != LG_OK)
+        return err;
+    atomic_store(&producer->txn_state, TXN_READY);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_producer_begin_transaction(lg_producer_t *producer) {
+    lgi_error_clear();
+    lg_err_t err = txn_expect(producer, "lg_producer_begin_transaction",
+                              TXN_READY);
+    if (err)
+        return err;
+    atomic_fetch_add(&producer->txn_serial, 1);
+    atomic_store(&producer->txn_state, TXN_IN);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_producer_send_offsets_to_transaction(
+    lg_producer_t *producer, const lg_topic_partition_list_t *offsets,
+    const char *group_id) {
+    lgi_error_clear();
+    lg_err_t err = txn_expect(producer,
+                              "lg_producer_send_offsets_to_transaction",
+                              TXN_IN);
+    if (err)
+        return err;
+    if (!offsets || !group_id || !group_id[0])
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_producer_send_offsets_to_transaction: offsets "
+                         "and a non-empty group_id are required");
+    for (size_t i = 0; i < offsets->count; i++)
+        if (offsets->items[i].offset < 0)
+            return lgi_error(LG_ERR_INVALID_ARG,
+                             "lg_producer_send_offsets_to_transaction: "
+                             "offset of partition %" PRId32 " of \"%s\" "
+                             "is negative",
+                             offsets->items[i].partition,
+                             offsets->items[i].topic);
+    err = lgi_txn_add_offsets(producer->engine, producer->transactional_id,
+                              producer->producer_id,
+                              producer->producer_epoch, group_id, offsets);
+    if (err == LG_ERR_PRODUCER_FENCED)
+        atomic_store(&producer->txn_state, TXN_FENCED);
+    return err;
+}
+
+/* Commit or abort: flush, then the coordinator's EndTxn. */
+static lg_err_t txn_end(lg_producer_t *producer, int commit, int timeout_ms) {
+    const char *what = commit ? "lg_producer_commit_transaction"
+                              : "lg_producer_abort_transaction";
+    lgi_error_clear();
+    lg_err_t err = txn_expect(producer, what, TXN_IN);
+    if (err)
+        return err;
+    /* Every batch of the transaction must be in the log (or failed)
+     * before its marker. */
+    if ((err = lg_producer_flush(producer, timeout_ms)) != LG_OK)
+        return err;
+    if (atomic_load(&producer->txn_fenced)) {
+        atomic_store(&producer->txn_state, TXN_FENCED);
+        return lgi_error(LG_ERR_PRODUCER_FENCED,
+                         "%s: transactional.id \"%s\": a newer producer "
+                         "fenced this one", what, producer->transactional_id);
+    }
+    if (commit && atomic_load(&producer->txn_failed))
+        return lgi_error(LG_ERR_TXN_ABORTABLE,
+                         "%s: a record of the transaction could not be "
+                         "written; abort the transaction", what);
+    err = lgi_txn_end(producer->engine, producer->transactional_id,
+                      producer->producer_id, producer->producer_epoch, commit);
+    if (err == LG_ERR_PRODUCER_FENCED)
+        atomic_store(&producer->txn_state, TXN_FENCED);
+    if (err != LG_OK)
+        return err;
+    /* A failed batch left a sequence gap: continue under a new epoch. */
+    if (!commit && atomic_load(&producer->txn_failed) &&
+        (err = txn_new_epoch(producer)) != LG_OK)
+        return err;
+    atomic_store(&producer->txn_state, TXN_READY);
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_producer_commit_transaction(lg_producer_t *producer,
+                                               int timeout_ms) {
+    return txn_end(producer, 1, timeout_ms);
+}
+
+LG_API lg_err_t lg_producer_abort_transaction(lg_producer_t *producer,
+                                              int timeout_ms) {
+    return txn_end(producer, 0, timeout_ms);
 }

@@ -1,0 +1,563 @@
+/*
+ * test_txn.c -- transactional producers and the transaction coordinator:
+ * the API's state rules, commit and abort markers written to every
+ * partition a transaction touched, group offsets committed only with the
+ * transaction, fencing of an older producer with the same
+ * transactional.id, transaction.timeout.ms, and recovery after a crash
+ * (fork + _exit) between PrepareCommit and the markers.
+ */
+#include "engine.h"
+#include "group.h"
+#include "logtest.h"
+#include "txn.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *dir;
+
+static void setup(void) { dir = lgt_tmpdir("txn"); }
+
+static void teardown(void) {
+    lgt_rmrf(dir);
+    free(dir);
+}
+
+static lg_engine_t *open_engine(void) {
+    lg_engine_t *engine = NULL;
+    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
+    return engine;
+}
+
+static void create_topics(lg_engine_t *engine) {
+    ck_assert_int_eq(lg_topic_create(engine, "t", 2, NULL), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "in", 1, NULL), LG_OK);
+}
+
+static lg_producer_t *txn_producer(lg_engine_t *engine, const char *id,
+                                   const char *timeout_ms) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", id), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
+    if (timeout_ms)
+        ck_assert_int_eq(lg_conf_set(conf, "transaction.timeout.ms",
+                                     timeout_ms),
+                         LG_OK);
+    lg_producer_t *producer = NULL;
+    ck_assert_int_eq(lg_producer_new(engine, conf, &producer), LG_OK);
+    lg_conf_destroy(conf);
+    return producer;
+}
+
+static void produce(lg_producer_t *producer, int32_t partition, int n) {
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(lg_produce(producer, "t", partition, "k", 1, "v", 1,
+                                    LG_TIMESTAMP_NOW, NULL),
+                         LG_OK);
+}
+
+/* What one partition of "t" holds. */
+typedef struct scan {
+    int data_records;         /* records of transactional data batches */
+    int plain_records;        /* records of non-transactional batches */
+    int commits, aborts;      /* control markers */
+    int last_marker;          /* 1 commit, 0 abort, -1 none */
+    int16_t last_marker_epoch;
+    int64_t last_producer_id;
+} scan_t;
+
+static void scan(lg_engine_t *engine, int32_t partition, scan_t *s) {
+    memset(s, 0, sizeof *s);
+    s->last_marker = -1;
+    lgi_partition_ref_t ref;
+    ck_assert_int_eq(lgi_engine_acquire(engine, "t", partition, &ref), LG_OK);
+    int64_t offset = 0, end;
+    lgi_partition_watermarks(ref.partition, NULL, &end);
+    while (offset < end) {
+        uint8_t *data;
+        size_t len;
+        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
+                                            &data, &len),
+                         LG_OK);
+        size_t at = 0;
+        while (at < len) {
+            lgi_batch_header_t h;
+            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
+                                                INT32_MAX, &h),
+                             LG_OK);
+            s->last_producer_id = h.producer_id;
+            if (h.attributes & LGI_ATTR_CONTROL) {
+                ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
+                lgi_record_iter_t iter;
+                lgi_buf_t scratch = LGI_BUF_INIT;
+                lgi_record_t record;
+                int done;
+                ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
+                                                      &scratch),
+                                 LG_OK);
+                ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &done),
+                                 LG_OK);
+                ck_assert(!done);
+                ck_assert_uint_eq(record.key_len, 4);
+                const uint8_t *key = record.key;
+                int type = key[3];
+                s->last_marker = type;
+                s->last_marker_epoch = h.producer_epoch;
+                if (type == 1)
+                    s->commits++;
+                else
+                    s->aborts++;
+                lgi_buf_free(&scratch);
+            } else if (h.attributes & LGI_ATTR_TRANSACTIONAL) {
+                s->data_records += h.record_count;
+            } else {
+                s->plain_records += h.record_count;
+            }
+            offset = lgi_batch_last_offset(&h) + 1;
+            at += lgi_batch_size(&h);
+        }
+        lgi_free(data);
+    }
+    lgi_engine_release(engine, &ref);
+}
+
+static int txn_state(lg_engine_t *engine, const char *id, int64_t *pidp,
+                     int16_t *epochp) {
+    int state = -1;
+    int64_t pid = -1;
+    int16_t epoch = -1;
+    if (lgi_txn_lookup(engine, id, &state, &pid, &epoch) != 0)
+        return -1;
+    if (pidp)
+        *pidp = pid;
+    if (epochp)
+        *epochp = epoch;
+    return state;
+}
+
+START_TEST(commit_writes_a_marker_to_every_partition_touched) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 5);
+    produce(p, 1, 3);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_OK);
+    scan_t s;
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 5);
+    ck_assert_int_eq(s.plain_records, 0);
+    ck_assert_int_eq(s.commits, 1);
+    ck_assert_int_eq(s.aborts, 0);
+    scan(engine, 1, &s);
+    ck_assert_int_eq(s.data_records, 3);
+    ck_assert_int_eq(s.commits, 1);
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_COMMIT);
+
+    /* A second transaction touching only partition 1. */
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 1, 2);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_OK);
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.commits, 1);
+    scan(engine, 1, &s);
+    ck_assert_int_eq(s.data_records, 5);
+    ck_assert_int_eq(s.commits, 2);
+
+    /* Readers skip the markers. */
+    lg_fetch_t *fetch;
+    const lg_message_t *m;
+    int seen = 0;
+    ck_assert_int_eq(lg_read(engine, "t", 1, 0, 1 << 20, &fetch), LG_OK);
+    while (lg_fetch_next(fetch, &m) == LG_OK && m)
+        seen++;
+    lg_fetch_destroy(fetch);
+    ck_assert_int_eq(seen, 5);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(abort_writes_abort_markers_and_the_producer_goes_on) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 4);
+    ck_assert_int_eq(lg_producer_abort_transaction(p, -1), LG_OK);
+    scan_t s;
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 4);
+    ck_assert_int_eq(s.aborts, 1);
+    ck_assert_int_eq(s.last_marker, 0);
+    scan(engine, 1, &s);
+    ck_assert_int_eq(s.aborts + s.commits, 0); /* untouched: no marker */
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_ABORT);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 2);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_OK);
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 6);
+    ck_assert_int_eq(s.last_marker, 1);
+    /* Nothing registered: commit and abort are no-ops. */
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_OK);
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.commits, 1);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(calls_out_of_order_are_refused) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_ERR_STATE);
+    ck_assert_int_eq(lg_produce(p, "t", 0, "k", 1, "v", 1, LG_TIMESTAMP_NOW,
+                                NULL),
+                     LG_ERR_STATE);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_ERR_STATE);
+    ck_assert_int_eq(lg_produce(p, "t", 0, "k", 1, "v", 1, LG_TIMESTAMP_NOW,
+                                NULL),
+                     LG_ERR_STATE);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_ERR_STATE);
+    ck_assert_int_eq(lg_producer_abort_transaction(p, -1), LG_ERR_STATE);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_ERR_STATE);
+    ck_assert_int_eq(lg_producer_send_offsets_to_transaction(p, NULL, "g"),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lg_producer_abort_transaction(p, -1), LG_OK);
+    lg_producer_destroy(p);
+
+    /* Not transactional. */
+    lg_producer_t *plain = NULL;
+    ck_assert_int_eq(lg_producer_new(engine, NULL, &plain), LG_OK);
+    ck_assert_int_eq(lg_producer_init_transactions(plain), LG_ERR_STATE);
+    lg_producer_destroy(plain);
+    ck_assert_int_eq(lg_producer_init_transactions(NULL),
+                     LG_ERR_INVALID_ARG);
+
+    /* transactional.id needs idempotence and acks=all. */
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", "x"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "acks", "1"), LG_OK);
+    ck_assert_int_eq(lg_producer_new(engine, conf, &plain),
+                     LG_ERR_INVALID_CONFIG);
+    ck_assert_int_eq(lg_conf_set(conf, "acks", "all"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "enable.idempotence", "false"),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_new(engine, conf, &plain),
+                     LG_ERR_INVALID_CONFIG);
+    lg_conf_destroy(conf);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(a_new_producer_fences_the_old_one_and_aborts_its_transaction) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *old = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(old), LG_OK);
+    int64_t pid = -1;
+    int16_t old_epoch = -1, epoch = -1;
+    txn_state(engine, "tx", &pid, &old_epoch);
+    ck_assert_int_eq(lg_producer_begin_transaction(old), LG_OK);
+    produce(old, 0, 3);
+    ck_assert_int_eq(lg_producer_flush(old, -1), LG_OK);
+
+    lg_producer_t *young = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(young), LG_OK);
+    int64_t young_pid;
+    txn_state(engine, "tx", &young_pid, &epoch);
+    ck_assert_int_eq(young_pid, pid);
+    ck_assert_int_eq(epoch, old_epoch + 2);
+    /* The old transaction was aborted, under a bumped epoch. */
+    scan_t s;
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 3);
+    ck_assert_int_eq(s.aborts, 1);
+    ck_assert_int_eq(s.last_marker_epoch, old_epoch + 1);
+
+    /* The old producer is fenced: by the coordinator ... */
+    ck_assert_int_eq(lg_producer_commit_transaction(old, -1),
+                     LG_ERR_PRODUCER_FENCED);
+    ck_assert_int_eq(lg_producer_begin_transaction(old),
+                     LG_ERR_PRODUCER_FENCED);
+    ck_assert_int_eq(lg_produce(old, "t", 1, "k", 1, "v", 1,
+                                LG_TIMESTAMP_NOW, NULL),
+                     LG_ERR_PRODUCER_FENCED);
+    lg_producer_destroy(old);
+
+    /* ... and the new one works. */
+    ck_assert_int_eq(lg_producer_begin_transaction(young), LG_OK);
+    produce(young, 0, 2);
+    produce(young, 1, 2);
+    ck_assert_int_eq(lg_producer_commit_transaction(young, -1), LG_OK);
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 5);
+    ck_assert_int_eq(s.last_marker, 1);
+    ck_assert_int_eq(s.last_marker_epoch, epoch);
+    scan(engine, 1, &s);
+    ck_assert_int_eq(s.data_records, 2);
+    ck_assert_int_eq(s.commits, 1);
+    lg_producer_destroy(young);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(an_old_epoch_is_fenced_in_the_partition_too) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *old = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(old), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(old), LG_OK);
+    /* Registered with the coordinator, records still lingering. */
+    produce(old, 0, 1);
+    ck_assert_int_eq(lg_producer_flush(old, -1), LG_OK);
+    lg_producer_t *young = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(young), LG_OK);
+    /* Partition 0 was registered already, so the producer does not ask
+     * the coordinator again: the partition refuses the old epoch. */
+    produce(old, 0, 1);
+    ck_assert_int_eq(lg_producer_commit_transaction(old, -1),
+                     LG_ERR_PRODUCER_FENCED);
+    scan_t s;
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 1);
+    ck_assert_int_eq(s.aborts, 1);
+    lg_producer_destroy(old);
+    lg_producer_destroy(young);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(offsets_are_committed_only_with_the_transaction) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_topic_partition_list_t *offsets = lg_topic_partition_list_new();
+    ck_assert_int_eq(lg_topic_partition_list_add(offsets, "in", 0, 7),
+                     LG_OK);
+
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 1);
+    ck_assert_int_eq(lg_producer_send_offsets_to_transaction(p, offsets, "g"),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_send_offsets_to_transaction(p, offsets, "h"),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lg_producer_abort_transaction(p, -1), LG_OK);
+    ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0),
+                     LG_OFFSET_INVALID);
+
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 1);
+    ck_assert_int_eq(lg_topic_partition_list_set_offset(offsets, 0, 9),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_send_offsets_to_transaction(p, offsets, "g"),
+                     LG_OK);
+    ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0),
+                     LG_OFFSET_INVALID);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_OK);
+    ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0), 9);
+
+    /* Offsets alone make a transaction too. */
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    ck_assert_int_eq(lg_topic_partition_list_set_offset(offsets, 0, 11),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_send_offsets_to_transaction(p, offsets, "g"),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_OK);
+    ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0), 11);
+    lg_topic_partition_list_destroy(offsets);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+
+    engine = open_engine();
+    ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0), 11);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(epoch_survives_restart) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    int64_t pid = -1, pid2 = -1;
+    int16_t epoch = -1, epoch2 = -1;
+    txn_state(engine, "tx", &pid, &epoch);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    engine = open_engine();
+    ck_assert_int_eq(txn_state(engine, "tx", &pid2, &epoch2),
+                     LGI_TXN_EMPTY);
+    ck_assert_int_eq(pid2, pid);
+    ck_assert_int_eq(epoch2, epoch);
+    p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    txn_state(engine, "tx", &pid2, &epoch2);
+    ck_assert_int_eq(pid2, pid);
+    ck_assert_int_eq(epoch2, epoch + 1);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(abandoned_transaction_times_out) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", "200");
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 1, 2);
+    ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
+    for (int i = 0; i < 200 && txn_state(engine, "tx", NULL, NULL) !=
+                                   LGI_TXN_COMPLETE_ABORT;
+         i++)
+        usleep(20000);
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_ABORT);
+    scan_t s;
+    scan(engine, 1, &s);
+    ck_assert_int_eq(s.aborts, 1);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1),
+                     LG_ERR_PRODUCER_FENCED);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+/* In a child: a transaction over t-0, t-1 and offsets of group "g",
+ * committed with the coordinator's crash point set (never returns when
+ * crash_point is set), or left open (crash_point 0). */
+static void child_transaction(int crash_point) {
+    lg_engine_t *engine = NULL;
+    if (lg_engine_open(dir, NULL, &engine) != LG_OK)
+        _exit(10);
+    if (lg_topic_create(engine, "t", 2, NULL) != LG_OK ||
+        lg_topic_create(engine, "in", 1, NULL) != LG_OK)
+        _exit(11);
+    lg_conf_t *conf = lg_conf_new();
+    lg_conf_set(conf, "transactional.id", "tx");
+    lg_producer_t *p = NULL;
+    if (lg_producer_new(engine, conf, &p) != LG_OK ||
+        lg_producer_init_transactions(p) != LG_OK ||
+        lg_producer_begin_transaction(p) != LG_OK)
+        _exit(12);
+    for (int i = 0; i < 4; i++)
+        if (lg_produce(p, "t", i % 2, "k", 1, "v", 1, LG_TIMESTAMP_NOW,
+                       NULL) != LG_OK)
+            _exit(13);
+    lg_topic_partition_list_t *offsets = lg_topic_partition_list_new();
+    lg_topic_partition_list_add(offsets, "in", 0, 42);
+    if (lg_producer_send_offsets_to_transaction(p, offsets, "g") != LG_OK)
+        _exit(14);
+    if (crash_point == 0) {
+        if (lg_producer_flush(p, -1) != LG_OK)
+            _exit(15);
+        _exit(0);
+    }
+    lgi_txn_crash_point = crash_point;
+    lg_producer_commit_transaction(p, -1);
+    _exit(16); /* the crash point did not fire */
+}
+
+static void run_child(int crash_point) {
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        child_transaction(crash_point);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
+static void check_recovered_commit(void) {
+    lg_engine_t *engine = open_engine();
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_COMMIT);
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.data_records, 2);
+        ck_assert_int_ge(s.commits, 1);
+        ck_assert_int_eq(s.aborts, 0);
+        ck_assert_int_eq(s.last_marker, 1);
+    }
+    ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0), 42);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    /* Nothing left to do at the next open. */
+    engine = open_engine();
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_COMMIT);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+
+START_TEST(crash_after_prepare_commit_is_completed_at_open) {
+    run_child(1);
+    check_recovered_commit();
+}
+END_TEST
+
+START_TEST(crash_after_markers_is_completed_at_open) {
+    run_child(2);
+    check_recovered_commit();
+}
+END_TEST
+
+START_TEST(open_transaction_of_a_crashed_process_is_aborted_by_its_successor) {
+    run_child(0);
+    lg_engine_t *engine = open_engine();
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL), LGI_TXN_ONGOING);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", "tx"), LG_OK);
+    lg_producer_t *p = NULL;
+    ck_assert_int_eq(lg_producer_new(engine, conf, &p), LG_OK);
+    lg_conf_destroy(conf);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL), LGI_TXN_EMPTY);
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.data_records, 2);
+        ck_assert_int_eq(s.aborts, 1);
+        ck_assert_int_eq(s.commits, 0);
+    }
+    ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0),
+                     LG_OFFSET_INVALID);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+static Suite *txn_suite(void) {
+    Suite *suite = suite_create("txn");
+    TCase *tc = tcase_create("txn");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, commit_writes_a_marker_to_every_partition_touched);
+    tcase_add_test(tc, abort_writes_abort_markers_and_the_producer_goes_on);
+    tcase_add_test(tc, calls_out_of_order_are_refused);
+    tcase_add_test(tc,
+                   a_new_producer_fences_the_old_one_and_aborts_its_transaction);
+    tcase_add_test(tc, an_old_epoch_is_fenced_in_the_partition_too);
+    tcase_add_test(tc, offsets_are_committed_only_with_the_transaction);
+    tcase_add_test(tc, epoch_survives_restart);
+    tcase_add_test(tc, abandoned_transaction_times_out);
+    tcase_add_test(tc, crash_after_prepare_commit_is_completed_at_open);
+    tcase_add_test(tc, crash_after_markers_is_completed_at_open);
+    tcase_add_test(
+        tc, open_transaction_of_a_crashed_process_is_aborted_by_its_successor);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void) { return lgt_run(txn_suite()); }
