@@ -77,6 +77,7 @@
  * The decoder trusts nothing it reads: every read is bounded by the end of
  * the section, so arbitrary bytes produce LG_ERR_CORRUPT, never a fault.
  */
+#include "endian.h"
 #include "batch.h"
 
 #include "alloc.h"
@@ -104,35 +105,6 @@
 #define OFF_RECORD_COUNT 57
 
 /* ------------------------------------------------------------------------
- * Big-endian fields
- * --------------------------------------------------------------------- */
-
-static void put16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-static void put64(uint8_t *p, uint64_t v) {
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-static uint16_t get16(const uint8_t *p) {
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-static uint32_t get32(const uint8_t *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
-}
-static uint64_t get64(const uint8_t *p) {
-    return ((uint64_t)get32(p) << 32) | get32(p + 4);
-}
-
-/* ------------------------------------------------------------------------
  * Header
  * --------------------------------------------------------------------- */
 
@@ -146,19 +118,19 @@ lg_err_t lgi_batch_parse_header(const uint8_t *buf, size_t len,
                          "batch header needs %d bytes, only %zu available",
                          LGI_BATCH_HEADER_SIZE, len);
     lgi_batch_header_t h;
-    h.base_offset = (int64_t)get64(buf + OFF_BASE_OFFSET);
-    h.batch_length = (int32_t)get32(buf + OFF_BATCH_LENGTH);
-    h.partition_leader_epoch = (int32_t)get32(buf + OFF_LEADER_EPOCH);
+    h.base_offset = (int64_t)lgi_get_be64(buf + OFF_BASE_OFFSET);
+    h.batch_length = (int32_t)lgi_get_be32(buf + OFF_BATCH_LENGTH);
+    h.partition_leader_epoch = (int32_t)lgi_get_be32(buf + OFF_LEADER_EPOCH);
     h.magic = (int8_t)buf[OFF_MAGIC];
-    h.crc = get32(buf + OFF_CRC);
-    h.attributes = (int16_t)get16(buf + OFF_ATTRIBUTES);
-    h.last_offset_delta = (int32_t)get32(buf + OFF_LAST_OFFSET_DELTA);
-    h.base_timestamp = (int64_t)get64(buf + OFF_BASE_TIMESTAMP);
-    h.max_timestamp = (int64_t)get64(buf + OFF_MAX_TIMESTAMP);
-    h.producer_id = (int64_t)get64(buf + OFF_PRODUCER_ID);
-    h.producer_epoch = (int16_t)get16(buf + OFF_PRODUCER_EPOCH);
-    h.base_sequence = (int32_t)get32(buf + OFF_BASE_SEQUENCE);
-    h.record_count = (int32_t)get32(buf + OFF_RECORD_COUNT);
+    h.crc = lgi_get_be32(buf + OFF_CRC);
+    h.attributes = (int16_t)lgi_get_be16(buf + OFF_ATTRIBUTES);
+    h.last_offset_delta = (int32_t)lgi_get_be32(buf + OFF_LAST_OFFSET_DELTA);
+    h.base_timestamp = (int64_t)lgi_get_be64(buf + OFF_BASE_TIMESTAMP);
+    h.max_timestamp = (int64_t)lgi_get_be64(buf + OFF_MAX_TIMESTAMP);
+    h.producer_id = (int64_t)lgi_get_be64(buf + OFF_PRODUCER_ID);
+    h.producer_epoch = (int16_t)lgi_get_be16(buf + OFF_PRODUCER_EPOCH);
+    h.base_sequence = (int32_t)lgi_get_be32(buf + OFF_BASE_SEQUENCE);
+    h.record_count = (int32_t)lgi_get_be32(buf + OFF_RECORD_COUNT);
 
     if (h.magic != LGI_BATCH_MAGIC)
         return lgi_error(LG_ERR_CORRUPT,
@@ -217,11 +189,11 @@ lg_err_t lgi_batch_validate(const uint8_t *buf, size_t len,
 }
 
 void lgi_batch_set_base_offset(uint8_t *batch, int64_t base_offset) {
-    put64(batch + OFF_BASE_OFFSET, (uint64_t)base_offset);
+    lgi_put_be64(batch + OFF_BASE_OFFSET, (uint64_t)base_offset);
 }
 
 void lgi_batch_set_leader_epoch(uint8_t *batch, int32_t epoch) {
-    put32(batch + OFF_LEADER_EPOCH, (uint32_t)epoch);
+    lgi_put_be32(batch + OFF_LEADER_EPOCH, (uint32_t)epoch);
 }
 
 void lgi_batch_options_init(lgi_batch_options_t *options) {
@@ -260,19 +232,19 @@ static lg_err_t finish_batch(lgi_buf_t *out, size_t start,
                          size, INT32_MAX);
     }
     uint8_t *b = out->data + start;
-    put64(b + OFF_BASE_OFFSET, 0);
-    put32(b + OFF_BATCH_LENGTH, (uint32_t)(size - LGI_BATCH_OVERHEAD));
-    put32(b + OFF_LEADER_EPOCH, (uint32_t)-1);
+    lgi_put_be64(b + OFF_BASE_OFFSET, 0);
+    lgi_put_be32(b + OFF_BATCH_LENGTH, (uint32_t)(size - LGI_BATCH_OVERHEAD));
+    lgi_put_be32(b + OFF_LEADER_EPOCH, (uint32_t)-1);
     b[OFF_MAGIC] = LGI_BATCH_MAGIC;
-    put16(b + OFF_ATTRIBUTES, (uint16_t)f->attributes);
-    put32(b + OFF_LAST_OFFSET_DELTA, (uint32_t)f->last_offset_delta);
-    put64(b + OFF_BASE_TIMESTAMP, (uint64_t)f->base_timestamp);
-    put64(b + OFF_MAX_TIMESTAMP, (uint64_t)f->max_timestamp);
-    put64(b + OFF_PRODUCER_ID, (uint64_t)f->producer_id);
-    put16(b + OFF_PRODUCER_EPOCH, (uint16_t)f->producer_epoch);
-    put32(b + OFF_BASE_SEQUENCE, (uint32_t)f->base_sequence);
-    put32(b + OFF_RECORD_COUNT, (uint32_t)f->record_count);
-    put32(b + OFF_CRC, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
+    lgi_put_be16(b + OFF_ATTRIBUTES, (uint16_t)f->attributes);
+    lgi_put_be32(b + OFF_LAST_OFFSET_DELTA, (uint32_t)f->last_offset_delta);
+    lgi_put_be64(b + OFF_BASE_TIMESTAMP, (uint64_t)f->base_timestamp);
+    lgi_put_be64(b + OFF_MAX_TIMESTAMP, (uint64_t)f->max_timestamp);
+    lgi_put_be64(b + OFF_PRODUCER_ID, (uint64_t)f->producer_id);
+    lgi_put_be16(b + OFF_PRODUCER_EPOCH, (uint16_t)f->producer_epoch);
+    lgi_put_be32(b + OFF_BASE_SEQUENCE, (uint32_t)f->base_sequence);
+    lgi_put_be32(b + OFF_RECORD_COUNT, (uint32_t)f->record_count);
+    lgi_put_be32(b + OFF_CRC, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
                                   size - LGI_BATCH_CRC_START));
     return LG_OK;
 }
@@ -435,10 +407,10 @@ lg_err_t lgi_batch_encode_control(lgi_buf_t *out, int type,
                          "control batch: timestamp %lld is negative",
                          (long long)now_ms);
     uint8_t key[4], value[6];
-    put16(key, 0); /* ControlRecordType key version */
-    put16(key + 2, (uint16_t)type);
-    put16(value, 0); /* EndTransactionMarker version */
-    put32(value + 2, (uint32_t)coordinator_epoch);
+    lgi_put_be16(key, 0); /* ControlRecordType key version */
+    lgi_put_be16(key + 2, (uint16_t)type);
+    lgi_put_be16(value, 0); /* EndTransactionMarker version */
+    lgi_put_be32(value + 2, (uint32_t)coordinator_epoch);
 
     /* length, attributes, tsDelta 0, offsetDelta 0, keyLen, key, valueLen,
      * value, headerCount 0: 1 + 1 + 1 + 1 + 4 + 1 + 6 + 1 = 16 bytes. */

@@ -11,6 +11,7 @@
  * attributes..end.  baseOffset is left 0 and partitionLeaderEpoch -1: the
  * partition stamps both, outside the CRC.
  */
+#include "endian.h"
 #include "batch_builder.h"
 
 #include "alloc.h"
@@ -20,21 +21,6 @@
 #include "varint.h"
 
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-static void put64(uint8_t *p, uint64_t v) {
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
 
 int lgi_batch_builder_reset(lgi_batch_builder_t *builder, size_t capacity) {
     builder->buf.len = 0;
@@ -162,19 +148,19 @@ lg_err_t lgi_batch_builder_seal(const lgi_batch_builder_t *builder,
     if (options->transactional)
         attributes |= LGI_ATTR_TRANSACTIONAL;
     uint8_t *b = out.data;
-    put64(b + 0, 0);                                       /* baseOffset */
-    put32(b + 8, (uint32_t)(out.len - LGI_BATCH_OVERHEAD)); /* batchLength */
-    put32(b + 12, (uint32_t)-1);                  /* partitionLeaderEpoch */
+    lgi_put_be64(b + 0, 0);                                       /* baseOffset */
+    lgi_put_be32(b + 8, (uint32_t)(out.len - LGI_BATCH_OVERHEAD)); /* batchLength */
+    lgi_put_be32(b + 12, (uint32_t)-1);                  /* partitionLeaderEpoch */
     b[16] = LGI_BATCH_MAGIC;
-    put16(b + 21, (uint16_t)attributes);
-    put32(b + 23, (uint32_t)(builder->count - 1)); /* lastOffsetDelta */
-    put64(b + 27, (uint64_t)builder->base_timestamp);
-    put64(b + 35, (uint64_t)max_timestamp);
-    put64(b + 43, (uint64_t)options->producer_id);
-    put16(b + 51, (uint16_t)options->producer_epoch);
-    put32(b + 53, (uint32_t)options->base_sequence);
-    put32(b + 57, (uint32_t)builder->count);
-    put32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
+    lgi_put_be16(b + 21, (uint16_t)attributes);
+    lgi_put_be32(b + 23, (uint32_t)(builder->count - 1)); /* lastOffsetDelta */
+    lgi_put_be64(b + 27, (uint64_t)builder->base_timestamp);
+    lgi_put_be64(b + 35, (uint64_t)max_timestamp);
+    lgi_put_be64(b + 43, (uint64_t)options->producer_id);
+    lgi_put_be16(b + 51, (uint16_t)options->producer_epoch);
+    lgi_put_be32(b + 53, (uint32_t)options->base_sequence);
+    lgi_put_be32(b + 57, (uint32_t)builder->count);
+    lgi_put_be32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
                              out.len - LGI_BATCH_CRC_START));
     *batchp = out.data;
     *lenp = out.len;

@@ -98,6 +98,7 @@
  * offset sees every surviving record once, in order.  Renames do not
  * disturb open fds.
  */
+#include "endian.h"
 #include "cleaner.h"
 
 #include "alloc.h"
@@ -387,21 +388,6 @@ lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
  * Filtering one batch
  * --------------------------------------------------------------------- */
 
-static void put16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-static void put64(uint8_t *p, uint64_t v) {
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
 /* Encodes records[0..count) of the batch header describes as a new batch
  * in cleaner->packed: same base offset, epoch, producer fields and codec;
  * baseTimestamp = horizon with the delete-horizon bit when horizon >= 0,
@@ -475,19 +461,19 @@ static lg_err_t encode_kept(lgi_cleaner_t *cleaner,
     else
         attributes &= (int16_t)~LGI_ATTR_DELETE_HORIZON;
     uint8_t *b = packed->data;
-    put64(b + 0, (uint64_t)header->base_offset);
-    put32(b + 8, (uint32_t)(packed->len - LGI_BATCH_OVERHEAD));
-    put32(b + 12, (uint32_t)header->partition_leader_epoch);
+    lgi_put_be64(b + 0, (uint64_t)header->base_offset);
+    lgi_put_be32(b + 8, (uint32_t)(packed->len - LGI_BATCH_OVERHEAD));
+    lgi_put_be32(b + 12, (uint32_t)header->partition_leader_epoch);
     b[16] = LGI_BATCH_MAGIC;
-    put16(b + 21, (uint16_t)attributes);
-    put32(b + 23, (uint32_t)(records[count - 1].offset - header->base_offset));
-    put64(b + 27, (uint64_t)base_timestamp);
-    put64(b + 35, (uint64_t)max_timestamp);
-    put64(b + 43, (uint64_t)header->producer_id);
-    put16(b + 51, (uint16_t)header->producer_epoch);
-    put32(b + 53, (uint32_t)header->base_sequence);
-    put32(b + 57, (uint32_t)count);
-    put32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
+    lgi_put_be16(b + 21, (uint16_t)attributes);
+    lgi_put_be32(b + 23, (uint32_t)(records[count - 1].offset - header->base_offset));
+    lgi_put_be64(b + 27, (uint64_t)base_timestamp);
+    lgi_put_be64(b + 35, (uint64_t)max_timestamp);
+    lgi_put_be64(b + 43, (uint64_t)header->producer_id);
+    lgi_put_be16(b + 51, (uint16_t)header->producer_epoch);
+    lgi_put_be32(b + 53, (uint32_t)header->base_sequence);
+    lgi_put_be32(b + 57, (uint32_t)count);
+    lgi_put_be32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
                              packed->len - LGI_BATCH_CRC_START));
     return LG_OK;
 }

@@ -38,6 +38,7 @@
  * Invariants: keys strictly increasing; values of the time index
  * non-decreasing; count <= max_entries.
  */
+#include "endian.h"
 #include "index.h"
 
 #include "alloc.h"
@@ -49,31 +50,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------------------
- * Byte order helpers
- * --------------------------------------------------------------------- */
-
-static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
-static void put_be64(uint8_t *p, uint64_t v) {
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get_be64(const uint8_t *p) {
-    return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
-}
 
 /* ------------------------------------------------------------------------
  * In-memory operations
@@ -261,9 +237,9 @@ lg_err_t lgi_index_load(lgi_index_t *index, const char *path,
         const uint8_t *p = bytes + i * entry_size;
         int64_t key, value, relative;
         if (index->kind == LGI_INDEX_OFFSET) {
-            relative = (int32_t)get_be32(p);
+            relative = (int32_t)lgi_get_be32(p);
             key = index->base_offset + relative;
-            value = (int32_t)get_be32(p + 4);
+            value = (int32_t)lgi_get_be32(p + 4);
             if (value < 0 || value >= log_size) {
                 err = lgi_error(LG_ERR_CORRUPT,
                                 "index %s: entry %zu position %lld outside "
@@ -272,8 +248,8 @@ lg_err_t lgi_index_load(lgi_index_t *index, const char *path,
                 goto out;
             }
         } else {
-            key = (int64_t)get_be64(p);
-            relative = (int32_t)get_be32(p + 8);
+            key = (int64_t)lgi_get_be64(p);
+            relative = (int32_t)lgi_get_be32(p + 8);
             value = index->base_offset + relative;
         }
         if (relative < 0) {
@@ -322,11 +298,11 @@ lg_err_t lgi_index_store(const lgi_index_t *index, const char *path,
         uint8_t *p = bytes + i * entry_size;
         const lgi_index_entry_t *e = &index->entries[i];
         if (index->kind == LGI_INDEX_OFFSET) {
-            put_be32(p, (uint32_t)(e->key - index->base_offset));
-            put_be32(p + 4, (uint32_t)e->value);
+            lgi_put_be32(p, (uint32_t)(e->key - index->base_offset));
+            lgi_put_be32(p + 4, (uint32_t)e->value);
         } else {
-            put_be64(p, (uint64_t)e->key);
-            put_be32(p + 8, (uint32_t)(e->value - index->base_offset));
+            lgi_put_be64(p, (uint64_t)e->key);
+            lgi_put_be32(p + 8, (uint32_t)(e->value - index->base_offset));
         }
     }
     fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
