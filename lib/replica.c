@@ -66,7 +66,7 @@
  * Storage: test/support/memlog.c (simulator) or lib/replica_log.c (a real
  * partition; one entry = one record batch).
  *
- * Not here yet: replica set changes, the engine wiring.
+ * Engine wiring: lib/replication.c.  Not here yet: replica set changes.
  */
 #include "replica.h"
 

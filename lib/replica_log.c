@@ -55,8 +55,8 @@ static size_t max_batch(lgi_partition_t *partition) {
 
 /* Builds the table from the log: every batch from offset 0. */
 static lg_err_t scan(lgi_replica_log_t *log) {
-    int64_t start, end;
-    lgi_partition_watermarks(log->partition, &start, &end);
+    int64_t start = lgi_partition_log_start(log->partition);
+    int64_t end = lgi_partition_end_offset(log->partition);
     if (start != 0)
         return lgi_error(LG_ERR_STATE,
                          "replicated partition %s: log starts at %" PRId64
@@ -68,7 +68,7 @@ static lg_err_t scan(lgi_replica_log_t *log) {
         uint8_t *data;
         size_t len;
         lg_err_t err =
-            lgi_partition_read(log->partition, offset, 1 << 20, &data, &len);
+            lgi_partition_read_uncapped(log->partition, offset, 1 << 20, &data, &len);
         if (err != LG_OK)
             return err;
         if (data == NULL)
@@ -152,6 +152,10 @@ void lgi_replica_log_set_time(lgi_replica_log_t *log, int64_t now_ms) {
 
 int64_t lgi_replica_log_count(lgi_replica_log_t *log) { return log->count; }
 
+int32_t lgi_replica_log_epoch_at(lgi_replica_log_t *log, int64_t entry) {
+    return entry >= 0 && entry < log->count ? log->epochs[entry] : -1;
+}
+
 int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry) {
     if (entry <= 0)
         return log->count > 0 ? log->bases[0] : log->log_end;
@@ -209,7 +213,7 @@ static int s_read(void *opaque, int64_t offset, int32_t *epochp,
     }
     uint8_t *data;
     size_t len;
-    if (lgi_partition_read(log->partition, log->bases[offset], 1, &data,
+    if (lgi_partition_read_uncapped(log->partition, log->bases[offset], 1, &data,
                            &len) != LG_OK ||
         data == NULL)
         return -1;
@@ -300,7 +304,7 @@ static int s_append(void *opaque, int32_t epoch, const uint8_t *data,
         return -1;
     }
     int64_t base;
-    if (lgi_partition_append(log->partition, batch, size, LG_ACKS_LEADER,
+    if (lgi_partition_append_direct(log->partition, batch, size, LG_ACKS_LEADER,
                              log->now_ms, &base) != LG_OK)
         return -1;
     if (base != log->log_end) {

@@ -67,6 +67,9 @@ int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry);
  * the log end). */
 int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset);
 
+/* Leader epoch of entry, -1 when there is no such entry. */
+int32_t lgi_replica_log_epoch_at(lgi_replica_log_t *log, int64_t entry);
+
 /* Number of entries (batches). */
 int64_t lgi_replica_log_count(lgi_replica_log_t *log);
 
