@@ -412,6 +412,17 @@ LG_API lg_err_t lg_topic_set_replicas(lg_engine_t *engine, const char *topic,
                                    &r->log);
         lgi_free(state);
     }
+    /* Batches written before replication carry no epoch (-1): on several
+     * voters they would look alike at equal offsets while differing, which
+     * breaks log matching.  A single voter has nothing to match. */
+    if (!err && count > 1)
+        for (int64_t e = 0; e < lgi_replica_log_count(r->log) && !err; e++)
+            if (lgi_replica_log_epoch_at(r->log, e) < 1)
+                err = lgi_error(LG_ERR_STATE,
+                                "%s-%" PRId32 " holds records written without "
+                                "replication; only an empty partition can get "
+                                "several replicas",
+                                topic, partition);
     replicated_t **grown = NULL;
     if (!err) {
         grown = lgi_realloc(repl->parts, (repl->count + 1) * sizeof *grown);

@@ -438,9 +438,42 @@ START_TEST(without_transport_nothing_changes) {
     ck_assert_int_eq(lg_engine_tick(engine, 3000), LG_OK);
     ck_assert_int_eq(high_of(engine), 3);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+
+    /* Several replicas only for a partition without unreplicated data. */
+    conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "node.id", "1"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "replication.factor", "3"), LG_OK);
+    ck_assert_int_eq(lg_engine_open(dirs[1], conf, &engine), LG_OK);
+    lg_conf_destroy(conf);
+    ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
+    ck_assert_int_eq(append_engine_check(engine, &base), LG_OK);
+    transport.opaque = &ids[1];
+    ck_assert_int_eq(lg_engine_set_transport(engine, &transport), LG_OK);
+    ck_assert_int_eq(lg_topic_set_replicas(engine, "t", 0, ids, 3),
+                     LG_ERR_STATE);
+    ck_assert_int_eq(high_of(engine), 1); /* still readable, unreplicated */
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     for (size_t k = 0; k < packet_count; k++)
         free(packets[k].bytes);
     packet_count = 0;
+}
+END_TEST
+
+/* examples/replicated: three processes over TCP loopback, the leader
+ * SIGKILLed, a follower takes over, no acknowledged record lost (the
+ * example checks and exits 0). */
+START_TEST(example_three_processes_survive_leader_kill) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char command[4096];
+    snprintf(command, sizeof command,
+             "%s/examples/replicated/replicated %s/demo > %s/out 2>&1",
+             build, dirs[0], dirs[0]);
+    int rc = system(command);
+    if (rc != 0) {
+        snprintf(command, sizeof command, "cat %s/out", dirs[0]);
+        ck_assert_int_eq(system(command), 0);
+    }
+    ck_assert_int_eq(rc, 0);
 }
 END_TEST
 
@@ -452,6 +485,7 @@ static Suite *replication_suite(void) {
     tcase_add_test(tc, without_transport_nothing_changes);
     tcase_add_test(tc, failover_loses_no_acknowledged_record);
     tcase_add_test(tc, acks_all_without_a_majority_times_out);
+    tcase_add_test(tc, example_three_processes_survive_leader_kill);
     suite_add_tcase(s, tc);
     return s;
 }
