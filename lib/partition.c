@@ -1579,7 +1579,7 @@ lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
                                        int64_t *offsetp) {
     lg_err_t err = LG_OK;
     pthread_mutex_lock(&partition->mutex);
-    int64_t published_end = partition->published_end;
+    int64_t published_end = visible_end(partition);
     *offsetp = published_end;
     for (size_t i = 0; i < partition->segment_count; i++) {
         lgi_segment_t *segment = partition->segments[i];
@@ -1598,7 +1598,7 @@ lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
                                     &offset, &found);
         lgi_segment_unref(segment);
         if (err == LG_OK && found)
-            *offsetp = offset;
+            *offsetp = offset < published_end ? offset : published_end;
         return err;
     }
     pthread_mutex_unlock(&partition->mutex);

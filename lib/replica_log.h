@@ -55,8 +55,9 @@ lgi_replica_storage_t lgi_replica_log_storage(lgi_replica_log_t *log);
  * fetch response before copying them). */
 void lgi_replica_log_release_reads(lgi_replica_log_t *log);
 
-/* Clock for batches the adapter writes itself (the leader-change marker)
- * and for segment.ms. */
+/* Wall-clock time for batches the adapter writes itself (the leader-change
+ * marker's timestamp) and for segment.ms -- the engine's clock, not the
+ * protocol's host time. */
 void lgi_replica_log_set_time(lgi_replica_log_t *log, int64_t now_ms);
 
 /* Record offset where entry starts: its batch's base offset, or the log

@@ -28,7 +28,9 @@
  * lg_watermarks never see past it; waiters that it settled are completed
  * (asynchronous ones after the lock is dropped).
  *
- * The core's time is the host's: nothing here reads a clock.  Randomness
+ * The core's time is the host's: the protocol never reads a clock (record
+ * timestamps -- of the leader-change batches too -- and segment.ms stay on
+ * the engine's wall clock like every other append).  Randomness
  * (election timeouts) is seeded from node.id, so a test driving several
  * engines on virtual time replays exactly.
  */
@@ -408,8 +410,8 @@ LG_API lg_err_t lg_topic_set_replicas(lg_engine_t *engine, const char *topic,
     if (!err) {
         strcpy(state, dir);
         strcat(state, "/quorum-state");
-        err = lgi_replica_log_open(r->ref.partition, state, repl->now_ms,
-                                   &r->log);
+        err = lgi_replica_log_open(r->ref.partition, state,
+                                   lgi_engine_now_ms(engine), &r->log);
         lgi_free(state);
     }
     /* Batches written before replication carry no epoch (-1): on several
@@ -493,8 +495,11 @@ LG_API lg_err_t lg_engine_tick(lg_engine_t *engine, int64_t now_ms) {
     }
     if (now_ms > repl->now_ms)
         repl->now_ms = now_ms;
+    /* Record timestamps and segment.ms are wall-clock data, as for every
+     * other append; only the protocol runs on host time. */
+    int64_t wall = lgi_engine_now_ms(engine);
     for (size_t i = 0; i < repl->count; i++)
-        lgi_replica_log_set_time(repl->parts[i]->log, repl->now_ms);
+        lgi_replica_log_set_time(repl->parts[i]->log, wall);
     lgi_replica_node_tick(repl->node, repl->now_ms);
     advance(repl, &ready);
     pthread_mutex_unlock(&repl->lock);
