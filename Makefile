@@ -4,7 +4,8 @@
 #   make check           install missing packages, build, run every test under
 #                        both I/O backends, then again under ASan+UBSan
 #   make demo            install missing packages, run examples/demo
-#   make bench           run the benchmarks in bench/
+#   make bench           run the benchmarks in bench/, then liblog side by
+#                        side with SQLite, RocksDB, LMDB, Redis (bench/peers.sh)
 #   make soak SOAK_KILLS=N SOAK_SECONDS=T SOAK_POINTS=P
 #                        long crash / power-loss / I/O-fault runs, and
 #                        the replication simulator on random seeds
@@ -125,6 +126,7 @@ tests: $(TEST_BINS) $(SHARED)
 # One pass of the suite: every test binary under every I/O backend.
 check-one: tests examples
 	@BUILD=$(BUILD) bash test/run.sh $(TEST_BINS)
+	@BUILD=$(BUILD) CC=$(CC) bash test/python.sh
 
 # make install into a scratch DESTDIR, then build and run examples/hello.c
 # against the installed copy through pkg-config.
@@ -135,7 +137,8 @@ check-install: $(SHARED) $(STATIC)
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
     test_consumer test_threads test_lifecycle test_tools test_group \
-    test_cleaner test_security test_faults test_replication)),$(TEST_SRCS))
+    test_cleaner test_security test_faults test_stats \
+    test_replication)),$(TEST_SRCS))
 
 check-tsan:
 	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" examples \
@@ -231,7 +234,11 @@ fuzz-seeds: $(SHARED)
 # ---------------------------------------------------------------- examples
 $(BUILD)/examples/%: examples/%.c $(SHARED) include/liblog.h | $(BUILD)/examples
 	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -o $@ $< \
-	  -pthread -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
+	  -pthread -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS) $(EXAMPLE_LIBS)
+
+# lgdump reads segments itself (no liblog internals) and opens zstd
+# batches with libzstd.
+$(BUILD)/examples/lgdump: EXAMPLE_LIBS = -lzstd
 
 # examples/replicated: three processes joined by a TCP loopback transport.
 EXAMPLE_BINS += $(BUILD)/examples/replicated/replicated
@@ -258,6 +265,8 @@ bench: deps
 	$(MAKE) OPT="-O2 -g -march=native" BUILD=$(BUILD)-bench benches
 	@for b in $(patsubst bench/%.c,$(BUILD)-bench/bench/%,$(BENCH_SRCS)); do \
 	  echo "== $$b"; $$b $(BENCH_DIR) || exit 1; done
+	@echo "== peers (bench/peers.sh)"
+	@BUILD=$(BUILD)-bench BENCH_DIR=$(BENCH_DIR) CC=$(CC) bash bench/peers.sh
 
 # ---------------------------------------------------------------- install
 install: $(SHARED) $(STATIC)

@@ -609,7 +609,7 @@ static int run_consume(const struct options *options, lg_engine_t *engine,
     lg_consumer_t *consumer;
     if ((err = lg_consumer_new(engine, consumer_conf, &consumer)))
         return runtime_error("consumer", err);
-    int32_t partitions;
+    int32_t partitions = 0; /* assign_all leaves it unset on failure */
     int status = assign_all(options, engine, consumer, LG_OFFSET_BEGINNING,
                             &partitions);
     char *at_end = calloc((size_t)partitions + 1, 1);

@@ -178,6 +178,83 @@ LG_API lg_err_t lg_engine_close(lg_engine_t *engine);
 LG_API const char *lg_engine_io_backend(const lg_engine_t *engine);
 
 /* ------------------------------------------------------------------------
+ * Observability: the library's log, statistics
+ *
+ * Statistics are counters and latency histograms kept per engine, topic
+ * partition, producer and consumer with relaxed atomics (the hot paths pay
+ * a few uncontended adds).  They are rendered on demand as a JSON document
+ * (lg_engine_stats_json; schema in liblog(7)) or as Prometheus text
+ * exposition format (lg_engine_stats_prometheus), and pushed every
+ * statistics.interval.ms to a stats callback, like librdkafka's stats_cb,
+ * from the application's own lg_engine_poll() call -- never from a library
+ * thread.
+ * --------------------------------------------------------------------- */
+
+/* Log levels: syslog's numbering, as librdkafka's log_level. */
+#define LG_LOG_ERROR 3
+#define LG_LOG_WARNING 4
+#define LG_LOG_NOTICE 5
+#define LG_LOG_INFO 6
+#define LG_LOG_DEBUG 7
+
+/* A log message of the library's own (recovery truncations, fenced
+ * partitions, I/O backend fallback, topic deletions ...).  message is
+ * NUL-terminated and valid during the call only; level is LG_LOG_*. */
+typedef void (*lg_log_fn)(void *opaque, int level, const char *message);
+
+/* Sets the callback that receives the diagnostics of an engine opened with
+ * conf (NULL: silent, the default -- the library never writes to stderr by
+ * itself).  Messages above the conf's log_level (default 6, LG_LOG_INFO)
+ * are not delivered.  Unlike every other callback, the log callback is
+ * called directly from whichever thread notices the event -- the thread
+ * calling lg_engine_open during recovery, the engine's I/O thread, an
+ * application thread -- as librdkafka's log_cb is; it must be thread-safe,
+ * must not block for long and must not call back into the engine.  It may
+ * be called until lg_engine_close returns.  Copied with the conf by
+ * lg_conf_dup and by lg_engine_open.  Not concurrently with other calls on
+ * the same conf. */
+LG_API lg_err_t lg_conf_set_log_callback(lg_conf_t *conf, lg_log_fn callback,
+                                         void *opaque);
+
+/* A statistics report: json is the document lg_engine_stats_json would
+ * return (json_len bytes, NUL-terminated), valid during the call only. */
+typedef void (*lg_stats_fn)(void *opaque, const char *json, size_t json_len);
+
+/* Sets the callback that receives a statistics report every
+ * statistics.interval.ms (an engine property; 0, the default, turns the
+ * reports off) of an engine opened with conf.  Reports are served only by
+ * lg_engine_poll(), on the thread calling it.  Copied with the conf.  Not
+ * concurrently with other calls on the same conf. */
+LG_API lg_err_t lg_conf_set_stats_callback(lg_conf_t *conf,
+                                           lg_stats_fn callback,
+                                           void *opaque);
+
+/* Serves the engine's callbacks that are due on the calling thread: the
+ * stats callback when statistics.interval.ms has passed since the last
+ * report.  Waits up to timeout_ms (0: don't wait, -1: until the next report
+ * is due) for one to become due; when statistics are off (interval 0 or no
+ * stats callback) it returns 0 at once.
+ * Returns the number of callbacks served (>= 0), or -1 with the error
+ * message set for a NULL engine.  One thread at a time per engine. */
+LG_API int lg_engine_poll(lg_engine_t *engine, int timeout_ms);
+
+/* Renders the engine's statistics as a JSON document (schema in
+ * liblog(7)) into *jsonp, a NUL-terminated string the caller frees with
+ * lg_free_string().  Any thread. */
+LG_API lg_err_t lg_engine_stats_json(lg_engine_t *engine, char **jsonp);
+
+/* Renders the same statistics in Prometheus text exposition format 0.0.4
+ * (# HELP / # TYPE lines; counters named *_total; latency histograms with
+ * _bucket{le="..."}, _sum and _count in seconds) into *textp, freed with
+ * lg_free_string().  Any thread. */
+LG_API lg_err_t lg_engine_stats_prometheus(lg_engine_t *engine,
+                                           char **textp);
+
+/* Frees a string the library handed out (lg_engine_stats_json,
+ * lg_engine_stats_prometheus).  NULL is a no-op. */
+LG_API void lg_free_string(char *string);
+
+/* ------------------------------------------------------------------------
  * Authorization
  *
  * The host may install an authorizer on an engine, as Kafka brokers take

@@ -72,6 +72,15 @@ static const property_t properties[LGI_CONF__COUNT] = {
          TYPE_INT, 100, INT32_MAX, 60000, NULL,
          "how often the recovery points are checkpointed; a crash rescans "
          "at most what was written since"},
+    [LGI_CONF_STATISTICS_INTERVAL_MS] =
+        {"statistics.interval.ms", LGI_SCOPE_ENGINE, TYPE_INT, 0, 86400000, 0,
+         NULL,
+         "how often lg_engine_poll serves the stats callback a JSON report "
+         "(0 = off), as librdkafka's statistics.interval.ms"},
+    [LGI_CONF_LOG_LEVEL] =
+        {"log_level", LGI_SCOPE_ENGINE, TYPE_INT, 0, 7, 6, NULL,
+         "most verbose level given to the log callback: 3 error, 4 warning, "
+         "5 notice, 6 info, 7 debug (syslog levels, as librdkafka)"},
     [LGI_CONF_SEGMENT_BYTES] = {"segment.bytes", LGI_SCOPE_TOPIC, TYPE_INT,
                                 14, INT32_MAX, 1073741824, NULL,
                                 "size at which a segment is rolled"},
@@ -488,6 +497,29 @@ LG_API lg_conf_t *lg_conf_dup(const lg_conf_t *conf) {
 }
 
 LG_API void lg_conf_destroy(lg_conf_t *conf) { lgi_free(conf); }
+
+LG_API lg_err_t lg_conf_set_log_callback(lg_conf_t *conf, lg_log_fn callback,
+                                         void *opaque) {
+    lgi_error_clear();
+    if (!conf)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_conf_set_log_callback: conf must not be NULL");
+    conf->log_callback = callback;
+    conf->log_opaque = opaque;
+    return LG_OK;
+}
+
+LG_API lg_err_t lg_conf_set_stats_callback(lg_conf_t *conf,
+                                           lg_stats_fn callback,
+                                           void *opaque) {
+    lgi_error_clear();
+    if (!conf)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_conf_set_stats_callback: conf must not be NULL");
+    conf->stats_callback = callback;
+    conf->stats_opaque = opaque;
+    return LG_OK;
+}
 
 /* Parses a decimal integer with optional sign; rejects trailing junk,
  * empty strings and overflow. */

@@ -21,6 +21,8 @@ enum lgi_conf_id {
     LGI_CONF_IO_BACKEND,
     LGI_CONF_IO_QUEUE_DEPTH,
     LGI_CONF_CHECKPOINT_INTERVAL_MS,
+    LGI_CONF_STATISTICS_INTERVAL_MS,
+    LGI_CONF_LOG_LEVEL,
     LGI_CONF_SEGMENT_BYTES,
     LGI_CONF_SEGMENT_MS,
     LGI_CONF_SEGMENT_INDEX_BYTES,
@@ -112,6 +114,11 @@ struct lg_conf {
     int64_t values[LGI_CONF__COUNT];
     /* bit i set when property i was set explicitly (topic overrides) */
     uint64_t set_mask;
+    /* Callbacks (engine confs): copied by value with the rest. */
+    lg_log_fn log_callback;
+    void *log_opaque;
+    lg_stats_fn stats_callback;
+    void *stats_opaque;
 };
 
 /* Value of property id (enum-valued properties give their index). */

@@ -80,7 +80,9 @@ typedef struct assignment {
     lg_consumer_t *consumer;
     char *topic;
     int32_t partition;
-    int64_t position; /* offset of the next record poll returns */
+    /* Offset of the next record poll returns.  Atomic because the
+     * engine's statistics read it from another thread (for lag). */
+    _Atomic int64_t position;
     /* The reference that keeps the watched partition alive (see the file
      * comment); compared with fresh lookups to notice a deletion. */
     lgi_topic_t *held_topic;
@@ -149,6 +151,11 @@ struct lg_consumer {
     size_t retired_capacity;
     event_t *events;
 
+    /* Statistics (stats.h).  stats_lock is held while the assignments
+     * array changes shape and while a stats renderer walks it. */
+    lgi_consumer_counters_t counters;
+    pthread_mutex_t stats_lock;
+    lgi_stats_client_t stats_client;
     /* Consumer groups.  group_id/instance_id point into the process-wide
      * table of interned conf strings. */
     const char *group_id;
@@ -351,10 +358,12 @@ static void assignment_free(lg_consumer_t *consumer,
 static void remove_at(lg_consumer_t *consumer, size_t index) {
     assignment_t *assignment = consumer->assignments[index];
     retire_fetch(consumer, assignment);
-    assignment_free(consumer, assignment);
+    pthread_mutex_lock(&consumer->stats_lock);
     memmove(consumer->assignments + index, consumer->assignments + index + 1,
             (consumer->count - index - 1) * sizeof *consumer->assignments);
     consumer->count--;
+    pthread_mutex_unlock(&consumer->stats_lock);
+    assignment_free(consumer, assignment);
     if (index < consumer->cursor)
         consumer->cursor--;
     if (consumer->cursor >= consumer->count)
@@ -681,8 +690,52 @@ LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
     }
     consumer->child.detach = detach;
     lgi_engine_attach_child(engine, &consumer->child);
+    pthread_mutex_init(&consumer->stats_lock, NULL);
+    lgi_stats_register(engine, &consumer->stats_client, LGI_STATS_CONSUMER,
+                       consumer);
     *consumerp = consumer;
     return LG_OK;
+}
+
+/* Counts what a poll handed out (statistics; relaxed atomics). */
+static void count_polled(lg_consumer_t *consumer,
+                         const lg_message_t *const *messages, size_t count) {
+    uint64_t records = 0, bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (messages[i]->error != LG_OK)
+            continue;
+        records++;
+        bytes += messages[i]->record.key_len + messages[i]->record.value_len;
+    }
+    lgi_count(&consumer->counters.polls, 1);
+    if (records) {
+        lgi_count(&consumer->counters.records, records);
+        lgi_count(&consumer->counters.bytes, bytes);
+    }
+}
+
+/* Reports counters and, through each, every assigned partition with its
+ * position and the partition's published end (for lag).  Any thread while
+ * the consumer is registered. */
+void lgi_consumer_stats(lg_consumer_t *consumer, uint64_t *records,
+                        uint64_t *bytes, uint64_t *polls,
+                        lgi_consumer_partition_fn each, void *opaque) {
+    *records = atomic_load_explicit(&consumer->counters.records,
+                                    memory_order_relaxed);
+    *bytes = atomic_load_explicit(&consumer->counters.bytes,
+                                  memory_order_relaxed);
+    *polls = atomic_load_explicit(&consumer->counters.polls,
+                                  memory_order_relaxed);
+    pthread_mutex_lock(&consumer->stats_lock);
+    for (size_t i = 0; i < consumer->count; i++) {
+        assignment_t *assignment = consumer->assignments[i];
+        lgi_consumer_partition_stats_t partition = {
+            assignment->topic, assignment->partition,
+            atomic_load_explicit(&assignment->position, memory_order_relaxed),
+            lgi_partition_published_end(assignment->log)};
+        each(opaque, &partition);
+    }
+    pthread_mutex_unlock(&consumer->stats_lock);
 }
 
 /* Checks the arguments common to the per-partition calls. */
@@ -764,14 +817,18 @@ static lg_err_t assign_one(const char *function, lg_consumer_t *consumer,
     }
     if (consumer->count == consumer->capacity) {
         size_t capacity = consumer->capacity * 2 + 4;
+        pthread_mutex_lock(&consumer->stats_lock);
         assignment_t **grown = lgi_realloc(
             consumer->assignments, capacity * sizeof *grown);
+        if (grown) {
+            consumer->assignments = grown;
+            consumer->capacity = capacity;
+        }
+        pthread_mutex_unlock(&consumer->stats_lock);
         if (!grown) {
             lgi_engine_release(consumer->engine, &ref);
             return lgi_error(LG_ERR_NOMEM, "%s: out of memory", function);
         }
-        consumer->assignments = grown;
-        consumer->capacity = capacity;
     }
     assignment_t *fresh = lgi_calloc(1, sizeof *fresh);
     char *name = lgi_strdup(topic);
@@ -795,7 +852,9 @@ static lg_err_t assign_one(const char *function, lg_consumer_t *consumer,
     atomic_init(&fresh->caught_up, 0);
     fresh->stopped = LG_OK;
     fresh->committed = committed;
+    pthread_mutex_lock(&consumer->stats_lock);
     consumer->assignments[consumer->count++] = fresh;
+    pthread_mutex_unlock(&consumer->stats_lock);
     lgi_partition_watch(fresh->log, &fresh->watch);
     settle_eventfd(consumer);
     return LG_OK;
@@ -946,7 +1005,9 @@ LG_API lg_err_t lg_consumer_poll(lg_consumer_t *consumer, int timeout_ms,
     if (err != LG_OK)
         return err;
     size_t count;
-    return consume(consumer, timeout_ms, messagep, 1, &count);
+    err = consume(consumer, timeout_ms, messagep, 1, &count);
+    count_polled(consumer, messagep, *messagep ? 1 : 0);
+    return err;
 }
 
 LG_API lg_err_t lg_consumer_poll_batch(lg_consumer_t *consumer,
@@ -966,7 +1027,9 @@ LG_API lg_err_t lg_consumer_poll_batch(lg_consumer_t *consumer,
                                    timeout_ms);
     if (err != LG_OK)
         return err;
-    return consume(consumer, timeout_ms, messages, max, countp);
+    err = consume(consumer, timeout_ms, messages, max, countp);
+    count_polled(consumer, messages, *countp);
+    return err;
 }
 
 LG_API void lg_consumer_wakeup(lg_consumer_t *consumer) {
@@ -991,6 +1054,7 @@ LG_API int lg_consumer_eventfd(const lg_consumer_t *consumer) {
  * with auto-commit, leave the group; no callbacks), then every assigned
  * partition's watch and topic reference. */
 static void release_engine(lg_consumer_t *consumer) {
+    lgi_stats_unregister(consumer->engine, &consumer->stats_client);
     if (consumer->group_id[0] && consumer->enable_auto_commit)
         commit_positions(consumer, NULL, LG_ACKS_LEADER, 0);
     lgi_group_leave(consumer->member, 0);
@@ -1037,6 +1101,7 @@ LG_API void lg_consumer_destroy(lg_consumer_t *consumer) {
     lgi_free(consumer->assignments);
     lgi_free(consumer->retired);
     close(consumer->eventfd);
+    pthread_mutex_destroy(&consumer->stats_lock);
     lgi_free(consumer);
 }
 

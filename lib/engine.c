@@ -157,6 +157,20 @@ void lgi_engine_detach_child(lg_engine_t *engine, lgi_engine_child_t *child) {
 /* Detaches every live child, newest first.  Their detach callbacks may
  * still use the engine (a producer sends what it has queued), so this
  * runs before anything is torn down. */
+/* Adds one compaction pass to the engine's cleaner statistics. */
+static void count_clean_pass(lg_engine_t *engine,
+                             const lgi_clean_stats_t *pass) {
+    lgi_cleaner_counters_t *c = &engine->cleaner_counters;
+    if (pass->segments_in <= 0)
+        return; /* nothing was rewritten */
+    lgi_count(&c->passes, 1);
+    lgi_count(&c->segments_cleaned, (uint64_t)pass->segments_in);
+    lgi_count(&c->bytes_read, (uint64_t)pass->bytes_read);
+    lgi_count(&c->bytes_written, (uint64_t)pass->bytes_written);
+    lgi_count(&c->records_read, (uint64_t)pass->records_read);
+    lgi_count(&c->records_kept, (uint64_t)pass->records_kept);
+}
+
 static void detach_children(lg_engine_t *engine) {
     for (;;) {
         pthread_mutex_lock(&engine->children_lock);
@@ -355,6 +369,8 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
                 err = lgi_cleaner_retain(ref.partition, &settings, now_ms,
                                          &deleted);
                 moved |= deleted > 0;
+                lgi_count(&engine->cleaner_counters.segments_deleted,
+                          deleted);
             }
             if (err == LG_OK && settings.policy != LGI_CLEANUP_DELETE) {
                 if (!engine->cleaner)
@@ -366,9 +382,11 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
                     int64_t before =
                         lgi_partition_cleaner_offset(ref.partition);
                     int64_t first_dirty = before;
+                    lgi_clean_stats_t pass;
                     err = lgi_cleaner_compact(engine->cleaner, ref.partition,
                                               &settings, now_ms, force,
-                                              &first_dirty, NULL);
+                                              &first_dirty, &pass);
+                    count_clean_pass(engine, &pass);
                     if (first_dirty != before) {
                         lgi_partition_set_cleaner_offset(ref.partition,
                                                          first_dirty);
@@ -527,6 +545,8 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     pthread_mutex_destroy(&engine->children_lock);
     pthread_mutex_destroy(&engine->maintenance_lock);
     pthread_cond_destroy(&engine->maintenance_wake);
+    pthread_mutex_destroy(&engine->stats_lock);
+    pthread_mutex_destroy(&engine->poll_lock);
     pthread_mutex_destroy(&engine->authorizer_lock);
     while (engine->retired_authorizers) {
         lgi_authorizer_t *older = engine->retired_authorizers->older;
@@ -540,6 +560,24 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     lgi_free(engine->dir);
     lgi_free(engine);
     return first;
+}
+
+/* Tells the log which I/O backend the engine got, as a warning when
+ * io_uring was wanted (auto) but the kernel refused it. */
+static void log_backend(lg_engine_t *engine) {
+    const char *backend = lgi_io_backend_name(engine->io);
+    const char *forced = getenv("LIBLOG_IO_BACKEND");
+    int automatic = lgi_conf_int(&engine->conf, LGI_CONF_IO_BACKEND) == 0 &&
+                    !(forced && (strcmp(forced, "syscall") == 0 ||
+                                 strcmp(forced, "io_uring") == 0));
+    if (automatic && strcmp(backend, "syscall") == 0)
+        lgi_log(&engine->logger, LG_LOG_WARNING,
+                "engine %s: io_uring is unavailable (kernel refused it); "
+                "falling back to the syscall I/O backend",
+                engine->dir);
+    else
+        lgi_log(&engine->logger, LG_LOG_INFO,
+                "engine %s: I/O backend %s", engine->dir, backend);
 }
 
 LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
@@ -568,6 +606,9 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     pthread_mutex_init(&engine->bury_lock, NULL);
     pthread_mutex_init(&engine->children_lock, NULL);
     pthread_mutex_init(&engine->maintenance_lock, NULL);
+    pthread_mutex_init(&engine->stats_lock, NULL);
+    pthread_mutex_init(&engine->poll_lock, NULL);
+    engine->opened_ns = lgi_monotonic_ns();
     /* The maintenance thread sleeps with timed waits on the monotonic
      * clock, so wall-clock jumps neither stall nor spin it. */
     pthread_condattr_t attr;
@@ -587,6 +628,12 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     }
     engine->conf = conf ? *conf : *defaults;
     lg_conf_destroy(defaults);
+    engine->logger.callback = engine->conf.log_callback;
+    engine->logger.opaque = engine->conf.log_opaque;
+    engine->logger.level = (int)lgi_conf_int(&engine->conf, LGI_CONF_LOG_LEVEL);
+    engine->stats_due_ns =
+        engine->opened_ns +
+        lgi_conf_int(&engine->conf, LGI_CONF_STATISTICS_INTERVAL_MS) * 1000000;
 
     int clean = 0;
     if ((err = make_directory(engine->dir)) || (err = take_lock(engine)) ||
@@ -598,6 +645,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
                                                   LGI_CONF_IO_QUEUE_DEPTH),
                            &engine->io)))
         goto fail;
+    lgi_io_set_logger(engine->io, &engine->logger);
+    log_backend(engine);
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
         goto fail;

@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "liblog.h"
 #include "partition.h"
+#include "stats.h"
 #include "uring.h"
 
 #include <pthread.h>
@@ -95,6 +96,17 @@ struct lg_engine {
     pthread_cond_t maintenance_wake;
     int maintenance_stop;
 
+    /* Observability (stats.c).  logger is set before the I/O engine
+     * starts and never changes.  stats_lock guards the client list;
+     * poll_lock serialises lg_engine_poll callers. */
+    lgi_logger_t logger;
+    int64_t opened_ns;
+    lgi_cleaner_counters_t cleaner_counters;
+    pthread_mutex_t stats_lock;
+    lgi_stats_client_t *stats_clients;
+    uint64_t stats_next_id;
+    pthread_mutex_t poll_lock;
+    int64_t stats_due_ns; /* next report; under poll_lock */
     /* Consumer groups (group.c): created after the topics are loaded. */
     struct lgi_coordinator *coordinator;
     /* Bumped on every topic create, delete and partition growth, so group

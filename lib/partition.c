@@ -182,6 +182,8 @@ struct lgi_partition {
     size_t epoch_cap;
     int32_t current_epoch; /* stamped on new batches; -1 none */
 
+    lgi_partition_counters_t counters; /* statistics; relaxed atomics */
+
     /* Replication (see partition.h): readers see up to min(published_end,
      * read_limit); appends go through append_hook when one is set.  Both
      * are read without the mutex (atomic loads). */
@@ -250,6 +252,17 @@ void lgi_partition_unwatch(lgi_partition_t *partition,
         watch->next->prev = watch->prev;
     watch->prev = watch->next = NULL;
     pthread_mutex_unlock(&partition->mutex);
+}
+
+/* Marks the partition read-only after a failed fdatasync (under the
+ * mutex), telling the engine's log the first time. */
+static void fence(lgi_partition_t *partition) {
+    if (!partition->fenced)
+        lgi_log(lgi_io_logger(partition->io), LG_LOG_ERROR,
+                "partition %s fenced: an fdatasync failed, so appends get "
+                "LG_ERR_READ_ONLY until the engine is reopened",
+                partition->path);
+    partition->fenced = 1;
 }
 
 static lgi_segment_t *active_segment(lgi_partition_t *partition) {
@@ -728,6 +741,12 @@ static lg_err_t recover_segments(lgi_partition_t *partition,
             return err;
         if (truncated > 0 || (!last && partition->segments[i + 1]->base_offset <
                                            segment->next_offset)) {
+            lgi_log(lgi_io_logger(partition->io), LG_LOG_WARNING,
+                    "recovery: %s: segment %020lld truncated by %lld bytes "
+                    "at its first invalid batch; %zu later segment(s) "
+                    "deleted",
+                    partition->path, (long long)segment->base_offset,
+                    (long long)truncated, partition->segment_count - i - 1);
             /* Everything after the first invalid byte goes, later
              * segments included: they follow a hole. */
             err = delete_segments_after(partition, i);
@@ -916,7 +935,7 @@ static void write_done(lgi_io_req_t *req, int result) {
     if (result < 0) {
         if (failed_in_fsync(req)) {
             entry->fsync_failed = 1;
-            partition->fenced = 1;
+            fence(partition);
         } else if (!partition->write_failed ||
                    entry->base_offset < partition->fail_offset) {
             partition->write_failed = 1;
@@ -962,7 +981,7 @@ static void async_sync_done(lgi_io_req_t *req, int result) {
     lgi_segment_unref(partition->async_sync_segment);
     partition->async_sync_segment = NULL;
     if (result < 0)
-        partition->fenced = 1;
+        fence(partition);
     else if (partition->async_sync_target > partition->durable_end)
         partition->durable_end = partition->async_sync_target;
     complete_durable_waiters(partition);
@@ -1061,7 +1080,7 @@ static lg_err_t roll(lgi_partition_t *partition) {
     if (err == LG_ERR_IO) {
         /* The seal's fdatasync (or index write) failed: see the file
          * comment. */
-        partition->fenced = 1;
+        fence(partition);
         return err;
     }
     if (err != LG_OK)
@@ -1130,7 +1149,7 @@ static lg_err_t sync_through(lgi_partition_t *partition, int64_t target) {
         partition->syncing = 0;
         pthread_cond_broadcast(&partition->cond);
         if (result < 0) {
-            partition->fenced = 1;
+            fence(partition);
             complete_durable_waiters(partition);
             lg_err_t err = lgi_error_errno(LG_ERR_IO, -result,
                                            "fdatasync %s; partition fenced",
@@ -1305,6 +1324,9 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     entry->req.opaque = entry;
     /* Still under the mutex, so the engine sees writes in offset order. */
     lgi_io_submit(partition->io, &entry->req);
+    lgi_count(&partition->counters.records, (uint64_t)header.record_count);
+    lgi_count(&partition->counters.bytes, len);
+    lgi_count(&partition->counters.batches, 1);
     if (base_offsetp)
         *base_offsetp = base_offset;
     if (acks == LG_ACKS_NONE || done_fn) {
@@ -1610,6 +1632,27 @@ int64_t lgi_partition_recovery_point(lgi_partition_t *partition) {
     int64_t durable = partition->durable_end;
     pthread_mutex_unlock(&partition->mutex);
     return durable;
+}
+
+void lgi_partition_stats(lgi_partition_t *partition,
+                         lgi_partition_stats_t *stats) {
+    stats->records = atomic_load_explicit(&partition->counters.records,
+                                          memory_order_relaxed);
+    stats->bytes = atomic_load_explicit(&partition->counters.bytes,
+                                        memory_order_relaxed);
+    stats->batches = atomic_load_explicit(&partition->counters.batches,
+                                          memory_order_relaxed);
+    lgi_partition_watermarks(partition, &stats->log_start, NULL);
+    pthread_mutex_lock(&partition->mutex);
+    stats->log_end = partition->published_end;
+    stats->recovery_point = partition->durable_end;
+    stats->segment_count = partition->segment_count;
+    stats->disk_bytes = 0;
+    for (size_t i = 0; i < partition->segment_count; i++)
+        stats->disk_bytes += (uint64_t)partition->segments[i]->size;
+    stats->fenced = partition->fenced;
+    pthread_mutex_unlock(&partition->mutex);
+    stats->cleaner_offset = lgi_partition_cleaner_offset(partition);
 }
 
 size_t lgi_partition_segment_count(lgi_partition_t *partition) {

@@ -21,6 +21,7 @@
 #define LG_PARTITION_H
 
 #include "liblog.h"
+#include "stats.h"
 #include "uring.h"
 
 #include <stddef.h>
@@ -201,6 +202,12 @@ void lgi_partition_end_offset_for_epoch(lgi_partition_t *partition,
  * and the leader-epoch cache, and makes that durable before returning. */
 lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
                                    int64_t offset);
+
+/* Counters and gauges for the engine's statistics: log start (base of
+ * the first segment), published end, recovery point, segments and their
+ * .log bytes.  Any thread. */
+void lgi_partition_stats(lgi_partition_t *partition,
+                         lgi_partition_stats_t *stats);
 
 /* Number of segments (tests, stats). */
 size_t lgi_partition_segment_count(lgi_partition_t *partition);

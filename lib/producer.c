@@ -185,6 +185,10 @@ struct lg_producer {
     /* Records accepted by lg_produce and records whose batch ended. */
     atomic_llong accepted;
     atomic_llong finished;
+    /* Statistics (stats.h): records whose batch was appended / failed,
+     * bytes accepted; relaxed atomics. */
+    _Atomic uint64_t stat_delivered, stat_failed, stat_bytes;
+    lgi_stats_client_t stats_client;
 
     /* Sender thread and its inputs. */
     pthread_mutex_t sender_lock;
@@ -351,6 +355,8 @@ static void batch_complete(lg_producer_t *producer, pbatch_t *batch,
                            lg_err_t err, int64_t base_offset) {
     batch->err = err;
     batch->base_offset = err == LG_OK ? base_offset : -1;
+    lgi_count(err == LG_OK ? &producer->stat_delivered : &producer->stat_failed,
+              (uint64_t)batch->builder.count);
     if (!producer->callback) {
         batch_finish(producer, batch);
         if (atomic_load(&producer->flush_waiters) > 0)
@@ -871,6 +877,7 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
     }
     atomic_fetch_add_explicit(&producer->accepted, (long long)n,
                               memory_order_relaxed);
+    lgi_count(&producer->stat_bytes, (uint64_t)total);
     return LG_OK;
 }
 
@@ -1404,6 +1411,7 @@ static void discard_list(lg_producer_t *producer, pbatch_t *list) {
  * failed without a report (destroy's documented behaviour) unless they
  * were sent first.  Leaves the report queue for serve_reports. */
 static void shut_down(lg_producer_t *producer) {
+    lgi_stats_unregister(producer->engine, &producer->stats_client);
     atomic_store(&producer->closing, 1);
     pthread_mutex_lock(&producer->memory_lock);
     pthread_cond_broadcast(&producer->memory_freed);
@@ -1562,6 +1570,24 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
     p->sender_started = 1;
     p->child.detach = detach;
     lgi_engine_attach_child(engine, &p->child);
+    lgi_stats_register(engine, &p->stats_client, LGI_STATS_PRODUCER, p);
     *producerp = p;
     return LG_OK;
+}
+
+/* Fills stats for the engine's statistics renderers.  Any thread, while
+ * the producer is registered. */
+void lgi_producer_stats(lg_producer_t *producer, lgi_producer_stats_t *stats) {
+    stats->records = (uint64_t)atomic_load_explicit(&producer->accepted,
+                                                    memory_order_relaxed);
+    stats->bytes = atomic_load_explicit(&producer->stat_bytes,
+                                        memory_order_relaxed);
+    stats->delivered = atomic_load_explicit(&producer->stat_delivered,
+                                            memory_order_relaxed);
+    stats->failed = atomic_load_explicit(&producer->stat_failed,
+                                         memory_order_relaxed);
+    stats->queue_length = lg_producer_queue_length(producer);
+    long long memory = atomic_load_explicit(&producer->memory_used,
+                                            memory_order_relaxed);
+    stats->memory_used = memory > 0 ? (uint64_t)memory : 0;
 }

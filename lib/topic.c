@@ -760,6 +760,10 @@ LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
     engine->deleting = topic;
     pthread_mutex_unlock(&engine->maintenance_lock);
     pthread_mutex_unlock(&engine->meta_lock);
+    lgi_log(&engine->logger, LG_LOG_INFO,
+            "topic \"%s\" deleted (%d partitions); its files are removed "
+            "once the last operation using it finishes",
+            topic->name, (int)topic->partition_count);
     lgi_topic_release(engine, topic); /* the table's reference */
     return LG_OK;
 }

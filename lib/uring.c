@@ -96,6 +96,7 @@ typedef struct lgi_io_slot {
     int fd;                   /* SLOT_FSYNC: the fd being synced */
     lgi_io_req_t *req;        /* the request, or the fsync group's head */
     struct lgi_io_slot *next; /* free list, or the in-flight fsync list */
+    int64_t issued_ns;        /* SLOT_FSYNC: when it was issued (stats) */
     struct iovec iov[LGI_IO_MAX_IOV]; /* what this attempt writes */
 } lgi_io_slot_t;
 
@@ -143,6 +144,8 @@ struct lgi_io {
     _Atomic uint64_t stat_submits;
     _Atomic uint64_t stat_writes;
     _Atomic uint64_t stat_fsyncs;
+    lgi_histogram_t fsync_latency; /* issue to completion, microseconds */
+    lgi_logger_t logger;           /* set once, before any request */
     _Atomic uint64_t stat_sync_waiters;
     _Atomic uint64_t stat_short_writes;
     _Atomic uint64_t stat_retries;
@@ -334,6 +337,9 @@ static void fsync_finished(lgi_io_t *io, lgi_io_slot_t *slot, int result) {
     if (*link)
         *link = slot->next;
     lgi_io_req_t *req = slot->req;
+    lgi_histogram_record(&io->fsync_latency,
+                         (uint64_t)(lgi_monotonic_ns() - slot->issued_ns) /
+                             1000);
     slot_put(io, slot);
     uint64_t served = 0;
     while (req) {
@@ -514,6 +520,7 @@ static void issue_fsyncs(lgi_io_t *io) {
 
         slot->fd = fd;
         slot->req = group.head;
+        slot->issued_ns = lgi_monotonic_ns();
         slot->next = io->fsyncs;
         io->fsyncs = slot;
 
@@ -966,6 +973,18 @@ int lgi_io_submit_wait(lgi_io_t *io, lgi_io_req_t *req) {
     pthread_cond_destroy(&waiter.cond);
     pthread_mutex_destroy(&waiter.lock);
     return result;
+}
+
+const lgi_histogram_t *lgi_io_fsync_latency(lgi_io_t *io) {
+    return &io->fsync_latency;
+}
+
+void lgi_io_set_logger(lgi_io_t *io, const lgi_logger_t *logger) {
+    io->logger = *logger;
+}
+
+const lgi_logger_t *lgi_io_logger(lgi_io_t *io) {
+    return io ? &io->logger : NULL;
 }
 
 void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats) {

@@ -18,6 +18,7 @@
 #define LG_URING_H
 
 #include "liblog.h"
+#include "stats.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +109,17 @@ typedef struct lgi_io_stats {
 } lgi_io_stats_t;
 
 void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats);
+
+/* Latency of every fdatasync issued (group commits count once), from
+ * issue to completion.  Read with relaxed loads by the stats renderers. */
+const lgi_histogram_t *lgi_io_fsync_latency(lgi_io_t *io);
+
+/* Sets where the I/O engine and the partitions using it send their log
+ * messages (copied).  Call right after lgi_io_open, before any request. */
+void lgi_io_set_logger(lgi_io_t *io, const lgi_logger_t *logger);
+
+/* io's logger (NULL for a NULL io).  Any thread. */
+const lgi_logger_t *lgi_io_logger(lgi_io_t *io);
 
 /* ------------------------------------------------------------------------
  * Test hooks
