@@ -137,7 +137,7 @@ check-install: $(SHARED) $(STATIC)
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
     test_consumer test_threads test_lifecycle test_tools test_group \
-    test_cleaner test_security test_faults test_stats \
+    test_cleaner test_security test_faults test_stats test_idempotence \
     test_replication)),$(TEST_SRCS))
 
 check-tsan:

@@ -3,7 +3,8 @@
  *
  *   usage: produce_bench [data-dir] [records]
  *
- * For acks=1 and acks=all (linger.ms and batch.size at their defaults) it
+ * For acks=1, acks=all without idempotence and acks=all with idempotence
+ * (enable.idempotence; linger.ms and batch.size at their defaults) it
  * produces `records` (default 5,000,000) 100-byte values (null key) to a
  * one-partition topic from one thread, serving delivery reports with
  * lg_producer_poll(0) every 4096 records (and whenever lg_produce reports
@@ -70,9 +71,11 @@ static void on_delivery(void *opaque, lg_err_t err, const char *topic,
 }
 
 static lg_producer_t *make_producer(lg_engine_t *engine, const char *acks,
-                                    latency_t *l) {
+                                    const char *idempotence, latency_t *l) {
     lg_conf_t *conf = lg_conf_new();
     lg_err_t err = lg_conf_set(conf, "acks", acks);
+    if (!err)
+        err = lg_conf_set(conf, "enable.idempotence", idempotence);
     /* max.block.ms stays 0: with a delivery callback, buffer.memory comes
      * back only when reports are served, so a single-threaded producer
      * serves them when the queue is full (librdkafka's idiom) rather than
@@ -88,7 +91,10 @@ static lg_producer_t *make_producer(lg_engine_t *engine, const char *acks,
 }
 
 static void run(lg_engine_t *engine, const char *topic, const char *acks,
-                long long records) {
+                const char *idempotence, long long records) {
+    char label[32];
+    snprintf(label, sizeof label, "acks=%s idem=%s", acks,
+             idempotence[0] == 't' ? "on" : "off");
     latency_t l = {0};
     size_t max_samples = (size_t)(records / SAMPLE_EVERY + 2);
     l.sent = calloc(max_samples, sizeof *l.sent);
@@ -97,7 +103,7 @@ static void run(lg_engine_t *engine, const char *topic, const char *acks,
     memset(value, 'v', sizeof value);
 
     /* Throughput. */
-    lg_producer_t *producer = make_producer(engine, acks, &l);
+    lg_producer_t *producer = make_producer(engine, acks, idempotence, &l);
     /* No per-call timing: a clock read costs about as much as a third of
      * lg_produce here, so the loop is timed as a whole (including the
      * report serving it needs) and the flush separately. */
@@ -122,13 +128,13 @@ static void run(lg_engine_t *engine, const char *topic, const char *acks,
         die("delivery report", l.first_error);
     lg_producer_destroy(producer);
     double mb = (double)records * VALUE_SIZE / 1e6;
-    printf("acks=%-3s produce loop:      %10.0f records/s %8.1f MB/s "
+    printf("%-18s produce loop:      %10.0f records/s %8.1f MB/s "
            "(%.0f ns/record)\n",
-           acks, records / (in_produce / 1e9), mb / (in_produce / 1e9),
+           label, records / (in_produce / 1e9), mb / (in_produce / 1e9),
            (double)in_produce / (double)records);
-    printf("acks=%-3s end to end:        %10.0f records/s %8.1f MB/s "
+    printf("%-18s end to end:        %10.0f records/s %8.1f MB/s "
            "(%lld records, %.2f s, all reported)\n",
-           acks, records / (elapsed / 1e9), mb / (elapsed / 1e9), records,
+           label, records / (elapsed / 1e9), mb / (elapsed / 1e9), records,
            elapsed / 1e9);
 
     if (getenv("PRODUCE_BENCH_NO_LATENCY"))
@@ -136,7 +142,7 @@ static void run(lg_engine_t *engine, const char *topic, const char *acks,
     /* Latency, paced. */
     long long paced = records / 20 < 200000 ? records / 20 : 200000;
     l = (latency_t){.sent = l.sent, .samples = l.samples};
-    producer = make_producer(engine, acks, &l);
+    producer = make_producer(engine, acks, idempotence, &l);
     int64_t pace_start = now_ns();
     for (long long i = 0; i < paced; i++) {
         while (now_ns() - pace_start < i * 50000) /* 20,000 records/s */
@@ -159,9 +165,9 @@ static void run(lg_engine_t *engine, const char *topic, const char *acks,
     lg_producer_destroy(producer);
     qsort(l.samples, l.count, sizeof *l.samples, compare_i64);
     if (l.count)
-        printf("acks=%-3s produce->report latency at 20k records/s: "
+        printf("%-18s produce->report latency at 20k records/s: "
                "p50 %.2f ms, p99 %.2f ms (%zu samples; linger.ms 5)\n",
-               acks, l.samples[l.count / 2] / 1e6,
+               label, l.samples[l.count / 2] / 1e6,
                l.samples[l.count * 99 / 100] / 1e6, l.count);
 out:
     free(l.sent);
@@ -181,14 +187,15 @@ int main(int argc, char **argv) {
     printf("produce_bench: %lld records of %d-byte values, 1 thread, "
            "I/O backend %s\n",
            records, VALUE_SIZE, lg_engine_io_backend(engine));
-    const char *acks[] = {"1", "all"};
-    for (int i = 0; i < 2; i++) {
+    const char *acks[] = {"1", "all", "all"};
+    const char *idempotence[] = {"false", "false", "true"};
+    for (int i = 0; i < 3; i++) {
         char topic[32];
-        snprintf(topic, sizeof topic, "bench-acks-%s", acks[i]);
+        snprintf(topic, sizeof topic, "bench-%d-acks-%s", i, acks[i]);
         lg_topic_delete(engine, topic);
         if ((err = lg_topic_create(engine, topic, 1, NULL)))
             die("lg_topic_create", err);
-        run(engine, topic, acks[i], records);
+        run(engine, topic, acks[i], idempotence[i], records);
         lg_topic_delete(engine, topic);
     }
     return lg_engine_close(engine) == LG_OK ? EXIT_SUCCESS : EXIT_FAILURE;

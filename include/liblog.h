@@ -88,7 +88,9 @@ typedef enum lg_err_t {
     LG_ERR_GROUP_NOT_EMPTY = 28, /* group has members (delete, reset) */
     LG_ERR_INCONSISTENT_GROUP_PROTOCOL = 29, /* assignor differs from group's */
     LG_ERR_NOT_AUTHORIZED = 30,  /* the engine's authorizer denied the call */
-    LG_ERR_NOT_LEADER = 31,      /* replicated partition led by another node */
+    LG_ERR_OUT_OF_ORDER_SEQUENCE = 31, /* idempotent batch leaves a gap */
+    LG_ERR_PRODUCER_FENCED = 32, /* a newer epoch of the producer exists */
+    LG_ERR_NOT_LEADER = 33,      /* replicated partition led by another node */
     LG_ERR__COUNT                /* not an error; one past the last code */
 } lg_err_t;
 

@@ -165,6 +165,13 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                    TYPE_INT, 0, INT32_MAX, 100, NULL,
                                    "wait before retrying an append that "
                                    "failed with a retriable error"},
+    [LGI_CONF_ENABLE_IDEMPOTENCE] =
+        {"enable.idempotence", LGI_SCOPE_PRODUCER, TYPE_ENUM, 0, 1, 1,
+         booleans,
+         "stamp batches with a producer id, epoch and sequence numbers so "
+         "the log drops retried duplicates and refuses gaps; needs "
+         "acks=all (when acks is set to 0 or 1 and this is not set, "
+         "idempotence is off, as in Kafka 3)"},
     [LGI_CONF_ENABLE_PARTITION_EOF] = {"enable.partition.eof",
                                        LGI_SCOPE_CONSUMER, TYPE_ENUM, 0, 1,
                                        0, booleans,

@@ -30,6 +30,7 @@
 #include "err.h"
 #include "group.h"
 #include "metafile.h"
+#include "producer_id.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -557,6 +558,7 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     pthread_cond_destroy(&engine->cleaner_wake);
     pthread_mutex_destroy(&engine->cleaner_run_lock);
     lgi_cleaner_free(engine->cleaner);
+    lgi_producer_ids_free(engine->producer_ids);
     lgi_free(engine->dir);
     lgi_free(engine);
     return first;
@@ -649,6 +651,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     log_backend(engine);
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
+        goto fail;
+    if ((err = lgi_producer_ids_open(engine->dir, &engine->producer_ids)))
         goto fail;
     if ((err = lgi_coordinator_open(engine)))
         goto fail;

@@ -109,6 +109,8 @@ struct lg_engine {
     int64_t stats_due_ns; /* next report; under poll_lock */
     /* Consumer groups (group.c): created after the topics are loaded. */
     struct lgi_coordinator *coordinator;
+    /* Idempotent producer ids (producer_id.c). */
+    struct lgi_producer_ids *producer_ids;
     /* Bumped on every topic create, delete and partition growth, so group
      * coordinators notice subscription changes with one atomic load. */
     atomic_uint topics_version;

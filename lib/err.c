@@ -45,7 +45,11 @@
     X(LG_ERR_GROUP_NOT_EMPTY, "consumer group has members")                \
     X(LG_ERR_INCONSISTENT_GROUP_PROTOCOL,                                   \
       "assignor differs from the group's")                                \
-    X(LG_ERR_NOT_AUTHORIZED, "not authorized")                             \
+    X(LG_ERR_NOT_AUTHORIZED, "not authorized")                              \
+    X(LG_ERR_OUT_OF_ORDER_SEQUENCE,                                         \
+      "producer sequence number out of order")                            \
+    X(LG_ERR_PRODUCER_FENCED,                                               \
+      "producer fenced by a newer epoch with the same id")                \
     X(LG_ERR_NOT_LEADER, "not the leader of the replicated partition")
 
 #define LG_ERROR_ENTRY(code, text) [code] = {#code, text},

@@ -55,6 +55,18 @@
  * file protocol is documented atop cleaner.c, and its recovery half runs
  * here at open (finish_cleaner_files) before segments are listed.
  *
+ * Idempotent producers: batches with a producer id are checked against
+ * the producer-state table (producer_state.c) under the mutex before an
+ * offset is given: a retried duplicate is acknowledged with the original
+ * offsets (once the original satisfies the caller's acks) and nothing is
+ * written; a gap in the sequence is LG_ERR_OUT_OF_ORDER_SEQUENCE and an
+ * old epoch LG_ERR_PRODUCER_FENCED.  The table is updated at hand-off and
+ * cut back with the log at a rollback or truncation.  A snapshot
+ * "<offset>.snapshot" is written at every roll (as of the new segment's
+ * base) and at close (as of the log end); open loads the newest one not
+ * past the recovered log end and replays batch headers from there, or
+ * from the log start when there is none.
+ *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
@@ -67,6 +79,7 @@
 #include "batch.h"
 #include "err.h"
 #include "metafile.h"
+#include "producer_state.h"
 #include "segment.h"
 
 #include <dirent.h>
@@ -181,6 +194,11 @@ struct lgi_partition {
     size_t epoch_count;
     size_t epoch_cap;
     int32_t current_epoch; /* stamped on new batches; -1 none */
+
+    lgi_producer_state_t *producers; /* idempotent producers' sequences */
+    int64_t snapshot_offsets[2];     /* the two newest snapshots written
+                                        since open (-1 none): older ones
+                                        are deleted */
 
     lgi_partition_counters_t counters; /* statistics; relaxed atomics */
 
@@ -664,6 +682,7 @@ static void partition_free(lgi_partition_t *partition) {
         lgi_segment_unref(partition->segments[i]);
     lgi_free(partition->segments);
     lgi_free(partition->epochs);
+    lgi_producer_state_free(partition->producers);
     lgi_free(partition->path);
     lgi_free(partition->epoch_path);
     pthread_mutex_destroy(&partition->mutex);
@@ -760,6 +779,68 @@ static lg_err_t recover_segments(lgi_partition_t *partition,
     return LG_OK;
 }
 
+/* Whether header's batch goes through the producer-state table: it has a
+ * producer id and either is a transaction marker or carries a sequence
+ * (a batch with an id but sequence -1 is not idempotent and is taken as
+ * it is). */
+static int producer_tracked(const lgi_batch_header_t *header) {
+    return header->producer_id >= 0 &&
+           (header->base_sequence >= 0 ||
+            (header->attributes & LGI_ATTR_CONTROL));
+}
+
+/* Loads the newest usable producer snapshot and replays the batch headers
+ * after it (every batch when there is none) into the producer table. */
+static lg_err_t producers_rebuild(lgi_partition_t *partition) {
+    int64_t from;
+    lg_err_t err = lgi_producer_state_load_latest(
+        partition->producers, partition->path, partition->log_end, &from);
+    if (err != LG_OK)
+        return err;
+    for (size_t i = 0; i < partition->segment_count; i++) {
+        lgi_segment_t *segment = partition->segments[i];
+        if (segment->next_offset <= from)
+            continue;
+        int64_t position = 0;
+        while (position < segment->size) {
+            lgi_batch_header_t header;
+            err = lgi_segment_read_header(segment, position, segment->size,
+                                          &header);
+            if (err != LG_OK)
+                return err;
+            if (producer_tracked(&header) &&
+                lgi_batch_last_offset(&header) >= from &&
+                (err = lgi_producer_state_update(
+                     partition->producers, &header, INT64_MAX,
+                     header.max_timestamp)) != LG_OK)
+                return err;
+            position += (int64_t)lgi_batch_size(&header);
+        }
+    }
+    return LG_OK;
+}
+
+/* Writes the producer snapshot as of offset (the log end, nothing in
+ * flight) and deletes the one two snapshots back.  A failure only costs a
+ * longer replay at the next open, so it is not reported. */
+static void producers_snapshot(lgi_partition_t *partition, int64_t offset) {
+    if (offset == partition->snapshot_offsets[1])
+        return;
+    if (lgi_producer_state_write_snapshot(partition->producers,
+                                          partition->path, offset) != LG_OK) {
+        lgi_error_clear();
+        return;
+    }
+    int64_t old = partition->snapshot_offsets[0];
+    partition->snapshot_offsets[0] = partition->snapshot_offsets[1];
+    partition->snapshot_offsets[1] = offset;
+    if (old >= 0) {
+        char name[48];
+        snprintf(name, sizeof name, "%020" PRId64 ".snapshot", old);
+        unlink_name(partition->path, name);
+    }
+}
+
 lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
                             lgi_io_t *io, int64_t recovery_point,
                             int clean_shutdown, int64_t now_ms,
@@ -782,10 +863,12 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
     partition->config = *config;
     partition->io = io;
     partition->current_epoch = -1;
+    partition->snapshot_offsets[0] = partition->snapshot_offsets[1] = -1;
+    partition->producers = lgi_producer_state_new();
     partition->path = lgi_strdup(path);
     partition->epoch_path =
         lgi_malloc(strlen(path) + sizeof("/" EPOCH_CHECKPOINT_NAME));
-    if (!partition->path || !partition->epoch_path) {
+    if (!partition->path || !partition->epoch_path || !partition->producers) {
         partition_free(partition);
         return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory", path);
     }
@@ -834,6 +917,10 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
             return err;
         }
     }
+    if ((err = producers_rebuild(partition)) != LG_OK) {
+        partition_free(partition);
+        return err;
+    }
     *partitionp = partition;
     return LG_OK;
 }
@@ -852,6 +939,8 @@ lg_err_t lgi_partition_close(lgi_partition_t *partition) {
         lg_err_t e = lgi_segment_seal(active_segment(partition));
         if (err == LG_OK)
             err = e;
+        if (e == LG_OK && !partition->write_failed)
+            producers_snapshot(partition, partition->log_end);
     }
     pthread_mutex_unlock(&partition->mutex);
     partition_free(partition);
@@ -1064,6 +1153,7 @@ static lg_err_t maybe_rollback(lgi_partition_t *partition) {
     partition->published_segment = segment;
     partition->published_position = position;
     partition->log_end = end;
+    lgi_producer_state_truncate(partition->producers, end);
     if (partition->durable_end > end)
         partition->durable_end = end;
     if (epochs_truncate(partition, end))
@@ -1074,7 +1164,7 @@ static lg_err_t maybe_rollback(lgi_partition_t *partition) {
 
 /* Seals the active segment and starts a new one at log_end.  The queue is
  * empty and no failure is pending. */
-static lg_err_t roll(lgi_partition_t *partition) {
+static lg_err_t roll(lgi_partition_t *partition, int64_t now_ms) {
     lgi_segment_t *old = active_segment(partition), *segment;
     lg_err_t err = lgi_segment_seal(old);
     if (err == LG_ERR_IO) {
@@ -1088,6 +1178,9 @@ static lg_err_t roll(lgi_partition_t *partition) {
     if (partition->durable_end < partition->log_end)
         partition->durable_end = partition->log_end;
     complete_durable_waiters(partition);
+    lgi_producer_state_expire(partition->producers,
+                              now_ms - LGI_PRODUCER_ID_EXPIRATION_MS);
+    producers_snapshot(partition, partition->log_end);
     err = lgi_segment_create(partition->path, partition->log_end,
                              partition->config.index_interval_bytes,
                              partition->config.segment_index_bytes, &segment);
@@ -1176,6 +1269,29 @@ static const char *write_failure_text(lg_err_t err) {
                                    : "write failed (I/O error)";
 }
 
+/* A retried batch the log already holds at [.., original_last]: waits
+ * (mutex held, released while waiting) until the original is published,
+ * and durable too for acks=all, so the duplicate is acknowledged exactly
+ * when the original would be.  The original's failure is returned as the
+ * duplicate's (the rollback then forgets it, and a further retry is
+ * appended afresh). */
+static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
+                                int64_t original_last) {
+    if (acks == LG_ACKS_NONE)
+        return LG_OK;
+    while (partition->published_end <= original_last &&
+           !partition->write_failed && !partition->fenced)
+        pthread_cond_wait(&partition->cond, &partition->mutex);
+    if (partition->published_end <= original_last)
+        return lgi_error(partition->fenced ? LG_ERR_READ_ONLY
+                                           : partition->write_error,
+                         "append to %s: the original of this retried batch "
+                         "failed", partition->path);
+    if (acks == LG_ACKS_ALL)
+        return sync_through(partition, original_last + 1);
+    return LG_OK;
+}
+
 /* The append path shared by the waiting and the asynchronous forms.  With
  * done_fn NULL it returns once acks holds; otherwise it returns after
  * hand-off (errors it returns happened before hand-off, and done_fn has
@@ -1257,8 +1373,44 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             pthread_cond_broadcast(&partition->cond);
             continue; /* re-check: a failure may need a rollback first */
         }
-        if ((err = roll(partition)) != LG_OK)
+        if ((err = roll(partition, now_ms)) != LG_OK)
             goto fail;
+    }
+
+    if (producer_tracked(&header)) {
+        int64_t original_first = -1, original_last = -1;
+        switch (lgi_producer_state_check(partition->producers, &header,
+                                         &original_first, &original_last)) {
+        case LGI_SEQUENCE_OK:
+            break;
+        case LGI_SEQUENCE_DUPLICATE:
+            err = await_duplicate(partition, acks, original_last);
+            pthread_mutex_unlock(&partition->mutex);
+            lgi_free(entry);
+            lgi_free(batch);
+            if (err != LG_OK)
+                return err;
+            if (base_offsetp)
+                *base_offsetp = original_first;
+            if (done_fn)
+                done_fn(done_opaque, LG_OK, original_first);
+            return LG_OK;
+        case LGI_SEQUENCE_OUT_OF_ORDER:
+            err = lgi_error(LG_ERR_OUT_OF_ORDER_SEQUENCE,
+                            "append to %s: producer %" PRId64 " epoch %d "
+                            "sequence %" PRId32 " does not follow the last "
+                            "one the log holds",
+                            partition->path, header.producer_id,
+                            (int)header.producer_epoch, header.base_sequence);
+            goto fail;
+        case LGI_SEQUENCE_FENCED:
+            err = lgi_error(LG_ERR_PRODUCER_FENCED,
+                            "append to %s: producer %" PRId64 " epoch %d is "
+                            "older than the epoch the log has seen",
+                            partition->path, header.producer_id,
+                            (int)header.producer_epoch);
+            goto fail;
+        }
     }
 
     lgi_segment_t *active = active_segment(partition);
@@ -1277,11 +1429,20 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     lgi_batch_set_base_offset(batch, base_offset);
     lgi_batch_set_leader_epoch(batch, partition->current_epoch);
 
+    if (producer_tracked(&header)) {
+        header.base_offset = base_offset;
+        err = lgi_producer_state_update(partition->producers, &header,
+                                        partition->published_end, now_ms);
+        if (err != LG_OK)
+            goto fail;
+    }
     entry->position = active->size;
     err = lgi_segment_note_append(active, entry->position, len, last_offset,
                                   header.max_timestamp, now_ms);
-    if (err != LG_OK)
+    if (err != LG_OK) {
+        lgi_producer_state_truncate(partition->producers, base_offset);
         goto fail;
+    }
     active->size += (int64_t)len;
     if (partition->config.preallocate_bytes > 0 &&
         active->size > active->preallocated_to) {
@@ -1733,6 +1894,7 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
         (err = lgi_fsync_dir(partition->path)) != LG_OK)
         goto out;
     partition->log_end = new_end;
+    lgi_producer_state_truncate(partition->producers, new_end);
     store_published_end(partition, new_end);
     partition->published_segment = segment;
     partition->published_position = segment->size;

@@ -43,6 +43,20 @@
  *     only by lg_producer_destroy, so a pointer loaded from a table stays
  *     valid without reference counting.
  *
+ * IDEMPOTENCE (enable.idempotence, the default): the producer takes an id
+ * from the engine (producer_id.c) at creation, epoch 0.  The sender (one
+ * thread, submitting each partition's batches in order) gives a batch its
+ * base sequence right before its first hand-off, and the batch keeps
+ * sequence, id and epoch through every re-send: a retried batch the log
+ * already holds is acknowledged with the original offsets, never written
+ * twice.  LG_ERR_OUT_OF_ORDER_SEQUENCE is retriable for an idempotent
+ * producer: a batch sent while an earlier one was failing meets the
+ * rolled-back log with a gap before it, and is re-sent behind the earlier
+ * one.  A batch that fails for good after taking a sequence leaves a gap
+ * no later batch could fill, so the sender then bumps the epoch (Kafka's
+ * KIP-360): sequences restart at 0 in every partition and batches still
+ * to be (re-)sent are stamped afresh.
+ *
  * TOPIC METADATA is cached per producer (partition count, max.message.bytes,
  * topic id) and refreshed by the sender every METADATA_REFRESH_MS, as a
  * Kafka client refreshes its metadata; a topic deleted in between is
@@ -56,6 +70,7 @@
 #include "engine.h"
 #include "err.h"
 #include "partitioner.h"
+#include "producer_id.h"
 #include "records.h"
 
 #include <errno.h>
@@ -93,6 +108,8 @@ struct pbatch {
     void **opaques;  /* one per record, only with a delivery callback */
     size_t opaque_cap;
     size_t memory;   /* bytes charged to buffer.memory */
+    int32_t base_sequence; /* idempotence: stamped at first hand-off */
+    int16_t stamped_epoch; /* epoch base_sequence belongs to, -1 none */
     int64_t created_ms; /* monotonic: delivery.timeout.ms counts from here */
     int64_t retry_at_ms;
     lgi_partition_ref_t ref; /* held while the append is in flight */
@@ -108,6 +125,8 @@ struct accumulator {
      * sender without the mutex to find expired batches cheaply. */
     _Atomic int64_t deadline_ms;
     uint64_t next_sequence;
+    int32_t next_record_sequence; /* idempotence: next base_sequence
+                                     (sender thread only) */
     ptopic_t *topic;
     int32_t partition;
     accumulator_t *registry_next; /* all accumulators, for the sender */
@@ -163,6 +182,11 @@ struct lg_producer {
     int64_t max_block_ms;
     int64_t delivery_timeout_ms;
     int64_t retry_backoff_ms;
+    int idempotent;
+    int64_t producer_id;    /* -1 unless idempotent */
+    int16_t producer_epoch; /* -1 unless idempotent; sender thread
+                               changes it (epoch bump) */
+    atomic_int epoch_bump;  /* a sequenced batch failed for good */
     lg_delivery_fn callback;
     void *callback_opaque;
     int event_fd;
@@ -353,6 +377,8 @@ static void batch_finish(lg_producer_t *producer, pbatch_t *batch) {
  * the I/O thread, the sender, or an appender; never blocks. */
 static void batch_complete(lg_producer_t *producer, pbatch_t *batch,
                            lg_err_t err, int64_t base_offset) {
+    if (err != LG_OK && batch->stamped_epoch >= 0)
+        atomic_store(&producer->epoch_bump, 1); /* its sequence is a gap */
     batch->err = err;
     batch->base_offset = err == LG_OK ? base_offset : -1;
     lgi_count(err == LG_OK ? &producer->stat_delivered : &producer->stat_failed,
@@ -608,6 +634,7 @@ static void make_ready(lg_producer_t *producer, accumulator_t *acc) {
     pbatch_t *batch = acc->open;
     acc->open = NULL;
     atomic_store_explicit(&acc->deadline_ms, 0, memory_order_relaxed);
+
     batch->next = NULL;
     pthread_mutex_lock(&producer->sender_lock);
     if (producer->ready_tail)
@@ -656,6 +683,8 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
     batch->sequence = acc->next_sequence++;
     batch->flush_generation = atomic_load(&producer->flush_generation);
     batch->created_ms = monotonic_ms();
+    batch->stamped_epoch = -1;
+    batch->base_sequence = -1;
     live_insert(producer, batch);
     acc->open = batch;
 
@@ -986,7 +1015,10 @@ static void inflight_end(lg_producer_t *producer) {
     pthread_mutex_unlock(&producer->inflight_lock);
 }
 
-static int retriable(lg_err_t err) { return err == LG_ERR_DISK_FULL; }
+static int retriable(const lg_producer_t *producer, lg_err_t err) {
+    return err == LG_ERR_DISK_FULL ||
+           (producer->idempotent && err == LG_ERR_OUT_OF_ORDER_SEQUENCE);
+}
 
 /* lgi_append_done_fn: on the I/O thread (or the sender, when the append
  * failed before hand-off).  Never blocks beyond short mutexes. */
@@ -994,7 +1026,7 @@ static void append_done(void *opaque, lg_err_t err, int64_t base_offset) {
     pbatch_t *batch = opaque;
     lg_producer_t *producer = batch->producer;
     lgi_engine_release(producer->engine, &batch->ref);
-    if (retriable(err) && !atomic_load(&producer->closing)) {
+    if (retriable(producer, err) && !atomic_load(&producer->closing)) {
         int64_t now = monotonic_ms();
         if (now - batch->created_ms < producer->delivery_timeout_ms) {
             batch->retry_at_ms = now + producer->retry_backoff_ms;
@@ -1054,6 +1086,22 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
     options.log_append_time =
         lgi_conf_int(conf, LGI_CONF_MESSAGE_TIMESTAMP_TYPE) ==
         LGI_TIMESTAMP_LOG_APPEND_TIME;
+    accumulator_t *acc = batch->accumulator;
+    int fresh_sequence = 0;
+    if (producer->idempotent) {
+        if (batch->stamped_epoch != producer->producer_epoch) {
+            /* Sequences wrap from INT32_MAX to 0, as Kafka's do. */
+            batch->base_sequence = acc->next_record_sequence;
+            batch->stamped_epoch = producer->producer_epoch;
+            acc->next_record_sequence = (int32_t)(
+                ((int64_t)acc->next_record_sequence + batch->builder.count) &
+                INT32_MAX);
+            fresh_sequence = 1;
+        }
+        options.producer_id = producer->producer_id;
+        options.producer_epoch = producer->producer_epoch;
+        options.base_sequence = batch->base_sequence;
+    }
     uint8_t *data;
     size_t len;
     err = lgi_batch_builder_seal(&batch->builder, &options, &data, &len);
@@ -1064,6 +1112,11 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
         err = LG_ERR_RECORD_TOO_LARGE;
     }
     if (err) {
+        if (fresh_sequence) {
+            /* Never handed off: the sequence goes back unused. */
+            acc->next_record_sequence = batch->base_sequence;
+            batch->stamped_epoch = -1;
+        }
         lgi_engine_release(producer->engine, &batch->ref);
         batch_complete(producer, batch, err, -1);
         return;
@@ -1122,6 +1175,31 @@ static void refresh_metadata(lg_producer_t *producer) {
             topic_refresh(producer, table->slots[i]);
 }
 
+/* Sender thread: after a sequenced batch failed for good, moves to a new
+ * epoch (or, when the epoch space is used up, a new producer id) so
+ * sequences restart at 0 everywhere.  Batches already handed off under
+ * the old epoch passed the log's checks before this runs (hand-off
+ * assigns their place synchronously); any that come back for a retry are
+ * stamped afresh by submit. */
+static void bump_epoch(lg_producer_t *producer) {
+    if (producer->producer_epoch == INT16_MAX) {
+        int64_t id;
+        if (lgi_producer_ids_next(producer->engine->producer_ids, &id) !=
+            LG_OK) {
+            lgi_error_clear();
+            atomic_store(&producer->epoch_bump, 1); /* try again later */
+            return;
+        }
+        producer->producer_id = id;
+        producer->producer_epoch = 0;
+    } else {
+        producer->producer_epoch++;
+    }
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc;
+         acc = acc->registry_next)
+        acc->next_record_sequence = 0;
+}
+
 static void *sender_main(void *arg) {
     lg_producer_t *producer = arg;
     uint64_t flush_handled = 0;
@@ -1137,6 +1215,8 @@ static void *sender_main(void *arg) {
             refresh_metadata(producer);
             producer->last_refresh_ms = now;
         }
+        if (atomic_exchange(&producer->epoch_bump, 0))
+            bump_epoch(producer);
         /* Failed appends come back in completion order; file them by
          * partition and sequence. */
         pbatch_t *retries = atomic_exchange(&producer->retries, NULL);
@@ -1498,6 +1578,30 @@ LG_API void lg_producer_destroy(lg_producer_t *producer) {
     producer_free(producer);
 }
 
+/* Decides enable.idempotence against acks as Kafka 3 does (an explicit
+ * conflict is an error; a default yields to an explicit acks 0/1) and
+ * takes a producer id from the engine. */
+static lg_err_t idempotence_setup(lg_producer_t *p, const lg_conf_t *conf) {
+    int wanted = lgi_conf_int(conf, LGI_CONF_ENABLE_IDEMPOTENCE) != 0;
+    int explicit_idempotence = lgi_conf_is_set(conf, "enable.idempotence");
+    if (!wanted)
+        return LG_OK;
+    if (p->acks != LG_ACKS_ALL) {
+        if (explicit_idempotence)
+            return lgi_error(LG_ERR_INVALID_CONFIG,
+                             "lg_producer_new: enable.idempotence=true needs "
+                             "acks=all");
+        return LG_OK;
+    }
+    lg_err_t err = lgi_producer_ids_next(p->engine->producer_ids,
+                                         &p->producer_id);
+    if (err != LG_OK)
+        return err;
+    p->idempotent = 1;
+    p->producer_epoch = 0;
+    return LG_OK;
+}
+
 LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
                                 lg_producer_t **producerp) {
     lgi_error_clear();
@@ -1534,6 +1638,12 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
     p->max_block_ms = lgi_conf_int(conf, LGI_CONF_MAX_BLOCK_MS);
     p->delivery_timeout_ms = lgi_conf_int(conf, LGI_CONF_DELIVERY_TIMEOUT_MS);
     p->retry_backoff_ms = lgi_conf_int(conf, LGI_CONF_RETRY_BACKOFF_MS);
+    p->producer_id = -1;
+    p->producer_epoch = -1;
+    if ((err = idempotence_setup(p, conf)) != LG_OK) {
+        lgi_free(p);
+        return err;
+    }
     p->live.live_next = p->live.live_prev = &p->live;
     pthread_mutex_init(&p->topics_lock, NULL);
     pthread_mutex_init(&p->memory_lock, NULL);
