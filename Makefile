@@ -137,7 +137,8 @@ check-install: $(SHARED) $(STATIC)
 TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
     test_consumer test_threads test_lifecycle test_tools test_group \
-    test_cleaner test_security test_faults test_stats test_idempotence)),$(TEST_SRCS))
+    test_cleaner test_security test_faults test_stats test_idempotence \
+    test_replication)),$(TEST_SRCS))
 
 check-tsan:
 	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" examples \
@@ -238,6 +239,13 @@ $(BUILD)/examples/%: examples/%.c $(SHARED) include/liblog.h | $(BUILD)/examples
 # lgdump reads segments itself (no liblog internals) and opens zstd
 # batches with libzstd.
 $(BUILD)/examples/lgdump: EXAMPLE_LIBS = -lzstd
+
+# examples/replicated: three processes joined by a TCP loopback transport.
+EXAMPLE_BINS += $(BUILD)/examples/replicated/replicated
+$(BUILD)/examples/replicated/replicated: examples/replicated/replicated.c $(SHARED) include/liblog.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -o $@ $< \
+	  -pthread -L$(BUILD) -llog -Wl,-rpath,'$$ORIGIN/../..' $(SAN_LDFLAGS)
 
 examples: $(EXAMPLE_BINS)
 

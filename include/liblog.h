@@ -90,7 +90,8 @@ typedef enum lg_err_t {
     LG_ERR_NOT_AUTHORIZED = 30,  /* the engine's authorizer denied the call */
     LG_ERR_OUT_OF_ORDER_SEQUENCE = 31, /* idempotent batch leaves a gap */
     LG_ERR_PRODUCER_FENCED = 32, /* a newer epoch of the producer exists */
-    LG_ERR_TXN_ABORTABLE = 33,   /* transaction failed: only abort is allowed */
+    LG_ERR_NOT_LEADER = 33,      /* replicated partition led by another node */
+    LG_ERR_TXN_ABORTABLE = 34,   /* transaction failed: only abort is allowed */
     LG_ERR__COUNT                /* not an error; one past the last code */
 } lg_err_t;
 
@@ -933,6 +934,65 @@ LG_API lg_err_t lg_group_reset_offsets(lg_engine_t *engine,
 LG_API const char *lg_message_topic(const lg_message_t *message);
 LG_API int32_t lg_message_partition(const lg_message_t *message);
 LG_API lg_err_t lg_message_error(const lg_message_t *message);
+
+/* ------------------------------------------------------------------------
+ * Replication (lg_engine_set_transport(3)).  The host owns the network:
+ * the engine hands bytes for another node to transport->send and the host
+ * hands bytes it received to lg_replica_receive; time enters only through
+ * lg_engine_tick.  Without a transport an engine is single-node, exactly
+ * as without this section.
+ * --------------------------------------------------------------------- */
+
+#define LG_TRANSPORT_VERSION 1
+
+/* The host's transport.  send delivers len bytes (borrowed for the call)
+ * to node_id, best effort: messages may be lost, delayed, duplicated or
+ * reordered.  It runs on the thread calling lg_engine_tick,
+ * lg_replica_receive or lg_append, with the engine's replication lock
+ * held: it must not block for long and must not call back into the same
+ * engine (queue instead).  Returns 0, or -1 (the message is dropped). */
+typedef struct lg_transport {
+    int version; /* LG_TRANSPORT_VERSION */
+    void *opaque;
+    int (*send)(void *opaque, int32_t node_id, const void *bytes, size_t len);
+    void *reserved[8]; /* must be NULL */
+} lg_transport_t;
+
+/* Registers transport (copied) on engine, whose node.id property must be
+ * set (>= 0).  Once per engine.  LG_ERR_STATE when already set,
+ * LG_ERR_INVALID_CONFIG without node.id. */
+LG_API lg_err_t lg_engine_set_transport(lg_engine_t *engine,
+                                        const lg_transport_t *transport);
+
+/* Replicates partition of topic over the voters nodes[0..count) (count ==
+ * replication.factor, one of them this engine's node.id).  From then on
+ * appends on a follower fail with LG_ERR_NOT_LEADER, acks=all appends
+ * return once a majority holds the batch durably, and readers see only up
+ * to the high watermark.  The assignment is not persisted: call again
+ * after each lg_engine_open (the log and the vote are).  LG_ERR_STATE
+ * without a transport or when already replicated. */
+LG_API lg_err_t lg_topic_set_replicas(lg_engine_t *engine, const char *topic,
+                                      int32_t partition, const int32_t *nodes,
+                                      size_t count);
+
+/* Hands len bytes received from from_node to the engine (untrusted:
+ * malformed, foreign or stale messages are rejected without harm,
+ * LG_ERR_CORRUPT).  LG_ERR_STATE without a transport. */
+LG_API lg_err_t lg_replica_receive(lg_engine_t *engine, int32_t from_node,
+                                   const void *bytes, size_t len);
+
+/* Advances replication to host time now_ms (milliseconds, any origin,
+ * never decreasing): elections, fetches, fsyncs, heartbeats, acks=all
+ * timeouts.  Call every few milliseconds.  LG_OK and nothing happens
+ * without a transport. */
+LG_API lg_err_t lg_engine_tick(lg_engine_t *engine, int64_t now_ms);
+
+/* The leader this engine knows for a replicated partition (-1 none), its
+ * epoch and the high watermark (record offset); any pointer may be NULL.
+ * LG_ERR_STATE when the partition is not replicated. */
+LG_API lg_err_t lg_replica_leader(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, int32_t *leaderp,
+                                  int32_t *epochp, int64_t *high_watermarkp);
 
 #ifdef __cplusplus
 }

@@ -310,6 +310,29 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                      INT32_MAX, 15000, NULL,
                                      "sleep of the cleaner thread between "
                                      "compaction checks"},
+    [LGI_CONF_NODE_ID] = {"node.id", LGI_SCOPE_ENGINE, TYPE_INT, -1,
+                          INT32_MAX, -1, NULL,
+                          "this engine's node id among replicas (see "
+                          "lg_engine_set_transport(3)); -1: not replicated"},
+    [LGI_CONF_REPLICATION_FACTOR] =
+        {"replication.factor", LGI_SCOPE_ENGINE, TYPE_INT, 1, 32, 1, NULL,
+         "number of replicas lg_topic_set_replicas(3) takes per partition"},
+    [LGI_CONF_REPLICATION_ELECTION_TIMEOUT_MS] =
+        {"replication.election.timeout.ms", LGI_SCOPE_ENGINE, TYPE_INT, 10,
+         INT32_MAX, 1000, NULL,
+         "liblog: a follower that hears no leader for this long (randomized "
+         "up to twice it) starts an election; host time (lg_engine_tick)"},
+    [LGI_CONF_REPLICATION_FETCH_INTERVAL_MS] =
+        {"replication.fetch.interval.ms", LGI_SCOPE_ENGINE, TYPE_INT, 1,
+         INT32_MAX, 50, NULL,
+         "liblog: follower fetch and leader heartbeat cadence, in host "
+         "time"},
+    [LGI_CONF_REPLICATION_ACK_TIMEOUT_MS] =
+        {"replication.ack.timeout.ms", LGI_SCOPE_ENGINE, TYPE_INT, 1,
+         INT32_MAX, 30000, NULL,
+         "liblog: an acks=all append to a replicated partition not committed "
+         "within this much host time fails with LG_ERR_TIMED_OUT (outcome "
+         "unknown)"},
 };
 
 /* ------------------------------------------------------------------------

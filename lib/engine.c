@@ -23,6 +23,7 @@
  *     at close, so checks never lock.
  */
 #include "engine.h"
+#include "replication.h"
 
 #include "alloc.h"
 #include "cleaner.h"
@@ -383,6 +384,12 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
         for (int32_t p = 0; p < partitions; p++) {
             if (lgi_engine_acquire(engine, names[i], p, &ref))
                 break;
+            if (lgi_partition_replicated(ref.partition)) {
+                /* Replicas number entries from offset 0 and must keep
+                 * identical batches: no retention or compaction yet. */
+                lgi_engine_release(engine, &ref);
+                continue;
+            }
             lgi_cleaner_settings_t settings;
             lgi_cleaner_settings_from_conf(&ref.conf, &settings);
             lg_err_t err = LG_OK;
@@ -516,6 +523,10 @@ static void stop_maintenance(lg_engine_t *engine) {
  * write a clean marker over a directory it never recovered). */
 static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     lg_err_t first = LG_OK;
+    /* First: fails acks=all appends still waiting for replication (a
+     * producer's detach may wait for them) and makes replicated partitions
+     * refuse appends from here on. */
+    lgi_replication_shutdown(engine);
     stop_cleaner(engine);
     detach_children(engine);
     stop_maintenance(engine);
@@ -552,6 +563,7 @@ static lg_err_t engine_teardown(lg_engine_t *engine, int flush) {
     lg_err_t err = lgi_topics_close(engine);
     if (err && !first)
         first = err;
+    lgi_replication_free(engine);
     lgi_io_close(engine->io);
     if (flush && !first)
         first = write_clean_marker(engine);

@@ -130,6 +130,9 @@ struct lg_engine {
     pthread_mutex_t cleaner_run_lock;
     struct lgi_cleaner *cleaner; /* key map, made on first compaction */
     int64_t next_retention_ms;   /* monotonic deadline of the next check */
+
+    /* Replication (replication.c): NULL until lg_engine_set_transport. */
+    _Atomic(struct lgi_replication *) replication;
 };
 
 /* Registers / unregisters a child handle (any thread). */

@@ -50,6 +50,7 @@
       "producer sequence number out of order")                            \
     X(LG_ERR_PRODUCER_FENCED,                                               \
       "producer fenced by a newer epoch with the same id")                \
+    X(LG_ERR_NOT_LEADER, "not the leader of the replicated partition")     \
     X(LG_ERR_TXN_ABORTABLE, "transaction failed and must be aborted")
 
 #define LG_ERROR_ENTRY(code, text) [code] = {#code, text},

@@ -201,6 +201,12 @@ struct lgi_partition {
                                         are deleted */
 
     lgi_partition_counters_t counters; /* statistics; relaxed atomics */
+
+    /* Replication (see partition.h): readers see up to min(published_end,
+     * read_limit); appends go through append_hook when one is set.  Both
+     * are read without the mutex (atomic loads). */
+    int64_t read_limit; /* INT64_MAX unless replicated */
+    const lgi_append_hook_t *append_hook;
 };
 
 /* ------------------------------------------------------------------------
@@ -216,7 +222,20 @@ static void store_published_end(lgi_partition_t *partition, int64_t end) {
 }
 
 int64_t lgi_partition_published_end(lgi_partition_t *partition) {
+    int64_t end = __atomic_load_n(&partition->published_end, __ATOMIC_ACQUIRE);
+    int64_t limit = __atomic_load_n(&partition->read_limit, __ATOMIC_ACQUIRE);
+    return end < limit ? end : limit;
+}
+
+int64_t lgi_partition_end_offset(lgi_partition_t *partition) {
     return __atomic_load_n(&partition->published_end, __ATOMIC_ACQUIRE);
+}
+
+/* What readers may see.  Mutex held. */
+static int64_t visible_end(lgi_partition_t *partition) {
+    int64_t limit = __atomic_load_n(&partition->read_limit, __ATOMIC_ACQUIRE);
+    return partition->published_end < limit ? partition->published_end
+                                            : limit;
 }
 
 static void complete_durable_waiters(lgi_partition_t *partition);
@@ -835,6 +854,8 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
     if (!path || !config || !io || !partitionp)
         return lgi_error(LG_ERR_INVALID_ARG, "partition open: NULL argument");
     partition = lgi_calloc(1, sizeof(*partition));
+    if (partition)
+        partition->read_limit = INT64_MAX;
     if (!partition)
         return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory", path);
     pthread_mutex_init(&partition->mutex, NULL);
@@ -1504,9 +1525,24 @@ fail:
     return err;
 }
 
+static const lgi_append_hook_t *append_hook(lgi_partition_t *partition) {
+    return __atomic_load_n(&partition->append_hook, __ATOMIC_ACQUIRE);
+}
+
 lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
                               size_t len, int acks, int64_t now_ms,
                               int64_t *base_offsetp) {
+    const lgi_append_hook_t *hook = append_hook(partition);
+    if (hook)
+        return hook->append(hook->opaque, batch, len, acks, now_ms, NULL,
+                            NULL, base_offsetp);
+    return append(partition, batch, len, acks, now_ms, NULL, NULL,
+                  base_offsetp);
+}
+
+lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
+                                     uint8_t *batch, size_t len, int acks,
+                                     int64_t now_ms, int64_t *base_offsetp) {
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
                   base_offsetp);
 }
@@ -1514,10 +1550,32 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
 void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
                                 size_t len, int acks, int64_t now_ms,
                                 lgi_append_done_fn done, void *opaque) {
-    lg_err_t err = append(partition, batch, len, acks, now_ms, done, opaque,
-                          NULL);
+    const lgi_append_hook_t *hook = append_hook(partition);
+    lg_err_t err =
+        hook ? hook->append(hook->opaque, batch, len, acks, now_ms, done,
+                            opaque, NULL)
+             : append(partition, batch, len, acks, now_ms, done, opaque,
+                      NULL);
     if (err != LG_OK)
         done(opaque, err, -1);
+}
+
+void lgi_partition_set_append_hook(lgi_partition_t *partition,
+                                   const lgi_append_hook_t *hook) {
+    __atomic_store_n(&partition->append_hook, hook, __ATOMIC_RELEASE);
+}
+
+int lgi_partition_replicated(lgi_partition_t *partition) {
+    return append_hook(partition) != NULL;
+}
+
+void lgi_partition_set_read_limit(lgi_partition_t *partition, int64_t limit) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t before = visible_end(partition);
+    __atomic_store_n(&partition->read_limit, limit, __ATOMIC_RELEASE);
+    if (visible_end(partition) != before)
+        notify_watchers(partition);
+    pthread_mutex_unlock(&partition->mutex);
 }
 
 lg_err_t lgi_partition_flush(lgi_partition_t *partition) {
@@ -1548,8 +1606,26 @@ static int64_t readable_limit(lgi_partition_t *partition, size_t i) {
     return segment->size;
 }
 
+static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
+                             size_t max_bytes, uint8_t **datap, size_t *lenp,
+                             int capped);
+
 lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
                             size_t max_bytes, uint8_t **datap, size_t *lenp) {
+    return read_batches(partition, offset, max_bytes, datap, lenp, 1);
+}
+
+lg_err_t lgi_partition_read_uncapped(lgi_partition_t *partition,
+                                     int64_t offset, size_t max_bytes,
+                                     uint8_t **datap, size_t *lenp) {
+    return read_batches(partition, offset, max_bytes, datap, lenp, 0);
+}
+
+/* capped: stop at the read limit (whole batches: replication sets it at
+ * batch boundaries). */
+static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
+                             size_t max_bytes, uint8_t **datap, size_t *lenp,
+                             int capped) {
     lgi_segment_t *segment = NULL;
     int64_t limit = 0, position = 0, start = 0, end;
     lgi_batch_header_t header;
@@ -1560,7 +1636,8 @@ lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
     *lenp = 0;
     pthread_mutex_lock(&partition->mutex);
     int64_t log_start = partition->log_start;
-    int64_t published_end = partition->published_end;
+    int64_t published_end =
+        capped ? visible_end(partition) : partition->published_end;
     if (offset < log_start || offset > published_end) {
         pthread_mutex_unlock(&partition->mutex);
         return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
@@ -1648,8 +1725,23 @@ lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
         lgi_free(data);
         goto out;
     }
+    size_t keep = (size_t)(end - position);
+    if (capped) { /* drop whole batches at or past the read limit */
+        size_t at = 0;
+        while (at < keep &&
+               lgi_batch_parse_header(data + at, keep - at,
+                                      LGI_SEGMENT_MAX_BATCH,
+                                      &header) == LG_OK &&
+               header.base_offset < published_end)
+            at += lgi_batch_size(&header);
+        keep = at;
+        if (keep == 0) {
+            lgi_free(data);
+            data = NULL;
+        }
+    }
     *datap = data;
-    *lenp = (size_t)(end - position);
+    *lenp = keep;
 out:
     lgi_segment_unref(segment);
     return err;
@@ -1661,7 +1753,7 @@ void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
     if (log_start)
         *log_start = partition->log_start;
     if (log_end)
-        *log_end = partition->published_end;
+        *log_end = visible_end(partition);
     pthread_mutex_unlock(&partition->mutex);
 }
 
@@ -1670,7 +1762,7 @@ lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
                                        int64_t *offsetp) {
     lg_err_t err = LG_OK;
     pthread_mutex_lock(&partition->mutex);
-    int64_t published_end = partition->published_end;
+    int64_t published_end = visible_end(partition);
     *offsetp = published_end;
     for (size_t i = 0; i < partition->segment_count; i++) {
         lgi_segment_t *segment = partition->segments[i];
@@ -1689,7 +1781,7 @@ lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
                                     &offset, &found);
         lgi_segment_unref(segment);
         if (err == LG_OK && found)
-            *offsetp = offset;
+            *offsetp = offset < published_end ? offset : published_end;
         return err;
     }
     pthread_mutex_unlock(&partition->mutex);

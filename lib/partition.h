@@ -96,6 +96,42 @@ void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
                                 size_t len, int acks, int64_t now_ms,
                                 lgi_append_done_fn done, void *opaque);
 
+/* Replication (replication.c) takes over a partition's appends and caps
+ * what readers see:
+ *   - an append hook, once set, receives every lgi_partition_append /
+ *     lgi_partition_append_async with the same contract (ownership of
+ *     batch passes; with done == NULL the call is synchronous and fills
+ *     *base_offsetp; with done != NULL it returns LG_OK and calls done
+ *     later exactly once, or returns an error and does not call done, which
+ *     lgi_partition_append_async then calls);
+ *   - the read limit caps lgi_partition_read, lgi_partition_published_end
+ *     and lgi_partition_watermarks at a record offset (the high watermark,
+ *     always a batch boundary); INT64_MAX (the default) means no cap.
+ *     Raising it notifies watchers.
+ * The replication layer itself writes and reads with the _direct /
+ * _uncapped variants.  hook is borrowed until replaced (NULL removes). */
+typedef struct lgi_append_hook {
+    lg_err_t (*append)(void *opaque, uint8_t *batch, size_t len, int acks,
+                       int64_t now_ms, lgi_append_done_fn done,
+                       void *done_opaque, int64_t *base_offsetp);
+    void *opaque;
+} lgi_append_hook_t;
+
+void lgi_partition_set_append_hook(lgi_partition_t *partition,
+                                   const lgi_append_hook_t *hook);
+void lgi_partition_set_read_limit(lgi_partition_t *partition, int64_t limit);
+/* Non-zero once an append hook is installed (the cleaner skips such
+ * partitions). */
+int lgi_partition_replicated(lgi_partition_t *partition);
+lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
+                                     uint8_t *batch, size_t len, int acks,
+                                     int64_t now_ms, int64_t *base_offsetp);
+/* The published end ignoring the read limit. */
+int64_t lgi_partition_end_offset(lgi_partition_t *partition);
+lg_err_t lgi_partition_read_uncapped(lgi_partition_t *partition,
+                                     int64_t offset, size_t max_bytes,
+                                     uint8_t **datap, size_t *lenp);
+
 /* Watchers are told when the published end advances (new records became
  * readable), so consumers can sleep instead of polling.  notify runs on
  * the I/O thread (or an appender's thread) and must only signal: no

@@ -63,7 +63,10 @@
  * an operator makes a node leader without votes when no majority can ever
  * return, accepting the loss of whatever only the lost nodes held.
  *
- * Not here yet: replica set changes, the engine wiring.
+ * Storage: test/support/memlog.c (simulator) or lib/replica_log.c (a real
+ * partition; one entry = one record batch).
+ *
+ * Engine wiring: lib/replication.c.  Not here yet: replica set changes.
  */
 #include "replica.h"
 

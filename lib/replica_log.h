@@ -1,0 +1,80 @@
+/*
+ * replica_log.h -- the storage adapter that runs the replication core
+ * (replica.h) over a real partition log (partition.h).
+ *
+ * The core numbers entries 0, 1, 2, ... and assumes one entry per offset;
+ * a partition stores multi-record batches at record offsets.  The adapter
+ * maps one core entry to one record batch: entry i is the i-th batch of
+ * the log, and an in-memory table gives each entry's base record offset
+ * and leader epoch (the batch header's partitionLeaderEpoch).  Entry
+ * indexes are therefore identical on every replica exactly when the logs
+ * are (log matching is per batch), and every core quantity converts to a
+ * record offset through lgi_replica_log_record_offset: the high watermark
+ * in entries H becomes the base offset of entry H (or the log end offset).
+ * This leaves the core and the wire format unchanged (the smallest correct
+ * change: the core never looks inside an entry).
+ *
+ * Entries that arrive from another node are untrusted: append accepts only
+ * exactly one CRC-valid v2 batch (or the core's leader-change marker, which
+ * it writes as a one-record control batch of Kafka's LeaderChange type 2,
+ * so fetch.c skips it like any control batch).  The partition stamps the
+ * base offset (the log end, equal on every replica with the same prefix)
+ * and the entry's epoch.
+ *
+ * Limits: the table is rebuilt at open by scanning the log from offset 0,
+ * so a replicated partition's log must start at 0 (no retention or
+ * compaction on replicated partitions yet: LG_ERR_STATE otherwise).
+ *
+ * Not thread-safe: the owner serializes every call (the engine does it
+ * under its replication lock).
+ */
+#ifndef LG_REPLICA_LOG_H
+#define LG_REPLICA_LOG_H
+
+#include "partition.h"
+#include "replica.h"
+
+typedef struct lgi_replica_log lgi_replica_log_t;
+
+/* Adapts partition (borrowed until close) whose quorum state lives in file
+ * state_path (copied).  Scans the log to build the entry table.
+ * LG_ERR_CORRUPT when the quorum-state file is damaged, LG_ERR_STATE when
+ * the log does not start at 0. */
+lg_err_t lgi_replica_log_open(lgi_partition_t *partition,
+                              const char *state_path, int64_t now_ms,
+                              lgi_replica_log_t **logp);
+void lgi_replica_log_close(lgi_replica_log_t *log);
+
+/* The storage table the core calls (opaque = log). */
+lgi_replica_storage_t lgi_replica_log_storage(lgi_replica_log_t *log);
+
+/* Frees the buffers reads lent out.  The core holds read data only within
+ * one call (it copies what it sends), so the owner calls this after every
+ * lgi_replica_node_tick / receive / propose on the node using this log;
+ * until then every read stays valid (the core reads many entries into one
+ * fetch response before copying them). */
+void lgi_replica_log_release_reads(lgi_replica_log_t *log);
+
+/* Wall-clock time for batches the adapter writes itself (the leader-change
+ * marker's timestamp) and for segment.ms -- the engine's clock, not the
+ * protocol's host time. */
+void lgi_replica_log_set_time(lgi_replica_log_t *log, int64_t now_ms);
+
+/* Record offset where entry starts: its batch's base offset, or the log
+ * end offset when entry is the entry count (clamped to [0, count]). */
+int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry);
+
+/* Entry holding record offset (the entry count when offset is at or past
+ * the log end). */
+int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset);
+
+/* Leader epoch of entry, -1 when there is no such entry. */
+int32_t lgi_replica_log_epoch_at(lgi_replica_log_t *log, int64_t entry);
+
+/* Number of entries (batches). */
+int64_t lgi_replica_log_count(lgi_replica_log_t *log);
+
+/* Control record type of the leader-change marker (Kafka's LeaderChange). */
+#define LGI_CONTROL_LEADER_CHANGE 2
+
+#endif

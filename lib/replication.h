@@ -1,0 +1,19 @@
+/*
+ * replication.h -- the engine's side of replication: the host's transport,
+ * the replica node (replica.c) and the replicated partitions, each run by
+ * the core over its partition log through replica_log.c.
+ */
+#ifndef LG_REPLICATION_H
+#define LG_REPLICATION_H
+
+#include "liblog.h"
+
+/* Engine close, first step: fails waiting acks=all appends with
+ * LG_ERR_CLOSED, waits for calls in progress, makes replicated partitions
+ * refuse appends, releases their topic references.  NULL-safe. */
+void lgi_replication_shutdown(lg_engine_t *engine);
+
+/* Engine close, after the partitions are closed: frees everything. */
+void lgi_replication_free(lg_engine_t *engine);
+
+#endif
