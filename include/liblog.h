@@ -467,6 +467,14 @@ LG_API lg_err_t lg_watermarks(lg_engine_t *engine, const char *topic,
                               int32_t partition, int64_t *lowp,
                               int64_t *highp);
 
+/* The last stable offset (LSO) of partition: the first offset of the
+ * oldest transaction still open in it (neither committed nor aborted), or
+ * the high watermark when none is.  Records below it are decided.  Any
+ * thread.  LG_ERR_UNKNOWN_TOPIC, LG_ERR_UNKNOWN_PARTITION,
+ * LG_ERR_INVALID_ARG (NULL lsop). */
+LG_API lg_err_t lg_watermarks_lso(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, int64_t *lsop);
+
 /* Sets *offsetp to the earliest offset whose timestamp is >= timestamp_ms,
  * as Kafka's ListOffsets; the log end offset when every record is older.
  * Any thread. */

@@ -140,6 +140,20 @@ LG_API lg_err_t lg_watermarks(lg_engine_t *engine, const char *topic,
     return LG_OK;
 }
 
+LG_API lg_err_t lg_watermarks_lso(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, int64_t *lsop) {
+    lgi_error_clear();
+    if (!lsop)
+        return lgi_error(LG_ERR_INVALID_ARG, "lsop must not be NULL");
+    lgi_partition_ref_t ref;
+    lg_err_t err = acquire_partition(engine, topic, partition, &ref);
+    if (err)
+        return err;
+    *lsop = lgi_partition_last_stable_offset(ref.partition);
+    lgi_engine_release(engine, &ref);
+    return LG_OK;
+}
+
 LG_API lg_err_t lg_offset_for_time(lg_engine_t *engine, const char *topic,
                                    int32_t partition, int64_t timestamp_ms,
                                    int64_t *offsetp) {

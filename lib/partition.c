@@ -1757,6 +1757,14 @@ void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
     pthread_mutex_unlock(&partition->mutex);
 }
 
+int64_t lgi_partition_last_stable_offset(lgi_partition_t *partition) {
+    pthread_mutex_lock(&partition->mutex);
+    int64_t end = visible_end(partition);
+    int64_t first = lgi_producer_state_first_unstable(partition->producers);
+    pthread_mutex_unlock(&partition->mutex);
+    return first >= 0 && first < end ? first : end;
+}
+
 lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
                                        int64_t timestamp_ms,
                                        int64_t *offsetp) {

@@ -166,6 +166,11 @@ lg_err_t lgi_partition_flush(lgi_partition_t *partition);
 lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
                             size_t max_bytes, uint8_t **datap, size_t *lenp);
 
+/* The last stable offset: the first offset of the oldest open
+ * transaction (producer_state.h), or the published end when none is open
+ * below it. */
+int64_t lgi_partition_last_stable_offset(lgi_partition_t *partition);
+
 /* Log start offset and published end offset (either pointer may be NULL). */
 void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
                               int64_t *log_end);

@@ -39,7 +39,9 @@
  *                 LastOffset int64, OffsetDelta int32 (last - first offset
  *                 of the last batch), Timestamp int64 (its max timestamp),
  *                 CoordinatorEpoch int32 (-1), CurrentTxnFirstOffset int64
- *                 (-1: no open transaction)
+ *                 (-1: no open transaction; else the first offset of the
+ *                 producer's open transaction, what the last stable
+ *                 offset is computed from)
  *
  * Only the last batch of each producer is stored, as Kafka does, so after
  * a restart from a snapshot a retry of an older batch is out of order
@@ -84,6 +86,12 @@ typedef struct producer_entry {
     size_t count; /* batches, oldest first */
     size_t cap;
     batch_meta_t *batches;
+    /* Transactions: first offset of the producer's open transaction (-1:
+     * none).  The last marker's offset and the transaction it closed, so
+     * a rollback of the marker (truncate) reopens it. */
+    int64_t txn_first_offset;
+    int64_t closed_txn_first_offset;
+    int64_t closed_txn_marker_offset;
 } producer_entry_t;
 
 struct lgi_producer_state {
@@ -225,7 +233,11 @@ static lg_err_t record(lgi_producer_state_t *state, int64_t producer_id,
             state->entries = grown;
             state->cap = cap;
         }
-        producer_entry_t fresh = {.producer_id = producer_id, .epoch = epoch};
+        producer_entry_t fresh = {.producer_id = producer_id,
+                                  .epoch = epoch,
+                                  .txn_first_offset = -1,
+                                  .closed_txn_first_offset = -1,
+                                  .closed_txn_marker_offset = -1};
         if (entry_push(&fresh, meta, stable_end) != LG_OK)
             return lgi_error(LG_ERR_NOMEM, "producer state: out of memory");
         memmove(state->entries + i + 1, state->entries + i,
@@ -249,6 +261,13 @@ static lg_err_t record(lgi_producer_state_t *state, int64_t producer_id,
     return LG_OK;
 }
 
+/* A marker at marker_offset ends entry's open transaction. */
+static void close_txn(producer_entry_t *entry, int64_t marker_offset) {
+    entry->closed_txn_first_offset = entry->txn_first_offset;
+    entry->closed_txn_marker_offset = marker_offset;
+    entry->txn_first_offset = -1;
+}
+
 lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
                                    const lgi_batch_header_t *header,
                                    int64_t stable_end, int64_t append_ms) {
@@ -266,12 +285,34 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
         if (found) {
             producer_entry_t *entry = &state->entries[i];
             entry->epoch = header->producer_epoch;
+            close_txn(entry, header->base_offset);
             return LG_OK;
         }
         meta.first_sequence = meta.last_sequence = -1;
     }
-    return record(state, header->producer_id, header->producer_epoch, &meta,
-                  stable_end);
+    lg_err_t err = record(state, header->producer_id, header->producer_epoch,
+                          &meta, stable_end);
+    if (err != LG_OK)
+        return err;
+    int found;
+    producer_entry_t *entry =
+        &state->entries[find(state, header->producer_id, &found)];
+    if (header->attributes & LGI_ATTR_CONTROL)
+        close_txn(entry, header->base_offset);
+    else if ((header->attributes & LGI_ATTR_TRANSACTIONAL) &&
+             entry->txn_first_offset < 0)
+        entry->txn_first_offset = header->base_offset;
+    return LG_OK;
+}
+
+int64_t lgi_producer_state_first_unstable(const lgi_producer_state_t *state) {
+    int64_t first = -1;
+    for (size_t i = 0; i < state->count; i++) {
+        int64_t offset = state->entries[i].txn_first_offset;
+        if (offset >= 0 && (first < 0 || offset < first))
+            first = offset;
+    }
+    return first;
 }
 
 void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
@@ -279,6 +320,18 @@ void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
         producer_entry_t *entry = &state->entries[i];
         int32_t removed_first = -1;
         int64_t removed_timestamp = -1;
+        if (entry->txn_first_offset >= offset)
+            entry->txn_first_offset = -1;
+        if (entry->closed_txn_marker_offset >= offset) {
+            /* The marker went: its transaction is open again (unless its
+             * data went too). */
+            entry->txn_first_offset =
+                entry->closed_txn_first_offset < offset
+                    ? entry->closed_txn_first_offset
+                    : -1;
+            entry->closed_txn_first_offset = -1;
+            entry->closed_txn_marker_offset = -1;
+        }
         while (entry->count > 0 &&
                entry->batches[entry->count - 1].last_offset >= offset) {
             entry->count--;
@@ -308,7 +361,9 @@ void lgi_producer_state_expire(lgi_producer_state_t *state, int64_t cutoff_ms) {
     size_t kept = 0;
     for (size_t i = 0; i < state->count; i++) {
         producer_entry_t *entry = &state->entries[i];
-        if (entry->batches[entry->count - 1].max_timestamp < cutoff_ms) {
+        /* As Kafka, a producer with an open transaction never expires. */
+        if (entry->txn_first_offset < 0 &&
+            entry->batches[entry->count - 1].max_timestamp < cutoff_ms) {
             lgi_free(entry->batches);
             continue;
         }
@@ -391,7 +446,7 @@ lg_err_t lgi_producer_state_write_snapshot(const lgi_producer_state_t *state,
         put32(p + 22, (uint32_t)(last->last_offset - last->first_offset));
         put64(p + 26, (uint64_t)last->max_timestamp);
         put32(p + 34, (uint32_t)-1);
-        put64(p + 38, (uint64_t)-1);
+        put64(p + 38, (uint64_t)entry->txn_first_offset);
     }
     put32(body + 2, lgi_crc32c(0, body + 6, len - 6));
     int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -470,6 +525,12 @@ static lg_err_t load_file(lgi_producer_state_t *state, const char *path) {
                                               INT32_MAX);
         meta.max_timestamp = (int64_t)get64(p + 26);
         err = record(state, producer_id, epoch, &meta, INT64_MAX);
+        if (err == LG_OK) {
+            int found;
+            int64_t txn_first = (int64_t)get64(p + 38);
+            state->entries[find(state, producer_id, &found)]
+                .txn_first_offset = txn_first < 0 ? -1 : txn_first;
+        }
     }
     if (err != LG_OK)
         clear(state);

@@ -53,6 +53,12 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
                                    const lgi_batch_header_t *header,
                                    int64_t stable_end, int64_t append_ms);
 
+/* Transactions: the table also tracks each producer's open transaction
+ * (a transactional data batch opens it, a control batch closes it).
+ * Returns the smallest first offset of an open transaction, -1 when none:
+ * the last stable offset is that (or the high watermark). */
+int64_t lgi_producer_state_first_unstable(const lgi_producer_state_t *state);
+
 /* Forgets every batch at or above offset (log rollback or truncation).
  * A producer left without batches stays known, expecting the first
  * sequence that was removed (see producer_state.c). */

@@ -9,8 +9,10 @@
 #include "engine.h"
 #include "group.h"
 #include "logtest.h"
+#include "producer_state.h"
 #include "txn.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -538,6 +540,188 @@ START_TEST(open_transaction_of_a_crashed_process_is_aborted_by_its_successor) {
 }
 END_TEST
 
+
+static int64_t lso(lg_engine_t *engine, int32_t partition) {
+    int64_t value = -2;
+    ck_assert_int_eq(lg_watermarks_lso(engine, "t", partition, &value),
+                     LG_OK);
+    return value;
+}
+
+static int64_t high(lg_engine_t *engine, int32_t partition) {
+    int64_t end = -2;
+    ck_assert_int_eq(lg_watermarks(engine, "t", partition, NULL, &end),
+                     LG_OK);
+    return end;
+}
+
+START_TEST(lso_stops_at_the_oldest_open_transaction) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    ck_assert_int_eq(lso(engine, 0), 0);
+    lg_producer_t *a = txn_producer(engine, "a", NULL);
+    lg_producer_t *b = txn_producer(engine, "b", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(a), LG_OK);
+    ck_assert_int_eq(lg_producer_init_transactions(b), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(a), LG_OK);
+    produce(a, 0, 3); /* offsets 0..2 */
+    ck_assert_int_eq(lg_producer_flush(a, -1), LG_OK);
+    ck_assert_int_eq(high(engine, 0), 3);
+    ck_assert_int_eq(lso(engine, 0), 0);
+    ck_assert_int_eq(lso(engine, 1), 0);
+    ck_assert_int_eq(lg_producer_begin_transaction(b), LG_OK);
+    produce(b, 0, 2); /* offsets 3..4 */
+    ck_assert_int_eq(lg_producer_flush(b, -1), LG_OK);
+    ck_assert_int_eq(lso(engine, 0), 0);
+    ck_assert_int_eq(lg_producer_commit_transaction(a, -1), LG_OK); /* 5 */
+    ck_assert_int_eq(lso(engine, 0), 3);
+    ck_assert_int_eq(lg_producer_abort_transaction(b, -1), LG_OK); /* 6 */
+    ck_assert_int_eq(high(engine, 0), 7);
+    ck_assert_int_eq(lso(engine, 0), 7);
+    /* Non-transactional records do not hold it back. */
+    lg_producer_t *plain = NULL;
+    ck_assert_int_eq(lg_producer_new(engine, NULL, &plain), LG_OK);
+    ck_assert_int_eq(lg_produce(plain, "t", 0, "k", 1, "v", 1,
+                                LG_TIMESTAMP_NOW, NULL),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_flush(plain, -1), LG_OK);
+    ck_assert_int_eq(lso(engine, 0), 8);
+    int64_t value;
+    ck_assert_int_eq(lg_watermarks_lso(engine, "t", 0, NULL),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lg_watermarks_lso(engine, "t", 9, &value),
+                     LG_ERR_UNKNOWN_PARTITION);
+    ck_assert_int_eq(lg_watermarks_lso(engine, "nope", 0, &value),
+                     LG_ERR_UNKNOWN_TOPIC);
+    lg_producer_destroy(plain);
+    lg_producer_destroy(a);
+    lg_producer_destroy(b);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+static void remove_snapshots(const char *partition_dir) {
+    char *path = lgt_path(dir, partition_dir);
+    char command[1024];
+    snprintf(command, sizeof command, "ls %s/*.snapshot >/dev/null 2>&1",
+             path);
+    ck_assert_int_eq(system(command), 0); /* there was one */
+    snprintf(command, sizeof command, "rm -f %s/*.snapshot", path);
+    ck_assert_int_eq(system(command), 0);
+    free(path);
+}
+
+/* An open transaction's LSO survives a clean restart through the
+ * snapshot (rebuild_from_log 0) or from the log alone (1). */
+static void lso_survives_restart(int rebuild_from_log) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *plain = NULL;
+    ck_assert_int_eq(lg_producer_new(engine, NULL, &plain), LG_OK);
+    ck_assert_int_eq(lg_produce(plain, "t", 0, "k", 1, "v", 1,
+                                LG_TIMESTAMP_NOW, NULL),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_flush(plain, -1), LG_OK);
+    lg_producer_destroy(plain);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 2); /* offsets 1..2 */
+    ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    if (rebuild_from_log)
+        remove_snapshots("t-0");
+    engine = open_engine();
+    ck_assert_int_eq(high(engine, 0), 3);
+    ck_assert_int_eq(lso(engine, 0), 1);
+    /* Its successor aborts it. */
+    p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lso(engine, 0), 4);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+
+START_TEST(lso_survives_restart_through_the_snapshot) {
+    lso_survives_restart(0);
+}
+END_TEST
+
+START_TEST(lso_survives_restart_rebuilt_from_the_log) {
+    lso_survives_restart(1);
+}
+END_TEST
+
+START_TEST(lso_after_a_crash_with_an_open_transaction) {
+    run_child(0);
+    lg_engine_t *engine = open_engine();
+    ck_assert_int_eq(high(engine, 0), 2);
+    ck_assert_int_eq(lso(engine, 0), 0);
+    ck_assert_int_eq(lso(engine, 1), 0);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lso(engine, 0), 3);
+    ck_assert_int_eq(lso(engine, 1), 3);
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+/* A transactional batch header of producer 7. */
+static lgi_batch_header_t txn_header(int64_t base, int count, int control) {
+    lgi_batch_header_t h;
+    memset(&h, 0, sizeof h);
+    h.base_offset = base;
+    h.last_offset_delta = count - 1;
+    h.record_count = count;
+    h.producer_id = 7;
+    h.producer_epoch = 0;
+    h.base_sequence = control ? -1 : (int32_t)base;
+    h.attributes = LGI_ATTR_TRANSACTIONAL | (control ? LGI_ATTR_CONTROL : 0);
+    return h;
+}
+
+START_TEST(producer_state_tracks_open_transactions_through_rollback) {
+    lgi_producer_state_t *state = lgi_producer_state_new();
+    ck_assert_int_eq(lgi_producer_state_first_unstable(state), -1);
+    lgi_batch_header_t h = txn_header(10, 2, 0);
+    ck_assert_int_eq(lgi_producer_state_update(state, &h, 0, 1), LG_OK);
+    h = txn_header(12, 3, 0);
+    ck_assert_int_eq(lgi_producer_state_update(state, &h, 0, 1), LG_OK);
+    ck_assert_int_eq(lgi_producer_state_first_unstable(state), 10);
+    h = txn_header(15, 1, 1); /* marker */
+    ck_assert_int_eq(lgi_producer_state_update(state, &h, 0, 1), LG_OK);
+    ck_assert_int_eq(lgi_producer_state_first_unstable(state), -1);
+    /* The marker rolled back: the transaction is open again. */
+    lgi_producer_state_truncate(state, 15);
+    ck_assert_int_eq(lgi_producer_state_first_unstable(state), 10);
+    /* ... and once its data went too, nothing is open. */
+    lgi_producer_state_truncate(state, 10);
+    ck_assert_int_eq(lgi_producer_state_first_unstable(state), -1);
+    /* Snapshots keep it (CurrentTxnFirstOffset). */
+    h = txn_header(10, 2, 0);
+    ck_assert_int_eq(lgi_producer_state_update(state, &h, 0, 1), LG_OK);
+    char *snapdir = lgt_path(dir, "snap");
+    ck_assert_int_eq(mkdir(snapdir, 0700), 0);
+    ck_assert_int_eq(lgi_producer_state_write_snapshot(state, snapdir, 12),
+                     LG_OK);
+    lgi_producer_state_t *loaded = lgi_producer_state_new();
+    int64_t at;
+    ck_assert_int_eq(lgi_producer_state_load_latest(loaded, snapdir, 12,
+                                                    &at),
+                     LG_OK);
+    ck_assert_int_eq(at, 12);
+    ck_assert_int_eq(lgi_producer_state_first_unstable(loaded), 10);
+    /* An open transaction keeps its producer from expiring. */
+    lgi_producer_state_expire(loaded, INT64_MAX);
+    ck_assert_int_eq(lgi_producer_state_count(loaded), 1);
+    lgi_producer_state_free(loaded);
+    lgi_producer_state_free(state);
+    free(snapdir);
+}
+END_TEST
+
 static Suite *txn_suite(void) {
     Suite *suite = suite_create("txn");
     TCase *tc = tcase_create("txn");
@@ -556,6 +740,11 @@ static Suite *txn_suite(void) {
     tcase_add_test(tc, crash_after_markers_is_completed_at_open);
     tcase_add_test(
         tc, open_transaction_of_a_crashed_process_is_aborted_by_its_successor);
+    tcase_add_test(tc, lso_stops_at_the_oldest_open_transaction);
+    tcase_add_test(tc, lso_survives_restart_through_the_snapshot);
+    tcase_add_test(tc, lso_survives_restart_rebuilt_from_the_log);
+    tcase_add_test(tc, lso_after_a_crash_with_an_open_transaction);
+    tcase_add_test(tc, producer_state_tracks_open_transactions_through_rollback);
     suite_add_tcase(suite, tc);
     return suite;
 }
