@@ -11,6 +11,7 @@
 #include "err.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 struct lgi_replica_log {
@@ -25,7 +26,24 @@ struct lgi_replica_log {
     uint8_t **reads;     /* buffers reads lent out, alive until released */
     size_t read_count, read_cap;
     size_t max_batch;
+    lg_err_t last_err; /* why the last append failed (LG_OK: none) */
+    char last_message[256];
 };
+
+/* Records why an append failed; returns -1 for the core. */
+static int failed(lgi_replica_log_t *log, lg_err_t err, const char *message) {
+    log->last_err = err;
+    snprintf(log->last_message, sizeof log->last_message, "%s", message);
+    return -1;
+}
+
+lg_err_t lgi_replica_log_append_error(lgi_replica_log_t *log,
+                                      const char **messagep) {
+    lg_err_t err = log->last_err;
+    *messagep = log->last_message;
+    log->last_err = LG_OK;
+    return err;
+}
 
 static int push(lgi_replica_log_t *log, int64_t base, int32_t epoch) {
     if (log->count == log->cap) {
@@ -273,21 +291,24 @@ static int s_append(void *opaque, int32_t epoch, const uint8_t *data,
     lgi_replica_log_t *log = opaque;
     uint8_t *batch;
     size_t size;
+    log->last_err = LG_OK;
     if (len == LGI_REPLICA_MARKER_LEN &&
         memcmp(data, LGI_REPLICA_MARKER, LGI_REPLICA_MARKER_LEN) == 0) {
         batch = marker_batch(log, &size);
         if (batch == NULL)
-            return -1;
+            return failed(log, LG_ERR_NOMEM, "leader-change batch: out of "
+                          "memory");
     } else {
         /* Untrusted: exactly one whole, CRC-valid batch. */
         lgi_batch_header_t h;
         if (data == NULL ||
             lgi_batch_validate(data, len, log->max_batch, &h) != LG_OK ||
             lgi_batch_size(&h) != len)
-            return -1;
+            return failed(log, LG_ERR_CORRUPT,
+                          "entry is not exactly one valid record batch");
         batch = lgi_malloc(len);
         if (batch == NULL)
-            return -1;
+            return failed(log, LG_ERR_NOMEM, "out of memory");
         memcpy(batch, data, len);
         size = len;
     }
@@ -295,25 +316,30 @@ static int s_append(void *opaque, int32_t epoch, const uint8_t *data,
     if (lgi_batch_parse_header(batch, size, SIZE_MAX, &h) != LG_OK ||
         lgi_partition_set_leader_epoch(log->partition, epoch) != LG_OK) {
         lgi_free(batch);
-        return -1;
+        return failed(log, LG_ERR_INVALID_ARG, lg_last_error_message());
     }
     if (log->count == log->cap && push(log, 0, 0) == 0)
         log->count--; /* grow first so the table cannot fail after append */
     if (log->count == log->cap) {
         lgi_free(batch);
-        return -1;
+        return failed(log, LG_ERR_NOMEM, "out of memory");
     }
     int64_t base;
-    if (lgi_partition_append_direct(log->partition, batch, size, LG_ACKS_LEADER,
-                             log->now_ms, &base) != LG_OK)
-        return -1;
+    lg_err_t err = lgi_partition_append_direct(log->partition, batch, size,
+                                               LG_ACKS_LEADER, log->now_ms,
+                                               &base);
+    if (err != LG_OK) /* e.g. an idempotent producer's sequence error */
+        return failed(log, err, lg_last_error_message());
     if (base != log->log_end) {
-        /* another writer touched the log: refuse to go on (the table would
-         * lie); the owner must not let that happen */
-        lgi_error(LG_ERR_STATE, "replicated partition %s: append at %" PRId64
-                  ", expected %" PRId64, lgi_partition_path(log->partition),
-                  base, log->log_end);
-        return -1;
+        /* Nothing was written: the partition recognised a retried batch of
+         * an idempotent producer it already holds at base (its only reason
+         * to answer another offset, as the adapter is the sole writer). */
+        char message[160];
+        snprintf(message, sizeof message,
+                 "retried batch already at offset %" PRId64 "; idempotent "
+                 "retries are not supported on replicated partitions yet",
+                 base);
+        return failed(log, LG_ERR_UNSUPPORTED, message);
     }
     push(log, base, epoch);
     log->log_end = base + h.last_offset_delta + 1;

@@ -68,6 +68,16 @@ int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry);
  * the log end). */
 int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset);
 
+/* Why the last append refused an entry (LG_OK: it did not), with a
+ * message (valid until the next append); clears it.  The core reports any
+ * refusal as a plain failure, so the engine asks here for the cause:
+ * LG_ERR_CORRUPT (not exactly one valid batch), the partition's own error
+ * (e.g. LG_ERR_OUT_OF_ORDER_SEQUENCE, LG_ERR_PRODUCER_FENCED, LG_ERR_IO),
+ * LG_ERR_UNSUPPORTED for a retried idempotent batch the log already holds
+ * (nothing is written). */
+lg_err_t lgi_replica_log_append_error(lgi_replica_log_t *log,
+                                      const char **messagep);
+
 /* Leader epoch of entry, -1 when there is no such entry. */
 int32_t lgi_replica_log_epoch_at(lgi_replica_log_t *log, int64_t entry);
 

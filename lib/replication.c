@@ -214,6 +214,11 @@ static lg_err_t hook_append(void *opaque, uint8_t *batch, size_t len,
                          r->topic, r->partition, repl->node_id);
     }
     if (err != LG_OK) {
+        const char *cause_message;
+        lg_err_t cause = lgi_replica_log_append_error(r->log, &cause_message);
+        if (cause != LG_OK) /* the real reason, not the core's "failed" */
+            err = lgi_error(cause, "%s-%" PRId32 ": %s", r->topic,
+                            r->partition, cause_message);
         advance(repl, &ready);
         pthread_mutex_unlock(&repl->lock);
         complete(ready);

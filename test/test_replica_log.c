@@ -355,6 +355,10 @@ START_TEST(untrusted_entries_are_rejected) {
     batch[len - 1] ^= 1;
     ck_assert_int_eq(s.append(s.opaque, 1, batch, (uint32_t)len), -1);
     ck_assert_int_eq(s.append(s.opaque, 1, (const uint8_t *)"hello", 5), -1);
+    const char *why;
+    ck_assert_int_eq(lgi_replica_log_append_error(logs[0], &why),
+                     LG_ERR_CORRUPT);
+    ck_assert_int_eq(lgi_replica_log_append_error(logs[0], &why), LG_OK);
     lgi_free(batch);
     ck_assert_int_eq(s.end_offset(s.opaque), 1);
     ck_assert_int_eq(lgi_partition_published_end(parts[0]), 3);
