@@ -1002,6 +1002,30 @@ LG_API lg_err_t lg_replica_leader(lg_engine_t *engine, const char *topic,
                                   int32_t partition, int32_t *leaderp,
                                   int32_t *epochp, int64_t *high_watermarkp);
 
+/* Leadership transfer: called on the current leader of partition of
+ * topic, it resigns in favour of target_node (a replica of the partition),
+ * which starts an election at once (Kafka's preferred-leader election, in
+ * KRaft terms EndQuorumEpoch).  Acknowledged records are never lost: the
+ * target still needs a majority's votes, which it only gets with an
+ * up-to-date log.  LG_ERR_NOT_LEADER on a follower, LG_ERR_INVALID_ARG when
+ * target_node is not a replica, LG_ERR_STATE when the partition is not
+ * replicated.  Any thread. */
+LG_API lg_err_t lg_replica_transfer_leadership(lg_engine_t *engine,
+                                               const char *topic,
+                                               int32_t partition,
+                                               int32_t target_node);
+
+/* Unclean leader election, for operators only (Kafka's
+ * unclean.leader.election, done by hand): makes this node leader of a new
+ * epoch without any vote, for when a majority of replicas is gone for
+ * good.  Records acknowledged by the old majority but missing here are
+ * lost, and the other replicas truncate to this log when they come back.
+ * Never called by the library itself.  LG_ERR_STATE when the partition is
+ * not replicated.  Any thread. */
+LG_API lg_err_t lg_replica_elect_unclean(lg_engine_t *engine,
+                                         const char *topic,
+                                         int32_t partition);
+
 #ifdef __cplusplus
 }
 #endif

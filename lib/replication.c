@@ -543,6 +543,87 @@ LG_API lg_err_t lg_replica_leader(lg_engine_t *engine, const char *topic,
     return err;
 }
 
+/* Runs an operator action (transfer, unclean election) on partition's
+ * consensus under the replication lock, then releases what it completed. */
+typedef lg_err_t (*operator_fn)(lgi_replica_node_t *node, const char *topic,
+                                int32_t partition, int32_t target,
+                                int64_t now_ms);
+
+static lg_err_t run_operator(lg_engine_t *engine, const char *what,
+                             const char *topic, int32_t partition,
+                             int32_t target, operator_fn action) {
+    if (!engine || !topic)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "%s: engine and topic must not be NULL", what);
+    lg_err_t denied = lgi_authorize(engine, LG_OP_ALTER, LG_RESOURCE_TOPIC,
+                                    topic);
+    if (denied)
+        return denied;
+    lgi_replication_t *repl = get(engine);
+    if (!repl)
+        return lgi_error(LG_ERR_STATE, "%s: %s-%" PRId32 " is not replicated",
+                         what, topic, partition);
+    waiter_t *ready = NULL;
+    pthread_mutex_lock(&repl->lock);
+    replicated_t *r = repl->closing ? NULL : find(repl, topic, partition);
+    lg_err_t err = r ? action(repl->node, topic, partition, target,
+                              repl->now_ms)
+                     : lgi_error(LG_ERR_STATE,
+                                 "%s: %s-%" PRId32 " is not replicated",
+                                 what, topic, partition);
+    if (r)
+        advance(repl, &ready);
+    pthread_mutex_unlock(&repl->lock);
+    complete(ready);
+    return err;
+}
+
+static lg_err_t transfer(lgi_replica_node_t *node, const char *topic,
+                         int32_t partition, int32_t target, int64_t now_ms) {
+    lg_err_t err = lgi_replica_transfer(node, topic, partition, target,
+                                        now_ms);
+    if (err == LG_ERR_STATE) {
+        lgi_replica_status_t st;
+        int32_t leader = lgi_replica_status(node, topic, partition, &st)
+                             ? -1
+                             : st.leader;
+        return lgi_error(LG_ERR_NOT_LEADER,
+                         "lg_replica_transfer_leadership: this node is not "
+                         "the leader of %s-%" PRId32 " (leader: %" PRId32 ")",
+                         topic, partition, leader);
+    }
+    if (err == LG_ERR_INVALID_ARG)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_replica_transfer_leadership: node %" PRId32
+                         " is not another replica of %s-%" PRId32,
+                         target, topic, partition);
+    return err;
+}
+
+static lg_err_t elect_unclean(lgi_replica_node_t *node, const char *topic,
+                              int32_t partition, int32_t target,
+                              int64_t now_ms) {
+    (void)target;
+    return lgi_replica_force_leader(node, topic, partition, now_ms);
+}
+
+LG_API lg_err_t lg_replica_transfer_leadership(lg_engine_t *engine,
+                                               const char *topic,
+                                               int32_t partition,
+                                               int32_t target_node) {
+    lgi_error_clear();
+    return run_operator(engine, "lg_replica_transfer_leadership", topic,
+                        partition, target_node, transfer);
+}
+
+LG_API lg_err_t lg_replica_elect_unclean(lg_engine_t *engine,
+                                         const char *topic,
+                                         int32_t partition) {
+    lgi_error_clear();
+    return run_operator(engine, "lg_replica_elect_unclean", topic, partition,
+                        -1, elect_unclean);
+}
+
 void lgi_replication_shutdown(lg_engine_t *engine) {
     lgi_replication_t *repl = get(engine);
     if (!repl)

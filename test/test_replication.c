@@ -484,6 +484,87 @@ START_TEST(example_three_processes_survive_leader_kill) {
 }
 END_TEST
 
+START_TEST(leadership_transfer_moves_the_leader_without_loss) {
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int l = wait_leader();
+    static producer_t p;
+    p.engine = l;
+    p.first = 0;
+    p.count = 5;
+    run_producer(&p);
+    for (int k = 0; k < 5; k++)
+        ck_assert_int_eq(p.errs[k], LG_OK);
+    int target = (l + 1) % NODES, other = (l + 2) % NODES;
+    /* errors first: a follower cannot transfer, nor to a non-replica */
+    ck_assert_int_eq(lg_replica_transfer_leadership(engines[target], "t", 0,
+                                                    other),
+                     LG_ERR_NOT_LEADER);
+    ck_assert_int_eq(lg_replica_transfer_leadership(engines[l], "t", 0, 7),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lg_replica_transfer_leadership(engines[l], "t", 9,
+                                                    target),
+                     LG_ERR_STATE);
+    ck_assert_int_eq(lg_replica_transfer_leadership(NULL, "t", 0, target),
+                     LG_ERR_INVALID_ARG);
+    int32_t epoch_before;
+    ck_assert_int_eq(lg_replica_leader(engines[l], "t", 0, NULL,
+                                       &epoch_before, NULL),
+                     LG_OK);
+    ck_assert_int_eq(lg_replica_transfer_leadership(engines[l], "t", 0,
+                                                    target),
+                     LG_OK);
+    int s;
+    for (s = 0; s < 1000 && leader() != target; s++)
+        step();
+    ck_assert_int_eq(leader(), target);
+    int32_t epoch_after;
+    ck_assert_int_eq(lg_replica_leader(engines[target], "t", 0, NULL,
+                                       &epoch_after, NULL),
+                     LG_OK);
+    ck_assert_int_gt(epoch_after, epoch_before);
+    /* the old leader now refuses appends, naming the new one */
+    for (s = 0; s < 50; s++)
+        step();
+    ck_assert_int_eq(append(l, 99, LG_ACKS_LEADER, NULL), LG_ERR_NOT_LEADER);
+    /* nothing acknowledged was lost */
+    for (int k = 0; k < 5; k++)
+        check_batch(target, k, p.bases[k]);
+}
+END_TEST
+
+START_TEST(unclean_election_only_by_operator_call) {
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int l = wait_leader();
+    static producer_t p;
+    p.engine = l;
+    p.first = 0;
+    p.count = 3;
+    run_producer(&p);
+    for (int s = 0; s < 50; s++)
+        step();
+    int survivor = (l + 1) % NODES;
+    stop(l);
+    stop((l + 2) % NODES);
+    /* alone, the survivor never elects itself */
+    for (int s = 0; s < 400; s++)
+        step();
+    ck_assert_int_eq(leader(), -1);
+    ck_assert_int_eq(lg_replica_elect_unclean(engines[survivor], "t", 9),
+                     LG_ERR_STATE);
+    ck_assert_int_eq(lg_replica_elect_unclean(engines[survivor], "t", 0),
+                     LG_OK);
+    for (int s = 0; s < 20; s++)
+        step();
+    ck_assert_int_eq(leader(), survivor);
+    /* it kept what it had replicated, and accepts leader-local appends */
+    for (int k = 0; k < 3; k++)
+        check_batch(survivor, k, p.bases[k]);
+    ck_assert_int_eq(append(survivor, 50, LG_ACKS_LEADER, NULL), LG_OK);
+}
+END_TEST
+
 static Suite *replication_suite(void) {
     Suite *s = suite_create("replication");
     TCase *tc = tcase_create("engines");
@@ -492,6 +573,8 @@ static Suite *replication_suite(void) {
     tcase_add_test(tc, without_transport_nothing_changes);
     tcase_add_test(tc, failover_loses_no_acknowledged_record);
     tcase_add_test(tc, acks_all_without_a_majority_times_out);
+    tcase_add_test(tc, leadership_transfer_moves_the_leader_without_loss);
+    tcase_add_test(tc, unclean_election_only_by_operator_call);
     tcase_add_test(tc, example_three_processes_survive_leader_kill);
     suite_add_tcase(s, tc);
     return s;
