@@ -72,6 +72,9 @@
 #define SNAPSHOT_ENTRY 46
 
 typedef struct batch_meta {
+    int16_t epoch; /* a retry must match it too: after an epoch change the
+                      old epoch's last batch is kept (see record) but its
+                      sequences are reused by the new epoch */
     int32_t first_sequence;
     int32_t last_sequence;
     int64_t first_offset;
@@ -176,7 +179,9 @@ lgi_sequence_verdict_t lgi_producer_state_check(
         int32_t last = last_sequence_of(header);
         for (size_t b = 0; b < entry->count; b++) {
             const batch_meta_t *meta = &entry->batches[b];
-            if (meta->first_offset >= 0 && meta->first_sequence == first &&
+            if (meta->first_offset >= 0 &&
+                meta->epoch == header->producer_epoch &&
+                meta->first_sequence == first &&
                 meta->last_sequence == last) {
                 *first_offsetp = meta->first_offset;
                 *last_offsetp = meta->last_offset;
@@ -272,6 +277,7 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
                                    const lgi_batch_header_t *header,
                                    int64_t stable_end, int64_t append_ms) {
     batch_meta_t meta = {
+        .epoch = header->producer_epoch,
         .first_sequence = header->base_sequence,
         .last_sequence = last_sequence_of(header),
         .first_offset = header->base_offset,
@@ -346,6 +352,7 @@ void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
             int32_t previous = removed_first == 0 ? INT32_MAX
                                                   : removed_first - 1;
             entry->batches[0] = (batch_meta_t){
+                .epoch = entry->epoch,
                 .first_sequence = previous,
                 .last_sequence = previous,
                 .first_offset = -1,
@@ -524,6 +531,7 @@ static lg_err_t load_file(lgi_producer_state_t *state, const char *path) {
                                   : (int32_t)((meta.last_sequence - delta) &
                                               INT32_MAX);
         meta.max_timestamp = (int64_t)get64(p + 26);
+        meta.epoch = epoch;
         err = record(state, producer_id, epoch, &meta, INT64_MAX);
         if (err == LG_OK) {
             int found;

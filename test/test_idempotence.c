@@ -177,6 +177,24 @@ START_TEST(older_epoch_is_fenced_and_a_new_epoch_restarts_at_zero) {
 }
 END_TEST
 
+/* The old epoch's last batch is kept after an epoch change, but a batch
+ * of the new epoch with the same sequences is new data, not a retry. */
+START_TEST(a_new_epoch_reusing_old_sequences_is_not_a_duplicate) {
+    lgi_partition_t *partition = open_partition(0);
+    int64_t base;
+    ck_assert_int_eq(append(partition, 7, 0, 0, 2, &base), LG_OK);
+    ck_assert_int_eq(append(partition, 7, 0, 2, 2, &base), LG_OK);
+    ck_assert_int_eq(append(partition, 7, 1, 0, 2, &base), LG_OK);
+    ck_assert_int_eq(base, 4);
+    ck_assert_int_eq(append(partition, 7, 1, 2, 2, &base), LG_OK);
+    ck_assert_int_eq(base, 6); /* written, not acknowledged as 2 */
+    ck_assert_int_eq(append(partition, 7, 1, 2, 2, &base), LG_OK);
+    ck_assert_int_eq(base, 6); /* a real retry still is */
+    ck_assert_int_eq(log_end(partition), 8);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
 /* Checks the state producer 7 left: duplicate of its last batch (sequence
  * 10..11 at offsets 10..11) acknowledged, a gap refused, the next taken. */
 static void check_restored_state(lgi_partition_t *partition) {
@@ -623,6 +641,7 @@ static Suite *idempotence_suite(void) {
     tcase_add_test(tc, only_the_last_five_batches_are_remembered);
     tcase_add_test(tc, sequence_gap_is_out_of_order);
     tcase_add_test(tc, older_epoch_is_fenced_and_a_new_epoch_restarts_at_zero);
+    tcase_add_test(tc, a_new_epoch_reusing_old_sequences_is_not_a_duplicate);
     tcase_add_test(tc, state_survives_restart_through_a_snapshot);
     tcase_add_test(tc, state_is_rebuilt_from_the_log_without_a_snapshot);
     tcase_add_test(tc, corrupt_snapshot_is_ignored_and_state_rebuilt);

@@ -3,8 +3,10 @@
  * the API's state rules, commit and abort markers written to every
  * partition a transaction touched, group offsets committed only with the
  * transaction, fencing of an older producer with the same
- * transactional.id, transaction.timeout.ms, and recovery after a crash
- * (fork + _exit) between PrepareCommit and the markers.
+ * transactional.id, transaction.timeout.ms, recovery after a crash
+ * (fork + _exit) between PrepareCommit and the markers, the last stable
+ * offset, and a consume-transform-produce loop SIGKILLed at random points
+ * whose committed output holds every input exactly once.
  */
 #include "engine.h"
 #include "group.h"
@@ -12,6 +14,7 @@
 #include "producer_state.h"
 #include "txn.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -722,6 +725,180 @@ START_TEST(producer_state_tracks_open_transactions_through_rollback) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * Exactly once under kills: a consume-transform-produce loop (input "in",
+ * output "t" partition 0, offsets of group "eos" sent with each
+ * transaction) is SIGKILLed at random points and restarted until it has
+ * processed everything; the committed output must then hold every input
+ * value exactly once.
+ * --------------------------------------------------------------------- */
+
+#define EOS_RECORDS 300
+
+static void eos_worker(void) {
+    lg_engine_t *engine = NULL;
+    if (lg_engine_open(dir, NULL, &engine) != LG_OK)
+        _exit(20);
+    lg_conf_t *conf = lg_conf_new();
+    lg_conf_set(conf, "transactional.id", "eos-tx");
+    lg_conf_set(conf, "linger.ms", "0");
+    lg_producer_t *p = NULL;
+    if (lg_producer_new(engine, conf, &p) != LG_OK ||
+        lg_producer_init_transactions(p) != LG_OK)
+        _exit(21);
+    lg_conf_destroy(conf);
+    lg_consumer_t *c = NULL;
+    if (lg_consumer_new(engine, NULL, &c) != LG_OK)
+        _exit(22);
+    int64_t next = lgi_group_committed(engine, "eos", "in", 0);
+    if (next < 0)
+        next = 0;
+    if (lg_consumer_assign(c, "in", 0, next) != LG_OK)
+        _exit(23);
+    lg_topic_partition_list_t *offsets = lg_topic_partition_list_new();
+    lg_topic_partition_list_add(offsets, "in", 0, next);
+    while (next < EOS_RECORDS) {
+        if (lg_producer_begin_transaction(p) != LG_OK)
+            _exit(24);
+        for (int i = 0; i < 7 && next < EOS_RECORDS; i++) {
+            const lg_message_t *m = NULL;
+            if (lg_consumer_poll(c, 100, &m) != LG_OK || !m ||
+                lg_message_error(m) != LG_OK)
+                continue;
+            size_t len;
+            const void *value = lg_message_value(m, &len);
+            if (lg_produce(p, "t", 0, NULL, 0, value, len, LG_TIMESTAMP_NOW,
+                           NULL) != LG_OK)
+                _exit(25);
+            next = lg_message_offset(m) + 1;
+        }
+        lg_topic_partition_list_set_offset(offsets, 0, next);
+        if (lg_producer_send_offsets_to_transaction(p, offsets, "eos") !=
+                LG_OK ||
+            lg_producer_commit_transaction(p, -1) != LG_OK)
+            _exit(26);
+    }
+    _exit(0);
+}
+
+START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_records_t *records = lg_records_new();
+    for (int i = 0; i < EOS_RECORDS; i++) {
+        char value[16];
+        int n = snprintf(value, sizeof value, "%d", i);
+        ck_assert_int_eq(lg_records_add(records, NULL, 0, value, (size_t)n,
+                                        LG_TIMESTAMP_NOW),
+                         LG_OK);
+    }
+    ck_assert_int_eq(lg_append(engine, "in", 0, records, LG_ACKS_ALL, NULL),
+                     LG_OK);
+    lg_records_destroy(records);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+
+    srand(6);
+    int kills = 0, finished = 0;
+    for (int round = 0; !finished && round < 200; round++) {
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0)
+            eos_worker();
+        int status;
+        pid_t done = 0;
+        if (kills < 12) {
+            usleep((useconds_t)(rand() % 40000));
+            done = waitpid(child, &status, WNOHANG);
+            if (done == 0) {
+                kill(child, SIGKILL);
+                kills++;
+            }
+        }
+        if (done == 0)
+            ck_assert_int_eq(waitpid(child, &status, 0), child);
+        if (WIFEXITED(status)) {
+            ck_assert_int_eq(WEXITSTATUS(status), 0);
+            finished = 1;
+        }
+    }
+    ck_assert(finished);
+
+    /* Committed output: data batches of a producer count once its commit
+     * marker follows; aborted and still open ones do not. */
+    engine = open_engine();
+    int seen[EOS_RECORDS] = {0};
+    int pending[EOS_RECORDS * 2], pending_count = 0;
+    int64_t pending_pid = -1;
+    lgi_partition_ref_t ref;
+    ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
+    int64_t offset = 0, end;
+    lgi_partition_watermarks(ref.partition, NULL, &end);
+    while (offset < end) {
+        uint8_t *data;
+        size_t len;
+        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
+                                            &data, &len),
+                         LG_OK);
+        size_t at = 0;
+        while (at < len) {
+            lgi_batch_header_t h;
+            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
+                                                INT32_MAX, &h),
+                             LG_OK);
+            ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
+            /* One transactional producer id at a time (epochs change). */
+            if (pending_pid >= 0)
+                ck_assert_int_eq(h.producer_id, pending_pid);
+            pending_pid = h.producer_id;
+            lgi_record_iter_t iter;
+            lgi_buf_t scratch = LGI_BUF_INIT;
+            ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
+                                                  &scratch),
+                             LG_OK);
+            if (h.attributes & LGI_ATTR_CONTROL) {
+                lgi_record_t record;
+                int fin;
+                ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &fin),
+                                 LG_OK);
+                if (((const uint8_t *)record.key)[3] == 1)
+                    for (int i = 0; i < pending_count; i++)
+                        seen[pending[i]]++;
+                pending_count = 0;
+            } else {
+                for (;;) {
+                    lgi_record_t record;
+                    int fin;
+                    ck_assert_int_eq(
+                        lgi_record_iter_next(&iter, &record, &fin), LG_OK);
+                    if (fin)
+                        break;
+                    char text[16] = {0};
+                    memcpy(text, record.value,
+                           record.value_len < 15 ? record.value_len : 15);
+                    int v = atoi(text);
+                    ck_assert(v >= 0 && v < EOS_RECORDS);
+                    ck_assert_int_lt(pending_count, EOS_RECORDS * 2);
+                    pending[pending_count++] = v;
+                }
+            }
+            lgi_buf_free(&scratch);
+            offset = lgi_batch_last_offset(&h) + 1;
+            at += lgi_batch_size(&h);
+        }
+        lgi_free(data);
+    }
+    lgi_engine_release(engine, &ref);
+    for (int i = 0; i < EOS_RECORDS; i++)
+        ck_assert_msg(seen[i] == 1, "input %d is in the committed output %d "
+                      "times (%d kills)", i, seen[i], kills);
+    ck_assert_int_eq(lgi_group_committed(engine, "eos", "in", 0),
+                     EOS_RECORDS);
+    ck_assert_int_eq(lso(engine, 0), end);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 static Suite *txn_suite(void) {
     Suite *suite = suite_create("txn");
     TCase *tc = tcase_create("txn");
@@ -745,6 +922,7 @@ static Suite *txn_suite(void) {
     tcase_add_test(tc, lso_survives_restart_rebuilt_from_the_log);
     tcase_add_test(tc, lso_after_a_crash_with_an_open_transaction);
     tcase_add_test(tc, producer_state_tracks_open_transactions_through_rollback);
+    tcase_add_test(tc, consume_transform_produce_is_exactly_once_under_kills);
     suite_add_tcase(suite, tc);
     return suite;
 }
