@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs each test binary under both I/O backends and prints one closing line
-# "N passed, N failed".  A binary exiting 77 is counted as skipped (the
+# Runs each test binary under both I/O backends (or those named in
+# BACKENDS) and prints one closing line "N passed, N failed".  A binary exiting 77 is counted as skipped (the
 # kernel lacks what it tests), as automake and liburing's tests do.
 set -u
 passed=0 failed=0 skipped=0 failures=()
 logdir="${BUILD:-build}/test-logs"
 mkdir -p "$logdir"
 for bin in "$@"; do
-  for backend in io_uring syscall; do
+  backends=${BACKENDS:-io_uring syscall}
+  for backend in $backends; do
     name="$(basename "$bin") [$backend]"
     start=$(date +%s%N)
     LIBLOG_IO_BACKEND=$backend CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120} \
