@@ -1315,7 +1315,9 @@ static lg_err_t need_group(const char *function, lg_consumer_t *consumer) {
     if (!consumer->group_id[0])
         return lgi_error(LG_ERR_INVALID_CONFIG,
                          "%s: the consumer has no group.id", function);
-    return LG_OK;
+    /* Kafka asks READ on the group for join, commit and offset fetch. */
+    return lgi_authorize(consumer->engine, LG_OP_READ, LG_RESOURCE_GROUP,
+                         consumer->group_id);
 }
 
 LG_API lg_err_t lg_consumer_set_rebalance_callback(lg_consumer_t *consumer,

@@ -193,6 +193,13 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force);
 /* Writes recovery-point-offset-checkpoint for every partition. */
 lg_err_t lgi_engine_checkpoint_recovery_points(lg_engine_t *engine);
 
+/* The library's own reads and writes of its internal topics
+ * (__consumer_offsets, __transaction_state) are the library acting, not
+ * the calling principal: between suspend and resume on a thread,
+ * lgi_authorize allows everything.  Calls nest. */
+void lgi_authorize_suspend(void);
+void lgi_authorize_resume(void);
+
 /* Asks engine's authorizer whether the calling thread's principal may do
  * operation on resource name: LG_OK, or LG_ERR_NOT_AUTHORIZED with a
  * message naming principal, operation and resource.  LG_OK when no

@@ -1161,10 +1161,26 @@ static lg_err_t ensure_offsets_topic(lg_engine_t *engine,
  * (offset < 0: a tombstone) to __consumer_offsets as one batch, then
  * applies them to the group's table.  commit_lock held, coordinator lock
  * not. */
+static lg_err_t write_offsets_unchecked(
+    lgi_coordinator_t *coordinator, const char *group_id,
+    const lg_topic_partition_list_t *entries, int acks);
+
+/* The caller's right to commit was checked as READ on the group; writing
+ * __consumer_offsets is the library's own act. */
 static lg_err_t write_offsets(lgi_coordinator_t *coordinator,
                               const char *group_id,
                               const lg_topic_partition_list_t *entries,
                               int acks) {
+    lgi_authorize_suspend();
+    lg_err_t err = write_offsets_unchecked(coordinator, group_id, entries,
+                                           acks);
+    lgi_authorize_resume();
+    return err;
+}
+
+static lg_err_t write_offsets_unchecked(
+    lgi_coordinator_t *coordinator, const char *group_id,
+    const lg_topic_partition_list_t *entries, int acks) {
     if (entries->count == 0)
         return LG_OK;
     lg_engine_t *engine = coordinator->engine;
@@ -1517,6 +1533,10 @@ LG_API lg_err_t lg_group_describe(lg_engine_t *engine, const char *group_id,
                          "lg_group_describe: engine, group_id and "
                          "descriptionp must not be NULL");
     *descriptionp = NULL;
+    lg_err_t denied = lgi_authorize(engine, LG_OP_DESCRIBE, LG_RESOURCE_GROUP,
+                                    group_id);
+    if (denied)
+        return denied;
     lgi_coordinator_t *coordinator = engine->coordinator;
     lg_group_description_t *description = lgi_calloc(1, sizeof *description);
     if (!description)
@@ -1642,6 +1662,10 @@ LG_API lg_err_t lg_group_delete(lg_engine_t *engine, const char *group_id) {
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_group_delete: engine and group_id must not be "
                          "NULL");
+    lg_err_t denied = lgi_authorize(engine, LG_OP_DELETE, LG_RESOURCE_GROUP,
+                                    group_id);
+    if (denied)
+        return denied;
     lgi_coordinator_t *coordinator = engine->coordinator;
     pthread_mutex_lock(&coordinator->commit_lock);
     lg_err_t err = check_empty(coordinator, group_id, 1);
@@ -1684,6 +1708,11 @@ LG_API lg_err_t lg_group_reset_offsets(lg_engine_t *engine,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_group_reset_offsets: engine, group_id and topic "
                          "must not be NULL");
+    /* Kafka's AlterConsumerGroupOffsets asks READ on the group. */
+    lg_err_t denied = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_GROUP,
+                                    group_id);
+    if (denied)
+        return denied;
     if (!*group_id || strlen(group_id) > 255)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_group_reset_offsets: group_id must be 1 to 255 "

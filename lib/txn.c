@@ -300,7 +300,18 @@ static lg_err_t ensure_topic(lg_engine_t *engine) {
 }
 
 /* Appends t's current state to __transaction_state with acks=all. */
+static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t);
+
+/* Writing __transaction_state is the library's own act, whoever's call
+ * caused it. */
 static lg_err_t persist(lgi_txn_coordinator_t *c, const txn_t *t) {
+    lgi_authorize_suspend();
+    lg_err_t err = persist_unchecked(c, t);
+    lgi_authorize_resume();
+    return err;
+}
+
+static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t) {
     lg_engine_t *engine = c->engine;
     lg_err_t err = ensure_topic(engine);
     if (err != LG_OK)

@@ -338,6 +338,54 @@ static void *append_as_other(void *opaque) {
     return NULL;
 }
 
+/* Kafka's group ACLs: READ on the group to join, commit or reset,
+ * DESCRIBE to describe, DELETE to delete. */
+START_TEST(authorizer_guards_group_operations) {
+    lg_engine_t *engine = open_engine();
+    ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
+    ck_assert_int_eq(append_one(engine, "t"), LG_OK);
+    ck_assert_int_eq(lg_engine_set_authorizer(engine, authorize, &acl), LG_OK);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "group.id", "g"), LG_OK);
+    lg_consumer_t *consumer;
+    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
+    lg_conf_destroy(conf);
+    const char *topics[] = {"t"};
+
+    /* a writer may not join the group */
+    ck_assert_int_eq(lg_principal_set("User:writer"), LG_OK);
+    ck_assert_int_eq(lg_consumer_subscribe(consumer, topics, 1),
+                     LG_ERR_NOT_AUTHORIZED);
+    ck_assert_int_eq(acl.resource_type, LG_RESOURCE_GROUP);
+    ck_assert_str_eq(acl.resource, "g");
+    ck_assert_int_eq(acl.operation, LG_OP_READ);
+
+    /* a reader may join, commit and describe, not delete */
+    ck_assert_int_eq(lg_principal_set("User:reader"), LG_OK);
+    ck_assert_int_eq(lg_consumer_subscribe(consumer, topics, 1), LG_OK);
+    const lg_message_t *m;
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(lg_consumer_poll(consumer, 20, &m), LG_OK);
+    ck_assert_int_eq(lg_consumer_commit(consumer, NULL, 0), LG_OK);
+    lg_group_description_t *description;
+    ck_assert_int_eq(lg_group_describe(engine, "g", &description), LG_OK);
+    lg_group_description_destroy(description);
+    ck_assert_int_eq(lg_group_delete(engine, "g"), LG_ERR_NOT_AUTHORIZED);
+    ck_assert_int_eq(acl.operation, LG_OP_DELETE);
+    ck_assert_int_eq(acl.resource_type, LG_RESOURCE_GROUP);
+
+    /* anonymous may not even describe */
+    ck_assert_int_eq(lg_principal_set(""), LG_OK);
+    ck_assert_int_eq(lg_group_describe(engine, "g", &description),
+                     LG_ERR_NOT_AUTHORIZED);
+    ck_assert_int_eq(acl.operation, LG_OP_DESCRIBE);
+    ck_assert_int_eq(lg_principal_set("User:admin"), LG_OK);
+    lg_consumer_destroy(consumer);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    ck_assert_int_eq(lg_principal_set(""), LG_OK);
+}
+END_TEST
+
 START_TEST(principals_are_per_thread) {
     lg_engine_t *engine = open_engine();
     ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
@@ -371,6 +419,7 @@ int main(void) {
     tcase_add_test(tc, missing_parent_directories_are_private_too);
     tcase_add_test(tc, topic_names_cannot_leave_the_data_directory);
     tcase_add_test(tc, authorizer_guards_every_topic_operation);
+    tcase_add_test(tc, authorizer_guards_group_operations);
     tcase_add_test(tc, principals_are_per_thread);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
