@@ -783,21 +783,30 @@ static lg_err_t find_topic_for_admin(lg_engine_t *engine, const char *name,
     return LG_OK;
 }
 
+/* The prologue of the ALTER calls: authorization, then the metadata lock
+ * and the lookup.  On LG_OK the caller holds meta_lock and must release
+ * it; on failure nothing is held. */
+static lg_err_t begin_alter(lg_engine_t *engine, const char *name,
+                            lgi_topic_t **topicp) {
+    lg_err_t err = lgi_authorize(engine, LG_OP_ALTER, LG_RESOURCE_TOPIC, name);
+    if (err)
+        return err;
+    pthread_mutex_lock(&engine->meta_lock);
+    if ((err = find_topic_for_admin(engine, name, topicp)))
+        pthread_mutex_unlock(&engine->meta_lock);
+    return err;
+}
+
 LG_API lg_err_t lg_topic_add_partitions(lg_engine_t *engine, const char *name,
                                         int32_t partition_count) {
     lgi_error_clear();
     if (!engine || !name)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine and name must not be NULL");
-    lg_err_t denied = lgi_authorize(engine, LG_OP_ALTER, LG_RESOURCE_TOPIC,
-                                    name);
-    if (denied)
-        return denied;
-    pthread_mutex_lock(&engine->meta_lock);
     lgi_topic_t *topic;
-    lg_err_t err = find_topic_for_admin(engine, name, &topic);
+    lg_err_t err = begin_alter(engine, name, &topic);
     if (err)
-        goto out;
+        return err;
     int32_t old_count = topic->partition_count;
     if (partition_count <= old_count || partition_count > PARTITIONS_MAX) {
         err = lgi_error(LG_ERR_INVALID_ARG,
@@ -872,15 +881,10 @@ LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
     if (!engine || !name || !property)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "engine, name and property must not be NULL");
-    lg_err_t denied = lgi_authorize(engine, LG_OP_ALTER, LG_RESOURCE_TOPIC,
-                                    name);
-    if (denied)
-        return denied;
-    pthread_mutex_lock(&engine->meta_lock);
     lgi_topic_t *topic;
-    lg_err_t err = find_topic_for_admin(engine, name, &topic);
+    lg_err_t err = begin_alter(engine, name, &topic);
     if (err)
-        goto out;
+        return err;
     lg_conf_t overrides = topic->overrides;
     if (value)
         err = lg_conf_set(&overrides, property, value);
