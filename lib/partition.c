@@ -605,8 +605,10 @@ static int64_t read_group_end(const char *dir, int64_t base) {
  *   *.cleaned                      never committed: removed;
  *   <B>.log.swap                   committed: segments with base in
  *                                  (B, group end) removed, <B>'s .swap
- *                                  indexes renamed over the live ones (or
- *                                  the live ones removed, to be rebuilt),
+ *                                  indexes renamed over the live ones (a
+ *                                  missing .swap was renamed already; one
+ *                                  that cannot be renamed removes the live
+ *                                  one, to be rebuilt),
  *                                  <B>.log.swap renamed to <B>.log;
  *   other *.swap                   (no .log.swap) never committed: removed;
  *   *.deleted                      retention or a swap decided: removed;
@@ -672,8 +674,11 @@ static lg_err_t finish_cleaner_files(const char *path) {
             live_path = join_path(path, name);
             if (!swap_path || !live_path)
                 err = lgi_error(LG_ERR_NOMEM, "%s: out of memory", path);
-            else if (rename(swap_path, live_path) != 0)
+            else if (rename(swap_path, live_path) != 0 && errno != ENOENT)
                 unlink(live_path); /* no new index: rebuilt at load */
+            /* A missing .swap was renamed over the live one already (the
+             * cleaner writes all three before its commit), so the live
+             * file is the new one. */
             lgi_free(swap_path);
             lgi_free(live_path);
         }
@@ -1760,13 +1765,15 @@ lg_err_t lgi_partition_read_uncapped(lgi_partition_t *partition,
                         READ_UNCAPPED, NULL);
 }
 
-/* The aborted transactions that may have data in [offset, upper): Kafka's
- * collectAbortedTransactions over the segments from the one holding
- * offset (txnindex.c). */
-static lg_err_t collect_aborted(lgi_partition_t *partition, int64_t offset,
-                                int64_t upper, lgi_aborted_txn_t **listp,
-                                size_t *countp) {
+/* Kafka's collectAbortedTransactions over the segments from the one
+ * holding offset (txnindex.c). */
+lg_err_t lgi_partition_aborted_txns(lgi_partition_t *partition,
+                                    int64_t offset, int64_t upper,
+                                    lgi_aborted_txn_t **listp,
+                                    size_t *countp) {
     size_t cap = 0;
+    *listp = NULL;
+    *countp = 0;
     lg_err_t err = LG_OK;
     pthread_mutex_lock(&partition->mutex);
     for (size_t i = segment_index_for(partition, offset);
@@ -1813,7 +1820,8 @@ lg_err_t lgi_partition_read_committed(lgi_partition_t *partition,
         upper = lgi_batch_last_offset(&header) + 1;
         at += lgi_batch_size(&header);
     }
-    err = collect_aborted(partition, offset, upper, abortedp, aborted_countp);
+    err = lgi_partition_aborted_txns(partition, offset, upper, abortedp,
+                                     aborted_countp);
     if (err != LG_OK) {
         lgi_free(*datap);
         *datap = NULL;

@@ -191,6 +191,15 @@ lg_err_t lgi_partition_read_committed(lgi_partition_t *partition,
                                       lgi_aborted_txn_t **abortedp,
                                       size_t *aborted_countp);
 
+/* The aborted transactions that may have data in [offset, upper), from
+ * the .txnindex of the segments from the one holding offset on, stopping
+ * as Kafka does (txnindex.c): *listp lgi_malloc'd (NULL / 0 when none; the
+ * caller frees).  LG_ERR_NOMEM. */
+lg_err_t lgi_partition_aborted_txns(lgi_partition_t *partition,
+                                    int64_t offset, int64_t upper,
+                                    lgi_aborted_txn_t **listp,
+                                    size_t *countp);
+
 /* Log start offset and published end offset (either pointer may be NULL). */
 void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
                               int64_t *log_end);

@@ -797,6 +797,230 @@ START_TEST(retention_deletes_the_txnindex_with_its_segment) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * Compaction
+ * --------------------------------------------------------------------- */
+
+static void plain_key(lg_engine_t *engine, const char *key,
+                      const char *value) {
+    lg_records_t *records = lg_records_new();
+    ck_assert_int_eq(lg_records_add(records, key, strlen(key), value,
+                                    strlen(value), LG_TIMESTAMP_NOW),
+                     LG_OK);
+    ck_assert_int_eq(lg_append(engine, "t", 0, records, LG_ACKS_LEADER,
+                               NULL),
+                     LG_OK);
+    lg_records_destroy(records);
+}
+
+static void send_key(lg_producer_t *producer, const char *key,
+                     const char *value) {
+    ck_assert_int_eq(lg_produce(producer, "t", 0, key, strlen(key), value,
+                                strlen(value), LG_TIMESTAMP_NOW, NULL),
+                     LG_OK);
+    ck_assert_int_eq(lg_producer_flush(producer, 10000), LG_OK);
+}
+
+/* Enough unique keys to put what came before into sealed segments. */
+static void roll(lg_engine_t *engine, int *filler) {
+    for (int i = 0; i < 6; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "f%d", (*filler)++);
+        plain_key(engine, key, "filler");
+    }
+}
+
+/* What partition 0 holds, batch by batch (read_uncommitted, markers
+ * included): "k=v" for records, "C"/"A" for markers ("C*"/"A*" with a
+ * delete horizon); filler records left out. */
+static void raw_view(lg_engine_t *engine, char *out, size_t size) {
+    lgi_partition_ref_t ref;
+    ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
+    int64_t offset, end;
+    lgi_partition_watermarks(ref.partition, &offset, &end);
+    out[0] = '\0';
+    while (offset < end) {
+        uint8_t *data;
+        size_t len;
+        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
+                                            &data, &len),
+                         LG_OK);
+        if (!data)
+            break;
+        for (size_t at = 0; at < len;) {
+            lgi_batch_header_t h;
+            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
+                                                INT32_MAX, &h),
+                             LG_OK);
+            size_t used = strlen(out);
+            if (h.attributes & LGI_ATTR_CONTROL) {
+                int type = lgi_batch_control_type(data + at, &h);
+                snprintf(out + used, size - used, "%s%s ",
+                         type == LGI_CONTROL_COMMIT ? "C" : "A",
+                         (h.attributes & LGI_ATTR_DELETE_HORIZON) ? "*" : "");
+            } else {
+                lgi_record_iter_t iter;
+                lgi_buf_t scratch = LGI_BUF_INIT;
+                ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
+                                                      &scratch),
+                                 LG_OK);
+                for (;;) {
+                    lgi_record_t r;
+                    int done;
+                    ck_assert_int_eq(lgi_record_iter_next(&iter, &r, &done),
+                                     LG_OK);
+                    if (done)
+                        break;
+                    if (r.key && r.key_len && ((const char *)r.key)[0] == 'f')
+                        continue;
+                    used = strlen(out);
+                    snprintf(out + used, size - used, "%.*s=%.*s ",
+                             (int)r.key_len, (const char *)r.key,
+                             (int)r.value_len, (const char *)r.value);
+                }
+                lgi_buf_free(&scratch);
+            }
+            offset = lgi_batch_last_offset(&h) + 1;
+            at += lgi_batch_size(&h);
+        }
+        lgi_free(data);
+    }
+    lgi_engine_release(engine, &ref);
+}
+
+static void compact(lg_engine_t *engine, lgi_cleaner_t *cleaner,
+                    int64_t now_ms) {
+    lgi_cleaner_settings_t settings = {
+        .policy = LGI_CLEANUP_COMPACT,
+        .retention_ms = -1,
+        .retention_bytes = -1,
+        .min_dirty_ratio = 0,
+        .min_compaction_lag_ms = 0,
+        .max_compaction_lag_ms = INT64_MAX / 2,
+        .delete_retention_ms = 1000,
+    };
+    lgi_partition_ref_t ref;
+    ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
+    int64_t first_dirty = 0;
+    ck_assert_int_eq(lgi_cleaner_compact(cleaner, ref.partition, &settings,
+                                         now_ms, 1, &first_dirty, NULL),
+                     LG_OK);
+    lgi_engine_release(engine, &ref);
+}
+
+START_TEST(the_cleaner_drops_aborted_data_and_markers_after_their_horizon) {
+    lg_engine_t *engine = open_engine();
+    create_topic(engine, 1);
+    lg_producer_t *a = txn_producer(engine, "A");
+    lg_producer_t *b = txn_producer(engine, "B");
+    lgi_cleaner_t *cleaner;
+    ck_assert_int_eq(lgi_cleaner_new(1 << 20, &cleaner), LG_OK);
+    int filler = 0;
+    char view[4096];
+
+    plain_key(engine, "k", "v0");
+    ck_assert_int_eq(lg_producer_begin_transaction(b), LG_OK);
+    send_key(b, "k", "aborted");
+    ck_assert_int_eq(lg_producer_abort_transaction(b, -1), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(a), LG_OK);
+    send_key(a, "j", "c1");
+    ck_assert_int_eq(lg_producer_commit_transaction(a, -1), LG_OK);
+    roll(engine, &filler);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 k=aborted A j=c1 C ");
+
+    /* The aborted value goes and does not take the committed one with it;
+     * both markers stay (their data was there when the pass began), and
+     * the abort is still in the cleaned segment's .txnindex. */
+    int64_t now = 1000000;
+    compact(engine, cleaner, now);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 A j=c1 C ");
+    lgi_aborted_txn_t entries[32];
+    ck_assert_uint_eq(read_entries(0, entries), 1);
+    ck_assert_int_eq(entries[0].first_offset, 1);
+    ck_assert_int_eq(entries[0].last_offset, 2);
+
+    /* Next pass: no data of the abort is left, so its marker gets a
+     * delete horizon; the commit's data is still there. */
+    compact(engine, cleaner, now);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 A* j=c1 C ");
+    ck_assert_uint_eq(read_entries(0, entries), 0);
+    compact(engine, cleaner, now + 999);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 A* j=c1 C ");
+    compact(engine, cleaner, now + 1000);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 j=c1 C ");
+
+    /* A newer j supersedes the transaction's only record; the marker
+     * outlives it by one pass, then by its horizon. */
+    plain_key(engine, "j", "c2");
+    roll(engine, &filler);
+    now += 5000;
+    compact(engine, cleaner, now);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 C j=c2 ");
+    compact(engine, cleaner, now);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 C* j=c2 ");
+    compact(engine, cleaner, now + 1000);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=v0 j=c2 ");
+
+    /* Consumers of both kinds agree with what is left. */
+    char all[4096];
+    lg_consumer_t *consumer = consumer_with(engine, "read_committed", NULL);
+    assign_all(consumer, 1);
+    drain(consumer, 1, all, sizeof all);
+    ck_assert_ptr_null(strstr(all, "aborted"));
+    ck_assert_ptr_nonnull(strstr(all, "0:v0 "));
+    ck_assert_ptr_nonnull(strstr(all, "0:c2 "));
+    lg_consumer_destroy(consumer);
+
+    lgi_cleaner_free(cleaner);
+    lg_producer_destroy(a);
+    lg_producer_destroy(b);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+START_TEST(the_cleaner_never_passes_the_lso) {
+    lg_engine_t *engine = open_engine();
+    create_topic(engine, 1);
+    lg_producer_t *b = txn_producer(engine, "B");
+    lgi_cleaner_t *cleaner;
+    ck_assert_int_eq(lgi_cleaner_new(1 << 20, &cleaner), LG_OK);
+    int filler = 0;
+    char view[4096];
+
+    plain_key(engine, "k", "x1");
+    roll(engine, &filler);
+    ck_assert_int_eq(lg_producer_begin_transaction(b), LG_OK);
+    send_key(b, "k", "open");
+    roll(engine, &filler);
+    plain_key(engine, "k", "x2");
+    roll(engine, &filler);
+    ck_assert_uint_gt(segments(engine, 0), 4);
+    /* Everything from the open transaction on waits, and so does what
+     * only a record beyond it would supersede. */
+    compact(engine, cleaner, 1000000);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=x1 k=open k=x2 ");
+    ck_assert_int_eq(lg_producer_commit_transaction(b, -1), LG_OK);
+    roll(engine, &filler);
+    compact(engine, cleaner, 1000000);
+    raw_view(engine, view, sizeof view);
+    ck_assert_str_eq(view, "k=x2 C ");
+
+    lgi_cleaner_free(cleaner);
+    lg_producer_destroy(b);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 static Suite *isolation_suite(void) {
     Suite *suite = suite_create("isolation");
     TCase *tc = tcase_create("isolation");
@@ -813,6 +1037,9 @@ static Suite *isolation_suite(void) {
     tcase_add_test(tc, txnindex_is_rebuilt_after_a_crash_with_a_torn_tail);
     tcase_add_test(tc, a_torn_abort_marker_takes_its_entry_with_it);
     tcase_add_test(tc, retention_deletes_the_txnindex_with_its_segment);
+    tcase_add_test(tc,
+                   the_cleaner_drops_aborted_data_and_markers_after_their_horizon);
+    tcase_add_test(tc, the_cleaner_never_passes_the_lso);
     suite_add_tcase(suite, tc);
     return suite;
 }
