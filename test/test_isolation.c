@@ -1021,6 +1021,156 @@ START_TEST(the_cleaner_never_passes_the_lso) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * lg_read_committed
+ * --------------------------------------------------------------------- */
+
+/* Everything lg_read_committed (or lg_read) returns from offset on, as
+ * "value@offset "; *nextp gets where the reader ends up. */
+static void read_all(lg_engine_t *engine, int committed, int64_t offset,
+                     char *out, size_t size, int64_t *nextp) {
+    out[0] = '\0';
+    for (int rounds = 0;; rounds++) {
+        ck_assert_int_lt(rounds, 1000);
+        lg_fetch_t *fetch = NULL;
+        ck_assert_int_eq(committed ? lg_read_committed(engine, "t", 0, offset,
+                                                       100, &fetch)
+                                   : lg_read(engine, "t", 0, offset, 100,
+                                             &fetch),
+                         LG_OK);
+        const lg_message_t *m;
+        while (lg_fetch_next(fetch, &m) == LG_OK && m) {
+            size_t len, used = strlen(out);
+            const char *value = lg_message_value(m, &len);
+            snprintf(out + used, size - used, "%.*s@%lld ", (int)len,
+                     value ? value : "", (long long)lg_message_offset(m));
+        }
+        int64_t after = lg_fetch_next_offset(fetch);
+        lg_fetch_destroy(fetch);
+        if (after == offset)
+            break;
+        offset = after;
+    }
+    *nextp = offset;
+}
+
+START_TEST(read_committed_call_matches_the_consumer) {
+    lg_engine_t *engine = open_engine();
+    create_topic(engine, 3);
+    lg_producer_t *a, *b = scenario(engine, &a);
+    char got[4096];
+    int64_t next;
+    read_all(engine, 1, 0, got, sizeof got, &next);
+    ck_assert_str_eq(got, "x0@0 a1@1 ");
+    ck_assert_int_eq(next, lso(engine, 0));
+    read_all(engine, 0, 0, got, sizeof got, &next);
+    ck_assert_str_eq(got, "x0@0 a1@1 b1@3 b1@4 b1@5 b1@6 b2@8 a2@9 ");
+    ck_assert_int_eq(next, high(engine, 0));
+    /* Between the LSO and the end: valid, empty. */
+    lg_fetch_t *fetch = NULL;
+    ck_assert_int_eq(lg_read_committed(engine, "t", 0, 9, 100, &fetch), LG_OK);
+    const lg_message_t *m = (const lg_message_t *)1;
+    ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_OK);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(lg_fetch_next_offset(fetch), 9);
+    lg_fetch_destroy(fetch);
+    /* From inside the aborted transaction. */
+    ck_assert_int_eq(lg_producer_commit_transaction(b, -1), LG_OK);
+    read_all(engine, 1, 4, got, sizeof got, &next);
+    ck_assert_str_eq(got, "b2@8 a2@9 ");
+    ck_assert_int_eq(next, high(engine, 0));
+    /* Errors as lg_read's. */
+    fetch = (lg_fetch_t *)1;
+    ck_assert_int_eq(lg_read_committed(NULL, "t", 0, 0, 100, &fetch),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lg_read_committed(engine, NULL, 0, 0, 100, &fetch),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lg_read_committed(engine, "t", 0, 0, 100, NULL),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lg_read_committed(engine, "t", 0, -1, 100, &fetch),
+                     LG_ERR_OFFSET_OUT_OF_RANGE);
+    ck_assert_ptr_null(fetch);
+    ck_assert_int_eq(lg_read_committed(engine, "t", 0, high(engine, 0) + 1,
+                                       100, &fetch),
+                     LG_ERR_OFFSET_OUT_OF_RANGE);
+    ck_assert_int_eq(lg_read_committed(engine, "nope", 0, 0, 100, &fetch),
+                     LG_ERR_UNKNOWN_TOPIC);
+    ck_assert_int_eq(lg_read_committed(engine, "t", 7, 0, 100, &fetch),
+                     LG_ERR_UNKNOWN_PARTITION);
+    ck_assert_int_eq(lg_read_committed(engine, "t", -1, 0, 100, &fetch),
+                     LG_ERR_UNKNOWN_PARTITION);
+    lg_producer_destroy(a);
+    lg_producer_destroy(b);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+/* Compaction empties everything between a position and an open
+ * transaction: readers step over the gap to the LSO instead of waiting
+ * there for ever. */
+START_TEST(readers_step_over_a_gap_up_to_the_lso) {
+    lg_engine_t *engine = open_engine();
+    create_topic(engine, 1);
+    lgi_cleaner_t *cleaner;
+    ck_assert_int_eq(lgi_cleaner_new(1 << 20, &cleaner), LG_OK);
+    plain_key(engine, "k", "v");
+    for (int i = 0; i < 8; i++) { /* tombstones: gone after their horizon */
+        lg_records_t *records = lg_records_new();
+        ck_assert_int_eq(lg_records_add(records, "g", 1, NULL, 0,
+                                        LG_TIMESTAMP_NOW),
+                         LG_OK);
+        ck_assert_int_eq(lg_append(engine, "t", 0, records, LG_ACKS_LEADER,
+                                   NULL),
+                         LG_OK);
+        lg_records_destroy(records);
+    }
+    lg_producer_t *b = txn_producer(engine, "B");
+    ck_assert_int_eq(lg_producer_begin_transaction(b), LG_OK);
+    /* The transaction starts a segment of its own, so everything before
+     * it is cleanable. */
+    lgi_partition_ref_t ref;
+    ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
+    lgi_log_config_t config, rolling;
+    lgi_partition_config(ref.partition, &config);
+    rolling = config;
+    rolling.segment_bytes = 1; /* the next append rolls */
+    lgi_partition_set_config(ref.partition, &rolling);
+    send_key(b, "z", "open");
+    lgi_partition_set_config(ref.partition, &config);
+    lgi_engine_release(engine, &ref);
+    for (int i = 0; i < 6; i++)
+        send_key(b, "z", "more");
+    int64_t stable = lso(engine, 0);
+    ck_assert_int_eq(stable, 9);
+    ck_assert_uint_gt(segments(engine, 0), 3);
+    compact(engine, cleaner, 1000000);
+    compact(engine, cleaner, 1000000 + 5000);
+    char view[4096];
+    raw_view(engine, view, sizeof view);
+    ck_assert_ptr_null(strstr(view, "g="));
+    ck_assert_int_eq(lso(engine, 0), stable);
+
+    char got[1024];
+    int64_t next;
+    read_all(engine, 1, 1, got, sizeof got, &next);
+    ck_assert_str_eq(got, "");
+    ck_assert_int_eq(next, stable);
+    lg_consumer_t *consumer = consumer_with(engine, NULL, NULL);
+    ck_assert_int_eq(lg_consumer_assign(consumer, "t", 0, 1), LG_OK);
+    const lg_message_t *m = NULL;
+    ck_assert_int_eq(lg_consumer_poll(consumer, 1000, &m), LG_OK);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(lg_message_error(m), LG_ERR_PARTITION_EOF);
+    ck_assert_int_eq(lg_message_offset(m), stable);
+    lg_consumer_destroy(consumer);
+
+    lgi_cleaner_free(cleaner);
+    lg_producer_destroy(b);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 static Suite *isolation_suite(void) {
     Suite *suite = suite_create("isolation");
     TCase *tc = tcase_create("isolation");
@@ -1040,6 +1190,8 @@ static Suite *isolation_suite(void) {
     tcase_add_test(tc,
                    the_cleaner_drops_aborted_data_and_markers_after_their_horizon);
     tcase_add_test(tc, the_cleaner_never_passes_the_lso);
+    tcase_add_test(tc, read_committed_call_matches_the_consumer);
+    tcase_add_test(tc, readers_step_over_a_gap_up_to_the_lso);
     suite_add_tcase(suite, tc);
     return suite;
 }
