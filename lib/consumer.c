@@ -772,7 +772,7 @@ void lgi_consumer_stats(lg_consumer_t *consumer, uint64_t *records,
         lgi_consumer_partition_stats_t partition = {
             assignment->topic, assignment->partition,
             atomic_load_explicit(&assignment->position, memory_order_relaxed),
-            readable_end(assignment)};
+            lgi_partition_published_end(assignment->log)};
         each(opaque, &partition);
     }
     pthread_mutex_unlock(&consumer->stats_lock);
