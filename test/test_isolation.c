@@ -357,6 +357,53 @@ START_TEST(blocking_poll_wakes_when_the_commit_moves_the_lso) {
 }
 END_TEST
 
+static int64_t thread_cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A position between the LSO and the log end (sought there while a
+ * transaction is open) is a valid place to wait: the poll sleeps -- it
+ * does not spin -- and returns the records once the LSO passes it. */
+START_TEST(a_position_past_the_lso_waits_without_spinning) {
+    lg_engine_t *engine = open_engine();
+    create_topic(engine, 1);
+    lg_producer_t *producer = txn_producer(engine, "W");
+    ck_assert_int_eq(lg_producer_begin_transaction(producer), LG_OK);
+    send(producer, 0, "w1");
+    send(producer, 0, "w2");
+    plain(engine, 0, "p1");
+    int64_t end = high(engine, 0);
+    ck_assert_int_eq(lso(engine, 0), 0);
+    lg_consumer_t *consumer = consumer_with(engine, NULL, NULL);
+    ck_assert_int_eq(lg_consumer_assign(consumer, "t", 0, end - 1), LG_OK);
+    const lg_message_t *m = NULL;
+    ck_assert_int_eq(lg_consumer_poll(consumer, 0, &m), LG_OK);
+    ck_assert_int_eq(lg_message_error(m), LG_ERR_PARTITION_EOF);
+    ck_assert_int_eq(lg_message_offset(m), end - 1);
+    int64_t cpu = thread_cpu_ms(), start = now_ms();
+    ck_assert_int_eq(lg_consumer_poll(consumer, 400, &m), LG_OK);
+    ck_assert_ptr_null(m);
+    ck_assert_int_ge(now_ms() - start, 390);
+    ck_assert_int_lt(thread_cpu_ms() - cpu, 100);
+    struct pollfd fd = {.fd = lg_consumer_eventfd(consumer), .events = POLLIN};
+    ck_assert_int_eq(poll(&fd, 1, 0), 0);
+    ck_assert_int_eq(lg_producer_commit_transaction(producer, -1), LG_OK);
+    ck_assert_int_eq(lg_consumer_poll(consumer, 5000, &m), LG_OK);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(lg_message_error(m), LG_OK);
+    size_t len;
+    ck_assert_int_eq(memcmp(lg_message_value(m, &len), "p1", 2), 0);
+    int64_t position;
+    ck_assert_int_eq(lg_consumer_position(consumer, "t", 0, &position), LG_OK);
+    ck_assert_int_eq(position, end);
+    lg_consumer_destroy(consumer);
+    lg_producer_destroy(producer);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 /* LG_OFFSET_END, a timestamp past everything, auto.offset.reset=latest
  * and the group's committed position are the LSO, not the high
  * watermark, for a read_committed consumer. */
@@ -1179,6 +1226,7 @@ static Suite *isolation_suite(void) {
     tcase_add_test(tc, read_committed_stops_at_the_lso_and_skips_aborted_data);
     tcase_add_test(tc, a_position_inside_an_aborted_transaction_skips_the_rest);
     tcase_add_test(tc, blocking_poll_wakes_when_the_commit_moves_the_lso);
+    tcase_add_test(tc, a_position_past_the_lso_waits_without_spinning);
     tcase_add_test(tc, seek_timestamps_and_group_commits_stay_below_the_lso);
     tcase_add_test(tc, bad_isolation_level_is_refused);
     tcase_add_test(tc, txnindex_holds_one_kafka_entry_per_abort);
