@@ -498,11 +498,10 @@ static int compare_names(const void *x, const void *y) {
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* The names in the partition's directory ending in suffix, sorted;
- * returns how many (at most 64). */
-static size_t list_kind(int32_t partition, const char *suffix,
-                        char *names[64]) {
-    char *path = partition_dir(partition);
+/* The names in directory path ending in suffix, sorted; returns how many
+ * (at most 64). */
+static size_t list_kind_in(const char *path, const char *suffix,
+                           char *names[64]) {
     DIR *d = opendir(path);
     ck_assert_ptr_nonnull(d);
     size_t count = 0;
@@ -515,8 +514,16 @@ static size_t list_kind(int32_t partition, const char *suffix,
         }
     }
     closedir(d);
-    free(path);
     qsort(names, count, sizeof *names, compare_names);
+    return count;
+}
+
+/* The same in partition's directory of topic t. */
+static size_t list_kind(int32_t partition, const char *suffix,
+                        char *names[64]) {
+    char *path = partition_dir(partition);
+    size_t count = list_kind_in(path, suffix, names);
+    free(path);
     return count;
 }
 
@@ -1218,6 +1225,109 @@ START_TEST(readers_step_over_a_gap_up_to_the_lso) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * The rebuild after a crash starts at the producer snapshot
+ * --------------------------------------------------------------------- */
+
+static void append_raw(lgi_partition_t *partition, int64_t producer_id,
+                       int marker, int64_t *basep) {
+    lgi_buf_t out = LGI_BUF_INIT;
+    if (marker >= 0) {
+        ck_assert_int_eq(lgi_batch_encode_control(&out, marker, 0, 1000,
+                                                  producer_id, 0),
+                         LG_OK);
+    } else {
+        lg_records_t *records = lg_records_new();
+        ck_assert_int_eq(lg_records_add(records, "k", 1, "value-value-value",
+                                        17, 1000),
+                         LG_OK);
+        lgi_batch_options_t options;
+        lgi_batch_options_init(&options);
+        if (producer_id >= 0) {
+            options.producer_id = producer_id;
+            options.producer_epoch = 0;
+            options.base_sequence = 0;
+            options.transactional = 1;
+        }
+        options.now_ms = 1000;
+        ck_assert_int_eq(lgi_batch_encode(&out, records, &options), LG_OK);
+        lg_records_destroy(records);
+    }
+    ck_assert_int_eq(lgi_partition_append(partition, out.data, out.len,
+                                          LG_ACKS_ALL, 1000, basep),
+                     LG_OK);
+}
+
+START_TEST(crash_rebuild_is_seeded_by_the_producer_snapshot) {
+    lgi_io_t *io = lgt_io();
+    lgi_log_config_t config;
+    lgt_default_config(&config);
+    config.segment_bytes = 300;
+    lgi_partition_t *partition;
+    ck_assert_int_eq(lgi_partition_open(dir, &config, io, 0, 0, 0, &partition),
+                     LG_OK);
+    int64_t first, marker, base;
+    append_raw(partition, -1, -1, &base);
+    append_raw(partition, 77, -1, &first);  /* transaction of 77 opens */
+    for (int i = 0; i < 8; i++)
+        append_raw(partition, -1, -1, &base);
+    append_raw(partition, 77, 0, &marker);  /* and is aborted */
+    size_t count = lgi_partition_segment_count(partition);
+    ck_assert_uint_ge(count, 3);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    /* The active segment: the one holding the marker. */
+    char *logs[64];
+    size_t n = list_kind_in(dir, ".log", logs);
+    int64_t active = strtoll(logs[n - 1], NULL, 10);
+    free_names(logs, n);
+    ck_assert_int_le(active, marker);
+    ck_assert_int_gt(active, first);
+    /* As after a crash: no snapshot at the log end (only the one the last
+     * roll wrote, at the active segment's base), the active segment past
+     * the recovery point, its .txnindex gone. */
+    char *snapshot = lgt_segment_file(dir, marker + 1, ".snapshot");
+    ck_assert_int_eq(unlink(snapshot), 0);
+    free(snapshot);
+    char *txn = lgt_segment_file(dir, active, ".txnindex");
+    ck_assert_int_eq(unlink(txn), 0);
+    /* The producer id of the transaction's batch in the first segment is
+     * made unrecognisable: a replay from the first segment would no longer
+     * know where the transaction began (the header is not CRC-checked by a
+     * header walk). */
+    char *log0 = lgt_segment_file(dir, 0, ".log");
+    size_t len;
+    uint8_t *bytes = lgt_read_file(log0, &len);
+    lgi_batch_header_t h;
+    ck_assert_int_eq(lgi_batch_parse_header(bytes, len, INT32_MAX, &h), LG_OK);
+    size_t second = lgi_batch_size(&h);
+    ck_assert_int_eq(lgi_batch_parse_header(bytes + second, len - second,
+                                            INT32_MAX, &h),
+                     LG_OK);
+    ck_assert_int_eq(h.producer_id, 77);
+    lgi_put_be64(bytes + second + 43, 12345);
+    ck_assert_int_eq(lgt_write_file(log0, bytes, len), 0);
+    free(bytes);
+    free(log0);
+
+    ck_assert_int_eq(lgi_partition_open(dir, &config, io, active, 0, 0,
+                                        &partition),
+                     LG_OK);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    bytes = lgt_read_file(txn, &len);
+    ck_assert_uint_eq(len, LGI_TXNINDEX_ENTRY_SIZE);
+    lgi_aborted_txn_t entry;
+    ck_assert_int_eq(lgi_txnindex_decode(bytes, &entry), LG_OK);
+    ck_assert_int_eq(entry.producer_id, 77);
+    ck_assert_int_eq(entry.first_offset, first); /* from the snapshot */
+    ck_assert_int_eq(entry.last_offset, marker);
+    ck_assert_int_eq(entry.last_stable_offset, marker + 1);
+    free(bytes);
+    free(txn);
+    lgi_io_close(io);
+}
+END_TEST
+
 static Suite *isolation_suite(void) {
     Suite *suite = suite_create("isolation");
     TCase *tc = tcase_create("isolation");
@@ -1240,6 +1350,7 @@ static Suite *isolation_suite(void) {
     tcase_add_test(tc, the_cleaner_never_passes_the_lso);
     tcase_add_test(tc, read_committed_call_matches_the_consumer);
     tcase_add_test(tc, readers_step_over_a_gap_up_to_the_lso);
+    tcase_add_test(tc, crash_rebuild_is_seeded_by_the_producer_snapshot);
     suite_add_tcase(suite, tc);
     return suite;
 }
