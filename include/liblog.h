@@ -671,14 +671,20 @@ typedef struct lg_consumer lg_consumer_t;
 
 /* Special offsets for assign/seek. */
 #define LG_OFFSET_BEGINNING (-2) /* the log start offset */
-#define LG_OFFSET_END (-1)       /* the log end offset: only new records */
+#define LG_OFFSET_END (-1)       /* the log end offset (the LSO under
+                                    read_committed): only new records */
 
 /* A new consumer on engine; conf (may be NULL; borrowed) carries consumer
  * properties (enable.partition.eof, fetch.max.bytes,
- * max.partition.fetch.bytes, auto.offset.reset, and for groups group.id,
- * group.instance.id, partition.assignment.strategy, session.timeout.ms,
- * max.poll.interval.ms, enable.auto.commit, auto.commit.interval.ms).
- * Destroy it before closing the engine.  Any thread. */
+ * max.partition.fetch.bytes, auto.offset.reset, isolation.level, and for
+ * groups group.id, group.instance.id, partition.assignment.strategy,
+ * session.timeout.ms, max.poll.interval.ms, enable.auto.commit,
+ * auto.commit.interval.ms).  isolation.level is read_committed by default
+ * (librdkafka's default): a partition's end is then its last stable offset
+ * (lg_watermarks_lso) for reads, EOF events, LG_OFFSET_END and
+ * auto.offset.reset, and records of aborted transactions are skipped;
+ * read_uncommitted returns every record.  Transaction markers are never
+ * returned.  Destroy it before closing the engine.  Any thread. */
 LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
                                 lg_consumer_t **consumerp);
 
