@@ -5,13 +5,16 @@
  * DATA FLOW
  *
  *   lg_produce (any thread)
- *     -> topic cache (lock-free lookup) -> partitioner
- *     -> buffer.memory reservation (atomic; waits up to max.block.ms)
+ *     -> topic cache (the last topic, else a lock-free hash lookup)
+ *        -> partitioner
  *     -> the partition's accumulator: under its mutex the record is
- *        encoded straight into the open batch (batch_builder.c) and its
- *        message_opaque stored in a parallel array.  A batch that cannot
- *        take another record of the same size is moved to the ready queue
- *        at once.
+ *        charged to the open batch's buffer.memory credit, encoded
+ *        straight into the batch (batch_builder.c) and its message_opaque
+ *        stored in a parallel array.  Without an open batch with room and
+ *        credit, the record is charged on its own (atomic; waits up to
+ *        max.block.ms) and may open a batch.  A batch that cannot take
+ *        another record of the same size is moved to the ready queue at
+ *        once.
  *   sender thread
  *     -> moves batches whose linger.ms expired (or that a flush wants) to
  *        the ready queue, under the accumulator's mutex, so the queue holds
@@ -38,10 +41,24 @@
  *   - Application callbacks run only inside lg_producer_poll/flush.
  *   - A batch holds a partition reference (lgi_engine_acquire) exactly
  *     while its append is in flight.
- *   - Lock order: accumulator mutex, then sender_lock.  Nothing else nests.
+ *   - Lock order: accumulator mutex, then sender_lock or memory_lock (a
+ *     batch leaving the accumulator returns its credit).  Nothing else
+ *     nests.
  *   - Topic entries, accumulators and superseded lookup tables are freed
  *     only by lg_producer_destroy, so a pointer loaded from a table stays
  *     valid without reference counting.
+ *
+ * BUFFER.MEMORY: every record accepted is charged its size bound
+ * (lgi_batch_record_size_bound) until its batch ends, and the charges
+ * never exceed buffer.memory.  To keep the shared counter off the
+ * per-record path, a batch whose first record was charged takes credit
+ * ahead for the records like it that it can still hold (as Kafka's
+ * producer takes a batch.size buffer from its pool), and later records
+ * are charged to that credit under the accumulator mutex.  Credit is
+ * taken only while the producer's use stays within half of buffer.memory
+ * (so at most that half can sit idle in open batches) and what is unused
+ * goes back when the batch leaves the accumulator (full, linger.ms, flush),
+ * waking lg_produce calls that wait for memory.
  *
  * IDEMPOTENCE (enable.idempotence, the default): the producer takes an id
  * from the engine (producer_id.c) at creation, epoch 0.  The sender (one
@@ -126,6 +143,10 @@ struct pbatch {
     void **opaques;  /* one per record, only with a delivery callback */
     size_t opaque_cap;
     size_t memory;   /* bytes charged to buffer.memory */
+    /* buffer.memory taken ahead for records still to come while the batch
+     * is open, so they need no atomic on the shared counter (see
+     * BUFFER.MEMORY); returned by make_ready. */
+    size_t credit;
     int32_t base_sequence; /* idempotence: stamped at first hand-off */
     int16_t stamped_epoch; /* epoch base_sequence belongs to, -1 none */
     int64_t created_ms; /* monotonic: delivery.timeout.ms counts from here */
@@ -150,6 +171,11 @@ struct accumulator {
     atomic_ullong txn_registered;
     ptopic_t *topic;
     int32_t partition;
+    /* Records and bytes (as charged) accepted into this partition: written
+     * only under lock, so a relaxed load and store replace an atomic
+     * read-modify-write on the per-record path; read by any thread. */
+    atomic_llong accepted;
+    _Atomic uint64_t accepted_bytes;
     accumulator_t *registry_next; /* all accumulators, for the sender */
     /* Sender thread only: batches waiting to be re-sent, by sequence, and
      * when.  While any wait, newer batches of the partition queue behind
@@ -224,6 +250,10 @@ struct lg_producer {
      * also serialises accumulator creation and table growth). */
     pthread_mutex_t topics_lock;
     _Atomic(topic_table_t *) topics;
+    /* The entry the last lookup found: most applications produce to one
+     * topic, or to a few in runs, so one name comparison usually replaces
+     * hashing the name.  Written only when it changes. */
+    _Atomic(ptopic_t *) last_topic;
     retired_t *retired;
     ptopic_t *all_topics;
     _Atomic(accumulator_t *) registry;
@@ -234,12 +264,11 @@ struct lg_producer {
     pthread_mutex_t memory_lock;
     pthread_cond_t memory_freed;
 
-    /* Records accepted by lg_produce and records whose batch ended. */
-    atomic_llong accepted;
+    /* Records whose batch ended (the accumulators count those accepted). */
     atomic_llong finished;
-    /* Statistics (stats.h): records whose batch was appended / failed,
-     * bytes accepted; relaxed atomics. */
-    _Atomic uint64_t stat_delivered, stat_failed, stat_bytes;
+    /* Statistics (stats.h): records whose batch was appended / failed;
+     * relaxed atomics. */
+    _Atomic uint64_t stat_delivered, stat_failed;
     lgi_stats_client_t stats_client;
 
     /* Sender thread and its inputs. */
@@ -595,16 +624,27 @@ static lg_err_t topic_load(lg_producer_t *producer, const char *name,
 
 static lg_err_t topic_get(lg_producer_t *producer, const char *name,
                           ptopic_t **topicp) {
-    size_t len = strlen(name);
-    uint64_t hash = name_hash(name, len);
-    ptopic_t *t = topic_find(atomic_load_explicit(&producer->topics,
-                                                  memory_order_acquire),
-                             name, hash);
-    if (t && !atomic_load_explicit(&t->deleted, memory_order_relaxed)) {
+    ptopic_t *t =
+        atomic_load_explicit(&producer->last_topic, memory_order_acquire);
+    if (t && strcmp(t->name, name) == 0 &&
+        !atomic_load_explicit(&t->deleted, memory_order_relaxed)) {
         *topicp = t;
         return LG_OK;
     }
-    return topic_load(producer, name, hash, topicp);
+    size_t len = strlen(name);
+    uint64_t hash = name_hash(name, len);
+    t = topic_find(atomic_load_explicit(&producer->topics,
+                                        memory_order_acquire),
+                   name, hash);
+    lg_err_t err = LG_OK;
+    if (!t || atomic_load_explicit(&t->deleted, memory_order_relaxed))
+        err = topic_load(producer, name, hash, &t);
+    if (err == LG_OK) {
+        /* Entries live until destroy, so a stale last_topic is harmless. */
+        atomic_store_explicit(&producer->last_topic, t, memory_order_release);
+        *topicp = t;
+    }
+    return err;
 }
 
 /* The accumulator of partition, created on first use.  NULL on allocation
@@ -668,6 +708,10 @@ static void make_ready(lg_producer_t *producer, accumulator_t *acc) {
     pbatch_t *batch = acc->open;
     acc->open = NULL;
     atomic_store_explicit(&acc->deadline_ms, 0, memory_order_relaxed);
+    if (batch->credit) {
+        memory_release(producer, batch->credit);
+        batch->credit = 0;
+    }
 
     batch->next = NULL;
     pthread_mutex_lock(&producer->sender_lock);
@@ -679,6 +723,21 @@ static void make_ready(lg_producer_t *producer, accumulator_t *acc) {
     producer->sender_pending = 1;
     pthread_cond_signal(&producer->sender_wake);
     pthread_mutex_unlock(&producer->sender_lock);
+}
+
+/* Takes size bytes of buffer.memory ahead for an open batch, without
+ * waiting, and only while the producer's use stays within half of
+ * buffer.memory: credit held by idle partitions then never keeps more
+ * than that half from records going elsewhere.  1 if taken. */
+static int memory_take_credit(lg_producer_t *producer, size_t size) {
+    long long limit = producer->buffer_memory / 2;
+    long long used = atomic_load_explicit(&producer->memory_used,
+                                          memory_order_relaxed);
+    while (used + (long long)size <= limit)
+        if (atomic_compare_exchange_weak(&producer->memory_used, &used,
+                                         used + (long long)size))
+            return 1;
+    return 0;
 }
 
 /* Opens a batch in acc (lock held) sized for records of first_size bytes.
@@ -739,23 +798,49 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
 }
 
 /* Outcome of appending to an accumulator. */
-enum { APPENDED, NEEDS_NEW_BATCH, APPEND_NOMEM, APPEND_TXN_FAILED };
+enum { APPENDED, NEEDS_NEW_BATCH, NEEDS_MEMORY, APPEND_NOMEM,
+       APPEND_TXN_FAILED };
+
+/* After the first record of batch (encoded in first_len bytes, charged
+ * charge) takes credit for the records like it that the batch can still
+ * take (see BUFFER.MEMORY). */
+static void batch_take_credit(lg_producer_t *producer, pbatch_t *batch,
+                              size_t first_len, size_t charge) {
+    size_t len = lgi_batch_builder_size(&batch->builder);
+    /* A record goes in while len + charge <= limit (the charge bounds its
+     * encoded size); each adds about first_len. */
+    if (first_len == 0 || len + charge > batch->limit)
+        return;
+    size_t more = (batch->limit - charge - len) / first_len + 1;
+    if (memory_take_credit(producer, more * charge))
+        batch->credit = more * charge;
+}
 
 /* Appends the n records fields[] to partition's accumulator.  With
  * abort_on_new_batch, returns NEEDS_NEW_BATCH instead of opening a batch
  * (the sticky partitioner then moves on, as Kafka's).  charges[i] is the
- * buffer.memory charge of record i.  Records that do not fit the open
- * batch start a new one, so one call may span batches. */
+ * buffer.memory charge of record i.  With reserved, the caller already
+ * charged them to buffer.memory; without (n is then 1), the record is
+ * charged to the open batch's credit, and NEEDS_MEMORY (nothing changed)
+ * says there is no open batch it fits with enough credit.  Records that do
+ * not fit the open batch start a new one, so one call may span batches. */
 static int accumulate(lg_producer_t *producer, accumulator_t *acc,
                       const lgi_record_fields_t *fields, const size_t *sizes,
                       size_t n, void *message_opaque,
-                      int abort_on_new_batch, size_t *appendedp) {
+                      int abort_on_new_batch, int reserved,
+                      size_t *appendedp) {
     pthread_mutex_lock(&acc->lock);
     for (size_t i = 0; i < n; i++) {
         const lgi_record_fields_t *r = &fields[i];
         pbatch_t *batch = acc->open;
         /* sizes[i] bounds the record's encoded size in any batch. */
         size_t size = sizes[i];
+        if (!reserved && (!batch || batch->credit < size ||
+                          lgi_batch_builder_size(&batch->builder) + size >
+                              batch->limit)) {
+            pthread_mutex_unlock(&acc->lock);
+            return NEEDS_MEMORY;
+        }
         if (batch && lgi_batch_builder_size(&batch->builder) + size >
                          batch->limit) {
             make_ready(producer, acc);
@@ -778,19 +863,37 @@ static int accumulate(lg_producer_t *producer, accumulator_t *acc,
             void **grown = lgi_realloc(batch->opaques, cap * sizeof *grown);
             if (!grown) {
                 pthread_mutex_unlock(&acc->lock);
-                return APPEND_NOMEM;
+                return reserved ? APPEND_NOMEM : NEEDS_MEMORY;
             }
             batch->opaques = grown;
             batch->opaque_cap = cap;
         }
+        size_t before = lgi_batch_builder_size(&batch->builder);
         if (lgi_batch_builder_add(&batch->builder, r) != 0) {
             pthread_mutex_unlock(&acc->lock);
-            return APPEND_NOMEM;
+            return reserved ? APPEND_NOMEM : NEEDS_MEMORY;
         }
         if (batch->opaques)
             batch->opaques[batch->builder.count - 1] = message_opaque;
-        batch->memory += sizes[i];
+        if (!reserved)
+            batch->credit -= size;
+        batch->memory += size;
+        /* Only this thread writes them (lock held): no read-modify-write
+         * atomics needed. */
+        atomic_store_explicit(
+            &acc->accepted,
+            atomic_load_explicit(&acc->accepted, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+        atomic_store_explicit(
+            &acc->accepted_bytes,
+            atomic_load_explicit(&acc->accepted_bytes, memory_order_relaxed) +
+                size,
+            memory_order_relaxed);
         (*appendedp)++;
+        if (batch->builder.count == 1)
+            batch_take_credit(producer, batch,
+                              lgi_batch_builder_size(&batch->builder) - before,
+                              size);
         /* Full for practical purposes once another record like this one
          * would not fit: send it now instead of after linger.ms. */
         if (lgi_batch_builder_size(&batch->builder) + size > batch->limit)
@@ -937,7 +1040,10 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
         return lgi_error(LG_ERR_RECORD_TOO_LARGE,
                          "records of %zu bytes are over buffer.memory "
                          "%" PRId64, total, producer->buffer_memory);
-    if ((err = memory_reserve(producer, total)))
+    /* One record first tries the open batch's credit; a failed try
+     * changes nothing, and the record is then charged on its own. */
+    int reserved = n > 1;
+    if (reserved && (err = memory_reserve(producer, total)))
         return err;
 
     int sticky = 0;
@@ -955,9 +1061,16 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
             outcome = APPEND_TXN_FAILED;
         else if (acc)
             outcome = accumulate(producer, acc, fields, sizes, n,
-                                 message_opaque, sticky, &appended);
+                                 message_opaque, sticky, reserved,
+                                 &appended);
         if (outcome == APPENDED)
             break;
+        if (outcome == NEEDS_MEMORY) {
+            if ((err = memory_reserve(producer, total)))
+                return err;
+            reserved = 1;
+            continue;
+        }
         if (outcome == NEEDS_NEW_BATCH) {
             /* KIP-480: a new batch in the sticky partition moves the
              * sticky partition; the record opens its batch there. */
@@ -971,17 +1084,14 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
         size_t kept = 0;
         for (size_t i = 0; i < appended; i++)
             kept += sizes[i];
-        memory_release(producer, total - kept);
-        atomic_fetch_add(&producer->accepted, (long long)appended);
+        if (reserved)
+            memory_release(producer, total - kept);
         if (outcome == APPEND_TXN_FAILED)
             return err;
         return lgi_error(LG_ERR_NOMEM,
                          "lg_produce: out of memory queueing a record for "
                          "topic \"%s\"", topic);
     }
-    atomic_fetch_add_explicit(&producer->accepted, (long long)n,
-                              memory_order_relaxed);
-    lgi_count(&producer->stat_bytes, (uint64_t)total);
     return LG_OK;
 }
 
@@ -1482,12 +1592,30 @@ LG_API lg_err_t lg_producer_flush(lg_producer_t *producer, int timeout_ms) {
  * Life cycle
  * --------------------------------------------------------------------- */
 
+/* Records accepted by lg_produce so far, summed over the accumulators;
+ * with bytesp, their buffer.memory charges too. */
+static long long producer_accepted(lg_producer_t *producer, uint64_t *bytesp) {
+    long long records = 0;
+    uint64_t bytes = 0;
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc;
+         acc = acc->registry_next) {
+        records += atomic_load_explicit(&acc->accepted, memory_order_relaxed);
+        bytes += atomic_load_explicit(&acc->accepted_bytes,
+                                      memory_order_relaxed);
+    }
+    if (bytesp)
+        *bytesp = bytes;
+    return records;
+}
+
 LG_API size_t lg_producer_queue_length(const lg_producer_t *producer) {
     if (!producer)
         return 0;
     lg_producer_t *p = (lg_producer_t *)producer; /* atomics are not const */
+    /* finished first: a record counted finished was counted accepted
+     * before, so the difference cannot go negative from a race. */
     long long finished = atomic_load(&p->finished);
-    long long accepted = atomic_load(&p->accepted);
+    long long accepted = producer_accepted(p, NULL);
     return accepted > finished ? (size_t)(accepted - finished) : 0;
 }
 
@@ -1503,7 +1631,7 @@ LG_API lg_err_t lg_producer_set_delivery_callback(lg_producer_t *producer,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_producer_set_delivery_callback: producer is "
                          "NULL");
-    if (atomic_load(&producer->accepted) != 0)
+    if (producer_accepted(producer, NULL) != 0)
         return lgi_error(LG_ERR_STATE,
                          "lg_producer_set_delivery_callback: records were "
                          "already produced; set the callback before the "
@@ -1782,10 +1910,7 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
 /* Fills stats for the engine's statistics renderers.  Any thread, while
  * the producer is registered. */
 void lgi_producer_stats(lg_producer_t *producer, lgi_producer_stats_t *stats) {
-    stats->records = (uint64_t)atomic_load_explicit(&producer->accepted,
-                                                    memory_order_relaxed);
-    stats->bytes = atomic_load_explicit(&producer->stat_bytes,
-                                        memory_order_relaxed);
+    stats->records = (uint64_t)producer_accepted(producer, &stats->bytes);
     stats->delivered = atomic_load_explicit(&producer->stat_delivered,
                                             memory_order_relaxed);
     stats->failed = atomic_load_explicit(&producer->stat_failed,
