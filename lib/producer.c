@@ -60,6 +60,14 @@
  * goes back when the batch leaves the accumulator (full, linger.ms, flush),
  * waking lg_produce calls that wait for memory.
  *
+ * BATCH MEMORY: a batch's record buffer (batch.size plus the header) is
+ * taken from a small per-producer pool and goes back to it when the
+ * records are no longer needed (at completion, or at the end of the
+ * batch), as Kafka's producer recycles batch.size buffers.  Besides the
+ * malloc/free pair, this saves the page faults a fresh buffer costs when
+ * the allocator has just returned the freed one to the kernel; at most
+ * POOL_MAX buffers wait there, freed by destroy.
+ *
  * IDEMPOTENCE (enable.idempotence, the default): the producer takes an id
  * from the engine (producer_id.c) at creation, epoch 0.  The sender (one
  * thread, submitting each partition's batches in order) gives a batch its
@@ -124,6 +132,9 @@ enum { TXN_UNINIT, TXN_READY, TXN_IN, TXN_FENCED };
 /* Upper bound on one wait inside lg_producer_flush, so completions that
  * do not signal the eventfd (no delivery callback) are noticed promptly. */
 #define FLUSH_WAIT_SLICE_MS 5
+/* Record buffers of ended batches kept for the next batches (see
+ * BATCH MEMORY). */
+#define POOL_MAX 16
 
 typedef struct pbatch pbatch_t;
 typedef struct accumulator accumulator_t;
@@ -257,6 +268,11 @@ struct lg_producer {
     retired_t *retired;
     ptopic_t *all_topics;
     _Atomic(accumulator_t *) registry;
+
+    /* Record buffers for reuse (BATCH MEMORY): data and cap only. */
+    pthread_mutex_t pool_lock;
+    size_t pool_count;
+    lgi_buf_t pool[POOL_MAX];
 
     /* buffer.memory */
     atomic_llong memory_used;
@@ -401,7 +417,34 @@ static void live_remove(lg_producer_t *producer, pbatch_t *batch) {
     pthread_mutex_unlock(&producer->live_lock);
 }
 
-static void batch_free(pbatch_t *batch) {
+/* Gives buf's memory to the pool, or frees it when the pool is full or
+ * the buffer is not of the usual size (a batch of one large record). */
+static void pool_put(lg_producer_t *producer, lgi_buf_t *buf) {
+    size_t usual = (size_t)producer->batch_size + LGI_BATCH_HEADER_SIZE;
+    if (buf->data && buf->cap >= usual && buf->cap / 4 <= usual) {
+        pthread_mutex_lock(&producer->pool_lock);
+        if (producer->pool_count < POOL_MAX) {
+            producer->pool[producer->pool_count++] =
+                (lgi_buf_t){buf->data, 0, buf->cap};
+            *buf = (lgi_buf_t)LGI_BUF_INIT;
+        }
+        pthread_mutex_unlock(&producer->pool_lock);
+    }
+    lgi_buf_free(buf);
+}
+
+/* Fills the empty buf from the pool when it holds a buffer of at least
+ * size bytes; buf stays empty otherwise. */
+static void pool_get(lg_producer_t *producer, lgi_buf_t *buf, size_t size) {
+    pthread_mutex_lock(&producer->pool_lock);
+    if (producer->pool_count > 0 &&
+        producer->pool[producer->pool_count - 1].cap >= size)
+        *buf = producer->pool[--producer->pool_count];
+    pthread_mutex_unlock(&producer->pool_lock);
+}
+
+static void batch_free(lg_producer_t *producer, pbatch_t *batch) {
+    pool_put(producer, &batch->builder.buf);
     lgi_batch_builder_free(&batch->builder);
     lgi_free(batch->opaques);
     lgi_free(batch);
@@ -425,7 +468,7 @@ static void batch_finish(lg_producer_t *producer, pbatch_t *batch) {
     int32_t count = batch->builder.count;
     memory_release(producer, batch->memory);
     live_remove(producer, batch);
-    batch_free(batch);
+    batch_free(producer, batch);
     atomic_fetch_add(&producer->finished, count);
 }
 
@@ -454,7 +497,7 @@ static void batch_complete(lg_producer_t *producer, pbatch_t *batch,
     }
     /* The records are not needed for the report: free them now rather
      * than when the application gets round to polling. */
-    lgi_buf_free(&batch->builder.buf); /* builder.count stays for poll */
+    pool_put(producer, &batch->builder.buf); /* builder.count stays */
     pbatch_t *head = atomic_load(&producer->reports);
     do {
         batch->next = head;
@@ -756,16 +799,23 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
     pbatch_t *batch = lgi_calloc(1, sizeof *batch);
     if (!batch)
         return NULL;
+    pool_get(producer, &batch->builder.buf, limit);
     if (lgi_batch_builder_reset(&batch->builder,
                                 limit - LGI_BATCH_HEADER_SIZE) != 0) {
         lgi_free(batch);
         return NULL;
     }
     if (producer->callback) {
-        batch->opaque_cap = limit / (first_size ? first_size : 1) + 1;
+        /* One slot per record the batch can hold if records are like
+         * this one: first_size bounds its encoding, which is at most
+         * LGI_RECORD_BOUND_SLACK bytes shorter. */
+        size_t least = first_size > LGI_RECORD_BOUND_SLACK + 1
+                           ? first_size - LGI_RECORD_BOUND_SLACK
+                           : 1;
+        batch->opaque_cap = (limit - LGI_BATCH_HEADER_SIZE) / least + 1;
         batch->opaques = lgi_malloc(batch->opaque_cap * sizeof(void *));
         if (!batch->opaques) {
-            batch_free(batch);
+            batch_free(producer, batch);
             return NULL;
         }
     }
@@ -1662,6 +1712,8 @@ static void producer_free(lg_producer_t *producer) {
     }
     topic_table_t *table = atomic_load(&producer->topics);
     lgi_free(table);
+    for (size_t i = 0; i < producer->pool_count; i++)
+        lgi_buf_free(&producer->pool[i]);
     while (producer->retired) {
         retired_t *r = producer->retired;
         producer->retired = r->next;
@@ -1678,6 +1730,7 @@ static void producer_free(lg_producer_t *producer) {
     pthread_mutex_destroy(&producer->live_lock);
     pthread_mutex_destroy(&producer->inflight_lock);
     pthread_mutex_destroy(&producer->event_lock);
+    pthread_mutex_destroy(&producer->pool_lock);
     pthread_cond_destroy(&producer->inflight_done);
     lgi_free(producer);
 }
@@ -1686,7 +1739,7 @@ static void discard_list(lg_producer_t *producer, pbatch_t *list) {
     while (list) {
         pbatch_t *next = list->next;
         live_remove(producer, list);
-        batch_free(list);
+        batch_free(producer, list);
         list = next;
     }
 }
@@ -1873,6 +1926,7 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
     pthread_mutex_init(&p->live_lock, NULL);
     pthread_mutex_init(&p->inflight_lock, NULL);
     pthread_mutex_init(&p->event_lock, NULL);
+    pthread_mutex_init(&p->pool_lock, NULL);
     p->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->event_fd < 0) {
         err = lgi_error_errno(LG_ERR_IO, errno, "lg_producer_new: eventfd");
