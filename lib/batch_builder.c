@@ -27,8 +27,17 @@ int lgi_batch_builder_reset(lgi_batch_builder_t *builder, size_t capacity) {
     builder->count = 0;
     builder->base_timestamp = 0;
     builder->max_timestamp = 0;
-    if (lgi_buf_reserve(&builder->buf, LGI_BATCH_HEADER_SIZE + capacity) != 0)
-        return -1;
+    size_t size = LGI_BATCH_HEADER_SIZE + capacity;
+    if (builder->buf.cap < size) {
+        /* Exactly the size asked for: the producer sizes batches to
+         * batch.size, and a power-of-two rounding would nearly double
+         * that. */
+        uint8_t *data = lgi_realloc(builder->buf.data, size);
+        if (!data)
+            return -1;
+        builder->buf.data = data;
+        builder->buf.cap = size;
+    }
     /* The header is written at seal time into the copy; these bytes only
      * keep offsets in buf equal to offsets in the sealed batch. */
     memset(builder->buf.data, 0, LGI_BATCH_HEADER_SIZE);
@@ -151,10 +160,14 @@ lg_err_t lgi_batch_builder_seal(const lgi_batch_builder_t *builder,
     lgi_buf_t out = LGI_BUF_INIT;
     int codec = options->codec;
     if (codec == LGI_CODEC_NONE) {
-        if (lgi_buf_reserve(&out, builder->buf.len) != 0)
+        /* Exactly the batch's size (lgi_buf_reserve would round up to a
+         * power of two): the copy is written once and handed off. */
+        out.data = lgi_malloc(builder->buf.len);
+        if (!out.data)
             return lgi_error(LG_ERR_NOMEM,
                              "batch builder: out of memory for a %zu-byte "
                              "batch", builder->buf.len);
+        out.cap = builder->buf.len;
         memcpy(out.data + LGI_BATCH_HEADER_SIZE, records, records_len);
         out.len = builder->buf.len;
     } else {
