@@ -6,6 +6,8 @@
 #include "clock.h"
 
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -79,11 +81,38 @@ START_TEST(back_to_back_calls_never_go_backwards) {
 }
 END_TEST
 
+static atomic_long violations;
+
+static void *hammer(void *arg) {
+    (void)arg;
+    int64_t end = monotonic_ns() + 200 * 1000000LL;
+    while (monotonic_ns() < end) {
+        int64_t before = realtime_ms();
+        int64_t got = lgi_clock_realtime_ms();
+        int64_t after = realtime_ms();
+        if (got < before || got > after)
+            atomic_fetch_add(&violations, 1);
+    }
+    return NULL;
+}
+
+START_TEST(threads_sharing_the_cache_get_exact_answers) {
+    /* Threads refresh the one shared cache concurrently (seqlock). */
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&threads[i], NULL, hammer, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(threads[i], NULL);
+    ck_assert_int_eq(atomic_load(&violations), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("clock");
     TCase *tc = tcase_create("clock");
     tcase_add_test(tc, every_answer_lies_between_clock_reads_around_the_call);
     tcase_add_test(tc, back_to_back_calls_never_go_backwards);
+    tcase_add_test(tc, threads_sharing_the_cache_get_exact_answers);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
