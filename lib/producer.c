@@ -1165,11 +1165,14 @@ LG_API lg_err_t lg_produce(lg_producer_t *producer, const char *topic,
     if (!producer || !topic)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_produce: producer and topic must not be NULL");
-    lg_err_t err = check_bytes("key", key, key_len);
-    if (err == LG_OK)
-        err = check_bytes("value", value, value_len);
-    if (err)
+    /* One test for the usual case; check_bytes says what is wrong. */
+    if ((!key && key_len) || (!value && value_len) || key_len > INT32_MAX ||
+        value_len > INT32_MAX) {
+        lg_err_t err = check_bytes("key", key, key_len);
+        if (err == LG_OK)
+            err = check_bytes("value", value, value_len);
         return err;
+    }
     if (timestamp < 0 && timestamp != LG_TIMESTAMP_NOW)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_produce: timestamp %" PRId64 " is negative (use "

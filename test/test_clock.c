@@ -62,7 +62,9 @@ START_TEST(every_answer_lies_between_clock_reads_around_the_call) {
             calls++;
         }
     }
-    ck_assert_int_gt(changes, 100);
+    /* Many millisecond boundaries were crossed (fewer under a sanitizer
+     * on a busy machine, where each call is slow). */
+    ck_assert_int_gt(changes, 20);
     if (tsc_machine())
         ck_assert_int_eq(lgi_clock_cached(), 1);
 }
