@@ -69,6 +69,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,6 +135,7 @@ struct lg_consumer {
     atomic_int wakeup_requested;
 
     int enable_partition_eof;
+    int64_t poll_spin_ns; /* poll.spin.us */
     int64_t fetch_max_bytes;
     int64_t max_partition_fetch_bytes;
     int auto_offset_reset;
@@ -568,6 +570,13 @@ static lg_err_t commit_positions(lg_consumer_t *consumer,
                                  const lg_topic_partition_list_t *only,
                                  int acks, int report);
 
+/* LGI_CONSUMER_WAIT_SLICE_MS unless a test replaced it. */
+static atomic_int wait_slice_ms = LGI_CONSUMER_WAIT_SLICE_MS;
+
+void lgi_consumer_set_wait_slice_ms(int slice_ms) {
+    atomic_store_explicit(&wait_slice_ms, slice_ms, memory_order_relaxed);
+}
+
 /* Everything poll and poll_batch share. */
 static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
                         const lg_message_t **messages, size_t max,
@@ -595,14 +604,20 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
         int64_t now = monotonic_ns();
         if (timeout_ms > 0 && now >= deadline)
             break;
-        /* Spin briefly: a record published now is returned without the
-         * cost of sleeping and being woken. */
+        /* Spin for poll.spin.us: a record published now is returned
+         * without the cost of sleeping and being woken.  Pause first,
+         * then yield between looks so a spinner on a small machine does
+         * not keep the appender or the I/O thread off the CPU. */
         int arrived = 0;
-        for (int64_t spin_end = now + LGI_CONSUMER_SPIN_NS;
-             !arrived && monotonic_ns() < spin_end;) {
+        for (int64_t spin_start = now; !arrived && now - spin_start <
+                                                     consumer->poll_spin_ns;
+             now = monotonic_ns()) {
             arrived = records_arrived(consumer) ||
                       atomic_load(&consumer->wakeup_requested);
-            cpu_relax();
+            if (now - spin_start < LGI_CONSUMER_SPIN_PAUSE_NS)
+                cpu_relax();
+            else
+                sched_yield();
         }
         if (arrived)
             continue;
@@ -612,12 +627,12 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
         drain(consumer);
         if (anything_pending(consumer))
             continue;
-        int slice = LGI_CONSUMER_WAIT_SLICE_MS;
+        int slice = atomic_load_explicit(&wait_slice_ms, memory_order_relaxed);
         if (timeout_ms > 0) {
             int64_t left_ms = (deadline - monotonic_ns() + 999999) / 1000000;
             if (left_ms <= 0)
                 break;
-            if (left_ms < slice)
+            if (slice < 0 || left_ms < slice)
                 slice = (int)left_ms;
         }
         struct pollfd descriptor = {.fd = consumer->eventfd, .events = POLLIN};
@@ -658,6 +673,7 @@ LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
     consumer->engine = engine;
     consumer->enable_partition_eof =
         lgi_conf_int(conf, LGI_CONF_ENABLE_PARTITION_EOF) != 0;
+    consumer->poll_spin_ns = lgi_conf_int(conf, LGI_CONF_POLL_SPIN_US) * 1000;
     consumer->fetch_max_bytes = lgi_conf_int(conf, LGI_CONF_FETCH_MAX_BYTES);
     consumer->max_partition_fetch_bytes =
         lgi_conf_int(conf, LGI_CONF_MAX_PARTITION_FETCH_BYTES);
