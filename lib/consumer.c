@@ -90,7 +90,9 @@ typedef struct assignment {
     lgi_partition_t *log;
     lgi_partition_watch_t watch;
     /* 1 while the consumer was at the published end when it last looked:
-     * notify disarms it and signals the eventfd. */
+     * notify disarms it and signals the eventfd.  2 (ARMED_QUIET) while a
+     * blocking poll spins: notify disarms it without the eventfd write,
+     * which the spinner does not need (see quiet_arms). */
     atomic_int caught_up;
     lg_fetch_t *fetch; /* being walked; NULL until the next refill */
     int eof_reported;  /* the EOF event for this arrival at the end is out */
@@ -225,8 +227,27 @@ static void on_publish(lgi_partition_watch_t *watch) {
      * sees the new end. */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&assignment->caught_up, memory_order_relaxed) &&
-        atomic_exchange(&assignment->caught_up, 0))
+        atomic_exchange(&assignment->caught_up, 0) == 1)
         signal_eventfd(assignment->consumer);
+}
+
+#define ARMED_QUIET 2
+
+/* Around the spin of a blocking poll (quiet = 1 before, 0 after): the
+ * spinner sees new records by itself, so an armed assignment is made
+ * ARMED_QUIET for the spin and notify skips the eventfd write (a system
+ * call on the I/O thread, and a drain on the poll's way out).  Afterwards
+ * every assignment still quiet is armed again -- one that notify
+ * disarmed meanwhile has records past its position, which the caller's
+ * re-check sees -- and the fence orders that re-arming before the
+ * caller's re-reads of the published ends, as in arm(). */
+static void quiet_arms(lg_consumer_t *consumer, int quiet) {
+    for (size_t i = 0; i < consumer->count; i++) {
+        int expected = quiet ? 1 : ARMED_QUIET;
+        atomic_compare_exchange_strong(&consumer->assignments[i]->caught_up,
+                                       &expected, quiet ? ARMED_QUIET : 1);
+    }
+    atomic_thread_fence(memory_order_seq_cst);
 }
 
 static int is_active(const assignment_t *assignment) {
@@ -609,6 +630,8 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
          * then yield between looks so a spinner on a small machine does
          * not keep the appender or the I/O thread off the CPU. */
         int arrived = 0;
+        if (consumer->poll_spin_ns > 0)
+            quiet_arms(consumer, 1);
         for (int64_t spin_start = now; !arrived && now - spin_start <
                                                      consumer->poll_spin_ns;
              now = monotonic_ns()) {
@@ -619,6 +642,8 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
             else
                 sched_yield();
         }
+        if (consumer->poll_spin_ns > 0)
+            quiet_arms(consumer, 0);
         if (arrived)
             continue;
         /* Every active assignment was armed by its refill in collect;
