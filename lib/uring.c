@@ -42,7 +42,9 @@
  *    worker would have done, minus two hops; if it would block (EAGAIN)
  *    it goes to the ring as before.  Larger writes, fdatasync and
  *    fallocate always go through the ring, so a long copy or a disk
- *    flush never holds the thread.  Results are identical either way (a
+ *    flush never holds the thread; so does a write to a file with an
+ *    fdatasync in flight, because on a device that wants stable pages
+ *    it would wait for the writeback of the page it appends to.  Results are identical either way (a
  *    short or failed inline write is handled by the same write_finished),
  *    which is what the syscall backend already does for every request.
  *
@@ -440,6 +442,8 @@ static int ask_fault(lgi_io_t *io, const lgi_io_req_t *req, int stage) {
     return io->thread_fault(io->thread_fault_opaque, req, stage);
 }
 
+static bool fsync_in_flight(const lgi_io_t *io, int fd);
+
 /* Starts one attempt of a write.  Returns false (and leaves req untouched)
  * when no slot or SQE is free, so the caller keeps it ready. */
 static bool start_write(lgi_io_t *io, lgi_io_req_t *req) {
@@ -471,7 +475,7 @@ static bool start_write(lgi_io_t *io, lgi_io_req_t *req) {
         write_finished(io, req, result);
         return true;
     }
-    if (limit <= LGI_IO_INLINE_WRITE_MAX) {
+    if (limit <= LGI_IO_INLINE_WRITE_MAX && !fsync_in_flight(io, req->fd)) {
         /* Inline when io_uring would punt it to io-wq anyway (file
          * comment); EAGAIN means it could block here: the ring's job. */
         ssize_t written = -1;
