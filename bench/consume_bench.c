@@ -197,7 +197,7 @@ static latency_result_t latency_run(const char *dir,
                                     const latency_config_t *config) {
     static latency_job_t job;
     memset(&job, 0, sizeof job);
-    char command[4200];
+    char command[4400];
     snprintf(command, sizeof command, "rm -rf '%s'", dir);
     if (system(command) != 0)
         exit(EXIT_FAILURE);
@@ -273,7 +273,7 @@ static void latency(const char *dir, int repeats) {
         {"spinning", 500, 500, 0},
         {"spinning", 500, 500, 1},
     };
-    char latency_dir[4200];
+    char latency_dir[4300];
     snprintf(latency_dir, sizeof latency_dir, "%s-latency", dir);
     printf("latency: %d single %d-byte records, one every %d us, consumer "
            "blocked in lg_consumer_poll(-1); best of %d runs\n",
