@@ -104,6 +104,7 @@ typedef struct assignment {
      * blocking poll spins: notify disarms it without the eventfd write,
      * which the spinner does not need (see quiet_arms). */
     atomic_int caught_up;
+    int quieted; /* made ARMED_QUIET by this spin (consumer thread only) */
     lg_fetch_t *fetch; /* being walked; NULL until the next refill */
     int eof_reported;  /* the EOF event for this arrival at the end is out */
     /* LG_OK, or the failure (LG_ERR_OFFSET_OUT_OF_RANGE under
@@ -248,15 +249,23 @@ static void on_publish(lgi_partition_watch_t *watch) {
  * spinner sees new records by itself, so an armed assignment is made
  * ARMED_QUIET for the spin and notify skips the eventfd write (a system
  * call on the I/O thread, and a drain on the poll's way out).  Afterwards
- * every assignment still quiet is armed again -- one that notify
- * disarmed meanwhile has records past its position, which the caller's
- * re-check sees -- and the fence orders that re-arming before the
- * caller's re-reads of the readable ends, as in arm(). */
+ * every assignment quieted is armed again, also one that a notify
+ * disarmed meanwhile: under read_committed a notify can come without
+ * records to read (the published end moved, the LSO did not), and that
+ * assignment must be armed for the notify of the LSO's move.  The fence
+ * orders the re-arming before the caller's re-reads of the readable
+ * ends, as in arm(), so records that came meanwhile are seen there. */
 static void quiet_arms(lg_consumer_t *consumer, int quiet) {
     for (size_t i = 0; i < consumer->count; i++) {
-        int expected = quiet ? 1 : ARMED_QUIET;
-        atomic_compare_exchange_strong(&consumer->assignments[i]->caught_up,
-                                       &expected, quiet ? ARMED_QUIET : 1);
+        assignment_t *assignment = consumer->assignments[i];
+        if (quiet) {
+            int expected = 1;
+            assignment->quieted = atomic_compare_exchange_strong(
+                &assignment->caught_up, &expected, ARMED_QUIET);
+        } else if (assignment->quieted) {
+            atomic_store(&assignment->caught_up, 1);
+            assignment->quieted = 0;
+        }
     }
     atomic_thread_fence(memory_order_seq_cst);
 }

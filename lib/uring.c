@@ -44,9 +44,10 @@
  *    fallocate always go through the ring, so a long copy or a disk
  *    flush never holds the thread; so does a write to a file with an
  *    fdatasync in flight, because on a device that wants stable pages
- *    it would wait for the writeback of the page it appends to.  Results are identical either way (a
- *    short or failed inline write is handled by the same write_finished),
- *    which is what the syscall backend already does for every request.
+ *    it would wait for the writeback of the page it appends to.
+ *    Results are identical either way (a short or failed inline write is
+ *    handled by the same write_finished), and doing the write on this
+ *    thread is what the syscall backend does for every request.
  *
  * Invariants (all state below the queue is touched by the I/O thread only,
  * so it needs no locks):

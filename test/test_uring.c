@@ -954,7 +954,7 @@ static int nowait_refused(int fd) {
     return pwritev2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP;
 }
 
-/* Writes len bytes of pattern seed at 0 and waits; returns the result. */
+/* Writes data[0, len) at offset 0 and waits; returns the result. */
 static int write_and_wait(lgi_io_t *io, int fd, uint8_t *data, size_t len) {
     latch_t latch;
     latch_init(&latch, 1);
