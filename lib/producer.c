@@ -66,7 +66,8 @@
  * batch), as Kafka's producer recycles batch.size buffers.  Besides the
  * malloc/free pair, this saves the page faults a fresh buffer costs when
  * the allocator has just returned the freed one to the kernel; at most
- * POOL_MAX buffers wait there, freed by destroy.
+ * POOL_MAX buffers, and a quarter of buffer.memory, wait there, freed by
+ * destroy.
  *
  * IDEMPOTENCE (enable.idempotence, the default): the producer takes an id
  * from the engine (producer_id.c) at creation, epoch 0.  The sender (one
@@ -423,7 +424,11 @@ static void pool_put(lg_producer_t *producer, lgi_buf_t *buf) {
     size_t usual = (size_t)producer->batch_size + LGI_BATCH_HEADER_SIZE;
     if (buf->data && buf->cap >= usual && buf->cap / 4 <= usual) {
         pthread_mutex_lock(&producer->pool_lock);
-        if (producer->pool_count < POOL_MAX) {
+        /* At most POOL_MAX buffers, and at most a quarter of
+         * buffer.memory in them (large batch.size values). */
+        if (producer->pool_count < POOL_MAX &&
+            (producer->pool_count + 1) * buf->cap <=
+                (size_t)producer->buffer_memory / 4) {
             producer->pool[producer->pool_count++] =
                 (lgi_buf_t){buf->data, 0, buf->cap};
             *buf = (lgi_buf_t)LGI_BUF_INIT;
