@@ -7,6 +7,13 @@
 #define LG_REPLICATION_H
 
 #include "liblog.h"
+#include "partition.h"
+
+/* A partition with a persisted replica set, at engine open: until
+ * lg_engine_set_transport attaches it, appends fail with
+ * LG_ERR_NOT_LEADER and nothing is readable (read limit 0), so nothing is
+ * written or shown behind the consensus' back. */
+void lgi_replication_hold(lgi_partition_t *partition);
 
 /* Engine close, first step: fails waiting acks=all appends with
  * LG_ERR_CLOSED, waits for calls in progress, makes replicated partitions

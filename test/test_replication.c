@@ -15,6 +15,9 @@
 #include "liblog.h"
 #include "testutil.h"
 
+#include "alloc.h"
+#include "metafile.h"
+
 #include <check.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -57,7 +60,11 @@ static int net_send(void *opaque, int32_t node_id, const void *bytes,
     return 0;
 }
 
-static void start(int i) {
+/* Opens engine i with the test's replication settings, creates topic
+ * "t" if needed and registers the transport; with assign, also calls
+ * lg_topic_set_replicas (only the first open needs it: the replica set
+ * is persisted). */
+static void open_node(int i) {
     lg_conf_t *conf = lg_conf_new();
     char id[16];
     snprintf(id, sizeof id, "%d", i);
@@ -71,16 +78,23 @@ static void start(int i) {
                      LG_OK);
     ck_assert_int_eq(lg_engine_open(dirs[i], conf, &engines[i]), LG_OK);
     lg_conf_destroy(conf);
+}
+
+static void start_node(int i, int assign) {
+    open_node(i);
     lg_err_t err = lg_topic_create(engines[i], "t", 1, NULL);
     ck_assert(err == LG_OK || err == LG_ERR_TOPIC_EXISTS);
     lg_transport_t transport = {.version = LG_TRANSPORT_VERSION,
                                 .opaque = &ids[i],
                                 .send = net_send};
     ck_assert_int_eq(lg_engine_set_transport(engines[i], &transport), LG_OK);
-    ck_assert_int_eq(lg_topic_set_replicas(engines[i], "t", 0, ids, NODES),
-                     LG_OK);
+    if (assign)
+        ck_assert_int_eq(lg_topic_set_replicas(engines[i], "t", 0, ids, NODES),
+                         LG_OK);
     ck_assert_int_eq(lg_engine_tick(engines[i], now_ms), LG_OK);
 }
+
+static void start(int i) { start_node(i, 1); }
 
 static void stop(int i) {
     ck_assert_int_eq(lg_engine_close(engines[i]), LG_OK);
@@ -426,8 +440,8 @@ START_TEST(without_transport_nothing_changes) {
     /* A single replica elects itself and commits on its own fsync; the
      * record written before replication is kept. */
     ck_assert_int_eq(lg_topic_set_replicas(engine, "t", 0, ids, 1), LG_OK);
-    ck_assert_int_eq(lg_topic_set_replicas(engine, "t", 0, ids, 1),
-                     LG_ERR_STATE);
+    /* the same set again is a no-op */
+    ck_assert_int_eq(lg_topic_set_replicas(engine, "t", 0, ids, 1), LG_OK);
     ck_assert_int_eq(high_of(engine), 0);
     for (int64_t t = 10; t < 3000; t += 10)
         ck_assert_int_eq(lg_engine_tick(engine, t), LG_OK);
@@ -565,6 +579,154 @@ START_TEST(unclean_election_only_by_operator_call) {
 }
 END_TEST
 
+START_TEST(replica_sets_persist_across_reopen) {
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int l = wait_leader();
+    static producer_t p1;
+    p1.engine = l;
+    p1.first = 0;
+    p1.count = 5;
+    run_producer(&p1);
+    for (int k = 0; k < p1.count; k++)
+        ck_assert_int_eq(p1.errs[k], LG_OK);
+    for (int s = 0; s < 20; s++)
+        step();
+    for (int i = 0; i < NODES; i++)
+        stop(i);
+
+    /* Reopened, before any transport: the partition is held -- appends
+     * refused, nothing readable -- instead of silently unreplicated. */
+    open_node(0);
+    ck_assert_int_eq(append(0, 99, LG_ACKS_LEADER, NULL), LG_ERR_NOT_LEADER);
+    ck_assert_msg(strstr(last_message, "lg_engine_set_transport") != NULL,
+                  "message: %s", last_message);
+    ck_assert_int_eq(high(0), 0);
+    stop(0);
+
+    /* With a transport and no lg_topic_set_replicas, replication resumes:
+     * a leader, every acknowledged record, new appends committed. */
+    for (int i = 0; i < NODES; i++)
+        start_node(i, 0);
+    l = wait_leader();
+    static producer_t p2;
+    p2.engine = l;
+    p2.first = 5;
+    p2.count = 5;
+    run_producer(&p2);
+    for (int k = 0; k < p2.count; k++)
+        ck_assert_int_eq(p2.errs[k], LG_OK);
+    for (int s = 0; s < 20; s++)
+        step();
+    for (int i = 0; i < NODES; i++) {
+        for (int k = 0; k < p1.count; k++)
+            check_batch(i, k, p1.bases[k]);
+        for (int k = 0; k < p2.count; k++)
+            check_batch(i, 5 + k, p2.bases[k]);
+    }
+
+    /* Changing the set is explicit and refused; the same set (any order)
+     * is a no-op. */
+    int32_t other[NODES] = {0, 1, 5}, same[NODES] = {2, 0, 1};
+    ck_assert_int_eq(lg_topic_set_replicas(engines[0], "t", 0, other, NODES),
+                     LG_ERR_STATE);
+    ck_assert_msg(strstr(lg_last_error_message(),
+                         "already replicated over nodes 0,1,2") != NULL,
+                  "message: %s", lg_last_error_message());
+    ck_assert_int_eq(lg_topic_set_replicas(engines[0], "t", 0, same, NODES),
+                     LG_OK);
+}
+END_TEST
+
+/* Replaces the body of dir's topics file (a valid checksum: the damage is
+ * in what the line says). */
+static void rewrite_topics(const char *dir, const char *from, const char *to) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/topics", dir);
+    char *body;
+    size_t len;
+    ck_assert_int_eq(lgi_metafile_read(path, &body, &len), LG_OK);
+    char *at = strstr(body, from);
+    ck_assert_msg(at != NULL, "topics file: %s", body);
+    char out[8192];
+    int n = snprintf(out, sizeof out, "%.*s%s%s", (int)(at - body), body, to,
+                     at + strlen(from));
+    lgi_free(body);
+    ck_assert_int_eq(lgi_metafile_write(path, out, (size_t)n), LG_OK);
+}
+
+static lg_err_t open_plain(int i) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "node.id", "0"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "replication.factor", "3"), LG_OK);
+    lg_err_t err = lg_engine_open(dirs[i], conf, &engines[i]);
+    lg_conf_destroy(conf);
+    if (err)
+        engines[i] = NULL;
+    return err;
+}
+
+START_TEST(damaged_replica_metadata_is_a_clear_error) {
+    start(0);
+    stop(0);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/topics", dirs[0]);
+    FILE *f = fopen(path, "r+");
+    ck_assert_ptr_nonnull(f);
+    char text[4096];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    char *line = strstr(text, "replicas t 0 0,1,2\n");
+    ck_assert_msg(line != NULL, "topics file: %s", text);
+
+    /* A flipped bit in the line: the checksum catches it. */
+    fseek(f, (long)(line - text) + 13, SEEK_SET);
+    fputc('7', f);
+    fclose(f);
+    ck_assert_int_eq(open_plain(0), LG_ERR_CORRUPT);
+    ck_assert_msg(strstr(lg_last_error_message(), "checksum") != NULL,
+                  "message: %s", lg_last_error_message());
+    f = fopen(path, "r+");
+    fseek(f, (long)(line - text) + 13, SEEK_SET);
+    fputc('0', f);
+    fclose(f);
+
+    /* Well-formed files that say impossible things. */
+    static const char *bad[] = {"replicas t 0 0,1,1\n", "replicas t 7 0,1,2\n",
+                                "replicas t 0 0,-1,2\n", "replicas t 0 \n",
+                                "replicas u 0 0,1,2\n"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        rewrite_topics(dirs[0], "replicas t 0 0,1,2\n", bad[k]);
+        ck_assert_int_eq(open_plain(0), LG_ERR_CORRUPT);
+        ck_assert_msg(strstr(lg_last_error_message(), "topics") != NULL,
+                      "message: %s", lg_last_error_message());
+        rewrite_topics(dirs[0], bad[k], "replicas t 0 0,1,2\n");
+    }
+
+    /* A set without this node: the engine opens (the partition held) and
+     * lg_engine_set_transport says why it cannot replicate it. */
+    rewrite_topics(dirs[0], "replicas t 0 0,1,2\n", "replicas t 0 1,2,3\n");
+    ck_assert_int_eq(open_plain(0), LG_OK);
+    lg_transport_t transport = {.version = LG_TRANSPORT_VERSION,
+                                .opaque = &ids[0],
+                                .send = net_send};
+    ck_assert_int_eq(lg_engine_set_transport(engines[0], &transport),
+                     LG_ERR_INVALID_CONFIG);
+    ck_assert_msg(strstr(lg_last_error_message(), "node.id 0") != NULL,
+                  "message: %s", lg_last_error_message());
+    ck_assert_int_eq(append(0, 1, LG_ACKS_LEADER, NULL), LG_ERR_NOT_LEADER);
+    stop(0);
+
+    /* Repaired, it resumes. */
+    rewrite_topics(dirs[0], "replicas t 0 1,2,3\n", "replicas t 0 0,1,2\n");
+    start_node(0, 0);
+    int32_t leader;
+    ck_assert_int_eq(lg_replica_leader(engines[0], "t", 0, &leader, NULL,
+                                       NULL),
+                     LG_OK);
+}
+END_TEST
+
 static Suite *replication_suite(void) {
     Suite *s = suite_create("replication");
     TCase *tc = tcase_create("engines");
@@ -575,6 +737,8 @@ static Suite *replication_suite(void) {
     tcase_add_test(tc, acks_all_without_a_majority_times_out);
     tcase_add_test(tc, leadership_transfer_moves_the_leader_without_loss);
     tcase_add_test(tc, unclean_election_only_by_operator_call);
+    tcase_add_test(tc, replica_sets_persist_across_reopen);
+    tcase_add_test(tc, damaged_replica_metadata_is_a_clear_error);
     tcase_add_test(tc, example_three_processes_survive_leader_kill);
     suite_add_tcase(s, tc);
     return s;
