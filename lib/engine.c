@@ -687,7 +687,10 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
         goto fail;
-    if ((err = lgi_producer_ids_open(engine->dir, &engine->producer_ids)))
+    if ((err = lgi_producer_ids_open(
+             engine->dir,
+             (int32_t)lgi_conf_int(&engine->conf, LGI_CONF_NODE_ID),
+             &engine->producer_ids)))
         goto fail;
     if ((err = lgi_coordinator_open(engine)))
         goto fail;

@@ -1299,7 +1299,7 @@ static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
 static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                        size_t len, int acks, int64_t now_ms,
                        lgi_append_done_fn done_fn, void *done_opaque,
-                       int64_t *base_offsetp) {
+                       int64_t *base_offsetp, int replica_origin) {
     lgi_batch_header_t header;
     append_entry_t *entry;
     lg_err_t err;
@@ -1377,7 +1377,9 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             goto fail;
     }
 
-    if (producer_tracked(&header)) {
+    /* A batch copied from a replication leader was validated there; the
+     * follower only records it (Kafka's AppendOrigin.REPLICATION). */
+    if (producer_tracked(&header) && !replica_origin) {
         int64_t original_first = -1, original_last = -1;
         switch (lgi_producer_state_check(partition->producers, &header,
                                          &original_first, &original_last)) {
@@ -1537,14 +1539,21 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
         return hook->append(hook->opaque, batch, len, acks, now_ms, NULL,
                             NULL, base_offsetp);
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp);
+                  base_offsetp, 0);
 }
 
 lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
                                      uint8_t *batch, size_t len, int acks,
                                      int64_t now_ms, int64_t *base_offsetp) {
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp);
+                  base_offsetp, 0);
+}
+
+lg_err_t lgi_partition_append_replica(lgi_partition_t *partition,
+                                      uint8_t *batch, size_t len,
+                                      int64_t now_ms, int64_t *base_offsetp) {
+    return append(partition, batch, len, LG_ACKS_LEADER, now_ms, NULL, NULL,
+                  base_offsetp, 1);
 }
 
 void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
@@ -1555,7 +1564,7 @@ void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
         hook ? hook->append(hook->opaque, batch, len, acks, now_ms, done,
                             opaque, NULL)
              : append(partition, batch, len, acks, now_ms, done, opaque,
-                      NULL);
+                      NULL, 0);
     if (err != LG_OK)
         done(opaque, err, -1);
 }

@@ -126,6 +126,13 @@ int lgi_partition_replicated(lgi_partition_t *partition);
 lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
                                      uint8_t *batch, size_t len, int acks,
                                      int64_t now_ms, int64_t *base_offsetp);
+/* As _direct with acks LG_ACKS_LEADER, for a batch a replication leader
+ * already validated: its producer id, epoch and sequence are recorded
+ * without being checked (a follower never refuses what the leader
+ * accepted, whatever its own producer expiry did). */
+lg_err_t lgi_partition_append_replica(lgi_partition_t *partition,
+                                      uint8_t *batch, size_t len,
+                                      int64_t now_ms, int64_t *base_offsetp);
 /* The published end ignoring the read limit. */
 int64_t lgi_partition_end_offset(lgi_partition_t *partition);
 lg_err_t lgi_partition_read_uncapped(lgi_partition_t *partition,

@@ -1090,9 +1090,17 @@ static void inflight_end(lg_producer_t *producer) {
     pthread_mutex_unlock(&producer->inflight_lock);
 }
 
+/* Replicated partitions add two (Kafka's NOT_LEADER_OR_FOLLOWER and
+ * REQUEST_TIMED_OUT): LG_ERR_NOT_LEADER means the batch is in no majority
+ * (refused, or truncated away by a new leader), so a re-send cannot
+ * duplicate it and succeeds once this engine leads again;
+ * LG_ERR_TIMED_OUT (acks=all not committed in time) leaves the outcome
+ * unknown, so only an idempotent producer re-sends it -- a copy the log
+ * already holds is then acknowledged with its original offsets. */
 static int retriable(const lg_producer_t *producer, lg_err_t err) {
-    return err == LG_ERR_DISK_FULL ||
-           (producer->idempotent && err == LG_ERR_OUT_OF_ORDER_SEQUENCE);
+    return err == LG_ERR_DISK_FULL || err == LG_ERR_NOT_LEADER ||
+           (producer->idempotent && (err == LG_ERR_OUT_OF_ORDER_SEQUENCE ||
+                                     err == LG_ERR_TIMED_OUT));
 }
 
 /* lgi_append_done_fn: on the I/O thread (or the sender, when the append

@@ -28,6 +28,9 @@ struct lgi_replica_log {
     size_t max_batch;
     lg_err_t last_err; /* why the last append failed (LG_OK: none) */
     char last_message[256];
+    int proposing;      /* appends come from this node as leader */
+    int64_t duplicate;  /* base of the original the last append repeated,
+                           -1 none */
 };
 
 /* Records why an append failed; returns -1 for the core. */
@@ -35,6 +38,15 @@ static int failed(lgi_replica_log_t *log, lg_err_t err, const char *message) {
     log->last_err = err;
     snprintf(log->last_message, sizeof log->last_message, "%s", message);
     return -1;
+}
+
+void lgi_replica_log_set_proposing(lgi_replica_log_t *log, int proposing) {
+    log->proposing = proposing;
+    log->duplicate = -1;
+}
+
+int64_t lgi_replica_log_duplicate(lgi_replica_log_t *log) {
+    return log->duplicate;
 }
 
 lg_err_t lgi_replica_log_append_error(lgi_replica_log_t *log,
@@ -128,6 +140,7 @@ lg_err_t lgi_replica_log_open(lgi_partition_t *partition,
         return lgi_error(LG_ERR_NOMEM, "replica log: out of memory");
     log->partition = partition;
     log->now_ms = now_ms;
+    log->duplicate = -1;
     log->max_batch = max_batch(partition);
     log->state_path = lgi_malloc(strlen(state_path) + 1);
     if (log->state_path == NULL) {
@@ -324,22 +337,24 @@ static int s_append(void *opaque, int32_t epoch, const uint8_t *data,
         lgi_free(batch);
         return failed(log, LG_ERR_NOMEM, "out of memory");
     }
+    /* The leader validates producer id, epoch and sequence; a follower
+     * records what the leader accepted without judging it again. */
     int64_t base;
-    lg_err_t err = lgi_partition_append_direct(log->partition, batch, size,
-                                               LG_ACKS_LEADER, log->now_ms,
-                                               &base);
+    lg_err_t err =
+        log->proposing
+            ? lgi_partition_append_direct(log->partition, batch, size,
+                                          LG_ACKS_LEADER, log->now_ms, &base)
+            : lgi_partition_append_replica(log->partition, batch, size,
+                                           log->now_ms, &base);
     if (err != LG_OK) /* e.g. an idempotent producer's sequence error */
         return failed(log, err, lg_last_error_message());
     if (base != log->log_end) {
         /* Nothing was written: the partition recognised a retried batch of
          * an idempotent producer it already holds at base (its only reason
-         * to answer another offset, as the adapter is the sole writer). */
-        char message[160];
-        snprintf(message, sizeof message,
-                 "retried batch already at offset %" PRId64 "; idempotent "
-                 "retries are not supported on replicated partitions yet",
-                 base);
-        return failed(log, LG_ERR_UNSUPPORTED, message);
+         * to answer another offset, as the adapter is the sole writer).
+         * Not an entry: the owner answers with the original's offsets. */
+        log->duplicate = base;
+        return failed(log, LG_OK, "retried batch already in the log");
     }
     push(log, base, epoch);
     log->log_end = base + h.last_offset_delta + 1;

@@ -68,13 +68,23 @@ int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry);
  * the log end). */
 int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset);
 
-/* Why the last append refused an entry (LG_OK: it did not), with a
- * message (valid until the next append); clears it.  The core reports any
- * refusal as a plain failure, so the engine asks here for the cause:
- * LG_ERR_CORRUPT (not exactly one valid batch), the partition's own error
- * (e.g. LG_ERR_OUT_OF_ORDER_SEQUENCE, LG_ERR_PRODUCER_FENCED, LG_ERR_IO),
- * LG_ERR_UNSUPPORTED for a retried idempotent batch the log already holds
- * (nothing is written). */
+/* Idempotent producers, as Kafka: while proposing is set (the owner
+ * proposes a batch as leader) the partition validates producer id, epoch
+ * and sequence, and a retried batch it already holds is not appended:
+ * the append fails and lgi_replica_log_duplicate gives the original's
+ * base offset (-1 otherwise; reset by set_proposing).  Otherwise (entries
+ * from the leader, the leader-change marker) batches are recorded without
+ * validation, so every replica rebuilds the same producer state from the
+ * log and a new leader recognises retries of what the old one appended. */
+void lgi_replica_log_set_proposing(lgi_replica_log_t *log, int proposing);
+int64_t lgi_replica_log_duplicate(lgi_replica_log_t *log);
+
+/* Why the last append refused an entry (LG_OK: it did not, or it was a
+ * duplicate), with a message (valid until the next append); clears it.
+ * The core reports any refusal as a plain failure, so the engine asks
+ * here for the cause: LG_ERR_CORRUPT (not exactly one valid batch), the
+ * partition's own error (e.g. LG_ERR_OUT_OF_ORDER_SEQUENCE,
+ * LG_ERR_PRODUCER_FENCED, LG_ERR_IO). */
 lg_err_t lgi_replica_log_append_error(lgi_replica_log_t *log,
                                       const char **messagep);
 

@@ -198,9 +198,25 @@ static lg_err_t hook_append(void *opaque, uint8_t *batch, size_t len,
     lgi_replica_log_set_time(r->log, now_ms);
     int64_t entry;
     int32_t epoch, leader;
+    lgi_replica_log_set_proposing(r->log, 1);
     err = lgi_replica_propose(repl->node, r->topic, r->partition, batch,
                               (uint32_t)len, &entry, &epoch, &leader);
+    int64_t duplicate = lgi_replica_log_duplicate(r->log);
+    lgi_replica_log_set_proposing(r->log, 0);
     lgi_free(batch); /* the adapter wrote a copy */
+    if (err != LG_OK && err != LG_ERR_STATE && duplicate >= 0) {
+        /* A retry of an idempotent batch the log holds at duplicate --
+         * appended by this node or, before a failover, by another leader
+         * and replicated here.  Answered with the original's offsets once
+         * the original satisfies acks: for acks=all, once the high
+         * watermark covers it at the epoch it has (as Kafka's leader
+         * waits for its HW); if it is truncated away meanwhile, the retry
+         * fails LG_ERR_NOT_LEADER and is retried again. */
+        lgi_error_clear();
+        entry = lgi_replica_log_entry_of(r->log, duplicate);
+        epoch = lgi_replica_log_epoch_at(r->log, entry);
+        err = LG_OK;
+    }
     if (err == LG_ERR_STATE) {
         advance(repl, &ready);
         pthread_mutex_unlock(&repl->lock);

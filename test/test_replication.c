@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,6 +639,236 @@ START_TEST(replica_sets_persist_across_reopen) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Idempotent producer over a failover
+ * --------------------------------------------------------------------- */
+
+#define RECORDS 60
+
+typedef struct {
+    int count;
+    lg_err_t errs[RECORDS];
+    int64_t offsets[RECORDS];
+} reports_t;
+
+static void on_delivery(void *opaque, lg_err_t err, const char *topic,
+                        int32_t partition, int64_t offset,
+                        void *message_opaque) {
+    (void)topic, (void)partition;
+    reports_t *r = opaque;
+    int n = (int)(intptr_t)message_opaque;
+    r->errs[n] = err;
+    r->offsets[n] = offset;
+    r->count++;
+}
+
+static void produce_range(lg_producer_t *producer, int from, int to) {
+    for (int n = from; n < to; n++) {
+        char value[16];
+        int len = snprintf(value, sizeof value, "p%d", n);
+        ck_assert_int_eq(lg_produce(producer, "t", 0, NULL, 0, value,
+                                    (size_t)len, 1000 + n, (void *)(intptr_t)n),
+                         LG_OK);
+    }
+}
+
+/* Steps (serving reports) until reports->count reaches want. */
+static void deliver(lg_producer_t *producer, reports_t *reports, int want) {
+    for (int s = 0; s < 40000 && reports->count < want; s++) {
+        step();
+        lg_producer_poll(producer, 0);
+    }
+    ck_assert_int_eq(reports->count, want);
+}
+
+/* Every record of engine i below its high watermark: n of "p<n>" per
+ * offset in *valuesp (count returned), offsets in *offsetsp. */
+static int read_all(int i, int *values, int64_t *offsets, int max) {
+    int count = 0;
+    int64_t offset = 0, end = high(i);
+    while (offset < end) {
+        lg_fetch_t *fetch;
+        ck_assert_int_eq(lg_read(engines[i], "t", 0, offset, 1 << 16, &fetch),
+                         LG_OK);
+        const lg_message_t *m;
+        int any = 0;
+        while (lg_fetch_next(fetch, &m) == LG_OK && m) {
+            size_t len;
+            const char *v = lg_message_value(m, &len);
+            ck_assert_int_lt(count, max);
+            ck_assert(len > 1 && v[0] == 'p');
+            values[count] = atoi(v + 1);
+            offsets[count++] = lg_message_offset(m);
+            offset = lg_message_offset(m) + 1;
+            any = 1;
+        }
+        int64_t next = lg_fetch_next_offset(fetch);
+        lg_fetch_destroy(fetch);
+        if (!any) {
+            if (next <= offset)
+                break;
+            offset = next; /* past control batches */
+        }
+    }
+    return count;
+}
+
+START_TEST(idempotent_producer_failover_never_duplicates_or_reorders) {
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int l = wait_leader();
+    for (int s = 0; s < 20; s++)
+        step();
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "enable.idempotence", "true"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "acks", "all"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "retry.backoff.ms", "1"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "delivery.timeout.ms", "600000"),
+                     LG_OK);
+    lg_producer_t *producer;
+    ck_assert_int_eq(lg_producer_new(engines[l], conf, &producer), LG_OK);
+    lg_conf_destroy(conf);
+    static reports_t reports;
+    memset(&reports, 0, sizeof reports);
+    ck_assert_int_eq(
+        lg_producer_set_delivery_callback(producer, on_delivery, &reports),
+        LG_OK);
+
+    produce_range(producer, 0, 20);
+    deliver(producer, &reports, 20);
+
+    /* Mid-stream the leader is cut off: some batches reach a follower
+     * before it, some not; the producer keeps re-sending (timed out or
+     * refused) while another node leads. */
+    produce_range(producer, 20, 40);
+    for (int s = 0; s < 3; s++) {
+        step();
+        lg_producer_poll(producer, 0);
+    }
+    isolated = l;
+    produce_range(producer, 40, RECORDS);
+    int other = -1;
+    for (int s = 0; s < 4000 && other < 0; s++) {
+        step();
+        lg_producer_poll(producer, 0);
+        other = leader();
+    }
+    ck_assert_int_ge(other, 0);
+    ck_assert_int_ne(other, l);
+    for (int s = 0; s < 500; s++) { /* the old leader's waits time out */
+        step();
+        lg_producer_poll(producer, 0);
+    }
+    ck_assert_int_lt(reports.count, RECORDS);
+
+    /* Healed; once the old leader has caught up, leadership goes back to
+     * it and the producer's re-sends land: what the new leader already
+     * holds is acknowledged with its original offsets, the rest appended
+     * once. */
+    isolated = -1;
+    for (int s = 0; s < 4000 && leader() != l; s++) {
+        step();
+        lg_producer_poll(producer, 0);
+        int now = leader();
+        int32_t known;
+        if (now >= 0 && now != l &&
+            lg_replica_leader(engines[l], "t", 0, &known, NULL, NULL) ==
+                LG_OK &&
+            known == now && high(l) == high(now))
+            lg_replica_transfer_leadership(engines[now], "t", 0, l);
+    }
+    ck_assert_int_eq(leader(), l);
+    deliver(producer, &reports, RECORDS);
+    for (int n = 0; n < RECORDS; n++)
+        ck_assert_msg(reports.errs[n] == LG_OK, "record %d: %s", n,
+                      lg_err_name(reports.errs[n]));
+    lg_producer_destroy(producer);
+    for (int s = 0; s < 50; s++)
+        step();
+
+    /* On every replica: each record exactly once, in produce order, at
+     * the offset its delivery report gave. */
+    for (int i = 0; i < NODES; i++) {
+        static int values[4 * RECORDS];
+        static int64_t offsets[4 * RECORDS];
+        int count = read_all(i, values, offsets, 4 * RECORDS);
+        ck_assert_int_eq(count, RECORDS);
+        for (int k = 0; k < count; k++) {
+            ck_assert_int_eq(values[k], k);
+            ck_assert_int_eq(offsets[k], reports.offsets[k]);
+        }
+    }
+}
+END_TEST
+
+/* The transactional producer's life, on a helper thread (commit and abort
+ * wait for their markers to be committed while the test thread drives the
+ * cluster). */
+typedef struct {
+    int engine;
+    lg_err_t init, commit, abort;
+    atomic_int done;
+} txn_run_t;
+
+static void *run_transactions(void *arg) {
+    txn_run_t *run = arg;
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", "tx"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
+    lg_producer_t *producer;
+    ck_assert_int_eq(lg_producer_new(engines[run->engine], conf, &producer),
+                     LG_OK);
+    lg_conf_destroy(conf);
+    run->init = lg_producer_init_transactions(producer);
+    if (run->init == LG_OK) {
+        ck_assert_int_eq(lg_producer_begin_transaction(producer), LG_OK);
+        produce_range(producer, 0, 3);
+        run->commit = lg_producer_commit_transaction(producer, 60000);
+        ck_assert_int_eq(lg_producer_begin_transaction(producer), LG_OK);
+        produce_range(producer, 3, 5);
+        run->abort = lg_producer_abort_transaction(producer, 60000);
+    }
+    lg_producer_destroy(producer);
+    atomic_store(&run->done, 1);
+    return NULL;
+}
+
+START_TEST(transactions_commit_and_abort_on_a_replicated_partition) {
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int l = wait_leader();
+    for (int s = 0; s < 20; s++)
+        step();
+    static txn_run_t run;
+    memset(&run, 0, sizeof run);
+    run.engine = l;
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, run_transactions, &run),
+                     0);
+    for (int s = 0; s < 40000 && !atomic_load(&run.done); s++)
+        step();
+    ck_assert_msg(atomic_load(&run.done), "transactions never finished");
+    pthread_join(thread, NULL);
+    ck_assert_int_eq(run.init, LG_OK);
+    ck_assert_int_eq(run.commit, LG_OK);
+    ck_assert_int_eq(run.abort, LG_OK);
+    for (int s = 0; s < 50; s++)
+        step();
+    /* Every replica saw both markers through replication: no transaction
+     * is open anywhere, so the last stable offset is the high watermark,
+     * and all five records (committed and aborted) are in each log. */
+    for (int i = 0; i < NODES; i++) {
+        int64_t lso;
+        ck_assert_int_eq(lg_watermarks_lso(engines[i], "t", 0, &lso), LG_OK);
+        ck_assert_int_eq(lso, high(i));
+        static int values[16];
+        static int64_t offsets[16];
+        ck_assert_int_eq(read_all(i, values, offsets, 16), 5);
+    }
+}
+END_TEST
+
 /* Replaces the body of dir's topics file (a valid checksum: the damage is
  * in what the line says). */
 static void rewrite_topics(const char *dir, const char *from, const char *to) {
@@ -738,6 +969,8 @@ static Suite *replication_suite(void) {
     tcase_add_test(tc, leadership_transfer_moves_the_leader_without_loss);
     tcase_add_test(tc, unclean_election_only_by_operator_call);
     tcase_add_test(tc, replica_sets_persist_across_reopen);
+    tcase_add_test(tc, idempotent_producer_failover_never_duplicates_or_reorders);
+    tcase_add_test(tc, transactions_commit_and_abort_on_a_replicated_partition);
     tcase_add_test(tc, damaged_replica_metadata_is_a_clear_error);
     tcase_add_test(tc, example_three_processes_survive_leader_kill);
     suite_add_tcase(s, tc);
