@@ -345,10 +345,23 @@ static lg_err_t reader_next(reader_t *reader, const uint8_t **batchp,
 lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
                             const lgi_cleaner_settings_t *settings,
                             int64_t now_ms, size_t *deletedp) {
-    lgi_segment_t **segments;
-    size_t count, cut = 0, deleted = 0;
+    int64_t point;
+    size_t deleted = 0;
+    lg_err_t err = lgi_cleaner_retention_point(partition, settings, now_ms,
+                                               &point);
+    if (err == LG_OK && point >= 0)
+        err = lgi_partition_delete_before(partition, point, &deleted);
     if (deletedp)
-        *deletedp = 0;
+        *deletedp = deleted;
+    return err;
+}
+
+lg_err_t lgi_cleaner_retention_point(lgi_partition_t *partition,
+                                     const lgi_cleaner_settings_t *settings,
+                                     int64_t now_ms, int64_t *pointp) {
+    lgi_segment_t **segments;
+    size_t count, cut = 0;
+    *pointp = -1;
     if (settings->policy == LGI_CLEANUP_COMPACT)
         return LG_OK;
     lg_err_t err = lgi_partition_sealed_segments(partition, &segments, &count);
@@ -375,12 +388,8 @@ lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
         }
     }
     if (cut > 0)
-        err = lgi_partition_delete_before(
-            partition, cut < count ? segments[cut]->base_offset : INT64_MAX,
-            &deleted);
+        *pointp = cut < count ? segments[cut]->base_offset : INT64_MAX;
     lgi_partition_segments_release(segments, count);
-    if (deletedp)
-        *deletedp = deleted;
     return err;
 }
 

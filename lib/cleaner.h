@@ -97,6 +97,14 @@ lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
                             const lgi_cleaner_settings_t *settings,
                             int64_t now_ms, size_t *deletedp);
 
+/* The offset retention would delete below (the base of the first segment
+ * to keep, INT64_MAX for every sealed one), -1 when nothing is due; the
+ * decision lgi_cleaner_retain acts on, for callers that delete through
+ * another layer (replicated partitions, replication.c). */
+lg_err_t lgi_cleaner_retention_point(lgi_partition_t *partition,
+                                     const lgi_cleaner_settings_t *settings,
+                                     int64_t now_ms, int64_t *pointp);
+
 /* One compaction pass (policy compact or compact,delete).  *first_dirtyp
  * is the cleaner checkpoint: offsets below it were cleaned before; it is
  * advanced past what this pass covered.  A pass runs when the dirty ratio

@@ -390,15 +390,25 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
         for (int32_t p = 0; p < partitions; p++) {
             if (lgi_engine_acquire(engine, names[i], p, &ref))
                 break;
-            if (lgi_partition_replicated(ref.partition)) {
-                /* Replicas number entries from offset 0 and must keep
-                 * identical batches: no retention or compaction yet. */
-                lgi_engine_release(engine, &ref);
-                continue;
-            }
             lgi_cleaner_settings_t settings;
             lgi_cleaner_settings_from_conf(&ref.conf, &settings);
             lg_err_t err = LG_OK;
+            if (lgi_partition_replicated(ref.partition)) {
+                /* Retention through the replication layer (below the high
+                 * watermark, entry numbering kept); no compaction: it
+                 * would change one replica's batches only. */
+                size_t deleted = 0;
+                if (retention_due)
+                    err = lgi_replication_retain(engine, ref.partition,
+                                                 &settings, now_ms, &deleted);
+                moved |= deleted > 0;
+                lgi_count(&engine->cleaner_counters.segments_deleted,
+                          deleted);
+                if (err != LG_OK && first == LG_OK)
+                    first = err;
+                lgi_engine_release(engine, &ref);
+                continue;
+            }
             if (retention_due) {
                 size_t deleted = 0;
                 err = lgi_cleaner_retain(ref.partition, &settings, now_ms,

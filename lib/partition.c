@@ -1923,6 +1923,46 @@ out:
     return err;
 }
 
+lg_err_t lgi_partition_restart_at(lgi_partition_t *partition,
+                                  int64_t offset) {
+    lg_err_t err = lgi_partition_truncate_to(partition, 0);
+    if (err != LG_OK)
+        return err;
+    pthread_mutex_lock(&partition->mutex);
+    if (offset < partition->log_end) {
+        pthread_mutex_unlock(&partition->mutex);
+        return lgi_error(LG_ERR_INVALID_ARG, "partition %s: cannot restart "
+                         "at %" PRId64 ", below its start %" PRId64,
+                         partition->path, offset, partition->log_end);
+    }
+    if (offset > partition->log_end) {
+        lgi_segment_t *segment;
+        err = lgi_segment_create(partition->path, offset,
+                                 partition->config.index_interval_bytes,
+                                 partition->config.segment_index_bytes,
+                                 &segment);
+        if (err == LG_OK && (err = push_segment(partition, segment))) {
+            lgi_segment_delete(segment);
+            lgi_segment_unref(segment);
+        }
+        if (err == LG_OK) {
+            partition->log_end = offset;
+            partition->durable_end = offset;
+            store_published_end(partition, offset);
+            partition->published_segment = segment;
+            partition->published_position = 0;
+        }
+    }
+    pthread_mutex_unlock(&partition->mutex);
+    if (err == LG_OK)
+        err = lgi_fsync_dir(partition->path);
+    /* The old, now empty segments lie wholly below offset. */
+    size_t deleted;
+    if (err == LG_OK)
+        err = lgi_partition_delete_before(partition, offset, &deleted);
+    return err;
+}
+
 /* ------------------------------------------------------------------------
  * Retention and cleaning (the cleaner's view of the segment list)
  * --------------------------------------------------------------------- */

@@ -215,6 +215,13 @@ void lgi_partition_end_offset_for_epoch(lgi_partition_t *partition,
 lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
                                    int64_t offset);
 
+/* Kafka's truncateFullyAndStartAt, for a replication follower whose log
+ * lies below its leader's log start: removes every record and restarts
+ * the log empty at offset (>= the old log end), log start included,
+ * durably before returning.  Same concurrency rule as truncate_to. */
+lg_err_t lgi_partition_restart_at(lgi_partition_t *partition,
+                                  int64_t offset);
+
 /* Counters and gauges for the engine's statistics: log start (base of
  * the first segment), published end, recovery point, segments and their
  * .log bytes.  Any thread. */

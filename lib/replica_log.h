@@ -21,9 +21,17 @@
  * base offset (the log end, equal on every replica with the same prefix)
  * and the entry's epoch.
  *
- * Limits: the table is rebuilt at open by scanning the log from offset 0,
- * so a replicated partition's log must start at 0 (no retention or
- * compaction on replicated partitions yet: LG_ERR_STATE otherwise).
+ * Retention: the table holds entries [first, end); the log start
+ * (first entry, its record offset, the epoch before it) is persisted in
+ * "replica-log-start" before anything is deleted, so entry numbers stay
+ * identical on every replica whatever each deleted (format and crash
+ * rules atop replica_log.c).  The core moves it through the storage
+ * table's delete_before (the leader's log start, learned in fetch
+ * responses) and reset_to (a follower below the leader's log start starts
+ * over there), the engine through lgi_replica_log_delete_before
+ * (retention).  The table is rebuilt at open by scanning the log from the
+ * persisted start.  Compaction would change batch boundaries on one
+ * replica only, so replicated partitions are not compacted.
  *
  * Not thread-safe: the owner serializes every call (the engine does it
  * under its replication lock).
@@ -91,8 +99,18 @@ lg_err_t lgi_replica_log_append_error(lgi_replica_log_t *log,
 /* Leader epoch of entry, -1 when there is no such entry. */
 int32_t lgi_replica_log_epoch_at(lgi_replica_log_t *log, int64_t entry);
 
-/* Number of entries (batches). */
+/* The entry after the last one (entries are numbered from 0 since the
+ * partition was first replicated, retention notwithstanding). */
 int64_t lgi_replica_log_count(lgi_replica_log_t *log);
+
+/* The first entry held (0 until retention deleted some). */
+int64_t lgi_replica_log_first(lgi_replica_log_t *log);
+
+/* Retention on a replicated partition: moves the log start up to the
+ * entry holding record offset (never past the end), as the storage
+ * table's delete_before.  LG_OK or the partition's error. */
+lg_err_t lgi_replica_log_delete_before(lgi_replica_log_t *log,
+                                      int64_t offset);
 
 /* Control record type of the leader-change marker (Kafka's LeaderChange). */
 #define LGI_CONTROL_LEADER_CHANGE 2

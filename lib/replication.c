@@ -37,6 +37,7 @@
 #include "replication.h"
 
 #include "alloc.h"
+#include "cleaner.h"
 #include "conf.h"
 #include "engine.h"
 #include "err.h"
@@ -454,7 +455,8 @@ static lg_err_t attach(lgi_replication_t *repl, const char *topic,
      * voters they would look alike at equal offsets while differing, which
      * breaks log matching.  A single voter has nothing to match. */
     if (!err && count > 1)
-        for (int64_t e = 0; e < lgi_replica_log_count(r->log) && !err; e++)
+        for (int64_t e = lgi_replica_log_first(r->log);
+             e < lgi_replica_log_count(r->log) && !err; e++)
             if (lgi_replica_log_epoch_at(r->log, e) < 1)
                 err = lgi_error(LG_ERR_STATE,
                                 "%s-%" PRId32 " holds records written without "
@@ -780,6 +782,39 @@ LG_API lg_err_t lg_replica_elect_unclean(lg_engine_t *engine,
     lgi_error_clear();
     return run_operator(engine, "lg_replica_elect_unclean", topic, partition,
                         -1, elect_unclean);
+}
+
+lg_err_t lgi_replication_retain(lg_engine_t *engine,
+                                lgi_partition_t *partition,
+                                const lgi_cleaner_settings_t *settings,
+                                int64_t now_ms, size_t *deletedp) {
+    *deletedp = 0;
+    lgi_replication_t *repl = get(engine);
+    if (!repl)
+        return LG_OK; /* held until a transport is set */
+    pthread_mutex_lock(&repl->lock);
+    replicated_t *r = NULL;
+    for (size_t i = 0; !repl->closing && i < repl->count && !r; i++)
+        if (repl->parts[i]->ref.partition == partition)
+            r = repl->parts[i];
+    lg_err_t err = LG_OK;
+    int64_t point = -1;
+    if (r)
+        err = lgi_cleaner_retention_point(partition, settings, now_ms,
+                                          &point);
+    /* Never above the high watermark: what is not committed may still be
+     * truncated, and what is deleted must be the same on every replica. */
+    if (r && point > r->visible)
+        point = r->visible;
+    if (r && !err && point > lgi_replica_log_record_offset(
+                            r->log, lgi_replica_log_first(r->log))) {
+        size_t before = lgi_partition_segment_count(partition);
+        err = lgi_replica_log_delete_before(r->log, point);
+        size_t after = lgi_partition_segment_count(partition);
+        *deletedp = before > after ? before - after : 0;
+    }
+    pthread_mutex_unlock(&repl->lock);
+    return err;
 }
 
 void lgi_replication_shutdown(lg_engine_t *engine) {

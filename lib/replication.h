@@ -15,6 +15,18 @@
  * written or shown behind the consensus' back. */
 void lgi_replication_hold(lgi_partition_t *partition);
 
+/* Retention of a replicated partition (the engine's cleaner round):
+ * deletes what settings' retention.ms / retention.bytes allow below this
+ * node's high watermark, keeping the entry numbering every replica shares
+ * (replica_log.c).  The leader's log start then reaches the followers in
+ * fetch responses.  A partition still held (no transport yet) is left
+ * alone.  *deletedp gets the segments deleted. */
+struct lgi_cleaner_settings;
+lg_err_t lgi_replication_retain(lg_engine_t *engine,
+                                lgi_partition_t *partition,
+                                const struct lgi_cleaner_settings *settings,
+                                int64_t now_ms, size_t *deletedp);
+
 /* Engine close, first step: fails waiting acks=all appends with
  * LG_ERR_CLOSED, waits for calls in progress, makes replicated partitions
  * refuse appends, releases their topic references.  NULL-safe. */
