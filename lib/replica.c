@@ -28,6 +28,17 @@
  *               entries from offset; otherwise it answers Diverging(epoch,
  *               end offset) and the follower truncates there and retries.
  *
+ * Log start (retention, optional in the storage table): every fetch
+ * response carries the leader's log start, and the follower deletes below
+ * it, never past its own HW.  A fetch below the leader's log start, or
+ * diverging below it, is answered "out of range": the follower discards
+ * its log and starts over empty at the leader's log start (Kafka's
+ * OffsetOutOfRange / truncateFullyAndStartAt).  Entries below a log start
+ * are below that node's HW, hence committed, so nothing uncommitted is
+ * deleted and nothing a reset discards above the start was committed
+ * (a follower is reset above the start only when its last epoch is
+ * unknown there, i.e. its suffix diverges).
+ *
  * Any message carrying a larger epoch makes the receiver adopt that epoch
  * (forgetting its vote) before anything else; a message of a smaller epoch
  * is answered with "fenced" or ignored.

@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include "alloc.h"
+#include "engine.h" /* lgi_engine_clean: run retention now */
 #include "metafile.h"
 
 #include <check.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NODES 3
 #define MAX_PACKETS 8192
@@ -41,6 +43,7 @@ static packet_t packets[MAX_PACKETS];
 static size_t packet_count;
 static int isolated = -1; /* node whose messages are all lost; -1 none */
 static int32_t ids[NODES] = {0, 1, 2};
+static lg_conf_t *topic_conf; /* for topic "t" when start_node creates it */
 static char *dirs[NODES];
 static lg_engine_t *engines[NODES];
 static int64_t now_ms;
@@ -83,7 +86,7 @@ static void open_node(int i) {
 
 static void start_node(int i, int assign) {
     open_node(i);
-    lg_err_t err = lg_topic_create(engines[i], "t", 1, NULL);
+    lg_err_t err = lg_topic_create(engines[i], "t", 1, topic_conf);
     ck_assert(err == LG_OK || err == LG_ERR_TOPIC_EXISTS);
     lg_transport_t transport = {.version = LG_TRANSPORT_VERSION,
                                 .opaque = &ids[i],
@@ -235,6 +238,7 @@ static void setup(void) {
     now_ms = 1000;
     isolated = -1;
     packet_count = 0;
+    topic_conf = NULL;
 }
 
 static void teardown(void) {
@@ -245,6 +249,8 @@ static void teardown(void) {
         lgt_rmrf(dirs[i]);
         free(dirs[i]);
     }
+    lg_conf_destroy(topic_conf);
+    topic_conf = NULL;
     for (size_t k = 0; k < packet_count; k++)
         free(packets[k].bytes);
     packet_count = 0;
@@ -869,6 +875,98 @@ START_TEST(transactions_commit_and_abort_on_a_replicated_partition) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Retention
+ * --------------------------------------------------------------------- */
+
+static int64_t low(int i) {
+    int64_t l;
+    ck_assert_int_eq(lg_watermarks(engines[i], "t", 0, &l, NULL), LG_OK);
+    return l;
+}
+
+/* Appends batches first..first+count with acks=all through engine i. */
+static void produce_batches(int i, int first, int count, int64_t *bases) {
+    static producer_t p;
+    p.engine = i;
+    p.first = first;
+    p.count = count;
+    run_producer(&p);
+    for (int k = 0; k < count; k++) {
+        ck_assert_msg(p.errs[k] == LG_OK, "batch %d: %s", first + k,
+                      lg_err_name(p.errs[k]));
+        bases[first + k] = p.bases[k];
+    }
+}
+
+START_TEST(retention_follows_the_leader_and_a_lagging_follower_resets) {
+    topic_conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(topic_conf, "segment.bytes", "400"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(topic_conf, "retention.bytes", "1500"),
+                     LG_OK);
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int l = wait_leader();
+    static int64_t bases[200];
+    produce_batches(l, 0, 40, bases);
+    for (int s = 0; s < 20; s++)
+        step();
+    /* One follower falls behind: it is down while the others go on. */
+    int lagging = (l + 1) % NODES, other = (l + 2) % NODES;
+    stop(lagging);
+    produce_batches(l, 40, 40, bases);
+    for (int s = 0; s < 20; s++)
+        step();
+
+    /* Retention on the leader: below its high watermark only. */
+    int64_t high_before = high(l);
+    ck_assert_int_eq(lgi_engine_clean(engines[l], lgi_engine_now_ms(engines[l]),
+                                      1),
+                     LG_OK);
+    int64_t start = low(l);
+    ck_assert_int_gt(start, bases[40]); /* past what the lagging one has */
+    ck_assert_int_le(start, high_before);
+    ck_assert_int_eq(high(l), high_before);
+    /* The other follower learns the leader's log start in fetch responses
+     * and deletes below it (at a boundary of its own segments). */
+    for (int s = 0; s < 20; s++)
+        step();
+    ck_assert_int_gt(low(other), bases[40]);
+    ck_assert_int_le(low(other), start);
+
+    /* The lagging follower returns below the leader's log start: it is
+     * told so, starts over empty at the leader's log start, and catches
+     * up with exactly the leader's records from there. */
+    start_node(lagging, 0);
+    for (int s = 0; s < 200; s++)
+        step();
+    ck_assert_int_eq(low(lagging), start);
+    ck_assert_int_eq(high(lagging), high(l));
+    for (int k = 0; k < 80; k++)
+        if (bases[k] >= start)
+            for (int i = 0; i < NODES; i++)
+                check_batch(i, k, bases[k]);
+
+    /* Replication goes on, and survives a restart of everyone (the
+     * entry numbering is persisted with the log start). */
+    l = wait_leader(); /* the returning node may have forced an election */
+    produce_batches(l, 80, 10, bases);
+    for (int i = 0; i < NODES; i++)
+        stop(i);
+    for (int i = 0; i < NODES; i++)
+        start_node(i, 0);
+    l = wait_leader();
+    produce_batches(l, 90, 10, bases);
+    for (int s = 0; s < 50; s++)
+        step();
+    for (int i = 0; i < NODES; i++) {
+        ck_assert_int_eq(high(i), high(l));
+        for (int k = 80; k < 100; k++)
+            check_batch(i, k, bases[k]);
+    }
+}
+END_TEST
+
 /* Replaces the body of dir's topics file (a valid checksum: the damage is
  * in what the line says). */
 static void rewrite_topics(const char *dir, const char *from, const char *to) {
@@ -948,8 +1046,24 @@ START_TEST(damaged_replica_metadata_is_a_clear_error) {
     ck_assert_int_eq(append(0, 1, LG_ACKS_LEADER, NULL), LG_ERR_NOT_LEADER);
     stop(0);
 
-    /* Repaired, it resumes. */
+    /* A damaged replica log start (the entry numbering retention keeps)
+     * is refused by name too, and the partition stays held. */
     rewrite_topics(dirs[0], "replicas t 0 1,2,3\n", "replicas t 0 0,1,2\n");
+    char start_path[4096];
+    snprintf(start_path, sizeof start_path, "%s/t-0/replica-log-start",
+             dirs[0]);
+    ck_assert_int_eq(lgi_metafile_write(start_path, "entry x\n", 8), LG_OK);
+    ck_assert_int_eq(open_plain(0), LG_OK);
+    ck_assert_int_eq(lg_engine_set_transport(engines[0], &transport),
+                     LG_ERR_CORRUPT);
+    ck_assert_msg(strstr(lg_last_error_message(), "replica-log-start") !=
+                      NULL,
+                  "message: %s", lg_last_error_message());
+    ck_assert_int_eq(append(0, 1, LG_ACKS_LEADER, NULL), LG_ERR_NOT_LEADER);
+    stop(0);
+    ck_assert_int_eq(unlink(start_path), 0);
+
+    /* Repaired, it resumes. */
     start_node(0, 0);
     int32_t leader;
     ck_assert_int_eq(lg_replica_leader(engines[0], "t", 0, &leader, NULL,
@@ -971,6 +1085,7 @@ static Suite *replication_suite(void) {
     tcase_add_test(tc, replica_sets_persist_across_reopen);
     tcase_add_test(tc, idempotent_producer_failover_never_duplicates_or_reorders);
     tcase_add_test(tc, transactions_commit_and_abort_on_a_replicated_partition);
+    tcase_add_test(tc, retention_follows_the_leader_and_a_lagging_follower_resets);
     tcase_add_test(tc, damaged_replica_metadata_is_a_clear_error);
     tcase_add_test(tc, example_three_processes_survive_leader_kill);
     suite_add_tcase(s, tc);
