@@ -967,6 +967,33 @@ START_TEST(retention_follows_the_leader_and_a_lagging_follower_resets) {
 }
 END_TEST
 
+/* Compaction would rewrite one replica's batches only (keyless records,
+ * as these are, it drops entirely): replicated partitions are not
+ * compacted, on any replica. */
+START_TEST(replicated_partitions_are_not_compacted) {
+    topic_conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(topic_conf, "segment.bytes", "400"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(topic_conf, "cleanup.policy", "compact"),
+                     LG_OK);
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int l = wait_leader();
+    static int64_t bases[40];
+    produce_batches(l, 0, 30, bases);
+    for (int s = 0; s < 20; s++)
+        step();
+    for (int i = 0; i < NODES; i++)
+        ck_assert_int_eq(lgi_engine_clean(engines[i],
+                                          lgi_engine_now_ms(engines[i]), 1),
+                         LG_OK);
+    for (int i = 0; i < NODES; i++) {
+        ck_assert_int_eq(low(i), 0);
+        for (int k = 0; k < 30; k++)
+            check_batch(i, k, bases[k]);
+    }
+}
+END_TEST
+
 /* Replaces the body of dir's topics file (a valid checksum: the damage is
  * in what the line says). */
 static void rewrite_topics(const char *dir, const char *from, const char *to) {
@@ -1086,6 +1113,7 @@ static Suite *replication_suite(void) {
     tcase_add_test(tc, idempotent_producer_failover_never_duplicates_or_reorders);
     tcase_add_test(tc, transactions_commit_and_abort_on_a_replicated_partition);
     tcase_add_test(tc, retention_follows_the_leader_and_a_lagging_follower_resets);
+    tcase_add_test(tc, replicated_partitions_are_not_compacted);
     tcase_add_test(tc, damaged_replica_metadata_is_a_clear_error);
     tcase_add_test(tc, example_three_processes_survive_leader_kill);
     suite_add_tcase(s, tc);
