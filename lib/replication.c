@@ -214,9 +214,22 @@ static lg_err_t hook_append(void *opaque, uint8_t *batch, size_t len,
          * waits for its HW); if it is truncated away meanwhile, the retry
          * fails LG_ERR_NOT_LEADER and is retried again. */
         lgi_error_clear();
+        err = LG_OK;
+        if (duplicate < lgi_replica_log_record_offset(
+                            r->log, lgi_replica_log_first(r->log))) {
+            /* Below the log start: committed long ago (and retention has
+             * deleted it since). */
+            advance(repl, &ready);
+            pthread_mutex_unlock(&repl->lock);
+            complete(ready);
+            if (base_offsetp)
+                *base_offsetp = duplicate;
+            if (done)
+                done(done_opaque, LG_OK, duplicate);
+            return LG_OK;
+        }
         entry = lgi_replica_log_entry_of(r->log, duplicate);
         epoch = lgi_replica_log_epoch_at(r->log, entry);
-        err = LG_OK;
     }
     if (err == LG_ERR_STATE) {
         advance(repl, &ready);
