@@ -31,6 +31,13 @@ typedef struct lgi_cleaner_settings {
     int64_t min_compaction_lag_ms;
     int64_t max_compaction_lag_ms;
     int64_t delete_retention_ms;
+    /* Replicated partitions (replication.c sets it; 0 from conf): every
+     * batch keeps its place -- base offset, lastOffsetDelta, leader epoch
+     * and producer fields -- so replicas compacting independently still
+     * hold the same batches: one emptied of records (all superseded, or
+     * aborted) is written as an empty batch, control batches are kept
+     * whole. */
+    int keep_batches;
 } lgi_cleaner_settings_t;
 
 void lgi_cleaner_settings_from_conf(const lg_conf_t *conf,

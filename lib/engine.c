@@ -393,26 +393,18 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
             lgi_cleaner_settings_t settings;
             lgi_cleaner_settings_from_conf(&ref.conf, &settings);
             lg_err_t err = LG_OK;
-            if (lgi_partition_replicated(ref.partition)) {
-                /* Retention through the replication layer (below the high
-                 * watermark, entry numbering kept); no compaction: it
-                 * would change one replica's batches only. */
-                size_t deleted = 0;
-                if (retention_due)
-                    err = lgi_replication_retain(engine, ref.partition,
-                                                 &settings, now_ms, &deleted);
-                moved |= deleted > 0;
-                lgi_count(&engine->cleaner_counters.segments_deleted,
-                          deleted);
-                if (err != LG_OK && first == LG_OK)
-                    first = err;
-                lgi_engine_release(engine, &ref);
-                continue;
-            }
+            /* Replicated partitions go through the replication layer:
+             * below the high watermark, entry numbering and batches kept
+             * alike on every replica (replication.h). */
+            int replicated = lgi_partition_replicated(ref.partition);
             if (retention_due) {
                 size_t deleted = 0;
-                err = lgi_cleaner_retain(ref.partition, &settings, now_ms,
-                                         &deleted);
+                err = replicated
+                          ? lgi_replication_retain(engine, ref.partition,
+                                                   &settings, now_ms,
+                                                   &deleted)
+                          : lgi_cleaner_retain(ref.partition, &settings,
+                                               now_ms, &deleted);
                 moved |= deleted > 0;
                 lgi_count(&engine->cleaner_counters.segments_deleted,
                           deleted);
@@ -428,9 +420,15 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
                         lgi_partition_cleaner_offset(ref.partition);
                     int64_t first_dirty = before;
                     lgi_clean_stats_t pass;
-                    err = lgi_cleaner_compact(engine->cleaner, ref.partition,
-                                              &settings, now_ms, force,
-                                              &first_dirty, &pass);
+                    err = replicated
+                              ? lgi_replication_compact(
+                                    engine, engine->cleaner, ref.partition,
+                                    &settings, now_ms, force, &first_dirty,
+                                    &pass)
+                              : lgi_cleaner_compact(engine->cleaner,
+                                                    ref.partition, &settings,
+                                                    now_ms, force,
+                                                    &first_dirty, &pass);
                     count_clean_pass(engine, &pass);
                     if (first_dirty != before) {
                         lgi_partition_set_cleaner_offset(ref.partition,

@@ -30,8 +30,8 @@
  * responses) and reset_to (a follower below the leader's log start starts
  * over there), the engine through lgi_replica_log_delete_before
  * (retention).  The table is rebuilt at open by scanning the log from the
- * persisted start.  Compaction would change batch boundaries on one
- * replica only, so replicated partitions are not compacted.
+ * persisted start.  Compaction keeps every batch in place on replicated
+ * partitions (cleaner.h, keep_batches), so the table survives it.
  *
  * Not thread-safe: the owner serializes every call (the engine does it
  * under its replication lock).

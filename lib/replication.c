@@ -830,6 +830,31 @@ lg_err_t lgi_replication_retain(lg_engine_t *engine,
     return err;
 }
 
+lg_err_t lgi_replication_compact(lg_engine_t *engine, lgi_cleaner_t *cleaner,
+                                 lgi_partition_t *partition,
+                                 const lgi_cleaner_settings_t *settings,
+                                 int64_t now_ms, int force,
+                                 int64_t *first_dirtyp,
+                                 lgi_clean_stats_t *stats) {
+    memset(stats, 0, sizeof *stats);
+    stats->next_horizon = -1;
+    lgi_replication_t *repl = get(engine);
+    if (!repl)
+        return LG_OK; /* held until a transport is set */
+    lgi_cleaner_settings_t keeping = *settings;
+    keeping.keep_batches = 1;
+    lg_err_t err = LG_OK;
+    pthread_mutex_lock(&repl->lock);
+    for (size_t i = 0; !repl->closing && i < repl->count; i++)
+        if (repl->parts[i]->ref.partition == partition) {
+            err = lgi_cleaner_compact(cleaner, partition, &keeping, now_ms,
+                                      force, first_dirtyp, stats);
+            break;
+        }
+    pthread_mutex_unlock(&repl->lock);
+    return err;
+}
+
 void lgi_replication_shutdown(lg_engine_t *engine) {
     lgi_replication_t *repl = get(engine);
     if (!repl)
