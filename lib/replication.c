@@ -408,7 +408,10 @@ static lg_err_t held_append(void *opaque, uint8_t *batch, size_t len,
 static const lgi_append_hook_t held_hook = {.append = held_append};
 
 void lgi_replication_hold(lgi_partition_t *partition) {
-    lgi_partition_set_read_limit(partition, 0);
+    /* at the log start, not 0, so the high watermark is never below the
+     * low one */
+    lgi_partition_set_read_limit(partition,
+                                 lgi_partition_log_start(partition));
     lgi_partition_set_append_hook(partition, &held_hook);
 }
 
@@ -495,8 +498,8 @@ static lg_err_t attach(lgi_replication_t *repl, const char *topic,
         return err;
     }
     /* Nothing is visible until this node learns a high watermark. */
-    r->visible = 0;
-    lgi_partition_set_read_limit(r->ref.partition, 0);
+    r->visible = lgi_partition_log_start(r->ref.partition);
+    lgi_partition_set_read_limit(r->ref.partition, r->visible);
     r->hook.append = hook_append;
     r->hook.opaque = r;
     lgi_partition_set_append_hook(r->ref.partition, &r->hook);

@@ -11,8 +11,8 @@
 
 /* A partition with a persisted replica set, at engine open: until
  * lg_engine_set_transport attaches it, appends fail with
- * LG_ERR_NOT_LEADER and nothing is readable (read limit 0), so nothing is
- * written or shown behind the consensus' back. */
+ * LG_ERR_NOT_LEADER and nothing is readable (read limit at the log
+ * start), so nothing is written or shown behind the consensus' back. */
 void lgi_replication_hold(lgi_partition_t *partition);
 
 /* Retention of a replicated partition (the engine's cleaner round):
