@@ -862,18 +862,17 @@ START_TEST(a_torn_abort_marker_takes_its_entry_with_it) {
     assign_all(consumer, 1);
     drain(consumer, 1, all, sizeof all);
     ck_assert_str_eq(all, "0:x0 ");
-    int64_t end = high(engine, 0);
     lg_consumer_destroy(consumer);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    /* The torn marker's entry went with it; a marker the coordinator
+     * wrote again since (at open or by the transaction timeout, so
+     * possibly while closing) has its own, naming the same data. */
     size_t n = read_entries(0, entries);
+    ck_assert_uint_le(n, 1);
     for (size_t i = 0; i < n; i++) {
-        ck_assert_int_lt(entries[i].last_offset, end);
+        ck_assert_int_ge(entries[i].last_offset, 2);
         ck_assert_int_eq(entries[i].first_offset, 1);
     }
-    if (end > 2) /* the marker was written again */
-        ck_assert_uint_eq(n, 1);
-    else
-        ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
