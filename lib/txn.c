@@ -338,38 +338,91 @@ static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t) {
     return err;
 }
 
+/* The markers of one commit or abort in flight: the appends complete on
+ * the I/O thread, the coordinator waits for the last. */
+typedef struct marker_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    size_t pending;
+    lg_err_t err; /* the first failure */
+} marker_wait_t;
+
+static void marker_appended(void *opaque, lg_err_t err, int64_t base_offset) {
+    marker_wait_t *w = opaque;
+    pthread_mutex_lock(&w->lock);
+    if (err != LG_OK && w->err == LG_OK)
+        w->err = err;
+    if (--w->pending == 0)
+        pthread_cond_signal(&w->done);
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* Writes a commit or abort marker for t to each registered partition.
- * A partition whose topic was deleted meanwhile needs none. */
+ * A partition whose topic was deleted meanwhile needs none.  The markers
+ * are appended concurrently and waited for together (acks=all), so a
+ * commit spanning n partitions waits for one round of fdatasyncs rather
+ * than n in a row; they are independent, and the outcome was decided by
+ * the durable PrepareX record before the first is written. */
 static lg_err_t write_markers(lgi_txn_coordinator_t *c, const txn_t *t,
                               int commit) {
     lg_engine_t *engine = c->engine;
-    for (size_t i = 0; i < t->partitions.count; i++) {
+    size_t count = t->partitions.count;
+    if (count == 0)
+        return LG_OK;
+    lgi_partition_ref_t *refs = lgi_calloc(count, sizeof *refs);
+    if (!refs)
+        return lgi_error(LG_ERR_NOMEM, "out of memory writing markers");
+    marker_wait_t w = {.pending = 1, .err = LG_OK};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.done, NULL);
+    lg_err_t err = LG_OK;
+    for (size_t i = 0; i < count && err == LG_OK; i++) {
         const char *topic = t->partitions.items[i].topic;
         int32_t partition = t->partitions.items[i].partition;
-        lgi_partition_ref_t ref;
-        lg_err_t err = lgi_engine_acquire(engine, topic, partition, &ref);
+        err = lgi_engine_acquire(engine, topic, partition, &refs[i]);
         if (err == LG_ERR_UNKNOWN_TOPIC || err == LG_ERR_UNKNOWN_PARTITION) {
             lgi_error_clear();
+            refs[i].partition = NULL;
+            err = LG_OK;
             continue;
         }
-        if (err != LG_OK)
-            return err;
+        if (err != LG_OK) {
+            refs[i].partition = NULL;
+            break;
+        }
         int64_t now = lgi_engine_now_ms(engine);
         lgi_buf_t buf = {0};
         err = lgi_batch_encode_control(&buf, commit ? 1 : 0, 0, now,
                                        t->producer_id, t->epoch);
-        if (err == LG_OK) {
-            /* The partition takes ownership of the buffer. */
-            err = lgi_partition_append(ref.partition, buf.data, buf.len,
-                                       LG_ACKS_ALL, now, NULL);
-        } else {
+        if (err != LG_OK) {
             lgi_buf_free(&buf);
+            break;
         }
-        lgi_engine_release(engine, &ref);
-        if (err != LG_OK)
-            return err;
+        pthread_mutex_lock(&w.lock);
+        w.pending++;
+        pthread_mutex_unlock(&w.lock);
+        /* The partition takes ownership of the buffer. */
+        lgi_partition_append_async(refs[i].partition, buf.data, buf.len,
+                                   LG_ACKS_ALL, now, marker_appended, &w);
     }
-    return LG_OK;
+    /* Drop the count's initial 1 and wait for the appends in flight. */
+    pthread_mutex_lock(&w.lock);
+    w.pending--;
+    while (w.pending > 0)
+        pthread_cond_wait(&w.done, &w.lock);
+    lg_err_t appended = w.err;
+    pthread_mutex_unlock(&w.lock);
+    for (size_t i = 0; i < count; i++)
+        if (refs[i].partition)
+            lgi_engine_release(engine, &refs[i]);
+    lgi_free(refs);
+    pthread_cond_destroy(&w.done);
+    pthread_mutex_destroy(&w.lock);
+    /* An append that failed on the I/O thread left its message there. */
+    if (err == LG_OK && appended != LG_OK)
+        err = lgi_error(appended, "writing a transaction marker: %s",
+                        lg_strerror(appended));
+    return err;
 }
 
 /* Finishes a transaction in PrepareCommit / PrepareAbort. */
