@@ -16,7 +16,14 @@
  * INVARIANTS
  *   - A partition is recorded durably (an Ongoing record naming it) before
  *     the producer may write transactional data to it, so every partition
- *     holding data of an open transaction is known after a crash.
+ *     holding data of an open transaction is known after a crash.  The
+ *     record is written when the partition is added (lgi_txn_add_partition,
+ *     on the producing thread) but made durable by lgi_txn_sync, which the
+ *     producer's sender calls before handing off the first batch after any
+ *     registration: the partitions a transaction touches within one linger
+ *     share one fdatasync, as Kafka's producer sends one AddPartitionsToTxn
+ *     for them.  A replicated __transaction_state is written acks=all at
+ *     once instead, since a local fdatasync is not a majority.
  *   - Markers are written only after the PrepareX record is durable; once
  *     it is, the outcome is decided: engine open (lgi_txn_open) and the
  *     maintenance thread re-drive any PrepareX to CompleteX.  Markers and
@@ -299,19 +306,27 @@ static lg_err_t ensure_topic(lg_engine_t *engine) {
     return err;
 }
 
-/* Appends t's current state to __transaction_state with acks=all. */
-static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t);
+/* Appends t's current state to __transaction_state with acks (acks=all
+ * unless the caller arranges the fdatasync itself, see INVARIANTS). */
+static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t,
+                                  int acks);
 
 /* Writing __transaction_state is the library's own act, whoever's call
  * caused it. */
-static lg_err_t persist(lgi_txn_coordinator_t *c, const txn_t *t) {
+static lg_err_t persist_acks(lgi_txn_coordinator_t *c, const txn_t *t,
+                             int acks) {
     lgi_authorize_suspend();
-    lg_err_t err = persist_unchecked(c, t);
+    lg_err_t err = persist_unchecked(c, t, acks);
     lgi_authorize_resume();
     return err;
 }
 
-static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t) {
+static lg_err_t persist(lgi_txn_coordinator_t *c, const txn_t *t) {
+    return persist_acks(c, t, LG_ACKS_ALL);
+}
+
+static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t,
+                                  int acks) {
     lg_engine_t *engine = c->engine;
     lg_err_t err = ensure_topic(engine);
     if (err != LG_OK)
@@ -330,8 +345,7 @@ static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t) {
         err = lgi_error(LG_ERR_NOMEM, "out of memory");
     else if ((err = lg_records_add(records, key.data, key.len, value.data,
                                    value.len, now)) == LG_OK)
-        err = lg_append(engine, LGI_TXN_STATE_TOPIC, 0, records, LG_ACKS_ALL,
-                        NULL);
+        err = lg_append(engine, LGI_TXN_STATE_TOPIC, 0, records, acks, NULL);
     lg_records_destroy(records);
     lgi_buf_free(&key);
     lgi_buf_free(&value);
@@ -562,6 +576,32 @@ static void begin_ongoing(lgi_txn_coordinator_t *c, txn_t *t) {
     }
 }
 
+/* Non-zero when __transaction_state is replicated (lg_topic_set_replicas):
+ * its writes must then be acks=all each. */
+static int state_replicated(lg_engine_t *engine) {
+    lgi_partition_ref_t ref;
+    if (lgi_engine_acquire(engine, LGI_TXN_STATE_TOPIC, 0, &ref) != LG_OK) {
+        lgi_error_clear();
+        return 1; /* the append will say what is wrong */
+    }
+    int replicated = lgi_partition_replicated(ref.partition);
+    lgi_engine_release(engine, &ref);
+    return replicated;
+}
+
+lg_err_t lgi_txn_sync(lg_engine_t *engine) {
+    lgi_partition_ref_t ref;
+    lg_err_t err = lgi_engine_acquire(engine, LGI_TXN_STATE_TOPIC, 0, &ref);
+    if (err != LG_OK)
+        return err;
+    err = lgi_partition_flush(ref.partition);
+    lgi_engine_release(engine, &ref);
+    if (err != LG_OK)
+        err = lgi_error(err, "making transaction registrations durable in "
+                        "%s: %s", LGI_TXN_STATE_TOPIC, lg_strerror(err));
+    return err;
+}
+
 lg_err_t lgi_txn_add_partition(lg_engine_t *engine,
                                const char *transactional_id,
                                int64_t producer_id, int16_t epoch,
@@ -578,7 +618,12 @@ lg_err_t lgi_txn_add_partition(lg_engine_t *engine,
                                           LG_OFFSET_INVALID);
         if (err == LG_OK) {
             begin_ongoing(c, t);
-            if ((err = persist(c, t)) != LG_OK) {
+            /* Written now, made durable by lgi_txn_sync before any data
+             * (see INVARIANTS). */
+            if ((err = persist_acks(c, t,
+                                    state_replicated(engine)
+                                        ? LG_ACKS_ALL
+                                        : LG_ACKS_LEADER)) != LG_OK) {
                 lgi_free(t->partitions.items[--t->partitions.count].topic);
                 t->state = previous;
                 t->start_ms = start;

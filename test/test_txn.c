@@ -9,6 +9,7 @@
  * whose committed output holds every input exactly once.
  */
 #include "engine.h"
+#include "faultio.h"
 #include "group.h"
 #include "logtest.h"
 #include "producer_state.h"
@@ -16,8 +17,18 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* The power-loss journal must see the library's direct fdatasyncs too
+ * (segment seals), or it would undo data that was synced; as in
+ * test_crash, the test binary's definition wins for the static library.
+ * Without a journal it is a plain fdatasync. */
+int fdatasync(int fd) {
+    lgt_faultio_note_sync(fd);
+    return (int)syscall(SYS_fdatasync, fd);
+}
 
 static char *dir;
 
@@ -899,6 +910,92 @@ START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Registrations are durable before data: the partitions a transaction
+ * touches are recorded in __transaction_state with one fdatasync, which
+ * the producer's sender issues before handing off the transaction's data.
+ * A child begins a transaction, writes a record to both partitions of "t",
+ * flushes (the data is fdatasync'd) and is SIGKILLed; the power-loss
+ * replay then undoes every write not fdatasync'd.  The successor must
+ * still find both partitions in the open transaction and abort it there,
+ * or their LSO would stay stuck behind data nobody can close.
+ * --------------------------------------------------------------------- */
+
+static void power_loss_child(const char *journal, int ready_fd) {
+    if (lgt_faultio_journal_start(journal) != 0)
+        _exit(30);
+    lg_engine_t *engine = NULL;
+    if (lg_engine_open(dir, NULL, &engine) != LG_OK)
+        _exit(31);
+    lgi_io_set_fault(engine->io, lgt_faultio_hook, NULL);
+    lg_conf_t *conf = lg_conf_new();
+    lg_conf_set(conf, "transactional.id", "pl");
+    lg_producer_t *p = NULL;
+    if (lg_producer_new(engine, conf, &p) != LG_OK ||
+        lg_producer_init_transactions(p) != LG_OK ||
+        lg_producer_begin_transaction(p) != LG_OK)
+        _exit(32);
+    lg_conf_destroy(conf);
+    for (int32_t partition = 0; partition < 2; partition++)
+        if (lg_produce(p, "t", partition, "k", 1, "v", 1, LG_TIMESTAMP_NOW,
+                       NULL) != LG_OK)
+            _exit(33);
+    if (lg_producer_flush(p, -1) != LG_OK)
+        _exit(34);
+    if (write(ready_fd, "x", 1) != 1)
+        _exit(35);
+    for (;;)
+        pause(); /* until SIGKILL */
+}
+
+START_TEST(registrations_survive_power_loss_before_the_data) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    char *journal_dir = lgt_tmpdir("txn-journal");
+    char *journal = lgt_path(journal_dir, "journal");
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(fds[0]);
+        power_loss_child(journal, fds[1]);
+    }
+    close(fds[1]);
+    char byte;
+    ck_assert_int_eq(read(fds[0], &byte, 1), 1);
+    close(fds[0]);
+    ck_assert_int_eq(kill(child, SIGKILL), 0);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFSIGNALED(status));
+    ck_assert_int_ge(lgt_faultio_power_loss(journal, 6), 0);
+
+    engine = open_engine();
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.data_records, 1); /* it was fdatasync'd */
+        ck_assert_int_eq(lso(engine, partition), 0);
+    }
+    ck_assert_int_eq(txn_state(engine, "pl", NULL, NULL), LGI_TXN_ONGOING);
+    lg_producer_t *p = txn_producer(engine, "pl", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.aborts, 1);
+        ck_assert_int_eq(lso(engine, partition), high(engine, partition));
+    }
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    lgt_rmrf(journal_dir);
+    free(journal);
+    free(journal_dir);
+}
+END_TEST
+
 static Suite *txn_suite(void) {
     Suite *suite = suite_create("txn");
     TCase *tc = tcase_create("txn");
@@ -923,6 +1020,7 @@ static Suite *txn_suite(void) {
     tcase_add_test(tc, lso_after_a_crash_with_an_open_transaction);
     tcase_add_test(tc, producer_state_tracks_open_transactions_through_rollback);
     tcase_add_test(tc, consume_transform_produce_is_exactly_once_under_kills);
+    tcase_add_test(tc, registrations_survive_power_loss_before_the_data);
     suite_add_tcase(suite, tc);
     return suite;
 }
