@@ -358,14 +358,24 @@ typedef struct marker_wait {
     pthread_mutex_t lock;
     pthread_cond_t done;
     size_t pending;
-    lg_err_t err; /* the first failure */
+    lg_err_t err;         /* the first failure */
+    size_t failed;        /* index of the partition it happened in */
 } marker_wait_t;
 
+/* One marker's completion context: the shared wait and its partition. */
+typedef struct marker_slot {
+    marker_wait_t *wait;
+    size_t index;
+} marker_slot_t;
+
 static void marker_appended(void *opaque, lg_err_t err, int64_t base_offset) {
-    marker_wait_t *w = opaque;
+    marker_slot_t *slot = opaque;
+    marker_wait_t *w = slot->wait;
     pthread_mutex_lock(&w->lock);
-    if (err != LG_OK && w->err == LG_OK)
+    if (err != LG_OK && w->err == LG_OK) {
         w->err = err;
+        w->failed = slot->index;
+    }
     if (--w->pending == 0)
         pthread_cond_signal(&w->done);
     pthread_mutex_unlock(&w->lock);
@@ -384,8 +394,12 @@ static lg_err_t write_markers(lgi_txn_coordinator_t *c, const txn_t *t,
     if (count == 0)
         return LG_OK;
     lgi_partition_ref_t *refs = lgi_calloc(count, sizeof *refs);
-    if (!refs)
+    marker_slot_t *slots = lgi_calloc(count, sizeof *slots);
+    if (!refs || !slots) {
+        lgi_free(refs);
+        lgi_free(slots);
         return lgi_error(LG_ERR_NOMEM, "out of memory writing markers");
+    }
     marker_wait_t w = {.pending = 1, .err = LG_OK};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.done, NULL);
@@ -415,9 +429,11 @@ static lg_err_t write_markers(lgi_txn_coordinator_t *c, const txn_t *t,
         pthread_mutex_lock(&w.lock);
         w.pending++;
         pthread_mutex_unlock(&w.lock);
+        slots[i] = (marker_slot_t){&w, i};
         /* The partition takes ownership of the buffer. */
         lgi_partition_append_async(refs[i].partition, buf.data, buf.len,
-                                   LG_ACKS_ALL, now, marker_appended, &w);
+                                   LG_ACKS_ALL, now, marker_appended,
+                                   &slots[i]);
     }
     /* Drop the count's initial 1 and wait for the appends in flight. */
     pthread_mutex_lock(&w.lock);
@@ -425,16 +441,23 @@ static lg_err_t write_markers(lgi_txn_coordinator_t *c, const txn_t *t,
     while (w.pending > 0)
         pthread_cond_wait(&w.done, &w.lock);
     lg_err_t appended = w.err;
+    size_t failed = w.failed;
     pthread_mutex_unlock(&w.lock);
     for (size_t i = 0; i < count; i++)
         if (refs[i].partition)
             lgi_engine_release(engine, &refs[i]);
     lgi_free(refs);
+    lgi_free(slots);
     pthread_cond_destroy(&w.done);
     pthread_mutex_destroy(&w.lock);
     /* An append that failed on the I/O thread left its message there. */
     if (err == LG_OK && appended != LG_OK)
-        err = lgi_error(appended, "writing a transaction marker: %s",
+        err = lgi_error(appended,
+                        "writing the %s marker of transactional.id \"%s\" "
+                        "to %s [%" PRId32 "]: %s",
+                        commit ? "commit" : "abort", t->id,
+                        t->partitions.items[failed].topic,
+                        t->partitions.items[failed].partition,
                         lg_strerror(appended));
     return err;
 }

@@ -16,6 +16,7 @@
 #include "producer_state.h"
 #include "txn.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1032,6 +1033,94 @@ START_TEST(registrations_survive_power_loss_before_the_data) {
 }
 END_TEST
 
+/* The sync of the registrations fails (EIO on that fdatasync): the
+ * transaction's data must not be written at all, and commit must say the
+ * transaction can only be aborted. */
+START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    /* From here the first fdatasync is the sender's lgi_txn_sync: the
+     * registration is written without one, and nothing else is synced
+     * before the data, which waits for it. */
+    static lgt_fault_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    plan.stage = LGI_IO_FAULT_FSYNC;
+    plan.result = -EIO;
+    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    produce(p, 0, 3);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1),
+                     LG_ERR_TXN_ABORTABLE);
+    ck_assert_int_eq(atomic_load(&plan.fired), 1);
+    scan_t s;
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 0);
+    ck_assert_int_eq(high(engine, 0), 0);
+    /* __transaction_state is fenced now (a failed fdatasync proves
+     * nothing on retry), so the abort cannot be recorded either. */
+    ck_assert_int_ne(lg_producer_abort_transaction(p, -1), LG_OK);
+    lg_producer_destroy(p);
+    lgi_io_set_fault(engine->io, NULL, NULL);
+    lg_engine_close(engine);
+    /* After a reopen the successor finishes the job: nothing of the
+     * transaction is visible, nothing stays open. */
+    engine = open_engine();
+    p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 0);
+    ck_assert_int_eq(lso(engine, 0), high(engine, 0));
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+/* A marker's fdatasync fails (the markers of one commit are appended
+ * concurrently): commit reports it, and since PrepareCommit was durable
+ * the outcome stands -- the next open writes the markers. */
+START_TEST(a_failed_marker_fails_commit_and_open_completes_it) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 2);
+    produce(p, 1, 2);
+    ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
+    /* fdatasync 0 is PrepareCommit's, 1 the first marker's. */
+    static lgt_fault_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    plan.stage = LGI_IO_FAULT_FSYNC;
+    plan.at = 1;
+    plan.result = -EIO;
+    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_ERR_IO);
+    ck_assert_int_eq(atomic_load(&plan.fired), 1);
+    ck_assert_ptr_nonnull(strstr(lg_last_error_message(),
+                                 "commit marker of transactional.id \"tx\" "
+                                 "to t ["));
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_PREPARE_COMMIT);
+    lg_producer_destroy(p);
+    lgi_io_set_fault(engine->io, NULL, NULL);
+    lg_engine_close(engine);
+    engine = open_engine();
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_COMMIT);
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.data_records, 2);
+        ck_assert_int_eq(s.last_marker, 1);
+        ck_assert_int_eq(s.aborts, 0);
+        ck_assert_int_eq(lso(engine, partition), high(engine, partition));
+    }
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 static Suite *txn_suite(void) {
     Suite *suite = suite_create("txn");
     TCase *tc = tcase_create("txn");
@@ -1057,6 +1146,8 @@ static Suite *txn_suite(void) {
     tcase_add_test(tc, producer_state_tracks_open_transactions_through_rollback);
     tcase_add_test(tc, consume_transform_produce_is_exactly_once_under_kills);
     tcase_add_test(tc, registrations_survive_power_loss_before_the_data);
+    tcase_add_test(tc, a_registration_that_cannot_be_synced_fails_the_transaction);
+    tcase_add_test(tc, a_failed_marker_fails_commit_and_open_completes_it);
     suite_add_tcase(suite, tc);
     return suite;
 }
