@@ -7,7 +7,9 @@
  * (fork + _exit) between PrepareCommit and the markers, the last stable
  * offset, and a consume-transform-produce loop SIGKILLed at random points
  * whose committed output holds every input exactly once (checked by hand
- * from the markers and through a read_committed consumer).
+ * from the markers and through a read_committed consumer), partitions
+ * registered durably before their data (power loss; a failed sync), and a
+ * failed marker completed at the next open.
  */
 #include "engine.h"
 #include "faultio.h"
