@@ -4,8 +4,9 @@
  * "build") on a scratch data directory, it must turn every input record
  * into exactly one uppercased output record in committed data and leave
  * the group's offsets at the input's end -- after a clean run, a rerun
- * (nothing new: nothing produced), and a series of SIGKILLs at random
- * points followed by restarts.  Committed output is checked two ways: by
+ * (nothing new: nothing produced), a SIGTERM mid-run (what it reports
+ * is what it committed) and a series of SIGKILLs at random points
+ * followed by restarts.  Committed output is checked two ways: by
  * a read_committed consumer, and by walking the output's batches and
  * transaction markers directly, so the proof does not rest on the
  * consumer's own filtering.  The child inherits LIBLOG_IO_BACKEND, so
@@ -370,6 +371,63 @@ START_TEST(eos_is_exactly_once_when_killed_and_restarted) {
 }
 END_TEST
 
+/* SIGTERM while running (no -e): eos commits what it has read and exits
+ * 0; its summary matches the group's offsets, and a second run finishes
+ * the rest exactly once. */
+START_TEST(eos_commits_its_work_on_sigterm) {
+    enum { PARTITIONS = 2, PER_PARTITION = 3000 };
+    seed(PARTITIONS, PER_PARTITION);
+    const char *const arguments[] = {"-n", "10", dir, "in", "out", NULL};
+    pid_t child = start_eos(arguments);
+    usleep(400000);
+    ck_assert_int_eq(kill(child, SIGTERM), 0);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "status %d", status);
+    char *out = lgt_path(io_dir, "stdout");
+    size_t len = 0;
+    char *text = (char *)lgt_read_file(out, &len);
+    free(out);
+    ck_assert_ptr_nonnull(text);
+    long records = -1, transactions, aborts;
+    ck_assert_int_eq(sscanf(text, "eos: %ld records in %ld transactions, "
+                                  "%ld aborted",
+                            &records, &transactions, &aborts),
+                     3);
+    free(text);
+    /* What it reported is exactly what the group committed. */
+    lg_engine_t *engine;
+    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "group.id", "eos-out"), LG_OK);
+    lg_consumer_t *consumer;
+    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
+    lg_conf_destroy(conf);
+    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
+    for (int32_t p = 0; p < PARTITIONS; p++)
+        lg_topic_partition_list_add(list, "in", p, LG_OFFSET_INVALID);
+    ck_assert_int_eq(lg_consumer_committed(consumer, list), LG_OK);
+    long committed = 0;
+    for (int32_t p = 0; p < PARTITIONS; p++) {
+        int64_t offset = lg_topic_partition_list_offset(list, (size_t)p);
+        committed += offset > 0 ? (long)offset : 0;
+    }
+    lg_topic_partition_list_destroy(list);
+    lg_consumer_destroy(consumer);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    ck_assert_int_eq(committed, records);
+    /* Finish, then everything is there once. */
+    const char *const finish[] = {"-e", dir, "in", "out", NULL};
+    char output[4096];
+    ck_assert_int_eq(run_eos(finish, output, sizeof output), 0);
+    long rest = -1;
+    ck_assert_int_eq(sscanf(output, "eos: %ld records", &rest), 1);
+    ck_assert_int_eq(records + rest, PARTITIONS * PER_PARTITION);
+    ck_assert_int_eq(check_exactly_once(PARTITIONS, PER_PARTITION, 0), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("eos");
     TCase *tc = tcase_create("eos");
@@ -378,6 +436,7 @@ int main(void) {
     tcase_add_test(tc, eos_turns_every_input_record_into_one_committed_output);
     tcase_add_test(tc, eos_reports_usage_and_runtime_errors);
     tcase_add_test(tc, eos_is_exactly_once_when_killed_and_restarted);
+    tcase_add_test(tc, eos_commits_its_work_on_sigterm);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
