@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "cleaner.h"
+#include "clock.h"
 #include "err.h"
 #include "group.h"
 #include "metafile.h"
@@ -52,9 +53,7 @@ LG_API int lg_version_number(void) { return LIBLOG_VERSION_NUMBER; }
 
 int64_t lgi_engine_now_ms(const lg_engine_t *engine) {
     (void)engine;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return lgi_clock_realtime_ms(); /* clock.c: cheap enough per record */
 }
 
 /* ------------------------------------------------------------------------
@@ -683,6 +682,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
                            &engine->io)))
         goto fail;
     lgi_io_set_logger(engine->io, &engine->logger);
+    lgi_io_set_spin(engine->io,
+                    lgi_conf_int(&engine->conf, LGI_CONF_IO_SPIN_US) * 1000);
     log_backend(engine);
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
