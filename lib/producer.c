@@ -113,6 +113,7 @@
 #include "group.h"
 #include "partitioner.h"
 #include "producer_id.h"
+#include "producer_state.h"
 #include "records.h"
 #include "txn.h"
 
@@ -196,6 +197,14 @@ struct accumulator {
      * them so the partition keeps its order. */
     pbatch_t *retry;
     int64_t retry_at_ms;
+    /* Appends handed off and not completed.  An idempotent producer keeps
+     * at most LGI_PRODUCER_STATE_BATCHES of them per replicated partition
+     * (Kafka's max.in.flight.requests.per.connection <= 5), so a retry of
+     * a batch the log already holds is always within the batches the
+     * partition remembers per producer and is recognised as a duplicate
+     * -- on a replicated partition acks=all batches can be in the log,
+     * unacknowledged, when a leader fails over. */
+    atomic_int in_flight;
 };
 
 /* Accumulators by partition index, replaced (never changed in place) when
@@ -1264,9 +1273,17 @@ static void inflight_end(lg_producer_t *producer) {
     pthread_mutex_unlock(&producer->inflight_lock);
 }
 
+/* Replicated partitions add two (Kafka's NOT_LEADER_OR_FOLLOWER and
+ * REQUEST_TIMED_OUT): LG_ERR_NOT_LEADER means the batch is in no majority
+ * (refused, or truncated away by a new leader), so a re-send cannot
+ * duplicate it and succeeds once this engine leads again;
+ * LG_ERR_TIMED_OUT (acks=all not committed in time) leaves the outcome
+ * unknown, so only an idempotent producer re-sends it -- a copy the log
+ * already holds is then acknowledged with its original offsets. */
 static int retriable(const lg_producer_t *producer, lg_err_t err) {
-    return err == LG_ERR_DISK_FULL ||
-           (producer->idempotent && err == LG_ERR_OUT_OF_ORDER_SEQUENCE);
+    return err == LG_ERR_DISK_FULL || err == LG_ERR_NOT_LEADER ||
+           (producer->idempotent && (err == LG_ERR_OUT_OF_ORDER_SEQUENCE ||
+                                     err == LG_ERR_TIMED_OUT));
 }
 
 /* lgi_append_done_fn: on the I/O thread (or the sender, when the append
@@ -1275,6 +1292,9 @@ static void append_done(void *opaque, lg_err_t err, int64_t base_offset) {
     pbatch_t *batch = opaque;
     lg_producer_t *producer = batch->producer;
     lgi_engine_release(producer->engine, &batch->ref);
+    if (atomic_fetch_sub(&batch->accumulator->in_flight, 1) >=
+        LGI_PRODUCER_STATE_BATCHES)
+        wake_sender(producer); /* batches may be held back for the slot */
     if (retriable(producer, err) && !atomic_load(&producer->closing)) {
         int64_t now = monotonic_ms();
         if (now - batch->created_ms < producer->delivery_timeout_ms) {
@@ -1294,6 +1314,8 @@ static void append_done(void *opaque, lg_err_t err, int64_t base_offset) {
     /* Last: once inflight reaches 0 destroy may free the producer. */
     inflight_end(producer);
 }
+
+static void retry_insert(accumulator_t *acc, pbatch_t *batch);
 
 /* Seals batch and hands it to its partition, or completes it with the
  * reason it cannot be sent. */
@@ -1349,6 +1371,15 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
         lgi_conf_int(conf, LGI_CONF_MESSAGE_TIMESTAMP_TYPE) ==
         LGI_TIMESTAMP_LOG_APPEND_TIME;
     accumulator_t *acc = batch->accumulator;
+    if (producer->idempotent && lgi_partition_replicated(batch->ref.partition) &&
+        atomic_load(&acc->in_flight) >= LGI_PRODUCER_STATE_BATCHES) {
+        /* Held back until an append of the partition completes (see
+         * accumulator.in_flight); batches behind it queue after it. */
+        lgi_engine_release(producer->engine, &batch->ref);
+        batch->retry_at_ms = now;
+        retry_insert(acc, batch);
+        return;
+    }
     int fresh_sequence = 0;
     if (producer->idempotent) {
         if (batch->stamped_epoch != producer->producer_epoch) {
@@ -1387,6 +1418,7 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
     pthread_mutex_lock(&producer->inflight_lock);
     producer->inflight++;
     pthread_mutex_unlock(&producer->inflight_lock);
+    atomic_fetch_add(&acc->in_flight, 1);
     lgi_partition_append_async(batch->ref.partition, data, len,
                                producer->acks, options.now_ms, append_done,
                                batch);
