@@ -3,16 +3,21 @@
  *
  * Role: runs N replica nodes (lib/replica.c) in one process and one thread
  * on virtual time.  Everything random -- faults, workload, each node's
- * election timeouts -- derives from one seed, so `test_replica_sim --seed S`
- * replays a failing run exactly.
+ * election timeouts, where a crash tears a sector -- derives from one
+ * seed, so `test_replica_sim --seed S` replays a failing run exactly.
  *
  * The world:
- *   - storage: per node an in-memory log whose "disk" survives crashes;
- *     appends are unsynced until sync(); a crash keeps the synced prefix
- *     plus a random prefix of the unsynced suffix (writes that happened to
- *     reach the platter) and drops the rest, the last kept write possibly
- *     torn -- which log recovery turns into "dropped", so it is modelled as
- *     dropped.  Quorum state (epoch, vote) is written durably.
+ *   - storage: per node and partition a byte-faithful simulated disk
+ *     (test/support/simdisk.h): the log is Kafka v2 record batches in
+ *     512-byte sectors with a page cache and a medium; a crash keeps the
+ *     fdatasync'd bytes, lets some unsynced sectors through in order,
+ *     tears the next one (a prefix of the new bytes, zeros or garbage) and
+ *     sometimes lets a later one land out of order; recovery validates
+ *     batches with lib/batch.c (length, magic, CRC-32C, expected offset)
+ *     and truncates at the first invalid byte.  The quorum state is the
+ *     metafile protocol (write tmp, fsync, rename, fsync the directory),
+ *     judged on reload by lib/metafile.c and lib/replica.c; the power may
+ *     fail part-way through a vote's save or a truncation.
  *   - network: every envelope may be dropped, delayed (reordering),
  *     duplicated, corrupted (a flipped byte; the decoder must reject it),
  *     and old envelopes are replayed; links are cut symmetrically or
@@ -21,6 +26,11 @@
  *     ticks, no deliveries) and resume;
  *   - an operator transfers leadership at random moments.
  *
+ * A client's acks=all entry is acknowledged by the rule lib/replication.c
+ * applies: the node it was proposed on -- while that process lives -- has
+ * a high watermark past the offset and still holds the entry at its epoch
+ * (whatever its role by then).
+ *
  * Invariants, checked after every step:
  *   I1 every acknowledged (acks=all) entry is durable on a majority;
  *   I2 at most one leader per (partition, epoch);
@@ -28,23 +38,36 @@
  *      prefixes;
  *   I4 nothing below any node's HW ever differs from what a consumer saw
  *      there before (no retraction), and HW <= log end;
- *   I5 a leader of epoch E holds every entry acknowledged in an epoch < E.
- * After the faulty phase the world heals; then:
+ *   I5 a leader of epoch E holds every entry acknowledged in an epoch < E;
+ *   I8 no node grants votes to two candidates in one epoch (checked on
+ *      every vote that leaves a node: its own candidacy or a grant).
+ * The run alternates faulty phases with majority phases (see
+ * majority_phase): a random majority connected, the rest cut off or down,
+ * the old leader often among the rest; there
+ *   I6a each partition must, within MAJORITY_BOUND_MS, have a leader in the
+ *       majority that commits a fresh acks=all entry.
+ * Then the world heals:
  *   I6 every partition has a leader within 10 s of virtual time;
  *   I7 all replicas converge byte-identical with HW = end, and every
  *      acknowledged entry is in every log.
  *
- * The broken mode (nodes skip fsync and report appended data as durable)
- * must make the checker fail; test `broken_mode_is_caught` asserts it.
+ * Two deliberately broken modes must make the checker fail (tests
+ * broken_skip_fsync_is_caught, broken_commit_before_marker_is_caught):
+ * nodes that report appended data as durable without fsync, and leaders
+ * that move the HW over earlier epochs' entries before their own epoch's
+ * marker is on a majority (Raft's Figure 8).  The second needs a specific
+ * schedule; figure8_scenario builds it directly.
  *
  * Usage: test_replica_sim            N seeds (LG_SIM_SEEDS, default 300)
  *        test_replica_sim --seed S   one seed, verbose
+ *                                    (LG_SIM_BROKEN=1 skip fsync,
+ *                                     =2 commit before marker)
  *        test_replica_sim --soak SEC random seeds until SEC seconds pass
  */
 #include "replica.h"
 
 #include "alloc.h"
-#include "memlog.h"
+#include "simdisk.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -56,6 +79,20 @@
 #define MAX_NODES 5
 #define PARTITIONS 2
 #define TOPIC "t"
+
+#define ELECTION_TIMEOUT_MS 150 /* base T: timeouts are drawn in [T, 2T) */
+#define FETCH_INTERVAL_MS 20
+/* I6a's bound.  With the majority connected, a leader on the minority side
+ * is noticed within one maximal election timeout (2T); an election round
+ * lasts at most another 2T; split votes repeat rounds with fresh random
+ * timeouts, and a deposed leader's followers may first have to learn the
+ * new epoch.  Five maximal timeouts (1500 ms with T = 150) cover the
+ * observed worst case over 20000 seeds (see the report printed by
+ * many_seeds: "slowest majority recovery") with margin; committing the
+ * probe then takes a few fetch intervals. */
+#define MAJORITY_BOUND_MS (5 * 2 * ELECTION_TIMEOUT_MS)
+
+enum { BROKEN_SKIP_FSYNC = 1, BROKEN_COMMIT_BEFORE_MARKER = 2 };
 
 /* ---------------------------------------------------------------- rng */
 
@@ -71,11 +108,6 @@ static uint32_t rng_below(uint64_t *s, uint32_t n) {
 static int rng_chance(uint64_t *s, double p) {
     return (double)(rng_next(s) >> 11) / 9007199254740992.0 < p;
 }
-
-/* ---------------------------------------------------------------- disk */
-
-typedef lgt_entry_t entry_t;
-typedef lgt_memlog_t disk_t;
 
 /* ---------------------------------------------------------------- world */
 
@@ -93,8 +125,9 @@ typedef struct {
     int32_t epoch;
     char data[48];
     int acked;
-    int32_t ack_epoch; /* the leader epoch at ack time */
+    int32_t ack_epoch; /* the acknowledging node's epoch at ack time */
     int32_t node;
+    long life; /* the proposing process; its waiter dies with it */
 } proposal_t;
 
 typedef struct {
@@ -103,18 +136,26 @@ typedef struct {
     uint8_t data[48];
 } seen_t;
 
+typedef struct {
+    int32_t epoch;
+    uint32_t len;
+    const uint8_t *data;
+} entry_t;
+
 typedef struct sim sim_t;
 typedef struct {
     sim_t *sim;
     int32_t id;
-    disk_t disk[PARTITIONS];
+    lgt_simdisk_t *disk[PARTITIONS];
     lgi_replica_node_t *node; /* NULL while crashed */
+    int dying;                /* the power failed inside a storage call */
+    long life;                /* incremented at every start */
     int64_t paused_until;
     int64_t down_until;
 } simnode_t;
 
 typedef struct {
-    double drop, dup, corrupt, replay, crash, pause, cut, transfer;
+    double drop, dup, corrupt, replay, crash, pause, cut, transfer, death;
     int64_t max_delay;
 } faults_t;
 
@@ -126,6 +167,7 @@ struct sim {
     int verbose;
     int strict_durable; /* I1 on */
     int workload;       /* clients propose */
+    size_t max_fetch;
     int64_t now;
     uint64_t seq;
     faults_t f;
@@ -141,9 +183,21 @@ struct sim {
     int64_t seen_count[PARTITIONS], seen_cap[PARTITIONS];
     int32_t *leader_of[PARTITIONS]; /* epoch -> leader */
     int32_t leader_cap[PARTITIONS];
+    int32_t *vote_of[PARTITIONS][MAX_NODES]; /* epoch -> candidate voted */
+    int32_t vote_cap[PARTITIONS][MAX_NODES];
+    /* What the checker already verified and need not redo unless a disk
+     * reports a cut below it (lgt_simdisk_take_cut): */
+    size_t *acked_list; /* proposal indexes in the order acknowledged */
+    size_t acked_count, acked_cap;
+    size_t i1_done[PARTITIONS];              /* acked_list prefix */
+    size_t i5_done[PARTITIONS][MAX_NODES];   /* acked_list prefix ... */
+    int32_t i5_epoch[PARTITIONS][MAX_NODES]; /* ... for this leader epoch */
+    int64_t i3_done[PARTITIONS][MAX_NODES][MAX_NODES]; /* equal prefix */
+    int64_t i4_done[PARTITIONS][MAX_NODES];  /* offsets matched to seen */
     char failure[256];
     uint64_t counter;
-    long acked, delivered, crashes;
+    long acked, delivered, crashes, deaths;
+    int64_t slowest_majority; /* ms, over the majority phases */
 };
 
 static int fail(sim_t *s, const char *fmt, ...) {
@@ -156,11 +210,58 @@ static int fail(sim_t *s, const char *fmt, ...) {
     return 1;
 }
 
+/* Grows an epoch-indexed table of int32 (new slots -1). */
+static void grow_table(int32_t **table, int32_t *cap, int32_t epoch) {
+    if (epoch < *cap)
+        return;
+    int32_t grown = *cap ? *cap : 64;
+    while (grown <= epoch)
+        grown *= 2;
+    *table = realloc(*table, (size_t)grown * sizeof(int32_t));
+    for (int32_t e = *cap; e < grown; e++)
+        (*table)[e] = -1;
+    *cap = grown;
+}
+
+/* I8: every vote leaving a node -- a candidacy (Vote: it voted for
+ * itself) or a grant -- must agree with what it voted before in that
+ * epoch. */
+static void check_votes(sim_t *s, int32_t from, int32_t to, const void *bytes,
+                        size_t len) {
+    lgi_envelope_t env;
+    if (lgi_envelope_decode(bytes, len, &env) != LG_OK)
+        return;
+    for (uint32_t i = 0; i < env.count; i++) {
+        const lgi_msg_t *m = &env.msgs[i];
+        int32_t candidate;
+        if (m->type == LGI_MSG_VOTE)
+            candidate = from;
+        else if (m->type == LGI_MSG_VOTE_RESPONSE && m->granted)
+            candidate = to;
+        else
+            continue;
+        int p = m->partition;
+        if (p < 0 || p >= PARTITIONS || m->epoch < 0)
+            continue;
+        grow_table(&s->vote_of[p][from], &s->vote_cap[p][from], m->epoch);
+        int32_t *slot = &s->vote_of[p][from][m->epoch];
+        if (*slot == -1)
+            *slot = candidate;
+        else if (*slot != candidate)
+            fail(s, "I8: node %d voted for %d and %d in p%d epoch %d", from,
+                 *slot, candidate, p, m->epoch);
+    }
+    lgi_envelope_free(&env);
+}
+
 static int send_cb(void *opaque, int32_t to, const void *bytes, size_t len) {
     simnode_t *sn = opaque;
     sim_t *s = sn->sim;
     if (to < 0 || to >= s->n)
         return -1;
+    if (sn->dying)
+        return 0; /* the process is dead: nothing more leaves it */
+    check_votes(s, sn->id, to, bytes, len);
     /* remember for replays */
     packet_t *h = &s->history[rng_below(&s->rng, 64)];
     if (s->history_count < 64)
@@ -196,40 +297,56 @@ static int send_cb(void *opaque, int32_t to, const void *bytes, size_t len) {
 }
 
 static void node_start(sim_t *s, simnode_t *sn) {
-    lgi_replica_config_t c = {.node_id = sn->id,
-                              .cluster_id = 42,
-                              .seed = rng_next(&s->rng),
-                              .election_timeout_ms = 150,
-                              .fetch_interval_ms = 20,
-                              .max_fetch_entries = 16,
-                              .send = send_cb,
-                              .send_opaque = sn,
-                              .unsafe_skip_fsync = s->broken};
+    lgi_replica_config_t c = {
+        .node_id = sn->id,
+        .cluster_id = 42,
+        .seed = rng_next(&s->rng),
+        .election_timeout_ms = ELECTION_TIMEOUT_MS,
+        .fetch_interval_ms = FETCH_INTERVAL_MS,
+        .max_fetch_entries = s->max_fetch,
+        .send = send_cb,
+        .send_opaque = sn,
+        .unsafe_skip_fsync = (s->broken & BROKEN_SKIP_FSYNC) != 0,
+        .unsafe_commit_before_marker =
+            (s->broken & BROKEN_COMMIT_BEFORE_MARKER) != 0};
     if (lgi_replica_node_create(&c, s->now, &sn->node) != LG_OK)
         abort();
+    sn->life++;
     int32_t voters[MAX_NODES];
     for (int i = 0; i < s->n; i++)
         voters[i] = i;
     for (int p = 0; p < PARTITIONS; p++) {
-        lgi_replica_storage_t st = lgt_memlog_storage(&sn->disk[p]);
+        lgi_replica_storage_t st = lgt_simdisk_storage(sn->disk[p]);
         if (lgi_replica_node_add(sn->node, TOPIC, p, voters, (size_t)s->n,
                                  &st, s->now) != LG_OK)
             abort();
     }
 }
 
-/* Crash: volatile state gone; each disk keeps its synced prefix and a
- * random part of what was written but not synced. */
+/* Crash: volatile state gone; each disk loses power (simdisk.h) and
+ * recovers.  A quorum state that cannot be read back is a failure: the
+ * real node would refuse to start. */
 static void node_crash(sim_t *s, simnode_t *sn) {
     lgi_replica_node_destroy(sn->node);
     sn->node = NULL;
     for (int p = 0; p < PARTITIONS; p++) {
-        disk_t *d = &sn->disk[p];
-        int64_t unsynced = d->count - d->durable;
-        lgt_memlog_crash(d, unsynced ? rng_below(&s->rng, (uint32_t)unsynced + 1)
-                                     : 0);
+        char why[160];
+        if (lgt_simdisk_crash(sn->disk[p], why, sizeof why) != 0)
+            fail(s, "node %d p%d quorum state unreadable after crash: %s",
+                 sn->id, p, why);
     }
+    sn->dying = 0;
     s->crashes++;
+}
+
+/* After every call into a node: if the power failed inside it, the node
+ * is dead now; it restarts a little later. */
+static void reap(sim_t *s, simnode_t *sn) {
+    if (!sn->dying || sn->node == NULL)
+        return;
+    s->deaths++;
+    node_crash(s, sn);
+    sn->down_until = s->now + 20 + rng_below(&s->rng, 200);
 }
 
 static void deliver_due(sim_t *s) {
@@ -251,101 +368,145 @@ static void deliver_due(sim_t *s) {
         if (to->node != NULL) {
             lgi_replica_node_receive(to->node, p.from, p.bytes, p.len, s->now);
             s->delivered++;
+            reap(s, to);
         }
         free(p.bytes);
     }
 }
 
-static disk_t *disk_of(sim_t *s, int node, int p) {
-    return &s->nodes[node].disk[p];
+static lgt_simdisk_t *disk_of(sim_t *s, int node, int p) {
+    return s->nodes[node].disk[p];
+}
+
+static int entry_at(lgt_simdisk_t *d, int64_t o, entry_t *e) {
+    return lgt_simdisk_entry(d, o, &e->epoch, &e->data, &e->len);
+}
+
+static int same_entry(const entry_t *a, const entry_t *b) {
+    return a->epoch == b->epoch && a->len == b->len &&
+           memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* 1 when d holds pr at its offset and epoch. */
+static int holds(lgt_simdisk_t *d, const proposal_t *pr) {
+    entry_t e;
+    return entry_at(d, pr->offset, &e) == 0 && e.epoch == pr->epoch &&
+           e.len == strlen(pr->data) && memcmp(e.data, pr->data, e.len) == 0;
+}
+
+static int status_of(sim_t *s, int i, int p, lgi_replica_status_t *st) {
+    return s->nodes[i].node != NULL &&
+           lgi_replica_status(s->nodes[i].node, TOPIC, p, st) == LG_OK;
 }
 
 /* ---------------------------------------------------------------- checks */
 
 static int check(sim_t *s) {
+    if (s->failure[0])
+        return 1; /* I8 or a recovery failure found it in passing */
     int majority = s->n / 2 + 1;
     for (int p = 0; p < PARTITIONS; p++) {
+        int64_t cuts[MAX_NODES], low = INT64_MAX;
+        for (int i = 0; i < s->n; i++) {
+            cuts[i] = lgt_simdisk_take_cut(disk_of(s, i, p));
+            if (cuts[i] < low)
+                low = cuts[i];
+            if (cuts[i] != INT64_MAX)
+                s->i5_done[p][i] = 0;
+            if (s->i4_done[p][i] > cuts[i])
+                s->i4_done[p][i] = cuts[i];
+            for (int j = 0; j < s->n; j++) {
+                if (s->i3_done[p][i][j] > cuts[i])
+                    s->i3_done[p][i][j] = cuts[i];
+                if (s->i3_done[p][j][i] > cuts[i])
+                    s->i3_done[p][j][i] = cuts[i];
+            }
+        }
+        if (low != INT64_MAX)
+            s->i1_done[p] = 0;
         /* I2 */
         for (int i = 0; i < s->n; i++) {
             lgi_replica_status_t st;
-            if (s->nodes[i].node == NULL ||
-                lgi_replica_status(s->nodes[i].node, TOPIC, p, &st) != LG_OK ||
-                st.role != LGI_ROLE_LEADER)
+            if (!status_of(s, i, p, &st) || st.role != LGI_ROLE_LEADER)
                 continue;
-            while (st.epoch >= s->leader_cap[p]) {
-                int32_t cap = s->leader_cap[p] ? s->leader_cap[p] * 2 : 64;
-                s->leader_of[p] =
-                    realloc(s->leader_of[p], (size_t)cap * sizeof(int32_t));
-                for (int32_t e = s->leader_cap[p]; e < cap; e++)
-                    s->leader_of[p][e] = -1;
-                s->leader_cap[p] = cap;
-            }
+            grow_table(&s->leader_of[p], &s->leader_cap[p], st.epoch);
             if (s->leader_of[p][st.epoch] == -1)
                 s->leader_of[p][st.epoch] = i;
             else if (s->leader_of[p][st.epoch] != i)
                 return fail(s, "I2: partition %d epoch %d has leaders %d and %d",
                             p, st.epoch, s->leader_of[p][st.epoch], i);
             /* I5 */
-            disk_t *d = disk_of(s, i, p);
-            for (size_t k = 0; k < s->prop_count; k++) {
-                proposal_t *pr = &s->props[k];
-                if (pr->partition != p || !pr->acked || pr->ack_epoch >= st.epoch)
+            lgt_simdisk_t *d = disk_of(s, i, p);
+            if (s->i5_epoch[p][i] != st.epoch) {
+                s->i5_epoch[p][i] = st.epoch;
+                s->i5_done[p][i] = 0;
+            }
+            for (size_t k = s->i5_done[p][i]; k < s->acked_count; k++) {
+                proposal_t *pr = &s->props[s->acked_list[k]];
+                if (pr->partition != p || pr->ack_epoch >= st.epoch)
                     continue;
-                if (pr->offset >= d->count ||
-                    d->entries[pr->offset].epoch != pr->epoch)
+                if (!holds(d, pr))
                     return fail(s, "I5: leader %d epoch %d lacks acked %s "
                                    "(p%d offset %" PRId64 ")",
                                 i, st.epoch, pr->data, p, pr->offset);
             }
+            s->i5_done[p][i] = s->acked_count;
         }
         /* I1 */
-        if (s->strict_durable)
-            for (size_t k = 0; k < s->prop_count; k++) {
-                proposal_t *pr = &s->props[k];
-                if (pr->partition != p || !pr->acked)
+        if (s->strict_durable) {
+            for (size_t k = s->i1_done[p]; k < s->acked_count; k++) {
+                proposal_t *pr = &s->props[s->acked_list[k]];
+                if (pr->partition != p)
                     continue;
                 int holders = 0;
                 for (int i = 0; i < s->n; i++) {
-                    disk_t *d = disk_of(s, i, p);
-                    if (pr->offset < d->durable &&
-                        d->entries[pr->offset].epoch == pr->epoch)
+                    lgt_simdisk_t *d = disk_of(s, i, p);
+                    if (pr->offset < lgt_simdisk_durable(d) && holds(d, pr))
                         holders++;
                 }
                 if (holders < majority)
                     return fail(s, "I1: acked %s durable on %d < %d nodes",
                                 pr->data, holders, majority);
             }
+            s->i1_done[p] = s->acked_count;
+        }
         /* I3 */
         for (int a = 0; a < s->n; a++)
             for (int b = a + 1; b < s->n; b++) {
-                disk_t *da = disk_of(s, a, p), *db = disk_of(s, b, p);
-                int64_t o = (da->count < db->count ? da->count : db->count) - 1;
-                while (o >= 0 && da->entries[o].epoch != db->entries[o].epoch)
+                lgt_simdisk_t *da = disk_of(s, a, p), *db = disk_of(s, b, p);
+                int64_t ca = lgt_simdisk_count(da), cb = lgt_simdisk_count(db);
+                int64_t o = (ca < cb ? ca : cb) - 1, top;
+                entry_t x, y;
+                while (o >= s->i3_done[p][a][b] && entry_at(da, o, &x) == 0 &&
+                       entry_at(db, o, &y) == 0 && x.epoch != y.epoch)
                     o--;
-                for (; o >= 0; o--) {
-                    entry_t *x = &da->entries[o], *y = &db->entries[o];
-                    if (x->epoch != y->epoch || x->len != y->len ||
-                        memcmp(x->data, y->data, x->len) != 0)
+                top = o;
+                for (; o >= s->i3_done[p][a][b]; o--) {
+                    entry_at(da, o, &x);
+                    entry_at(db, o, &y);
+                    if (!same_entry(&x, &y))
                         return fail(s, "I3: p%d nodes %d,%d differ at %" PRId64,
                                     p, a, b, o);
                 }
+                if (top + 1 > s->i3_done[p][a][b])
+                    s->i3_done[p][a][b] = top + 1;
             }
         /* I4 */
         for (int i = 0; i < s->n; i++) {
             lgi_replica_status_t st;
-            if (s->nodes[i].node == NULL ||
-                lgi_replica_status(s->nodes[i].node, TOPIC, p, &st) != LG_OK)
+            if (!status_of(s, i, p, &st))
                 continue;
-            disk_t *d = disk_of(s, i, p);
-            if (st.high_watermark > d->count)
+            lgt_simdisk_t *d = disk_of(s, i, p);
+            if (st.high_watermark > lgt_simdisk_count(d))
                 return fail(s, "I4: node %d p%d HW %" PRId64 " > end %" PRId64,
-                            i, p, st.high_watermark, d->count);
-            for (int64_t o = 0; o < st.high_watermark; o++) {
-                entry_t *e = &d->entries[o];
+                            i, p, st.high_watermark, lgt_simdisk_count(d));
+            for (int64_t o = s->i4_done[p][i]; o < st.high_watermark; o++) {
+                entry_t e;
+                entry_at(d, o, &e);
                 if (o < s->seen_count[p]) {
                     seen_t *v = &s->seen[p][o];
-                    if (v->epoch != e->epoch || v->len != e->len ||
-                        memcmp(v->data, e->data, e->len) != 0)
+                    entry_t seen = {v->epoch, v->len, v->data};
+                    if (!same_entry(&seen, &e))
                         return fail(s, "I4: node %d p%d retracted offset %" PRId64,
                                     i, p, o);
                     continue;
@@ -356,48 +517,57 @@ static int check(sim_t *s) {
                                          (size_t)s->seen_cap[p] * sizeof(seen_t));
                 }
                 seen_t *v = &s->seen[p][s->seen_count[p]++];
-                v->epoch = e->epoch;
-                v->len = e->len;
-                memcpy(v->data, e->data, e->len);
+                v->epoch = e.epoch;
+                v->len = e.len;
+                memcpy(v->data, e.data, e.len);
             }
+            if (st.high_watermark > s->i4_done[p][i])
+                s->i4_done[p][i] = st.high_watermark;
         }
     }
     return 0;
 }
 
-/* Marks proposals acknowledged: the proposing leader's HW passed the offset
- * while it still holds the entry at its epoch. */
+/* Marks proposals acknowledged by lib/replication.c's rule: the proposing
+ * process is still alive, its HW passed the offset, and its log still
+ * holds the entry at its epoch. */
 static void update_acks(sim_t *s) {
     for (size_t k = 0; k < s->prop_count; k++) {
         proposal_t *pr = &s->props[k];
         simnode_t *sn = &s->nodes[pr->node];
         lgi_replica_status_t st;
-        if (pr->acked || sn->node == NULL ||
-            lgi_replica_status(sn->node, TOPIC, pr->partition, &st) != LG_OK ||
-            st.role != LGI_ROLE_LEADER || st.epoch != pr->epoch ||
+        if (pr->acked || sn->life != pr->life ||
+            !status_of(s, pr->node, pr->partition, &st) ||
             st.high_watermark <= pr->offset)
             continue;
-        disk_t *d = disk_of(s, pr->node, pr->partition);
-        if (pr->offset < d->count && d->entries[pr->offset].epoch == pr->epoch) {
+        if (holds(disk_of(s, pr->node, pr->partition), pr)) {
             pr->acked = 1;
             pr->ack_epoch = st.epoch;
             s->acked++;
+            if (s->acked_count == s->acked_cap) {
+                s->acked_cap = s->acked_cap ? s->acked_cap * 2 : 64;
+                s->acked_list = realloc(s->acked_list,
+                                        s->acked_cap * sizeof *s->acked_list);
+            }
+            s->acked_list[s->acked_count++] = k;
         }
     }
 }
 
-static void propose(sim_t *s) {
-    int i = (int)rng_below(&s->rng, (uint32_t)s->n);
-    int p = (int)rng_below(&s->rng, PARTITIONS);
+/* A client proposes on node i (which may not lead): the index of the new
+ * proposal, or -1. */
+static long propose_on(sim_t *s, int i, int p) {
     if (s->nodes[i].node == NULL || s->nodes[i].paused_until > s->now)
-        return;
+        return -1;
     char data[48];
     int len = snprintf(data, sizeof data, "n%d-r%" PRIu64, i, s->counter++);
     int64_t off;
     int32_t epoch, leader;
-    if (lgi_replica_propose(s->nodes[i].node, TOPIC, p, data, (uint32_t)len,
-                            &off, &epoch, &leader) != LG_OK)
-        return;
+    lg_err_t err = lgi_replica_propose(s->nodes[i].node, TOPIC, p, data,
+                                       (uint32_t)len, &off, &epoch, &leader);
+    reap(s, &s->nodes[i]);
+    if (err != LG_OK)
+        return -1;
     if (s->prop_count == s->prop_cap) {
         s->prop_cap = s->prop_cap ? s->prop_cap * 2 : 64;
         s->props = realloc(s->props, s->prop_cap * sizeof *s->props);
@@ -408,7 +578,15 @@ static void propose(sim_t *s) {
     pr->offset = off;
     pr->epoch = epoch;
     pr->node = i;
+    pr->life = s->nodes[i].life;
     memcpy(pr->data, data, (size_t)len + 1);
+    return (long)(s->prop_count - 1);
+}
+
+static void propose(sim_t *s) {
+    int i = (int)rng_below(&s->rng, (uint32_t)s->n);
+    int p = (int)rng_below(&s->rng, PARTITIONS);
+    propose_on(s, i, p);
 }
 
 static void inject_faults(sim_t *s) {
@@ -423,17 +601,20 @@ static void inject_faults(sim_t *s) {
     if (rng_chance(&s->rng, s->f.replay) && s->history_count > 0) {
         packet_t *h = &s->history[rng_below(&s->rng, (uint32_t)s->history_count)];
         simnode_t *to = &s->nodes[h->to];
-        if (to->node != NULL)
+        if (to->node != NULL && to->paused_until <= s->now) {
             lgi_replica_node_receive(to->node, h->from, h->bytes, h->len, s->now);
+            reap(s, to);
+        }
     }
     if (rng_chance(&s->rng, s->f.transfer)) {
         /* an operator moves leadership: whoever leads hands over */
         int i = (int)rng_below(&s->rng, (uint32_t)s->n);
         int target = (i + 1 + (int)rng_below(&s->rng, (uint32_t)s->n - 1)) % s->n;
-        if (s->nodes[i].node != NULL && s->nodes[i].paused_until <= s->now)
-            lgi_replica_transfer(s->nodes[i].node, TOPIC,
-                                 (int32_t)rng_below(&s->rng, PARTITIONS),
-                                 target, s->now);
+        int p = (int)rng_below(&s->rng, PARTITIONS);
+        if (s->nodes[i].node != NULL && s->nodes[i].paused_until <= s->now) {
+            lgi_replica_transfer(s->nodes[i].node, TOPIC, p, target, s->now);
+            reap(s, &s->nodes[i]);
+        }
     }
     for (int i = 0; i < s->n; i++) {
         simnode_t *sn = &s->nodes[i];
@@ -457,8 +638,10 @@ static void step(sim_t *s, int faulty) {
         inject_faults(s);
     deliver_due(s);
     for (int i = 0; i < s->n; i++)
-        if (s->nodes[i].node != NULL && s->nodes[i].paused_until <= s->now)
+        if (s->nodes[i].node != NULL && s->nodes[i].paused_until <= s->now) {
             lgi_replica_node_tick(s->nodes[i].node, s->now);
+            reap(s, &s->nodes[i]);
+        }
     if (s->workload && rng_chance(&s->rng, 0.3))
         propose(s);
     update_acks(s);
@@ -469,9 +652,7 @@ static int leaders_everywhere(sim_t *s) {
         int found = 0;
         for (int i = 0; i < s->n; i++) {
             lgi_replica_status_t st;
-            if (s->nodes[i].node &&
-                lgi_replica_status(s->nodes[i].node, TOPIC, p, &st) == LG_OK &&
-                st.role == LGI_ROLE_LEADER)
+            if (status_of(s, i, p, &st) && st.role == LGI_ROLE_LEADER)
                 found = 1;
         }
         if (!found)
@@ -482,31 +663,143 @@ static int leaders_everywhere(sim_t *s) {
 
 static int converged(sim_t *s) {
     for (int p = 0; p < PARTITIONS; p++) {
-        disk_t *d0 = disk_of(s, 0, p);
+        lgt_simdisk_t *d0 = disk_of(s, 0, p);
+        int64_t count = lgt_simdisk_count(d0);
         for (int i = 0; i < s->n; i++) {
-            disk_t *d = disk_of(s, i, p);
+            lgt_simdisk_t *d = disk_of(s, i, p);
             lgi_replica_status_t st;
-            lgi_replica_status(s->nodes[i].node, TOPIC, p, &st);
-            if (d->count != d0->count || st.high_watermark != d->count ||
-                d->durable != d->count)
+            if (!status_of(s, i, p, &st) || lgt_simdisk_count(d) != count ||
+                st.high_watermark != count || lgt_simdisk_durable(d) != count)
                 return 0;
-            for (int64_t o = 0; o < d->count; o++)
-                if (d->entries[o].epoch != d0->entries[o].epoch ||
-                    d->entries[o].len != d0->entries[o].len ||
-                    memcmp(d->entries[o].data, d0->entries[o].data,
-                           d->entries[o].len) != 0)
+            for (int64_t o = 0; o < count; o++) {
+                entry_t a, b;
+                entry_at(d, o, &a);
+                entry_at(d0, o, &b);
+                if (!same_entry(&a, &b))
                     return 0;
+            }
         }
     }
     return 1;
 }
 
+/* ---------------------------------------------------------------- phases */
+
+/* The chance that a storage call dies part-way, on every disk. */
+static void set_death(sim_t *s, double chance) {
+    s->f.death = chance;
+    for (int i = 0; i < s->n; i++)
+        for (int p = 0; p < PARTITIONS; p++)
+            lgt_simdisk_set_death(s->nodes[i].disk[p], chance);
+}
+
+/* A majority phase: a random majority M (never everyone) is connected
+ * with a clean network (delays, reordering and duplicates, no loss); every
+ * other node is cut off from all or down, and the leader of a random
+ * partition is put outside M half of the time.  I6a: each partition must,
+ * within MAJORITY_BOUND_MS, have a leader in M whose HW passes a fresh
+ * acks=all entry proposed to it.  Faults resume afterwards; down nodes
+ * restart a little later. */
+static int majority_phase(sim_t *s) {
+    int in[MAX_NODES] = {0}, order[MAX_NODES];
+    int size = s->n / 2 + 1 +
+               (int)rng_below(&s->rng, (uint32_t)(s->n - 1 - s->n / 2));
+    for (int i = 0; i < s->n; i++)
+        order[i] = i;
+    for (int i = s->n - 1; i > 0; i--) {
+        int j = (int)rng_below(&s->rng, (uint32_t)i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    int exile = -1;
+    if (rng_chance(&s->rng, 0.5)) {
+        int p = (int)rng_below(&s->rng, PARTITIONS);
+        for (int i = 0; i < s->n; i++) {
+            lgi_replica_status_t st;
+            if (status_of(s, i, p, &st) && st.role == LGI_ROLE_LEADER)
+                exile = i;
+        }
+    }
+    for (int k = 0, taken = 0; k < s->n && taken < size; k++)
+        if (order[k] != exile) {
+            in[order[k]] = 1;
+            taken++;
+        }
+    faults_t saved = s->f;
+    memset(&s->f, 0, sizeof s->f);
+    set_death(s, 0);
+    s->f.dup = saved.dup;
+    s->f.max_delay = saved.max_delay < 20 ? saved.max_delay : 20;
+    int workload = s->workload;
+    s->workload = 0; /* probes only: a backlog must be able to drain */
+    for (int a = 0; a < s->n; a++)
+        for (int b = 0; b < s->n; b++)
+            s->cut[a][b] = !(in[a] && in[b]);
+    for (int i = 0; i < s->n; i++) {
+        simnode_t *sn = &s->nodes[i];
+        if (in[i]) {
+            sn->paused_until = 0;
+            if (sn->node == NULL)
+                node_start(s, sn);
+        } else if (sn->node != NULL && rng_chance(&s->rng, 0.5)) {
+            node_crash(s, sn);
+            sn->down_until = INT64_MAX;
+        } else if (sn->node == NULL) {
+            sn->down_until = INT64_MAX;
+        }
+    }
+    int64_t start = s->now;
+    long probe[PARTITIONS];
+    int done = 0, rc = 0;
+    for (int p = 0; p < PARTITIONS; p++)
+        probe[p] = -1;
+    while (!rc && done != (1 << PARTITIONS) - 1) {
+        if (s->now - start > MAJORITY_BOUND_MS) {
+            for (int p = 0; p < PARTITIONS; p++)
+                if (!(done & (1 << p)))
+                    rc = fail(s, "I6a: p%d: no leader committing in a "
+                                 "connected majority of %d within %d ms",
+                              p, size, MAJORITY_BOUND_MS);
+            break;
+        }
+        step(s, 1);
+        rc = check(s);
+        for (int p = 0; p < PARTITIONS && !rc; p++) {
+            if (done & (1 << p))
+                continue;
+            if (probe[p] >= 0 && s->props[probe[p]].acked) {
+                done |= 1 << p;
+                continue;
+            }
+            for (int i = 0; i < s->n; i++) {
+                lgi_replica_status_t st;
+                if (!in[i] || !status_of(s, i, p, &st) ||
+                    st.role != LGI_ROLE_LEADER)
+                    continue;
+                proposal_t *old = probe[p] >= 0 ? &s->props[probe[p]] : NULL;
+                if (old == NULL || old->node != i || old->epoch != st.epoch ||
+                    old->life != s->nodes[i].life)
+                    probe[p] = propose_on(s, i, p);
+            }
+        }
+    }
+    if (s->now - start > s->slowest_majority)
+        s->slowest_majority = s->now - start;
+    s->f = saved;
+    set_death(s, saved.death);
+    s->workload = workload;
+    for (int i = 0; i < s->n; i++)
+        if (s->nodes[i].node == NULL && s->nodes[i].down_until == INT64_MAX)
+            s->nodes[i].down_until = s->now + 20 + rng_below(&s->rng, 600);
+    memset(s->cut, 0, sizeof s->cut);
+    return rc;
+}
+
 static void sim_free(sim_t *s) {
     for (int i = 0; i < s->n; i++) {
         lgi_replica_node_destroy(s->nodes[i].node);
-        for (int p = 0; p < PARTITIONS; p++) {
-            lgt_memlog_free(&s->nodes[i].disk[p]);
-        }
+        for (int p = 0; p < PARTITIONS; p++)
+            lgt_simdisk_free(s->nodes[i].disk[p]);
     }
     for (size_t i = 0; i < s->net_count; i++)
         free(s->net[i].bytes);
@@ -514,26 +807,99 @@ static void sim_free(sim_t *s) {
     for (size_t i = 0; i < s->history_count; i++)
         free(s->history[i].bytes);
     free(s->props);
+    free(s->acked_list);
     for (int p = 0; p < PARTITIONS; p++) {
         free(s->seen[p]);
         free(s->leader_of[p]);
+        for (int i = 0; i < MAX_NODES; i++)
+            free(s->vote_of[p][i]);
     }
 }
 
-/* Totals over every seed run, for the summary line. */
-static long total_acked, total_crashes, total_truncations, total_epochs;
-
-/* Runs one seed; returns 0 when every invariant held, else 1 with
- * s->failure set. */
-static int run_seed(uint64_t seed, int broken, int strict, int verbose,
-                    char *why, size_t why_len) {
+static sim_t *sim_new(uint64_t seed, int n, int broken, int strict,
+                      int verbose) {
     sim_t *s = calloc(1, sizeof *s);
     s->seed = seed;
     s->rng = seed * 0x2545f4914f6cdd1dull + 1;
     s->broken = broken;
     s->strict_durable = strict;
     s->verbose = verbose;
-    s->n = rng_chance(&s->rng, 0.3) ? 5 : 3;
+    s->n = n;
+    s->max_fetch = 16;
+    for (int i = 0; i < MAX_NODES; i++) {
+        s->nodes[i].sim = s;
+        s->nodes[i].id = i;
+        for (int p = 0; p < PARTITIONS; p++)
+            s->nodes[i].disk[p] = lgt_simdisk_new(&s->rng, &s->nodes[i].dying);
+    }
+    return s;
+}
+
+/* Totals over every seed run, for the summary line. */
+static struct {
+    long acked, crashes, deaths, truncations, torn_tails, entries_lost,
+        state_deaths, renames_lost, epochs;
+    int64_t slowest_majority;
+} totals;
+
+static void add_totals(sim_t *s) {
+    totals.acked += s->acked;
+    totals.crashes += s->crashes;
+    totals.deaths += s->deaths;
+    if (s->slowest_majority > totals.slowest_majority)
+        totals.slowest_majority = s->slowest_majority;
+    for (int i = 0; i < s->n; i++)
+        for (int p = 0; p < PARTITIONS; p++) {
+            const lgt_simdisk_counters_t *c =
+                lgt_simdisk_counters(s->nodes[i].disk[p]);
+            totals.truncations += c->truncations;
+            totals.torn_tails += c->torn_tails;
+            totals.entries_lost += c->entries_lost;
+            totals.state_deaths += c->state_deaths;
+            totals.renames_lost += c->renames_lost;
+            int32_t e = lgt_simdisk_state_epoch(s->nodes[i].disk[p]);
+            if (e > totals.epochs)
+                totals.epochs = e;
+        }
+}
+
+static void dump(sim_t *s) {
+    for (int p = 0; p < PARTITIONS; p++)
+        for (int i = 0; i < s->n; i++) {
+            lgi_replica_status_t st = {0};
+            lgt_simdisk_t *d = disk_of(s, i, p);
+            int up = status_of(s, i, p, &st);
+            entry_t last = {-1, 0, NULL};
+            int64_t count = lgt_simdisk_count(d);
+            if (count > 0)
+                entry_at(d, count - 1, &last);
+            fprintf(stderr,
+                    "  p%d node %d %s role %d epoch %d leader %d hw %" PRId64
+                    " end %" PRId64 " durable %" PRId64 " last epoch %d\n",
+                    p, i, up ? "up" : "down", (int)st.role, st.epoch,
+                    st.leader, st.high_watermark, count,
+                    lgt_simdisk_durable(d), last.epoch);
+        }
+}
+
+/* Runs the faulty phase for until_ms of virtual time. */
+static int faulty_until(sim_t *s, int64_t until_ms) {
+    int rc = 0;
+    while (s->now < until_ms && !rc) {
+        step(s, 1);
+        rc = check(s);
+    }
+    return rc;
+}
+
+/* Runs one seed; returns 0 when every invariant held, else 1 with the
+ * failure in why. */
+static int run_seed(uint64_t seed, int broken, int strict, int verbose,
+                    char *why, size_t why_len) {
+    uint64_t pick = seed * 0x2545f4914f6cdd1dull + 1;
+    sim_t *s = sim_new(seed, rng_chance(&pick, 0.3) ? 5 : 3, broken, strict,
+                       verbose);
+    s->rng = pick;
     s->f.drop = rng_below(&s->rng, 20) / 100.0;
     s->f.dup = rng_below(&s->rng, 10) / 100.0;
     s->f.corrupt = rng_below(&s->rng, 3) / 100.0;
@@ -543,22 +909,28 @@ static int run_seed(uint64_t seed, int broken, int strict, int verbose,
     s->f.cut = rng_below(&s->rng, 20) / 1000.0;
     s->f.max_delay = 1 + rng_below(&s->rng, 60);
     s->f.transfer = rng_below(&s->rng, 5) / 1000.0;
+    s->f.death = rng_below(&s->rng, 5) / 100.0;
+    /* small fetches make partial replication (and Figure 8) likelier */
+    s->max_fetch = rng_chance(&s->rng, 0.5) ? 1 + rng_below(&s->rng, 3) : 16;
     s->workload = 1;
-    for (int i = 0; i < s->n; i++) {
-        s->nodes[i].sim = s;
-        s->nodes[i].id = i;
+    set_death(s, s->f.death);
+    for (int i = 0; i < s->n; i++)
         node_start(s, &s->nodes[i]);
-    }
-    int rc = 0;
-    const int64_t faulty_ms = 3000, bound_ms = 10000;
-    while (s->now < faulty_ms && !rc) {
-        step(s, 1);
-        rc = check(s);
-    }
+    const int64_t chunk_ms = 1000, bound_ms = 10000;
+    int rc = faulty_until(s, chunk_ms);
+    if (!rc)
+        rc = majority_phase(s);
+    if (!rc)
+        rc = faulty_until(s, s->now + chunk_ms);
+    if (!rc)
+        rc = majority_phase(s);
+    if (!rc)
+        rc = faulty_until(s, s->now + chunk_ms);
     /* heal: links, pauses, crashed nodes; faults off */
     if (!rc) {
         memset(s->cut, 0, sizeof s->cut);
         memset(&s->f, 0, sizeof s->f);
+        set_death(s, 0);
         s->f.max_delay = 5;
         for (int i = 0; i < s->n; i++) {
             s->nodes[i].paused_until = 0;
@@ -579,21 +951,6 @@ static int run_seed(uint64_t seed, int broken, int strict, int verbose,
         while (!rc && !converged(s)) {
             if (s->now - t > bound_ms) {
                 rc = fail(s, "I7: replicas did not converge");
-                if (verbose)
-                    for (int p = 0; p < PARTITIONS; p++)
-                        for (int i = 0; i < s->n; i++) {
-                            lgi_replica_status_t st;
-                            disk_t *d = disk_of(s, i, p);
-                            lgi_replica_status(s->nodes[i].node, TOPIC, p, &st);
-                            fprintf(stderr,
-                                    "  p%d node %d role %d epoch %d leader %d "
-                                    "hw %" PRId64 " end %" PRId64
-                                    " durable %" PRId64 " last epoch %d\n",
-                                    p, i, (int)st.role, st.epoch, st.leader,
-                                    st.high_watermark, d->count, d->durable,
-                                    d->count ? d->entries[d->count - 1].epoch
-                                             : -1);
-                        }
                 break;
             }
             step(s, 0);
@@ -601,33 +958,132 @@ static int run_seed(uint64_t seed, int broken, int strict, int verbose,
         }
         for (size_t k = 0; !rc && k < s->prop_count; k++) {
             proposal_t *pr = &s->props[k];
-            disk_t *d = disk_of(s, 0, pr->partition);
-            if (pr->acked && (pr->offset >= d->count ||
-                              d->entries[pr->offset].epoch != pr->epoch ||
-                              memcmp(d->entries[pr->offset].data, pr->data,
-                                     d->entries[pr->offset].len) != 0))
+            if (pr->acked && !holds(disk_of(s, 0, pr->partition), pr))
                 rc = fail(s, "I7: acked %s lost", pr->data);
         }
     }
+    if (verbose && rc)
+        dump(s);
     if (verbose || rc)
         fprintf(stderr,
                 "seed %" PRIu64 "%s: %s n=%d t=%" PRId64 "ms acked=%ld "
-                "delivered=%ld crashes=%ld%s%s\n",
+                "delivered=%ld crashes=%ld (%ld inside a storage call)%s%s\n",
                 seed, broken ? " (broken)" : "", rc ? "FAIL" : "ok", s->n,
-                s->now, s->acked, s->delivered, s->crashes, rc ? " -- " : "",
-                s->failure);
+                s->now, s->acked, s->delivered, s->crashes, s->deaths,
+                rc ? " -- " : "", s->failure);
     if (why)
         snprintf(why, why_len, "%s", s->failure);
-    if (!broken) {
-        total_acked += s->acked;
-        total_crashes += s->crashes;
-        for (int i = 0; i < s->n; i++)
-            for (int p = 0; p < PARTITIONS; p++) {
-                total_truncations += s->nodes[i].disk[p].truncations;
-                if (s->nodes[i].disk[p].state_epoch > total_epochs)
-                    total_epochs = s->nodes[i].disk[p].state_epoch;
-            }
+    if (!broken)
+        add_totals(s);
+    sim_free(s);
+    free(s);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- scenario */
+
+/* Raft's Figure 8, built directly.  Five nodes; p0 only matters.
+ *   offsets 0,1: leader-change marker and "a" of epoch 1, on everyone;
+ *   2,3: marker and "b" of epoch 2 (leader node 0), on nodes 0 and 1 --
+ *        "b" was proposed on node 0, whose client still waits;
+ *   2:   marker of epoch 3 (leader node 4, voted by 2, 3, 4), on node 4.
+ * Node 4 is down, node 1 cut off.  Node 0 wins an election with 2 and 3
+ * and replicates 2,3 to them two entries at a time; as soon as they hold
+ * those, node 0's answers to them are cut (their fetches, carrying their
+ * durable end 4, still arrive).  The broken leader now counts "b" as on a
+ * majority and moves its HW past it before its own marker is anywhere:
+ * "b" is acknowledged and consumer-visible.  Node 0 crashes; node 4
+ * returns, 1, 2, 3 can reach only node 4, which wins (its last epoch 3
+ * beats their 2) and makes them truncate "b": I4/I5 must fire.  The
+ * correct leader never moves its HW there, so the same schedule passes. */
+static int figure8_scenario(int broken, int verbose, char *why,
+                            size_t why_len) {
+    sim_t *s = sim_new(8, 5, broken, 1, verbose);
+    s->f.max_delay = 1;
+    s->max_fetch = 2;
+    static const char *marker = LGI_REPLICA_MARKER;
+    struct {
+        int32_t epoch;
+        const char *data;
+        int on; /* bitmask of nodes */
+        int64_t offset;
+    } entries[] = {{1, marker, 0x1f, 0}, {1, "a", 0x1f, 1},
+                   {2, marker, 0x03, 2}, {2, "b", 0x03, 3},
+                   {3, marker, 0x10, 2}};
+    int32_t state[5][2] = {{2, 0}, {2, 0}, {3, 4}, {3, 4}, {3, 4}};
+    for (int i = 0; i < 5; i++) {
+        lgi_replica_storage_t st = lgt_simdisk_storage(disk_of(s, i, 0));
+        for (size_t k = 0; k < sizeof entries / sizeof entries[0]; k++) {
+            if (!(entries[k].on & (1 << i)))
+                continue;
+            uint32_t len = entries[k].data == marker
+                               ? LGI_REPLICA_MARKER_LEN
+                               : (uint32_t)strlen(entries[k].data);
+            if (st.end_offset(st.opaque) != entries[k].offset ||
+                st.append(st.opaque, entries[k].epoch,
+                          (const uint8_t *)entries[k].data, len) != 0)
+                abort();
+        }
+        st.sync(st.opaque);
+        st.save_state(st.opaque, state[i][0], state[i][1]);
     }
+    for (int i = 0; i < 4; i++)
+        node_start(s, &s->nodes[i]);
+    s->nodes[4].down_until = INT64_MAX;
+    for (int i = 0; i < 5; i++)
+        s->cut[1][i] = s->cut[i][1] = 1;
+    /* "b": proposed on node 0 in epoch 2, its client still waiting */
+    s->props = calloc(1, sizeof *s->props);
+    s->prop_cap = s->prop_count = 1;
+    s->props[0] = (proposal_t){.partition = 0, .offset = 3, .epoch = 2,
+                               .node = 0, .life = s->nodes[0].life};
+    strcpy(s->props[0].data, "b");
+
+    int rc = 0, phase = 0;
+    int64_t phase_start = 0;
+    while (!rc && s->now < 4000) {
+        step(s, 1);
+        rc = check(s);
+        lgi_replica_status_t st;
+        if (phase == 0) {
+            /* cut node 0's answers to each follower holding 2,3 */
+            int holding = 0;
+            for (int i = 2; i <= 3; i++)
+                if (lgt_simdisk_count(disk_of(s, i, 0)) >= 4) {
+                    s->cut[0][i] = 1;
+                    holding++;
+                }
+            if (holding == 2 && status_of(s, 0, 0, &st) &&
+                st.role == LGI_ROLE_LEADER) {
+                phase = 1;
+                phase_start = s->now;
+            }
+        } else if (phase == 1 && s->now - phase_start >= 60) {
+            /* node 0 goes; node 4 returns; 1, 2, 3 reach only node 4 */
+            if (verbose)
+                dump(s);
+            node_crash(s, &s->nodes[0]);
+            s->nodes[0].down_until = INT64_MAX;
+            memset(s->cut, 0, sizeof s->cut);
+            for (int a = 1; a <= 3; a++)
+                for (int b = 0; b <= 3; b++)
+                    if (a != b)
+                        s->cut[a][b] = s->cut[b][a] = 1;
+            s->nodes[4].down_until = 0; /* inject_faults restarts it */
+            phase = 2;
+        } else if (phase == 2 && status_of(s, 4, 0, &st) &&
+                   st.role == LGI_ROLE_LEADER && st.high_watermark >= 3) {
+            break;
+        }
+    }
+    if (!rc && phase < 2)
+        rc = fail(s, "scenario did not reach its schedule (phase %d)", phase);
+    if (verbose) {
+        dump(s);
+        fprintf(stderr, "figure 8%s: %s %s\n", broken ? " (broken)" : "",
+                rc ? "FAIL" : "ok", s->failure);
+    }
+    snprintf(why, why_len, "%s", s->failure);
     sim_free(s);
     free(s);
     return rc;
@@ -637,38 +1093,75 @@ static int run_seed(uint64_t seed, int broken, int strict, int verbose,
 
 static int many_seeds(uint64_t first, long count) {
     int failed = 0;
-    long acked = 0;
     for (long i = 0; i < count; i++)
         failed += run_seed(first + (uint64_t)i, 0, 1, 0, NULL, 0);
-    (void)acked;
     fprintf(stderr,
             "%ld seeds from %" PRIu64 ": %d failed (%ld entries acknowledged, "
-            "%ld crashes, %ld divergence truncations, highest epoch %ld)\n",
-            count, first, failed, total_acked, total_crashes,
-            total_truncations, total_epochs);
+            "%ld crashes of which %ld inside a storage call, %ld torn log "
+            "tails cut, %ld unsynced entries lost, %ld quorum-state saves "
+            "cut by power loss, %ld unsynced renames lost, %ld divergence "
+            "truncations, highest epoch %ld, slowest majority recovery "
+            "%" PRId64 " ms of %d)\n",
+            count, first, failed, totals.acked, totals.crashes, totals.deaths,
+            totals.torn_tails, totals.entries_lost, totals.state_deaths,
+            totals.renames_lost, totals.truncations, totals.epochs,
+            totals.slowest_majority, MAJORITY_BOUND_MS);
     return failed;
+}
+
+static int loss_found(const char *why) {
+    return strncmp(why, "I4", 2) == 0 || strncmp(why, "I5", 2) == 0 ||
+           strncmp(why, "I7: acked", 9) == 0;
 }
 
 /* The checker must notice a node that acknowledges without fsync: across
  * a few seeds, the broken mode fails I1 (strict) and, with I1 off, loses or
  * retracts acknowledged data for real after crashes. */
-static int broken_mode_is_caught(void) {
+static int broken_skip_fsync_is_caught(void) {
     int strict_caught = 0, loss_caught = 0;
     char why[256];
     for (uint64_t seed = 1; seed <= 40; seed++) {
-        if (run_seed(seed, 1, 1, 0, why, sizeof why))
+        if (run_seed(seed, BROKEN_SKIP_FSYNC, 1, 0, why, sizeof why))
             strict_caught++;
-        if (run_seed(seed, 1, 0, 0, why, sizeof why) &&
-            (strncmp(why, "I4", 2) == 0 || strncmp(why, "I5", 2) == 0 ||
-             strncmp(why, "I7: acked", 9) == 0)) {
+        if (run_seed(seed, BROKEN_SKIP_FSYNC, 0, 0, why, sizeof why) &&
+            loss_found(why))
             loss_caught++;
-            fprintf(stderr, "broken mode, no I1: seed %" PRIu64 " caught: %s\n",
-                    seed, why);
-        }
     }
-    fprintf(stderr, "broken mode: I1 caught %d/40, real loss caught %d/40\n",
+    fprintf(stderr, "broken mode skip-fsync: I1 caught %d/40, real loss "
+                    "caught %d/40\n",
             strict_caught, loss_caught);
     return strict_caught > 0 && loss_caught > 0 ? 0 : 1;
+}
+
+/* The checker must notice a leader that commits earlier epochs' entries
+ * before its own marker: the directed Figure 8 schedule fails it (and
+ * passes the correct code), and random seeds find it too. */
+static int broken_commit_before_marker_is_caught(long seeds) {
+    char why[256];
+    int rc = 0;
+    if (figure8_scenario(0, 0, why, sizeof why) != 0) {
+        fprintf(stderr, "figure 8 with correct code failed: %s\n", why);
+        rc = 1;
+    }
+    if (figure8_scenario(BROKEN_COMMIT_BEFORE_MARKER, 0, why, sizeof why) ==
+            0 ||
+        !loss_found(why)) {
+        fprintf(stderr, "figure 8 broken mode not caught: %s\n",
+                why[0] ? why : "(passed)");
+        rc = 1;
+    } else {
+        fprintf(stderr, "figure 8 broken mode caught: %s\n", why);
+    }
+    int caught = 0;
+    for (uint64_t seed = 1; seed <= (uint64_t)seeds; seed++)
+        if (run_seed(seed, BROKEN_COMMIT_BEFORE_MARKER, 1, 0, why,
+                     sizeof why) &&
+            loss_found(why))
+            caught++;
+    fprintf(stderr, "broken mode commit-before-marker: random seeds caught "
+                    "%d/%ld\n",
+            caught, seeds);
+    return rc;
 }
 
 static int envelope_fuzz_is_harmless(void) {
@@ -709,20 +1202,28 @@ static int envelope_fuzz_is_harmless(void) {
 }
 
 int main(int argc, char **argv) {
+    int broken = getenv("LG_SIM_BROKEN") ? atoi(getenv("LG_SIM_BROKEN")) : 0;
     if (argc == 3 && strcmp(argv[1], "--seed") == 0)
-        return run_seed(strtoull(argv[2], NULL, 10), getenv("LG_SIM_BROKEN") != NULL,
-                        1, 1, NULL, 0);
+        return run_seed(strtoull(argv[2], NULL, 10), broken, 1, 1, NULL, 0);
+    if (argc == 2 && strcmp(argv[1], "--figure8") == 0) {
+        char why[256];
+        return figure8_scenario(broken, 1, why, sizeof why);
+    }
     if (argc == 3 && strcmp(argv[1], "--soak") == 0) {
-        time_t stop = time(NULL) + atol(argv[2]);
-        uint64_t seed = (uint64_t)time(NULL) * 1000003u;
+        time_t start = time(NULL), stop = start + atol(argv[2]);
+        uint64_t seed = (uint64_t)start * 1000003u;
         long runs = 0;
         int failed = 0;
         while (time(NULL) < stop) {
             failed += run_seed(seed + (uint64_t)runs, 0, 1, 0, NULL, 0);
             runs++;
         }
-        fprintf(stderr, "soak: %ld seeds from %" PRIu64 ", %d failed\n", runs,
-                seed, failed);
+        long elapsed = (long)(time(NULL) - start);
+        fprintf(stderr,
+                "soak: %ld seeds from %" PRIu64 " in %ld s (%ld/min), %d "
+                "failed; slowest majority recovery %" PRId64 " ms of %d\n",
+                runs, seed, elapsed, elapsed ? runs * 60 / elapsed : runs,
+                failed, totals.slowest_majority, MAJORITY_BOUND_MS);
         return failed ? 1 : 0;
     }
     long count = getenv("LG_SIM_SEEDS") ? atol(getenv("LG_SIM_SEEDS")) : 300;
@@ -735,8 +1236,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "FAIL many_seeds\n");
         rc = 1;
     }
-    if (broken_mode_is_caught()) {
-        fprintf(stderr, "FAIL broken_mode_is_caught\n");
+    if (broken_skip_fsync_is_caught()) {
+        fprintf(stderr, "FAIL broken_skip_fsync_is_caught\n");
+        rc = 1;
+    }
+    if (broken_commit_before_marker_is_caught(40)) {
+        fprintf(stderr, "FAIL broken_commit_before_marker_is_caught\n");
         rc = 1;
     }
     return rc;
