@@ -1044,7 +1044,7 @@ static int majority_phase(sim_t *s) {
 }
 
 static void sim_free(sim_t *s) {
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < MAX_NODES; i++) {
         lgi_replica_node_destroy(s->nodes[i].node);
         for (int p = 0; p < PARTITIONS; p++)
             lgt_simdisk_free(s->nodes[i].disk[p]);
@@ -1220,7 +1220,7 @@ static int run_seed(uint64_t seed, int broken, int checks, int verbose,
     }
     if (verbose && rc)
         dump(s);
-    if (verbose || rc)
+    if (verbose || (rc && !broken)) /* broken modes are meant to fail */
         fprintf(stderr,
                 "seed %" PRIu64 "%s: %s n=%d t=%" PRId64 "ms acked=%ld "
                 "delivered=%ld crashes=%ld (%ld inside a storage call)%s%s\n",

@@ -468,6 +468,7 @@ lgt_simdisk_t *lgt_simdisk_new(uint64_t *rng, int *dying) {
     d->dir_states[0] = d->dir_medium;
     d->state_vote = -1;
     d->cut = INT64_MAX;
+    reserve(d, 8 * SECTOR); /* never NULL buffers, even when empty */
     return d;
 }
 
