@@ -63,8 +63,9 @@
  * an operator makes a node leader without votes when no majority can ever
  * return, accepting the loss of whatever only the lost nodes held.
  *
- * Storage: test/support/memlog.c (simulator) or lib/replica_log.c (a real
- * partition; one entry = one record batch).
+ * Storage: test/support/simdisk.c (simulator), test/support/memlog.c (unit
+ * tests) or lib/replica_log.c (a real partition; one entry = one record
+ * batch).
  *
  * Engine wiring: lib/replication.c.  Not here yet: replica set changes.
  */
