@@ -601,7 +601,8 @@ lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                                &header) != LG_OK ||
             header.base_offset < expected ||
             lgi_segment_offset_overflows(segment,
-                                         lgi_batch_last_offset(&header))) {
+                                         lgi_batch_last_offset(&header)) ||
+            (fn && fn(opaque, &header) != 0)) {
             err = LG_OK;
             break;
         }
@@ -611,8 +612,6 @@ lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                                       segment->first_append_ms);
         if (err != LG_OK)
             goto out;
-        if (fn)
-            fn(opaque, &header);
         expected = lgi_batch_last_offset(&header) + 1;
         position += (int64_t)size;
         segment->size = position;

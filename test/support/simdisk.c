@@ -41,12 +41,19 @@ struct lgt_simdisk {
     uint64_t *rng;
     int *dying;
     double death;
+    int no_epoch_check; /* tests: recover as if the checkpoint were ignored */
     /* the log file: page cache and medium; [0, synced) is equal in both */
     uint8_t *cache, *medium;
     size_t cache_len, medium_len, cap;
     size_t synced;
     slot_t *slots;
     int64_t count, slot_cap;
+    /* the leader-epoch checkpoint (lib/partition.c): (epoch, first offset)
+     * pairs, stored durably before the first batch of a newer epoch is
+     * written and trimmed after a truncation */
+    int32_t *cp_epoch;
+    int64_t *cp_start;
+    size_t cp_count, cp_cap;
     /* the quorum-state files */
     inode_t inodes[INODES];
     dir_t dir_medium;
@@ -123,6 +130,31 @@ static void push_slot(lgt_simdisk_t *d, const slot_t *slot) {
     d->slots[d->count++] = *slot;
 }
 
+static void checkpoint_push(lgt_simdisk_t *d, int32_t epoch, int64_t start) {
+    if (d->cp_count == d->cp_cap) {
+        d->cp_cap = d->cp_cap ? d->cp_cap * 2 : 16;
+        d->cp_epoch = realloc(d->cp_epoch, d->cp_cap * sizeof *d->cp_epoch);
+        d->cp_start = realloc(d->cp_start, d->cp_cap * sizeof *d->cp_start);
+        if (d->cp_epoch == NULL || d->cp_start == NULL)
+            abort();
+    }
+    d->cp_epoch[d->cp_count] = epoch;
+    d->cp_start[d->cp_count++] = start;
+}
+
+static void checkpoint_trim(lgt_simdisk_t *d, int64_t end) {
+    while (d->cp_count > 0 && d->cp_start[d->cp_count - 1] >= end)
+        d->cp_count--;
+}
+
+/* The epoch the checkpoint gives offset (-1 before its first entry). */
+static int32_t checkpoint_epoch(const lgt_simdisk_t *d, int64_t offset) {
+    for (size_t i = d->cp_count; i-- > 0;)
+        if (d->cp_start[i] <= offset)
+            return d->cp_epoch[i];
+    return -1;
+}
+
 static int64_t s_end(void *o) { return ((lgt_simdisk_t *)o)->count; }
 
 static int64_t s_durable(void *o) { return lgt_simdisk_durable(o); }
@@ -152,6 +184,8 @@ static int s_append(void *o, int32_t epoch, const uint8_t *data,
         lgi_batch_set_base_offset(out.data, d->count);
         lgi_batch_set_leader_epoch(out.data, epoch);
         if (judge(out.data, out.len, d->count, &slot) == 0) {
+            if (d->cp_count == 0 || epoch > d->cp_epoch[d->cp_count - 1])
+                checkpoint_push(d, epoch, d->count); /* durable first */
             reserve(d, d->cache_len + out.len);
             memcpy(d->cache + d->cache_len, out.data, out.len);
             slot.pos = (int64_t)d->cache_len;
@@ -201,6 +235,7 @@ static int s_truncate(void *o, int64_t off) {
         return -1;
     }
     sync_log(d);
+    checkpoint_trim(d, off);
     return 0;
 }
 
@@ -386,7 +421,9 @@ static void crash_log(lgt_simdisk_t *d) {
     d->count = 0;
     size_t pos = 0;
     slot_t slot;
-    while (pos < img_len && judge(img + pos, img_len - pos, d->count, &slot) == 0) {
+    while (pos < img_len &&
+           judge(img + pos, img_len - pos, d->count, &slot) == 0 &&
+           (d->no_epoch_check || slot.epoch == checkpoint_epoch(d, d->count))) {
         slot.pos = (int64_t)pos;
         if (changed == INT64_MAX && d->count < before &&
             (d->slots[d->count].size != slot.size ||
@@ -406,6 +443,7 @@ static void crash_log(lgt_simdisk_t *d) {
     }
     if (before > d->count)
         d->counters.entries_lost += (long)(before - d->count);
+    checkpoint_trim(d, d->count);
     reserve(d, pos);
     memcpy(d->cache, img, pos);
     memcpy(d->medium, img, pos);
@@ -478,10 +516,16 @@ void lgt_simdisk_free(lgt_simdisk_t *disk) {
     free(disk->cache);
     free(disk->medium);
     free(disk->slots);
+    free(disk->cp_epoch);
+    free(disk->cp_start);
     free(disk);
 }
 
 void lgt_simdisk_set_death(lgt_simdisk_t *disk, double p) { disk->death = p; }
+
+void lgt_simdisk_set_epoch_check(lgt_simdisk_t *disk, int on) {
+    disk->no_epoch_check = !on;
+}
 
 lgi_replica_storage_t lgt_simdisk_storage(lgt_simdisk_t *disk) {
     return (lgi_replica_storage_t){.opaque = disk,

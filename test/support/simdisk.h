@@ -20,7 +20,10 @@
  * write 512-byte sectors atomically).  Recovery then does what segment
  * recovery does: walks the batches from the start with
  * lgi_batch_validate (length, magic, CRC) and the expected base offset,
- * and truncates at the first invalid byte.
+ * requires each batch's partitionLeaderEpoch (outside the CRC) to be the
+ * one the leader-epoch checkpoint gives its offset -- the checkpoint is
+ * durable before the first batch of a newer epoch, as in lib/partition.c
+ * -- and truncates at the first invalid byte.
  *
  * The quorum state is modelled as the files lib/metafile.c writes, with
  * inodes and a directory that each have a cache and a medium image:
@@ -60,6 +63,11 @@ lgi_replica_storage_t lgt_simdisk_storage(lgt_simdisk_t *disk);
 
 /* Chance that a save_state / truncate_to dies part-way. */
 void lgt_simdisk_set_death(lgt_simdisk_t *disk, double chance);
+
+/* Tests: with on == 0 recovery ignores the leader-epoch checkpoint and
+ * trusts a batch's epoch field as the CRC leaves it (the store before the
+ * fix in lib/partition.c's epochs_check). */
+void lgt_simdisk_set_epoch_check(lgt_simdisk_t *disk, int on);
 
 /* Power loss then recovery (see above).  0, or -1 when the quorum state
  * cannot be read back (the real node would refuse to start) with a reason
