@@ -11,7 +11,7 @@
  *   start moves to the first kept segment (partition.c moves it under the
  *   mutex before the files go, so no new read starts on a doomed segment)
  *   and the engine checkpoints it in log-start-offset-checkpoint.  Files
- *   are renamed <base>.log/.index/.timeindex -> *.deleted (directory
+ *   are renamed <base>.log/.index/.timeindex/.txnindex -> *.deleted (directory
  *   fsync'd), then unlinked; readers holding the segment keep reading
  *   through their fd, closed by the last reference.  A crash leaves at
  *   most *.deleted files (removed at open) or a segment below the
@@ -21,14 +21,17 @@
  *
  *   The log below the active segment is split at the cleaner checkpoint
  *   ("first dirty offset") into a clean head and a dirty tail.  The dirty
- *   tail ends at the first uncleanable segment: the active one, or the
- *   first whose newest record is younger than min.compaction.lag.ms.  A
+ *   tail ends at the first uncleanable segment: the active one, the first
+ *   whose newest record is younger than min.compaction.lag.ms, or the one
+ *   holding the last stable offset (an open transaction's records are
+ *   never cleaned: whether they stay is not decided yet).  A
  *   pass runs when dirty bytes / (clean + dirty bytes) reaches
  *   min.cleanable.dirty.ratio, or when the first dirty segment's oldest
  *   record is older than max.compaction.lag.ms.
  *
  *   1. Key map: the dirty tail is scanned batch by batch; each keyed
- *      record stores XXH3-128(key) -> offset in an open-addressing table
+ *      record (aborted transactions' data excepted, txn_clean.c) stores
+ *      XXH3-128(key) -> offset in an open-addressing table
  *      of 24-byte slots sized by log.cleaner.dedupe.buffer.size, filled to
  *      at most 90%.  When the next batch would not fit, the map stops
  *      there: the pass cleans only the prefix it covers ("map end") and the
@@ -38,9 +41,12 @@
  *      total size fits segment.bytes (and whose offsets fit the 32-bit
  *      relative index), each group into one new segment named after the
  *      group's first base offset.  A record is kept when
- *        - the per-batch decision (lgi_cleaner_batch_retain_fn: the seam
- *          where aborted-transaction filtering plugs in) does not drop its
- *          batch, and
+ *        - the per-batch decision does not drop its batch: aborted
+ *          transactions' data goes, and transaction markers are kept
+ *          whole until no data of their transaction remains and their
+ *          delete horizon (set as for tombstones, below) has passed --
+ *          Kafka's rules, atop txn_clean.c; a test may replace the
+ *          decision (lgi_cleaner_set_batch_retain) -- and
  *        - it has a key (Kafka drops keyless records in compacted logs),
  *        - the map holds no later offset for its key, and
  *        - it is not a tombstone (null value) whose batch's delete horizon
@@ -57,21 +63,26 @@
  *   already carrying a horizon keeps it; a tombstone is dropped by a later
  *   pass once now >= the horizon.  Readers get record timestamps right
  *   either way since a record's timestamp is baseTimestamp + delta.
- *   Indexes of cleaned segments are built as batches are written.
+ *   Indexes of cleaned segments are built as batches are written; the
+ *   .txnindex gets back the aborted transactions whose markers stay
+ *   because their data was still there when the pass began.
  *
  * SWAP PROTOCOL (one group; the steps named for lgi_cleaner_crash_at)
  *
- *   write  <B>.log.cleaned, <B>.index.cleaned, <B>.timeindex.cleaned
- *          (fdatasync'd) and <B>.cleaner-group.cleaned = "end <E>" where E
- *          is the base of the first segment after the group; dir fsync
+ *   write  <B>.log.cleaned, <B>.index.cleaned, <B>.timeindex.cleaned,
+ *          <B>.txnindex.cleaned (fdatasync'd) and
+ *          <B>.cleaner-group.cleaned = "end <E>" where E is the base of
+ *          the first segment after the group; dir fsync
  *                                                        -- step 1 after
- *   rename group file, .index, .timeindex: .cleaned -> .swap; dir fsync
+ *   rename group file, .index, .timeindex, .txnindex: .cleaned -> .swap;
+ *          dir fsync
  *                                                        -- step 2 after
  *   rename <B>.log.cleaned -> <B>.log.swap; dir fsync   (COMMIT POINT)
  *                                                        -- step 3 after
  *   rename the other members' files (bases in (B, E)) -> .deleted; fsync
  *                                                        -- step 4 after
- *   rename <B>.index.swap, <B>.timeindex.swap over the live ones
+ *   rename <B>.index.swap, <B>.timeindex.swap, <B>.txnindex.swap over
+ *          the live ones
  *                                                        -- step 5 after
  *   rename <B>.log.swap over <B>.log; unlink the group file; dir fsync
  *                                                        -- step 6 after
@@ -83,7 +94,10 @@
  *   are listed: *.cleaned files are removed (no commit, the old segments
  *   are intact); for each <B>.log.swap (committed) every segment with a
  *   base in (B, E) is removed, <B>'s .swap indexes replace the live ones
- *   (a missing one removes the live index, rebuilt at load), and
+ *   (a missing one was renamed already, the cleaner having written all
+ *   three before its commit; one that cannot be renamed removes the live
+ *   index, rebuilt at load -- a .txnindex by the partition's replay of
+ *   the log), and
  *   <B>.log.swap is renamed to <B>.log; leftover .swap files without a
  *   .log.swap were never committed and are removed; *.deleted files are
  *   removed.  So after a crash at any step the log reads either exactly as
@@ -108,6 +122,7 @@
 #include "err.h"
 #include "metafile.h"
 #include "segment.h"
+#include "txn_clean.h"
 #include "varint.h"
 
 #include <errno.h>
@@ -478,31 +493,128 @@ static lg_err_t encode_kept(lgi_cleaner_t *cleaner,
     return LG_OK;
 }
 
-/* Default per-batch decision: control batches (transaction markers) are
- * kept whole -- nothing can abort or complete a transaction yet. */
-static int default_batch_retain(const lgi_batch_header_t *header) {
-    return (header->attributes & LGI_ATTR_CONTROL) ? LGI_BATCH_RETAIN_WHOLE
-                                                    : LGI_BATCH_RETAIN_RECORDS;
+/* The built-in per-batch decision: the transaction rules (atop
+ * txn_clean.c).  *marker_horizonp is set for a marker that is kept only
+ * until its delete horizon; an aborted transaction whose marker stays is
+ * added to cleaned's .txnindex. */
+static lg_err_t transaction_decision(lgi_txn_clean_t *txn,
+                                     lgi_segment_t *cleaned,
+                                     const uint8_t *batch,
+                                     const lgi_batch_header_t *header,
+                                     int64_t now_ms, int *decisionp,
+                                     int *marker_horizonp) {
+    *marker_horizonp = 0;
+    if (!(header->attributes & LGI_ATTR_CONTROL)) {
+        int aborted = lgi_txn_clean_data(txn, header);
+        if (aborted < 0)
+            return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+        *decisionp = aborted ? LGI_BATCH_DELETE : LGI_BATCH_RETAIN_RECORDS;
+        return LG_OK;
+    }
+    int discardable, has_entry;
+    lgi_aborted_txn_t entry;
+    if (lgi_txn_clean_marker(txn, batch, header, &discardable, &entry,
+                             &has_entry) < 0)
+        return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+    if (has_entry) {
+        lg_err_t err = lgi_txnindex_append(&cleaned->txn_index,
+                                           cleaned->txn_index_path, &entry);
+        if (err != LG_OK)
+            return err;
+    }
+    *decisionp = LGI_BATCH_RETAIN_WHOLE;
+    if (discardable) {
+        int has_horizon = (header->attributes & LGI_ATTR_DELETE_HORIZON) != 0;
+        if (has_horizon && now_ms >= header->base_timestamp)
+            *decisionp = LGI_BATCH_DELETE;
+        else
+            *marker_horizonp = 1;
+    }
+    return LG_OK;
+}
+
+/* A marker kept until its delete horizon: copied when it has one, else
+ * re-encoded with horizon = now + delete.retention.ms; the horizon is
+ * reported so the cleaner comes back for it. */
+static lg_err_t keep_marker_until_horizon(lgi_cleaner_t *cleaner,
+                                          const uint8_t *batch,
+                                          const lgi_batch_header_t *header,
+                                          const lgi_cleaner_settings_t *settings,
+                                          int64_t now_ms, const uint8_t **outp,
+                                          size_t *out_lenp,
+                                          lgi_clean_stats_t *stats) {
+    int64_t horizon = header->base_timestamp;
+    stats->records_kept += header->record_count;
+    if (!(header->attributes & LGI_ATTR_DELETE_HORIZON)) {
+        horizon = now_ms + settings->delete_retention_ms;
+        if ((size_t)header->record_count > cleaner->record_cap) {
+            size_t cap = (size_t)header->record_count;
+            lgi_record_t *grown =
+                lgi_realloc(cleaner->records, cap * sizeof(*grown));
+            if (!grown)
+                return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+            cleaner->records = grown;
+            cleaner->record_cap = cap;
+        }
+        lgi_record_iter_t iter;
+        size_t count = 0;
+        lg_err_t err = lgi_record_iter_init(&iter, batch, header,
+                                            &cleaner->scratch);
+        for (int done = 0; err == LG_OK;) {
+            lgi_record_t record;
+            err = lgi_record_iter_next(&iter, &record, &done);
+            if (err != LG_OK || done)
+                break;
+            cleaner->records[count++] = record;
+        }
+        if (err == LG_OK && count == 0)
+            err = lgi_error(LG_ERR_CORRUPT, "cleaner: empty control batch at "
+                            "offset %lld", (long long)header->base_offset);
+        if (err == LG_OK)
+            err = encode_kept(cleaner, header, cleaner->records, count,
+                              horizon);
+        if (err != LG_OK)
+            return err;
+        *outp = cleaner->packed.data;
+        *out_lenp = cleaner->packed.len;
+    } else {
+        *out_lenp = lgi_batch_size(header);
+    }
+    if (stats->next_horizon < 0 || horizon < stats->next_horizon)
+        stats->next_horizon = horizon;
+    return LG_OK;
 }
 
 /* Decides batch's records; sets *outp and *out_lenp to the bytes to write
  * (the original batch, a re-encoded one in cleaner->packed, or nothing
- * with *out_lenp 0). */
+ * with *out_lenp 0).  txn is the walk's transaction state, cleaned the
+ * segment being written. */
 static lg_err_t filter_batch(lgi_cleaner_t *cleaner,
-                             lgi_partition_t *partition, const uint8_t *batch,
+                             lgi_partition_t *partition, lgi_txn_clean_t *txn,
+                             lgi_segment_t *cleaned, const uint8_t *batch,
                              const lgi_batch_header_t *header,
                              const lgi_cleaner_settings_t *settings,
                              int64_t now_ms, const uint8_t **outp,
                              size_t *out_lenp, lgi_clean_stats_t *stats) {
     *outp = batch;
     *out_lenp = 0;
-    int decision = cleaner->retain_fn
-                       ? cleaner->retain_fn(cleaner->retain_opaque,
-                                            partition, header, now_ms)
-                       : default_batch_retain(header);
+    int decision = LGI_BATCH_RETAIN_RECORDS, marker_horizon = 0;
+    if (cleaner->retain_fn) {
+        decision = cleaner->retain_fn(cleaner->retain_opaque, partition,
+                                      header, now_ms);
+    } else {
+        lg_err_t err = transaction_decision(txn, cleaned, batch, header,
+                                            now_ms, &decision,
+                                            &marker_horizon);
+        if (err != LG_OK)
+            return err;
+    }
     stats->records_read += header->record_count;
     if (decision == LGI_BATCH_DELETE)
         return LG_OK;
+    if (marker_horizon)
+        return keep_marker_until_horizon(cleaner, batch, header, settings,
+                                         now_ms, outp, out_lenp, stats);
     if (decision == LGI_BATCH_RETAIN_WHOLE) {
         *out_lenp = lgi_batch_size(header);
         stats->records_kept += header->record_count;
@@ -615,10 +727,13 @@ static lg_err_t rename_kind(const char *dir, int64_t base, const char *kind,
 
 /* Rewrites group[0..count) into one segment and swaps it in (protocol
  * atop this file).  group_end: the base of the first segment after the
- * group. */
+ * group.  txn: the pass's transaction state, which carries over from one
+ * group to the next as Kafka's does (a transaction's data and marker may
+ * sit in different groups). */
 static lg_err_t clean_group(lgi_cleaner_t *cleaner, lgi_partition_t *partition,
-                            lgi_segment_t **group, size_t count,
-                            int64_t group_end, int64_t first_dirty,
+                            lgi_txn_clean_t *txn, lgi_segment_t **group,
+                            size_t count, int64_t group_end,
+                            int64_t first_dirty,
                             const lgi_cleaner_settings_t *settings,
                             int64_t now_ms, lgi_clean_stats_t *stats) {
     const char *dir = lgi_partition_path(partition);
@@ -653,9 +768,9 @@ static lg_err_t clean_group(lgi_cleaner_t *cleaner, lgi_partition_t *partition,
                                    group[i]->next_offset <= first_dirty,
                                    &done)) != LG_OK || done)
                 break;
-            if ((err = filter_batch(cleaner, partition, batch, &header,
-                                    settings, now_ms, &out, &out_len,
-                                    stats)) != LG_OK)
+            if ((err = filter_batch(cleaner, partition, txn, cleaned, batch,
+                                    &header, settings, now_ms, &out,
+                                    &out_len, stats)) != LG_OK)
                 break;
             if (out_len == 0)
                 continue;
@@ -706,6 +821,8 @@ static lg_err_t clean_group(lgi_cleaner_t *cleaner, lgi_partition_t *partition,
             LG_OK ||
         (err = rename_kind(dir, base, ".timeindex", ".cleaned", ".swap")) !=
             LG_OK ||
+        (err = rename_kind(dir, base, ".txnindex", ".cleaned", ".swap")) !=
+            LG_OK ||
         (err = lgi_fsync_dir(dir)) != LG_OK)
         goto failed;
     CRASH_POINT(2);
@@ -730,7 +847,8 @@ static lg_err_t clean_group(lgi_cleaner_t *cleaner, lgi_partition_t *partition,
     CRASH_POINT(4);
 
     if ((err = rename_kind(dir, base, ".index", ".swap", "")) != LG_OK ||
-        (err = rename_kind(dir, base, ".timeindex", ".swap", "")) != LG_OK)
+        (err = rename_kind(dir, base, ".timeindex", ".swap", "")) != LG_OK ||
+        (err = rename_kind(dir, base, ".txnindex", ".swap", "")) != LG_OK)
         goto committed_failure;
     CRASH_POINT(5);
 
@@ -802,9 +920,9 @@ static int64_t first_timestamp(lgi_segment_t *segment) {
  * map, batch by batch (CRC-validated), and advances *map_endp past each
  * batch taken; stops before a batch that would overfill the map, setting
  * stats->map_full. */
-static lg_err_t map_segment(lgi_cleaner_t *cleaner, reader_t *reader,
-                            int64_t first_dirty, int64_t *map_endp,
-                            lgi_clean_stats_t *stats) {
+static lg_err_t map_segment(lgi_cleaner_t *cleaner, lgi_txn_clean_t *txn,
+                            reader_t *reader, int64_t first_dirty,
+                            int64_t *map_endp, lgi_clean_stats_t *stats) {
     for (;;) {
         const uint8_t *batch;
         lgi_batch_header_t header;
@@ -815,7 +933,19 @@ static lg_err_t map_segment(lgi_cleaner_t *cleaner, reader_t *reader,
         stats->map_bytes_read += (int64_t)lgi_batch_size(&header);
         if (lgi_batch_last_offset(&header) < first_dirty)
             continue;
-        if (!(header.attributes & LGI_ATTR_CONTROL)) {
+        /* Aborted data stays out of the map: its value must not
+         * supersede a committed one (the rewrite drops it anyway). */
+        int aborted = 0;
+        if (header.attributes & LGI_ATTR_CONTROL) {
+            int discardable, has_entry;
+            lgi_aborted_txn_t entry;
+            if (lgi_txn_clean_marker(txn, batch, &header, &discardable,
+                                     &entry, &has_entry) < 0)
+                return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+        } else if ((aborted = lgi_txn_clean_data(txn, &header)) < 0) {
+            return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+        }
+        if (!(header.attributes & LGI_ATTR_CONTROL) && !aborted) {
             if (cleaner->entries + (size_t)header.record_count >
                 cleaner->max_entries) {
                 if (*map_endp == first_dirty)
@@ -852,10 +982,17 @@ static lg_err_t map_segment(lgi_cleaner_t *cleaner, reader_t *reader,
 /* Fills the map from segments[from..to) (the dirty tail), stopping at the
  * first batch that would overfill it.  *map_endp gets the offset below
  * which the map covers every dirty record. */
-static lg_err_t build_map(lgi_cleaner_t *cleaner, lgi_segment_t **segments,
-                          size_t from, size_t to, int64_t first_dirty,
-                          int64_t *map_endp, lgi_clean_stats_t *stats) {
+static lg_err_t build_map(lgi_cleaner_t *cleaner, lgi_partition_t *partition,
+                          lgi_segment_t **segments, size_t from, size_t to,
+                          int64_t first_dirty, int64_t *map_endp,
+                          lgi_clean_stats_t *stats) {
     int64_t map_end = first_dirty;
+    lgi_txn_clean_t txn;
+    lg_err_t err = lgi_txn_clean_init(&txn, partition, first_dirty,
+                                      to > from ? segments[to - 1]->next_offset
+                                                : first_dirty);
+    if (err != LG_OK)
+        return err;
     /* A keyed record takes at least 8 bytes (length, attributes, two
      * deltas, key and value lengths, header count, a key byte), so this
      * bounds the records of the dirty tail. */
@@ -865,21 +1002,20 @@ static lg_err_t build_map(lgi_cleaner_t *cleaner, lgi_segment_t **segments,
     map_clear(cleaner, dirty_bytes / 8);
     for (size_t i = from; i < to; i++) {
         reader_t reader;
-        lg_err_t err = reader_open(&reader, segments[i]);
-        if (err != LG_OK)
-            return err;
-        err = map_segment(cleaner, &reader, first_dirty, &map_end, stats);
+        if ((err = reader_open(&reader, segments[i])) != LG_OK)
+            break;
+        err = map_segment(cleaner, &txn, &reader, first_dirty, &map_end,
+                          stats);
         reader_close(&reader);
-        if (err != LG_OK || stats->map_full) {
-            *map_endp = map_end;
-            return err;
-        }
+        if (err != LG_OK || stats->map_full)
+            break;
         /* A whole segment: continue from the next one's base. */
         map_end = i + 1 < to ? segments[i + 1]->base_offset
                              : segments[i]->next_offset;
     }
+    lgi_txn_clean_free(&txn);
     *map_endp = map_end;
-    return LG_OK;
+    return err;
 }
 
 lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
@@ -914,6 +1050,14 @@ lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
                 uncleanable = i;
                 break;
             }
+    /* Nor past the last stable offset: an open transaction's records
+     * (and everything after them) wait until it is decided. */
+    int64_t stable = lgi_partition_last_stable_offset(partition);
+    for (size_t i = 0; i < uncleanable; i++)
+        if (segments[i]->next_offset > stable) {
+            uncleanable = i;
+            break;
+        }
     /* Segment i is clean when every offset it may hold is below
      * first_dirty: the next segment starts at or before it. */
     size_t dirty = 0;
@@ -940,16 +1084,21 @@ lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
         goto out;
 
     int64_t map_end = first_dirty;
-    if ((err = build_map(cleaner, segments, dirty, uncleanable, first_dirty,
-                         &map_end, stats)) != LG_OK)
+    if ((err = build_map(cleaner, partition, segments, dirty, uncleanable,
+                         first_dirty, &map_end, stats)) != LG_OK)
         goto out;
     /* Segments to rewrite: from the first up to the one holding map_end's
      * predecessor. */
     lgi_log_config_t config;
     lgi_partition_config(partition, &config);
     size_t last = 0;
-    while (last < count && segments[last]->base_offset < map_end)
+    while (last < uncleanable && segments[last]->base_offset < map_end)
         last++;
+    lgi_txn_clean_t txn;
+    if (last > 0 &&
+        (err = lgi_txn_clean_init(&txn, partition, segments[0]->base_offset,
+                                  segments[last - 1]->next_offset)) != LG_OK)
+        goto out;
     for (size_t i = 0; i < last && err == LG_OK;) {
         int64_t size = segments[i]->size;
         size_t j = i + 1;
@@ -961,10 +1110,12 @@ lg_err_t lgi_cleaner_compact(lgi_cleaner_t *cleaner,
         }
         int64_t group_end = j < count ? segments[j]->base_offset
                                       : segments[count - 1]->next_offset;
-        err = clean_group(cleaner, partition, segments + i, j - i, group_end,
-                          first_dirty, settings, now_ms, stats);
+        err = clean_group(cleaner, partition, &txn, segments + i, j - i,
+                          group_end, first_dirty, settings, now_ms, stats);
         i = j;
     }
+    if (last > 0)
+        lgi_txn_clean_free(&txn);
     if (err == LG_OK && map_end > *first_dirtyp)
         *first_dirtyp = map_end;
     if (err == LG_OK)

@@ -36,8 +36,7 @@ typedef struct lgi_cleaner_settings {
 void lgi_cleaner_settings_from_conf(const lg_conf_t *conf,
                                     lgi_cleaner_settings_t *settings);
 
-/* What the transaction layer will decide per batch (the seam for
- * aborted-transaction filtering; see lgi_cleaner_batch_retain_fn). */
+/* A per-batch decision (see lgi_cleaner_batch_retain_fn). */
 enum lgi_batch_retention {
     LGI_BATCH_RETAIN_RECORDS = 0, /* keep the batch; records by key rules */
     LGI_BATCH_DELETE = 1,         /* drop the whole batch (aborted data,
@@ -46,17 +45,17 @@ enum lgi_batch_retention {
                                      still needed) */
 };
 
-/* Per-batch "retain?" decision.  partition is the one being cleaned (the
- * transaction layer finds its aborted-transaction index from it), header
- * the batch's, now_ms the cleaning time.  Called for every batch the pass
- * rewrites, in offset order.  Returns an enum lgi_batch_retention.  The default
- * (NULL) keeps control batches whole and applies the key rules to every
- * other batch -- correct while no transactions exist.  The transaction
- * layer will install a function that consults the aborted-transaction
- * index (Kafka's CleanedTransactionMetadata): aborted transactional
- * batches -> DELETE; commit/abort markers -> RETAIN_WHOLE until their
- * delete horizon has passed and no data of their transaction remains,
- * then DELETE. */
+/* Per-batch "retain?" decision.  partition is the one being cleaned,
+ * header the batch's, now_ms the cleaning time.  Called for every batch
+ * the pass rewrites, in offset order.  Returns an enum
+ * lgi_batch_retention.  The built-in decision (fn NULL, the default) is
+ * the transactional one, Kafka's CleanedTransactionMetadata (txn_clean.c,
+ * driven by the .txnindex): aborted transactional batches -> DELETE (and
+ * left out of the key map); commit/abort markers -> RETAIN_WHOLE until no
+ * data of their transaction remains and their delete horizon
+ * (delete.retention.ms, stamped as for tombstones) has passed, then
+ * DELETE; everything else -> RETAIN_RECORDS.  Installing a function
+ * replaces it wholesale (tests use this to drive the seam directly). */
 typedef int (*lgi_cleaner_batch_retain_fn)(void *opaque,
                                            lgi_partition_t *partition,
                                            const lgi_batch_header_t *header,
@@ -83,7 +82,7 @@ typedef struct lgi_clean_stats {
 lg_err_t lgi_cleaner_new(int64_t map_bytes, lgi_cleaner_t **cleanerp);
 void lgi_cleaner_free(lgi_cleaner_t *cleaner);
 
-/* Installs the per-batch decision (NULL restores the default). */
+/* Installs a per-batch decision (NULL restores the built-in one). */
 void lgi_cleaner_set_batch_retain(lgi_cleaner_t *cleaner,
                                   lgi_cleaner_batch_retain_fn fn,
                                   void *opaque);

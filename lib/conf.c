@@ -49,6 +49,8 @@ static const char *const partitioners[] = {"default", "murmur2", "random",
 static const char *const offset_resets[] = {"earliest", "latest", "none",
                                             NULL};
 static const char *const booleans[] = {"false", "true", NULL};
+static const char *const isolation_levels[] = {"read_uncommitted",
+                                               "read_committed", NULL};
 static const char *const assignors[] = {"range", "roundrobin",
                                         "cooperative-sticky", NULL};
 /* Kafka's list value; "delete,compact" is accepted as the same choice. */
@@ -204,6 +206,19 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                     "fails with LG_ERR_OFFSET_OUT_OF_RANGE); "
                                     "also where a group member starts on a "
                                     "partition with no committed offset"},
+    /* librdkafka's default, not the Java client's read_uncommitted: a C
+     * application asking for transactions expects to see only committed
+     * ones. */
+    [LGI_CONF_ISOLATION_LEVEL] = {"isolation.level", LGI_SCOPE_CONSUMER,
+                                  TYPE_ENUM, 0, 1, 1, isolation_levels,
+                                  "read_committed (the default, as "
+                                  "librdkafka): poll returns only records "
+                                  "below the last stable offset, and never "
+                                  "those of aborted transactions; "
+                                  "read_uncommitted: every record up to the "
+                                  "end, aborted ones included (the Java "
+                                  "client's default).  Transaction markers "
+                                  "are never returned"},
     [LGI_CONF_GROUP_ID] = {"group.id", LGI_SCOPE_CONSUMER, TYPE_STRING, 0,
                            255, 0, NULL,
                            "consumer group this consumer joins with "

@@ -48,6 +48,16 @@
  * is possible (the next poll then returns nothing and clears it); a
  * missed one is not.
  *
+ * Isolation.  Under isolation.level=read_committed (the default) a
+ * partition's "end" is its last stable offset rather than its published
+ * end, everywhere: reads stop there (lgi_partition_read_committed), the
+ * EOF event fires there, seek to LG_OFFSET_END, auto.offset.reset=latest
+ * and a timestamp past it land there, and the lock-free wake checks
+ * compare positions with the partition's lock-free LSO copy -- which
+ * advances only when the published end does, so the same notify wakes
+ * both kinds of consumer.  Each read also brings the aborted transactions
+ * overlapping it, and the fetch skips their data (fetch.c).
+ *
  * Groups.  A consumer with group.id may subscribe instead of assigning:
  * it then holds a member of the engine's group coordinator (group.c), and
  * every poll round starts with group_service -- the member's heartbeat,
@@ -134,6 +144,7 @@ struct lg_consumer {
     atomic_int wakeup_requested;
 
     int enable_partition_eof;
+    int read_committed; /* isolation.level */
     int64_t fetch_max_bytes;
     int64_t max_partition_fetch_bytes;
     int auto_offset_reset;
@@ -231,6 +242,14 @@ static int is_active(const assignment_t *assignment) {
     return !assignment->dropped && assignment->stopped == LG_OK;
 }
 
+/* Where the assignment's readable records end: the LSO under
+ * read_committed, else the published end.  Lock-free. */
+static int64_t readable_end(const assignment_t *assignment) {
+    return assignment->consumer->read_committed
+               ? lgi_partition_stable_end(assignment->log)
+               : lgi_partition_published_end(assignment->log);
+}
+
 /* Whether a poll would return something now: a wakeup, records past a
  * position, an EOF event not yet given.  Lock-free. */
 static int anything_pending(lg_consumer_t *consumer) {
@@ -243,8 +262,7 @@ static int anything_pending(lg_consumer_t *consumer) {
             continue;
         if (assignment->fetch)
             return 1;
-        int64_t end = lgi_partition_published_end(assignment->log);
-        if (end != assignment->position)
+        if (readable_end(assignment) != assignment->position)
             return 1;
         if (consumer->enable_partition_eof && !assignment->eof_reported)
             return 1;
@@ -273,8 +291,7 @@ static void settle_eventfd(lg_consumer_t *consumer) {
 static int arm(assignment_t *assignment) {
     atomic_store(&assignment->caught_up, 1);
     atomic_thread_fence(memory_order_seq_cst);
-    return lgi_partition_published_end(assignment->log) !=
-           assignment->position;
+    return readable_end(assignment) != assignment->position;
 }
 
 /* Makes room for n more retired fetches. */
@@ -412,9 +429,17 @@ static lg_err_t refill(lg_consumer_t *consumer, assignment_t *assignment,
         max_bytes = budget > 0 ? (size_t)budget : 0;
     uint8_t *data = NULL;
     size_t len = 0;
+    lgi_aborted_txn_t *aborted = NULL;
+    size_t aborted_count = 0;
+    int64_t stable = -1;
     for (int attempt = 0;; attempt++) {
-        err = lgi_partition_read(ref.partition, assignment->position,
-                                 max_bytes, &data, &len);
+        if (consumer->read_committed)
+            err = lgi_partition_read_committed(
+                ref.partition, assignment->position, max_bytes, &data, &len,
+                &stable, &aborted, &aborted_count);
+        else
+            err = lgi_partition_read(ref.partition, assignment->position,
+                                     max_bytes, &data, &len);
         if (err != LG_ERR_OFFSET_OUT_OF_RANGE || attempt > 0 ||
             consumer->auto_offset_reset == LGI_RESET_NONE)
             break;
@@ -423,11 +448,18 @@ static lg_err_t refill(lg_consumer_t *consumer, assignment_t *assignment,
          * offset the log never had. */
         int64_t low, high;
         lgi_partition_watermarks(ref.partition, &low, &high);
+        if (consumer->read_committed)
+            high = lgi_partition_last_stable_offset(ref.partition);
         assignment->position =
             consumer->auto_offset_reset == LGI_RESET_EARLIEST ? low : high;
         assignment->eof_reported = 0;
     }
     lgi_engine_release(consumer->engine, &ref);
+    /* Nothing below the LSO although the position is: the cleaner left a
+     * gap up to it (an open transaction's first batch).  Nothing there can
+     * ever be read, so the position moves on to the LSO. */
+    if (err == LG_OK && len == 0 && stable > assignment->position)
+        assignment->position = stable;
     if (err != LG_OK) {
         if (err == LG_ERR_NOMEM)
             return err;
@@ -452,11 +484,18 @@ static lg_err_t refill(lg_consumer_t *consumer, assignment_t *assignment,
                         LGI_BATCH_MAX_DECOMPRESSED, &fetch);
     if (err != LG_OK) {
         lgi_free(data);
+        lgi_free(aborted);
         if (err == LG_ERR_NOMEM)
             return err;
         assignment->stopped = err;
         return push_event(consumer, assignment, err, assignment->position,
                           messages, countp);
+    }
+    if ((err = lgi_fetch_set_aborted(fetch, aborted, aborted_count)) !=
+        LG_OK) {
+        lgi_free(aborted);
+        lg_fetch_destroy(fetch);
+        return err;
     }
     if ((err = lgi_fetch_set_source(fetch, assignment->topic,
                                     assignment->partition)) != LG_OK) {
@@ -555,8 +594,7 @@ static int records_arrived(lg_consumer_t *consumer) {
     for (size_t i = 0; i < consumer->count; i++) {
         assignment_t *assignment = consumer->assignments[i];
         if (is_active(assignment) &&
-            lgi_partition_published_end(assignment->log) !=
-                assignment->position)
+            readable_end(assignment) != assignment->position)
             return 1;
     }
     return 0;
@@ -663,6 +701,8 @@ LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
         lgi_conf_int(conf, LGI_CONF_MAX_PARTITION_FETCH_BYTES);
     consumer->auto_offset_reset =
         (int)lgi_conf_int(conf, LGI_CONF_AUTO_OFFSET_RESET);
+    consumer->read_committed = lgi_conf_int(conf, LGI_CONF_ISOLATION_LEVEL) ==
+                               LGI_ISOLATION_READ_COMMITTED;
     consumer->group_id = lgi_conf_str(conf, LGI_CONF_GROUP_ID);
     consumer->instance_id = lgi_conf_str(conf, LGI_CONF_GROUP_INSTANCE_ID);
     consumer->strategy =
@@ -732,7 +772,7 @@ void lgi_consumer_stats(lg_consumer_t *consumer, uint64_t *records,
         lgi_consumer_partition_stats_t partition = {
             assignment->topic, assignment->partition,
             atomic_load_explicit(&assignment->position, memory_order_relaxed),
-            lgi_partition_published_end(assignment->log)};
+            readable_end(assignment)};
         each(opaque, &partition);
     }
     pthread_mutex_unlock(&consumer->stats_lock);
@@ -761,15 +801,20 @@ static lg_err_t not_assigned(const char *function, const char *topic,
 }
 
 /* Resolves LG_OFFSET_BEGINNING / LG_OFFSET_END against the partition's
- * watermarks; other offsets must be >= 0 and are kept as they are (a
- * position outside the log is handled at read time, by
- * auto.offset.reset). */
-static lg_err_t resolve_offset(const char *function, lgi_partition_t *log,
-                               int64_t offset, int64_t *resolvedp) {
+ * watermarks (the end is the LSO under read_committed); other offsets
+ * must be >= 0 and are kept as they are (a position outside the log is
+ * handled at read time, by auto.offset.reset). */
+static lg_err_t resolve_offset(const char *function,
+                               const lg_consumer_t *consumer,
+                               lgi_partition_t *log, int64_t offset,
+                               int64_t *resolvedp) {
     if (offset == LG_OFFSET_BEGINNING) {
         lgi_partition_watermarks(log, resolvedp, NULL);
     } else if (offset == LG_OFFSET_END) {
-        lgi_partition_watermarks(log, NULL, resolvedp);
+        if (consumer->read_committed)
+            *resolvedp = lgi_partition_last_stable_offset(log);
+        else
+            lgi_partition_watermarks(log, NULL, resolvedp);
     } else if (offset < 0) {
         return lgi_error(LG_ERR_INVALID_ARG,
                          "%s: offset %" PRId64 " is neither >= 0 nor "
@@ -799,7 +844,7 @@ static lg_err_t assign_one(const char *function, lg_consumer_t *consumer,
         return err;
     int64_t position = LG_OFFSET_INVALID;
     if ((offset != LG_OFFSET_INVALID &&
-         (err = resolve_offset(function, ref.partition, offset,
+         (err = resolve_offset(function, consumer, ref.partition, offset,
                                &position))) ||
         (err = reserve_retired(consumer, 1))) {
         lgi_engine_release(consumer->engine, &ref);
@@ -918,11 +963,20 @@ static lg_err_t seek_to(const char *function, lg_consumer_t *consumer,
                             "%s: topic \"%s\" was deleted (and created "
                             "again) since it was assigned",
                             function, topic);
-        else if (by_timestamp)
+        else if (by_timestamp) {
             err = lgi_partition_offset_for_time(ref.partition, offset,
                                                 &position);
-        else
-            err = resolve_offset(function, ref.partition, offset, &position);
+            /* Past the LSO is past the end a read_committed consumer
+             * sees. */
+            int64_t stable;
+            if (err == LG_OK && consumer->read_committed &&
+                position > (stable = lgi_partition_last_stable_offset(
+                                ref.partition)))
+                position = stable;
+        } else {
+            err = resolve_offset(function, consumer, ref.partition, offset,
+                                 &position);
+        }
         lgi_engine_release(consumer->engine, &ref);
         if (err != LG_OK)
             return err;

@@ -14,6 +14,16 @@
  * the batch's maxTimestamp is every record's timestamp (the iterator
  * applies it).
  *
+ * read_committed: a consumer hands a fetch the aborted transactions the
+ * partition returned with the batches (lgi_fetch_set_aborted), and the
+ * walk skips their data exactly as Kafka's consumer does: aborted
+ * transactions are taken in first-offset order; before a batch of
+ * producer P is opened, every aborted transaction whose first offset is
+ * <= the batch's last offset puts its producer in the "aborted" set; a
+ * transactional data batch of a producer in the set is skipped; P's ABORT
+ * marker takes P out of the set.  Skipping a batch copies nothing, so
+ * the zero-copy walk is the same for the batches that stay.
+ *
  * A consumer labels its fetches (lgi_fetch_set_source) so every message
  * names its topic and partition; the fetch owns that copy of the topic
  * name, so it lives exactly as long as the messages.  Event messages
@@ -31,6 +41,7 @@
 #include "err.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MESSAGES_PER_CHUNK 64
@@ -62,6 +73,14 @@ struct lg_fetch {
     lg_err_t failure; /* sticky: a corrupt fetch stays failed */
     char *topic;      /* owned copy stamped on messages; NULL for lg_read */
     int32_t partition; /* -1 for lg_read */
+    /* read_committed (see the file comment): aborted transactions by
+     * first offset, the next one not yet taken, and the producers whose
+     * aborted data is being skipped. */
+    lgi_aborted_txn_t *aborted;
+    size_t aborted_count;
+    size_t aborted_next;
+    int64_t *skipping;
+    size_t skipping_count;
 };
 
 /* Parses and bounds-checks the batch header at position. */
@@ -137,8 +156,65 @@ static struct lg_message *new_message(struct lg_fetch *fetch) {
     return &chunk->messages[chunk->used++];
 }
 
-/* Positions the iterator on the next batch, skipping control batches.
- * Sets *end when no batch is left. */
+static int compare_first_offset(const void *a, const void *b) {
+    int64_t x = ((const lgi_aborted_txn_t *)a)->first_offset;
+    int64_t y = ((const lgi_aborted_txn_t *)b)->first_offset;
+    return x < y ? -1 : x > y;
+}
+
+lg_err_t lgi_fetch_set_aborted(lg_fetch_t *fetch, lgi_aborted_txn_t *aborted,
+                               size_t count) {
+    if (count == 0) {
+        lgi_free(aborted);
+        return LG_OK;
+    }
+    int64_t *skipping = lgi_malloc(count * sizeof *skipping);
+    if (!skipping)
+        return lgi_error(LG_ERR_NOMEM, "fetch: out of memory");
+    qsort(aborted, count, sizeof *aborted, compare_first_offset);
+    lgi_free(fetch->aborted);
+    lgi_free(fetch->skipping);
+    fetch->aborted = aborted;
+    fetch->aborted_count = count;
+    fetch->aborted_next = 0;
+    fetch->skipping = skipping;
+    fetch->skipping_count = 0;
+    return LG_OK;
+}
+
+/* Kafka's consumer filter for one batch (see the file comment): 1 when
+ * the batch is aborted data to skip. */
+static int skip_aborted(struct lg_fetch *fetch, const uint8_t *batch,
+                        const lgi_batch_header_t *header) {
+    if (fetch->aborted_count == 0 || header->producer_id < 0)
+        return 0;
+    while (fetch->aborted_next < fetch->aborted_count &&
+           fetch->aborted[fetch->aborted_next].first_offset <=
+               lgi_batch_last_offset(header)) {
+        int64_t producer_id = fetch->aborted[fetch->aborted_next++].producer_id;
+        size_t k = 0;
+        while (k < fetch->skipping_count && fetch->skipping[k] != producer_id)
+            k++;
+        if (k == fetch->skipping_count) /* room: at most one per entry */
+            fetch->skipping[fetch->skipping_count++] = producer_id;
+    }
+    size_t k = 0;
+    while (k < fetch->skipping_count &&
+           fetch->skipping[k] != header->producer_id)
+        k++;
+    if (k == fetch->skipping_count)
+        return 0;
+    if (header->attributes & LGI_ATTR_CONTROL) {
+        if (lgi_batch_control_type(batch, header) == LGI_CONTROL_ABORT)
+            fetch->skipping[k] = fetch->skipping[--fetch->skipping_count];
+        return 0;
+    }
+    return (header->attributes & LGI_ATTR_TRANSACTIONAL) != 0;
+}
+
+/* Positions the iterator on the next batch, skipping control batches
+ * (and aborted data under read_committed).  Sets *end when no batch is
+ * left. */
 static lg_err_t open_next_batch(struct lg_fetch *fetch, int *end) {
     for (;;) {
         if (fetch->position >= fetch->len) {
@@ -151,6 +227,8 @@ static lg_err_t open_next_batch(struct lg_fetch *fetch, int *end) {
             return err;
         const uint8_t *batch = fetch->data + fetch->position;
         fetch->position += lgi_batch_size(&header);
+        if (skip_aborted(fetch, batch, &header))
+            continue;
         if (header.attributes & LGI_ATTR_CONTROL)
             continue;
         /* Every record of this batch is below start_offset: skip it
@@ -251,6 +329,8 @@ LG_API void lg_fetch_destroy(lg_fetch_t *fetch) {
         fetch->buffers = next;
     }
     lgi_free(fetch->topic);
+    lgi_free(fetch->aborted);
+    lgi_free(fetch->skipping);
     lgi_free(fetch->data);
     lgi_free(fetch);
 }

@@ -13,6 +13,7 @@
 #include "batch.h"
 #include "buf.h"
 #include "liblog.h"
+#include "txnindex.h"
 
 struct lg_message {
     lgi_record_t record;
@@ -41,6 +42,14 @@ struct lg_message {
  * or the buffer is empty.  The CRC is not re-checked (the reader did). */
 lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
                        size_t max_batch_size, lg_fetch_t **fetchp);
+
+/* read_committed: the aborted transactions (count entries, lgi_malloc'd;
+ * ownership passes on success, and always when count is 0) whose data the
+ * walk skips, as Kafka's consumer does (algorithm atop fetch.c).  Call
+ * before the first lg_fetch_next.  LG_ERR_NOMEM leaves the fetch
+ * unfiltered and aborted the caller's. */
+lg_err_t lgi_fetch_set_aborted(lg_fetch_t *fetch, lgi_aborted_txn_t *aborted,
+                               size_t count);
 
 /* Labels every message fetch hands out from now on with topic (copied
  * into the fetch) and partition.  LG_ERR_NOMEM leaves the fetch

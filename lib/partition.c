@@ -67,6 +67,18 @@
  * past the recovered log end and replays batch headers from there, or
  * from the log start when there is none.
  *
+ * Transactions: the last stable offset (LSO) is the first offset of the
+ * oldest transaction not yet decided for readers -- open, or closed by a
+ * marker that is not yet readable -- capped at the readable end.  It is
+ * recomputed under the mutex whenever the readable end moves and kept in
+ * an atomic for the consumers' lock-free "anything new?" checks; since it
+ * only advances when the readable end does, watchers need no separate
+ * signal.  An ABORT marker appends an entry to the active segment's
+ * .txnindex at hand-off (txnindex.c); a read_committed read stops at the
+ * LSO and returns the aborted transactions overlapping what it read.  At
+ * open, segments whose .txnindex is stale (scanned by recovery, missing,
+ * invalid) get it rebuilt by one replay of the log's batch headers.
+ *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
@@ -81,6 +93,7 @@
 #include "metafile.h"
 #include "producer_state.h"
 #include "segment.h"
+#include "txnindex.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -207,6 +220,10 @@ struct lgi_partition {
      * are read without the mutex (atomic loads). */
     int64_t read_limit; /* INT64_MAX unless replicated */
     const lgi_append_hook_t *append_hook;
+
+    /* The LSO as of the last change of the readable end (written under
+     * the mutex, read lock-free: see the file comment). */
+    int64_t stable_end;
 };
 
 /* ------------------------------------------------------------------------
@@ -239,6 +256,24 @@ static int64_t visible_end(lgi_partition_t *partition) {
 }
 
 static void complete_durable_waiters(lgi_partition_t *partition);
+
+/* The last stable offset.  Mutex held. */
+static int64_t last_stable(lgi_partition_t *partition) {
+    int64_t end = visible_end(partition);
+    int64_t first =
+        lgi_producer_state_first_unstable(partition->producers, end);
+    return first >= 0 && first < end ? first : end;
+}
+
+/* Refreshes the lock-free copy of the LSO.  Mutex held. */
+static void update_stable_end(lgi_partition_t *partition) {
+    __atomic_store_n(&partition->stable_end, last_stable(partition),
+                     __ATOMIC_RELEASE);
+}
+
+int64_t lgi_partition_stable_end(lgi_partition_t *partition) {
+    return __atomic_load_n(&partition->stable_end, __ATOMIC_ACQUIRE);
+}
 
 /* Mutex held. */
 static void notify_watchers(lgi_partition_t *partition) {
@@ -535,7 +570,7 @@ static lg_err_t list_segments(const char *path, int64_t **basesp,
 static const char *segment_file_suffix(const char *name, int64_t *basep,
                                        const char **kindp) {
     static const char *const kinds[] = {".log", ".index", ".timeindex",
-                                        LGI_CLEANER_GROUP_KIND};
+                                        ".txnindex", LGI_CLEANER_GROUP_KIND};
     int64_t base = 0;
     for (int i = 0; i < LGI_SEGMENT_NAME_DIGITS; i++) {
         if (name[i] < '0' || name[i] > '9')
@@ -591,12 +626,15 @@ static int64_t read_group_end(const char *dir, int64_t base) {
  *   *.cleaned                      never committed: removed;
  *   <B>.log.swap                   committed: segments with base in
  *                                  (B, group end) removed, <B>'s .swap
- *                                  indexes renamed over the live ones (or
- *                                  the live ones removed, to be rebuilt),
+ *                                  indexes renamed over the live ones (a
+ *                                  missing .swap was renamed already; one
+ *                                  that cannot be renamed removes the live
+ *                                  one, to be rebuilt),
  *                                  <B>.log.swap renamed to <B>.log;
  *   other *.swap                   (no .log.swap) never committed: removed;
  *   *.deleted                      retention or a swap decided: removed;
- *   .index/.timeindex without .log left by a partial delete: removed. */
+ *   .index/.timeindex/.txnindex without .log left by a partial delete:
+ *                                  removed. */
 static lg_err_t finish_cleaner_files(const char *path) {
     DIR *dir = opendir(path);
     struct dirent *entry;
@@ -646,8 +684,10 @@ static lg_err_t finish_cleaner_files(const char *path) {
                 err = lgi_segment_files_unlink(path, bases[j], "");
         lgi_free(bases);
         char name[64];
-        for (int k = 0; k < 2 && err == LG_OK; k++) {
-            const char *kind = k == 0 ? ".index" : ".timeindex";
+        static const char *const index_kinds[] = {".index", ".timeindex",
+                                                  ".txnindex"};
+        for (int k = 0; k < 3 && err == LG_OK; k++) {
+            const char *kind = index_kinds[k];
             char *swap_path, *live_path;
             snprintf(name, sizeof name, "%020" PRId64 "%s.swap", base, kind);
             swap_path = join_path(path, name);
@@ -655,8 +695,11 @@ static lg_err_t finish_cleaner_files(const char *path) {
             live_path = join_path(path, name);
             if (!swap_path || !live_path)
                 err = lgi_error(LG_ERR_NOMEM, "%s: out of memory", path);
-            else if (rename(swap_path, live_path) != 0)
+            else if (rename(swap_path, live_path) != 0 && errno != ENOENT)
                 unlink(live_path); /* no new index: rebuilt at load */
+            /* A missing .swap was renamed over the live one already (the
+             * cleaner writes all three before its commit), so the live
+             * file is the new one. */
             lgi_free(swap_path);
             lgi_free(live_path);
         }
@@ -842,6 +885,73 @@ static lg_err_t producers_rebuild(lgi_partition_t *partition) {
     return LG_OK;
 }
 
+/* Rebuilds the .txnindex of every stale segment (txnindex.h): one replay
+ * of the batch headers from the first segment to the last stale one --
+ * earlier segments only to learn which transactions are open -- reading
+ * the control record of markers in stale segments to tell aborts from
+ * commits.  Rebuilt files are written and fdatasync'd. */
+static lg_err_t txn_indexes_rebuild(lgi_partition_t *partition) {
+    size_t last_stale = SIZE_MAX;
+    for (size_t i = 0; i < partition->segment_count; i++)
+        if (partition->segments[i]->txn_index_stale)
+            last_stale = i;
+    if (last_stale == SIZE_MAX)
+        return LG_OK;
+    lgi_txn_replay_t *replay = lgi_txn_replay_new();
+    lgi_buf_t batch = LGI_BUF_INIT;
+    lg_err_t err = LG_OK;
+    if (!replay)
+        return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                         partition->path);
+    for (size_t i = 0; i <= last_stale && err == LG_OK; i++) {
+        lgi_segment_t *segment = partition->segments[i];
+        int stale = segment->txn_index_stale;
+        if (stale)
+            lgi_txnindex_reset(&segment->txn_index);
+        for (int64_t position = 0; position < segment->size && err == LG_OK;) {
+            lgi_batch_header_t header;
+            err = lgi_segment_read_header(segment, position, segment->size,
+                                          &header);
+            if (err != LG_OK)
+                break;
+            size_t size = lgi_batch_size(&header);
+            int type = -1;
+            if (stale && header.producer_id >= 0 &&
+                (header.attributes & LGI_ATTR_CONTROL)) {
+                batch.len = 0;
+                if (lgi_buf_reserve(&batch, size) != 0) {
+                    err = lgi_error(LG_ERR_NOMEM, "partition %s: out of "
+                                    "memory", partition->path);
+                    break;
+                }
+                if ((err = lgi_segment_pread(segment, position, batch.data,
+                                             size)) != LG_OK)
+                    break;
+                type = lgi_batch_control_type(batch.data, &header);
+            }
+            lgi_aborted_txn_t aborted;
+            int produced = lgi_txn_replay_feed(replay, &header, type,
+                                               &aborted);
+            if (produced < 0)
+                err = lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                                partition->path);
+            else if (produced && stale)
+                err = lgi_txnindex_append(&segment->txn_index,
+                                          segment->txn_index_path, &aborted);
+            position += (int64_t)size;
+        }
+        if (err == LG_OK && stale) {
+            err = lgi_txnindex_store(&segment->txn_index,
+                                     segment->txn_index_path, 1);
+            if (err == LG_OK)
+                segment->txn_index_stale = 0;
+        }
+    }
+    lgi_buf_free(&batch);
+    lgi_txn_replay_free(replay);
+    return err;
+}
+
 /* Writes the producer snapshot as of offset (the log end, nothing in
  * flight) and deletes the one two snapshots back.  A failure only costs a
  * longer replay at the next open, so it is not reported. */
@@ -939,10 +1049,12 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
             return err;
         }
     }
-    if ((err = producers_rebuild(partition)) != LG_OK) {
+    if ((err = producers_rebuild(partition)) != LG_OK ||
+        (err = txn_indexes_rebuild(partition)) != LG_OK) {
         partition_free(partition);
         return err;
     }
+    update_stable_end(partition);
     *partitionp = partition;
     return LG_OK;
 }
@@ -1024,8 +1136,10 @@ static void advance_published(lgi_partition_t *partition) {
     }
     if (partition->durable_head)
         complete_durable_waiters(partition);
-    if (partition->published_end != published_before)
+    if (partition->published_end != published_before) {
+        update_stable_end(partition);
         notify_watchers(partition);
+    }
 }
 
 /* Whether a failed LGI_IO_SYNC write failed in its fdatasync (the bytes
@@ -1176,6 +1290,7 @@ static lg_err_t maybe_rollback(lgi_partition_t *partition) {
     partition->published_position = position;
     partition->log_end = end;
     lgi_producer_state_truncate(partition->producers, end);
+    update_stable_end(partition);
     if (partition->durable_end > end)
         partition->durable_end = end;
     if (epochs_truncate(partition, end))
@@ -1453,16 +1568,33 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
 
     if (producer_tracked(&header)) {
         header.base_offset = base_offset;
+        if ((header.attributes & LGI_ATTR_CONTROL) &&
+            lgi_batch_control_type(batch, &header) == LGI_CONTROL_ABORT) {
+            /* Before the table closes the transaction: the entry needs
+             * its first offset. */
+            lgi_aborted_txn_t aborted = {.producer_id = header.producer_id,
+                                         .last_offset = base_offset};
+            lgi_producer_state_aborted_txn(
+                partition->producers, header.producer_id, base_offset,
+                &aborted.first_offset, &aborted.last_stable_offset);
+            if ((err = lgi_txnindex_append(&active->txn_index,
+                                           active->txn_index_path,
+                                           &aborted)) != LG_OK)
+                goto fail;
+        }
         err = lgi_producer_state_update(partition->producers, &header,
                                         partition->published_end, now_ms);
-        if (err != LG_OK)
+        if (err != LG_OK) {
+            lgi_txnindex_truncate_to(&active->txn_index, base_offset);
             goto fail;
+        }
     }
     entry->position = active->size;
     err = lgi_segment_note_append(active, entry->position, len, last_offset,
                                   header.max_timestamp, now_ms);
     if (err != LG_OK) {
         lgi_producer_state_truncate(partition->producers, base_offset);
+        lgi_txnindex_truncate_to(&active->txn_index, base_offset);
         goto fail;
     }
     active->size += (int64_t)len;
@@ -1595,6 +1727,7 @@ void lgi_partition_set_read_limit(lgi_partition_t *partition, int64_t limit) {
     pthread_mutex_lock(&partition->mutex);
     int64_t before = visible_end(partition);
     __atomic_store_n(&partition->read_limit, limit, __ATOMIC_RELEASE);
+    update_stable_end(partition);
     if (visible_end(partition) != before)
         notify_watchers(partition);
     pthread_mutex_unlock(&partition->mutex);
@@ -1628,31 +1761,108 @@ static int64_t readable_limit(lgi_partition_t *partition, size_t i) {
     return segment->size;
 }
 
+/* How far a read may go. */
+enum read_mode {
+    READ_UNCAPPED = 0,  /* the published end (replication's own reads) */
+    READ_CAPPED = 1,    /* the read limit too (whole batches: replication
+                           sets it at batch boundaries) */
+    READ_COMMITTED = 2, /* the last stable offset too (a batch boundary:
+                           the first batch of a transaction, or the end) */
+};
+
 static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
                              size_t max_bytes, uint8_t **datap, size_t *lenp,
-                             int capped);
+                             int mode, int64_t *capp);
 
 lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
                             size_t max_bytes, uint8_t **datap, size_t *lenp) {
-    return read_batches(partition, offset, max_bytes, datap, lenp, 1);
+    return read_batches(partition, offset, max_bytes, datap, lenp,
+                        READ_CAPPED, NULL);
 }
 
 lg_err_t lgi_partition_read_uncapped(lgi_partition_t *partition,
                                      int64_t offset, size_t max_bytes,
                                      uint8_t **datap, size_t *lenp) {
-    return read_batches(partition, offset, max_bytes, datap, lenp, 0);
+    return read_batches(partition, offset, max_bytes, datap, lenp,
+                        READ_UNCAPPED, NULL);
 }
 
-/* capped: stop at the read limit (whole batches: replication sets it at
- * batch boundaries). */
+/* Kafka's collectAbortedTransactions over the segments from the one
+ * holding offset (txnindex.c). */
+lg_err_t lgi_partition_aborted_txns(lgi_partition_t *partition,
+                                    int64_t offset, int64_t upper,
+                                    lgi_aborted_txn_t **listp,
+                                    size_t *countp) {
+    size_t cap = 0;
+    *listp = NULL;
+    *countp = 0;
+    lg_err_t err = LG_OK;
+    pthread_mutex_lock(&partition->mutex);
+    for (size_t i = segment_index_for(partition, offset);
+         i < partition->segment_count; i++) {
+        int complete = lgi_txnindex_collect(&partition->segments[i]->txn_index,
+                                            offset, upper, listp, countp,
+                                            &cap);
+        if (complete < 0) {
+            err = lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
+                            partition->path);
+            break;
+        }
+        if (complete)
+            break;
+    }
+    pthread_mutex_unlock(&partition->mutex);
+    if (err != LG_OK) {
+        lgi_free(*listp);
+        *listp = NULL;
+        *countp = 0;
+    }
+    return err;
+}
+
+lg_err_t lgi_partition_read_committed(lgi_partition_t *partition,
+                                      int64_t offset, size_t max_bytes,
+                                      uint8_t **datap, size_t *lenp,
+                                      int64_t *stablep,
+                                      lgi_aborted_txn_t **abortedp,
+                                      size_t *aborted_countp) {
+    *abortedp = NULL;
+    *aborted_countp = 0;
+    lg_err_t err = read_batches(partition, offset, max_bytes, datap, lenp,
+                                READ_COMMITTED, stablep);
+    if (err != LG_OK || *lenp == 0)
+        return err;
+    /* The end of what was read: one past the last batch's last offset. */
+    int64_t upper = offset;
+    for (size_t at = 0; at < *lenp;) {
+        lgi_batch_header_t header;
+        if (lgi_batch_parse_header(*datap + at, *lenp - at,
+                                   LGI_SEGMENT_MAX_BATCH, &header) != LG_OK)
+            break; /* validated by the read: cannot happen */
+        upper = lgi_batch_last_offset(&header) + 1;
+        at += lgi_batch_size(&header);
+    }
+    err = lgi_partition_aborted_txns(partition, offset, upper, abortedp,
+                                     aborted_countp);
+    if (err != LG_OK) {
+        lgi_free(*datap);
+        *datap = NULL;
+        *lenp = 0;
+    }
+    return err;
+}
+
+/* mode: enum read_mode.  *capp (may be NULL) gets the end the read was
+ * capped at. */
 static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
                              size_t max_bytes, uint8_t **datap, size_t *lenp,
-                             int capped) {
+                             int mode, int64_t *capp) {
     lgi_segment_t *segment = NULL;
     int64_t limit = 0, position = 0, start = 0, end;
     lgi_batch_header_t header;
     lg_err_t err = LG_OK;
     uint8_t *data;
+    int capped = mode != READ_UNCAPPED;
 
     *datap = NULL;
     *lenp = 0;
@@ -1667,7 +1877,13 @@ static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
                          partition->path, (long long)offset,
                          (long long)log_start, (long long)published_end);
     }
-    if (offset == published_end) {
+    /* From here on published_end is the cap: for read_committed the LSO
+     * (offsets in [LSO, end] are valid positions with nothing to read). */
+    if (mode == READ_COMMITTED)
+        published_end = last_stable(partition);
+    if (capp)
+        *capp = published_end;
+    if (offset >= published_end) {
         pthread_mutex_unlock(&partition->mutex);
         return LG_OK;
     }
@@ -1781,10 +1997,9 @@ void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,
 
 int64_t lgi_partition_last_stable_offset(lgi_partition_t *partition) {
     pthread_mutex_lock(&partition->mutex);
-    int64_t end = visible_end(partition);
-    int64_t first = lgi_producer_state_first_unstable(partition->producers);
+    int64_t stable = last_stable(partition);
     pthread_mutex_unlock(&partition->mutex);
-    return first >= 0 && first < end ? first : end;
+    return stable;
 }
 
 lg_err_t lgi_partition_offset_for_time(lgi_partition_t *partition,
@@ -1921,11 +2136,14 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
                                1)) != LG_OK ||
         (err = lgi_index_store(&segment->time_index, segment->time_index_path,
                                1)) != LG_OK ||
+        (err = lgi_txnindex_store(&segment->txn_index,
+                                  segment->txn_index_path, 1)) != LG_OK ||
         (err = lgi_fsync_dir(partition->path)) != LG_OK)
         goto out;
     partition->log_end = new_end;
     lgi_producer_state_truncate(partition->producers, new_end);
     store_published_end(partition, new_end);
+    update_stable_end(partition);
     partition->published_segment = segment;
     partition->published_position = segment->size;
     partition->durable_end = new_end;

@@ -22,6 +22,7 @@
 
 #include "liblog.h"
 #include "stats.h"
+#include "txnindex.h"
 #include "uring.h"
 
 #include <stddef.h>
@@ -166,10 +167,38 @@ lg_err_t lgi_partition_flush(lgi_partition_t *partition);
 lg_err_t lgi_partition_read(lgi_partition_t *partition, int64_t offset,
                             size_t max_bytes, uint8_t **datap, size_t *lenp);
 
-/* The last stable offset: the first offset of the oldest open
- * transaction (producer_state.h), or the published end when none is open
- * below it. */
+/* The last stable offset: the first offset of the oldest transaction not
+ * yet decided for readers (open, or closed by a marker not yet readable;
+ * producer_state.h), or the readable end when none is below it. */
 int64_t lgi_partition_last_stable_offset(lgi_partition_t *partition);
+
+/* The same, read without the mutex (an acquire load of the value kept
+ * current whenever the readable end moves), for cheap "anything
+ * committed?" checks.  Advances only together with the readable end, so
+ * watchers are notified of every advance. */
+int64_t lgi_partition_stable_end(lgi_partition_t *partition);
+
+/* lgi_partition_read for read_committed readers: never returns a batch at
+ * or past the last stable offset (*stablep, may be NULL, gets the LSO the
+ * read used: an offset in [LSO, readable end] is a valid position with
+ * nothing to read yet), and *abortedp / *aborted_countp get the aborted
+ * transactions that may have data in what was read (lgi_malloc'd, NULL /
+ * 0 when none; the caller frees), for the reader to skip (fetch.h). */
+lg_err_t lgi_partition_read_committed(lgi_partition_t *partition,
+                                      int64_t offset, size_t max_bytes,
+                                      uint8_t **datap, size_t *lenp,
+                                      int64_t *stablep,
+                                      lgi_aborted_txn_t **abortedp,
+                                      size_t *aborted_countp);
+
+/* The aborted transactions that may have data in [offset, upper), from
+ * the .txnindex of the segments from the one holding offset on, stopping
+ * as Kafka does (txnindex.c): *listp lgi_malloc'd (NULL / 0 when none; the
+ * caller frees).  LG_ERR_NOMEM. */
+lg_err_t lgi_partition_aborted_txns(lgi_partition_t *partition,
+                                    int64_t offset, int64_t upper,
+                                    lgi_aborted_txn_t **listp,
+                                    size_t *countp);
 
 /* Log start offset and published end offset (either pointer may be NULL). */
 void lgi_partition_watermarks(lgi_partition_t *partition, int64_t *log_start,

@@ -95,12 +95,18 @@ typedef struct producer_entry {
     int64_t txn_first_offset;
     int64_t closed_txn_first_offset;
     int64_t closed_txn_marker_offset;
+    int transactional; /* has written transactional batches (counted in
+                          the table's transactional) */
 } producer_entry_t;
 
 struct lgi_producer_state {
     producer_entry_t *entries; /* sorted by producer_id */
     size_t count;
     size_t cap;
+    /* Entries with transactional set: while 0, the LSO questions are
+     * answered without walking the table (they are asked at every
+     * publish). */
+    size_t transactional;
 };
 
 lgi_producer_state_t *lgi_producer_state_new(void) {
@@ -111,6 +117,15 @@ static void clear(lgi_producer_state_t *state) {
     for (size_t i = 0; i < state->count; i++)
         lgi_free(state->entries[i].batches);
     state->count = 0;
+    state->transactional = 0;
+}
+
+static void mark_transactional(lgi_producer_state_t *state,
+                               producer_entry_t *entry) {
+    if (!entry->transactional) {
+        entry->transactional = 1;
+        state->transactional++;
+    }
 }
 
 void lgi_producer_state_free(lgi_producer_state_t *state) {
@@ -292,6 +307,7 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
             producer_entry_t *entry = &state->entries[i];
             entry->epoch = header->producer_epoch;
             close_txn(entry, header->base_offset);
+            mark_transactional(state, entry);
             return LG_OK;
         }
         meta.first_sequence = meta.last_sequence = -1;
@@ -308,17 +324,46 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
     else if ((header->attributes & LGI_ATTR_TRANSACTIONAL) &&
              entry->txn_first_offset < 0)
         entry->txn_first_offset = header->base_offset;
+    if (header->attributes & (LGI_ATTR_CONTROL | LGI_ATTR_TRANSACTIONAL))
+        mark_transactional(state, entry);
     return LG_OK;
 }
 
-int64_t lgi_producer_state_first_unstable(const lgi_producer_state_t *state) {
+int64_t lgi_producer_state_first_unstable(const lgi_producer_state_t *state,
+                                          int64_t published_end) {
     int64_t first = -1;
+    if (state->transactional == 0)
+        return -1;
     for (size_t i = 0; i < state->count; i++) {
-        int64_t offset = state->entries[i].txn_first_offset;
+        const producer_entry_t *entry = &state->entries[i];
+        int64_t offset = entry->txn_first_offset;
+        /* Kafka's unreplicated transactions: closed, but the marker is not
+         * readable yet, so the transaction is not decided for readers. */
+        if (offset < 0 && entry->closed_txn_marker_offset >= published_end)
+            offset = entry->closed_txn_first_offset;
         if (offset >= 0 && (first < 0 || offset < first))
             first = offset;
     }
     return first;
+}
+
+void lgi_producer_state_aborted_txn(const lgi_producer_state_t *state,
+                                    int64_t producer_id,
+                                    int64_t marker_offset,
+                                    int64_t *first_offsetp,
+                                    int64_t *last_stable_offsetp) {
+    int64_t first = marker_offset, stable = marker_offset + 1;
+    for (size_t i = 0; state->transactional && i < state->count; i++) {
+        const producer_entry_t *entry = &state->entries[i];
+        if (entry->txn_first_offset < 0)
+            continue;
+        if (entry->producer_id == producer_id)
+            first = entry->txn_first_offset;
+        else if (entry->txn_first_offset < stable)
+            stable = entry->txn_first_offset;
+    }
+    *first_offsetp = first;
+    *last_stable_offsetp = stable;
 }
 
 void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
@@ -371,6 +416,8 @@ void lgi_producer_state_expire(lgi_producer_state_t *state, int64_t cutoff_ms) {
         /* As Kafka, a producer with an open transaction never expires. */
         if (entry->txn_first_offset < 0 &&
             entry->batches[entry->count - 1].max_timestamp < cutoff_ms) {
+            if (entry->transactional)
+                state->transactional--;
             lgi_free(entry->batches);
             continue;
         }
@@ -536,8 +583,11 @@ static lg_err_t load_file(lgi_producer_state_t *state, const char *path) {
         if (err == LG_OK) {
             int found;
             int64_t txn_first = (int64_t)get64(p + 38);
-            state->entries[find(state, producer_id, &found)]
-                .txn_first_offset = txn_first < 0 ? -1 : txn_first;
+            producer_entry_t *entry =
+                &state->entries[find(state, producer_id, &found)];
+            entry->txn_first_offset = txn_first < 0 ? -1 : txn_first;
+            if (txn_first >= 0)
+                mark_transactional(state, entry);
         }
     }
     if (err != LG_OK)

@@ -55,9 +55,25 @@ lg_err_t lgi_producer_state_update(lgi_producer_state_t *state,
 
 /* Transactions: the table also tracks each producer's open transaction
  * (a transactional data batch opens it, a control batch closes it).
- * Returns the smallest first offset of an open transaction, -1 when none:
- * the last stable offset is that (or the high watermark). */
-int64_t lgi_producer_state_first_unstable(const lgi_producer_state_t *state);
+ * Returns the smallest first offset of a transaction that is open, or
+ * whose marker is at or above published_end (closed at hand-off but not
+ * yet readable: Kafka's "unreplicated" transactions), -1 when none: the
+ * last stable offset is that (or the readable end).  Only the latest
+ * closed transaction of each producer is remembered. */
+int64_t lgi_producer_state_first_unstable(const lgi_producer_state_t *state,
+                                          int64_t published_end);
+
+/* For an ABORT marker of producer_id about to be recorded at
+ * marker_offset (call before lgi_producer_state_update closes the
+ * transaction): the transaction's first offset (the marker's own when the
+ * producer has none open) and the LSO Kafka stores in the transaction
+ * index -- the first offset of the oldest open transaction of another
+ * producer, else marker_offset + 1. */
+void lgi_producer_state_aborted_txn(const lgi_producer_state_t *state,
+                                    int64_t producer_id,
+                                    int64_t marker_offset,
+                                    int64_t *first_offsetp,
+                                    int64_t *last_stable_offsetp);
 
 /* Forgets every batch at or above offset (log rollback or truncation).
  * A producer left without batches stays known, expecting the first

@@ -11,6 +11,7 @@
  *   <dir>/<base>.log        the records, Kafka record batch v2 back to back
  *   <dir>/<base>.index      offset index (layout atop index.c)
  *   <dir>/<base>.timeindex  time index (layout atop index.c)
+ *   <dir>/<base>.txnindex   aborted transactions (layout atop txnindex.c)
  *
  *   <base> is the segment's base offset in 20 zero-padded decimal digits,
  *   e.g. 00000000000000000000.log, 00000000000000001234.log -- Kafka's
@@ -123,11 +124,13 @@ static lg_err_t segment_alloc(const char *dir, int64_t base_offset,
     segment->log_path = segment_path(dir, base_offset, ".log");
     segment->index_path = segment_path(dir, base_offset, ".index");
     segment->time_index_path = segment_path(dir, base_offset, ".timeindex");
+    segment->txn_index_path = segment_path(dir, base_offset, ".txnindex");
     if (!segment->log_path || !segment->index_path ||
-        !segment->time_index_path) {
+        !segment->time_index_path || !segment->txn_index_path) {
         lgi_free(segment->log_path);
         lgi_free(segment->index_path);
         lgi_free(segment->time_index_path);
+        lgi_free(segment->txn_index_path);
         lgi_free(segment);
         return lgi_error(LG_ERR_NOMEM, "segment %lld: out of memory",
                          (long long)base_offset);
@@ -141,6 +144,7 @@ static lg_err_t segment_alloc(const char *dir, int64_t base_offset,
                    segment_index_bytes);
     lgi_index_init(&segment->time_index, LGI_INDEX_TIME, base_offset,
                    segment_index_bytes);
+    lgi_txnindex_init(&segment->txn_index, base_offset);
     atomic_init(&segment->refcount, 1);
     *segmentp = segment;
     return LG_OK;
@@ -151,9 +155,11 @@ static void segment_free(lgi_segment_t *segment) {
         close(segment->fd);
     lgi_index_free(&segment->offset_index);
     lgi_index_free(&segment->time_index);
+    lgi_txnindex_free(&segment->txn_index);
     lgi_free(segment->log_path);
     lgi_free(segment->index_path);
     lgi_free(segment->time_index_path);
+    lgi_free(segment->txn_index_path);
     lgi_free(segment);
 }
 
@@ -184,7 +190,8 @@ lg_err_t lgi_segment_create(const char *dir, int64_t base_offset,
         return err;
     }
     if ((err = create_empty(segment->index_path)) != LG_OK ||
-        (err = create_empty(segment->time_index_path)) != LG_OK) {
+        (err = create_empty(segment->time_index_path)) != LG_OK ||
+        (err = create_empty(segment->txn_index_path)) != LG_OK) {
         segment_free(segment);
         return err;
     }
@@ -223,6 +230,8 @@ lg_err_t lgi_segment_create_suffixed(const char *dir, int64_t base_offset,
     if (set_path(&segment->log_path, dir, base_offset, ".log", suffix) ||
         set_path(&segment->index_path, dir, base_offset, ".index", suffix) ||
         set_path(&segment->time_index_path, dir, base_offset, ".timeindex",
+                 suffix) ||
+        set_path(&segment->txn_index_path, dir, base_offset, ".txnindex",
                  suffix)) {
         segment_free(segment);
         return lgi_error(LG_ERR_NOMEM, "segment %lld: out of memory",
@@ -242,12 +251,13 @@ lg_err_t lgi_segment_create_suffixed(const char *dir, int64_t base_offset,
 
 lg_err_t lgi_segment_rename(lgi_segment_t *segment, const char *dir,
                             const char *suffix, int log_last) {
-    char *paths[3] = {NULL, NULL, NULL};
-    char **current[3] = {&segment->index_path, &segment->time_index_path,
-                         &segment->log_path};
-    static const char *const kinds[3] = {".index", ".timeindex", ".log"};
+    char *paths[4] = {NULL, NULL, NULL, NULL};
+    char **current[4] = {&segment->index_path, &segment->time_index_path,
+                         &segment->txn_index_path, &segment->log_path};
+    static const char *const kinds[4] = {".index", ".timeindex", ".txnindex",
+                                         ".log"};
     lg_err_t err = LG_OK;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (set_path(&paths[i], dir, segment->base_offset, kinds[i],
                      suffix) != 0) {
             err = lgi_error(LG_ERR_NOMEM, "segment %lld: out of memory",
@@ -255,9 +265,9 @@ lg_err_t lgi_segment_rename(lgi_segment_t *segment, const char *dir,
             goto out;
         }
     }
-    for (int n = 0; n < 3; n++) {
+    for (int n = 0; n < 4; n++) {
         /* The .log goes first or last as the caller's protocol needs. */
-        int i = log_last ? n : (n + 2) % 3;
+        int i = log_last ? n : (n + 3) % 4;
         if (rename(*current[i], paths[i]) != 0 && errno != ENOENT) {
             err = lgi_error_errno(LG_ERR_IO, errno, "rename %s to %s",
                                   *current[i], paths[i]);
@@ -268,7 +278,7 @@ lg_err_t lgi_segment_rename(lgi_segment_t *segment, const char *dir,
         paths[i] = NULL;
     }
 out:
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         lgi_free(paths[i]);
     return err;
 }
@@ -276,10 +286,11 @@ out:
 lg_err_t lgi_segment_files_rename(const char *dir, int64_t base_offset,
                                   const char *from, const char *to,
                                   int log_last) {
-    static const char *const kinds[3] = {".index", ".timeindex", ".log"};
+    static const char *const kinds[4] = {".index", ".timeindex", ".txnindex",
+                                         ".log"};
     lg_err_t err = LG_OK;
-    for (int n = 0; n < 3 && err == LG_OK; n++) {
-        int i = log_last ? n : (n + 2) % 3;
+    for (int n = 0; n < 4 && err == LG_OK; n++) {
+        int i = log_last ? n : (n + 3) % 4;
         char *source = NULL, *target = NULL;
         if (set_path(&source, dir, base_offset, kinds[i], from) != 0 ||
             set_path(&target, dir, base_offset, kinds[i], to) != 0)
@@ -296,9 +307,10 @@ lg_err_t lgi_segment_files_rename(const char *dir, int64_t base_offset,
 
 lg_err_t lgi_segment_files_unlink(const char *dir, int64_t base_offset,
                                   const char *suffix) {
-    static const char *const kinds[3] = {".log", ".index", ".timeindex"};
+    static const char *const kinds[4] = {".log", ".index", ".timeindex",
+                                         ".txnindex"};
     lg_err_t err = LG_OK;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         char *path = NULL;
         if (set_path(&path, dir, base_offset, kinds[i], suffix) != 0) {
             if (err == LG_OK)
@@ -349,10 +361,11 @@ void lgi_segment_unref(lgi_segment_t *segment) {
 }
 
 lg_err_t lgi_segment_delete(lgi_segment_t *segment) {
-    const char *paths[3] = {segment->log_path, segment->index_path,
-                            segment->time_index_path};
+    const char *paths[4] = {segment->log_path, segment->index_path,
+                            segment->time_index_path,
+                            segment->txn_index_path};
     lg_err_t err = LG_OK;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (unlink(paths[i]) != 0 && errno != ENOENT && err == LG_OK)
             err = lgi_error_errno(LG_ERR_IO, errno, "unlink %s", paths[i]);
     }
@@ -576,6 +589,10 @@ lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
         return lgi_error_errno(LG_ERR_IO, errno, "stat %s", segment->log_path);
     lgi_index_reset(&segment->offset_index);
     lgi_index_reset(&segment->time_index);
+    /* Entries depend on producer state before this segment: the partition
+     * rebuilds them with a replay of the log (txnindex.h). */
+    lgi_txnindex_reset(&segment->txn_index);
+    segment->txn_index_stale = 1;
     segment->bytes_since_index = 0;
     segment->max_timestamp = -1;
     segment->offset_of_max_timestamp = segment->base_offset;
@@ -674,6 +691,13 @@ lg_err_t lgi_segment_load(lgi_segment_t *segment, lgi_segment_batch_fn fn,
     if (lgi_index_last(&segment->offset_index, &entry) &&
         entry.key >= segment->next_offset)
         goto rebuild;
+    /* A missing or invalid .txnindex alone does not distrust the log: it
+     * is rebuilt by the partition's replay. */
+    if (lgi_txnindex_load(&segment->txn_index, segment->txn_index_path,
+                          segment->next_offset) != LG_OK) {
+        lgi_error_clear();
+        segment->txn_index_stale = 1;
+    }
     /* Trusted segments feed the epoch cache only when asked to. */
     segment->bytes_since_index = 0;
     (void)fn;
@@ -703,6 +727,7 @@ lg_err_t lgi_segment_truncate_bytes(lgi_segment_t *segment, int64_t position,
         segment->preallocated_to = position;
     lgi_index_truncate_to_offset(&segment->offset_index, next_offset);
     lgi_index_truncate_to_offset(&segment->time_index, next_offset);
+    lgi_txnindex_truncate_to(&segment->txn_index, next_offset);
     /* Kafka also restarts the interval count after a truncation. */
     segment->bytes_since_index = 0;
     if (lgi_index_last(&segment->time_index, &entry)) {
@@ -784,6 +809,8 @@ lg_err_t lgi_segment_seal(lgi_segment_t *segment) {
                                1)) != LG_OK ||
         (err = lgi_index_store(&segment->time_index,
                                segment->time_index_path, 1)) != LG_OK ||
+        (err = lgi_txnindex_store(&segment->txn_index,
+                                  segment->txn_index_path, 1)) != LG_OK ||
         (err = lgi_segment_sync(segment)) != LG_OK)
         return err;
     segment->sealed = 1;

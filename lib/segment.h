@@ -1,5 +1,6 @@
 /*
- * segment.h -- one log segment: <base>.log with its .index and .timeindex.
+ * segment.h -- one log segment: <base>.log with its .index, .timeindex
+ * and .txnindex (aborted transactions, txnindex.h).
  *
  * The layout and the recovery algorithm are documented atop segment.c.
  *
@@ -17,6 +18,7 @@
 #include "batch.h"
 #include "index.h"
 #include "liblog.h"
+#include "txnindex.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -35,11 +37,17 @@ typedef struct lgi_segment {
     char *log_path;
     char *index_path;
     char *time_index_path;
+    char *txn_index_path;
     int fd;               /* .log, O_RDWR */
     int64_t size;         /* logical end: bytes assigned to batches */
     int64_t next_offset;  /* offset after the last batch */
     lgi_index_t offset_index;
     lgi_index_t time_index;
+    lgi_txnindex_t txn_index;
+    int txn_index_stale;             /* the .txnindex must be rebuilt from
+                                        the log (recovered, missing or
+                                        invalid); the partition does it
+                                        with a replay at open */
     int32_t index_interval_bytes;
     int64_t bytes_since_index;       /* since the last offset-index entry */
     int64_t max_timestamp;           /* -1 before any batch */
@@ -78,7 +86,8 @@ lg_err_t lgi_segment_open(const char *dir, int64_t base_offset,
 /* Trusts the .log: loads and validates the index files, rebuilding them by
  * lgi_segment_recover when missing or invalid (*rebuiltp, may be NULL, set
  * to 1 then), and finds next_offset by walking batch headers from the last
- * index entry. */
+ * index entry.  A missing or invalid .txnindex only sets txn_index_stale
+ * (the partition's replay rebuilds it). */
 lg_err_t lgi_segment_load(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                           void *opaque, int *rebuiltp);
 
@@ -150,7 +159,7 @@ lg_err_t lgi_segment_truncate_to(lgi_segment_t *segment, int64_t offset,
                                  int64_t *new_endp);
 
 /* Kafka's roll/close: adds the final time-index entry for the greatest
- * timestamp, stores both index files trimmed to their entries and
+ * timestamp, stores the three index files trimmed to their entries and
  * fdatasyncs them and the .log.  Every write to the .log must have
  * completed. */
 lg_err_t lgi_segment_seal(lgi_segment_t *segment);
@@ -163,7 +172,8 @@ lg_err_t lgi_segment_sync(lgi_segment_t *segment);
 void lgi_segment_preallocate(lgi_segment_t *segment, int64_t end);
 
 /* As lgi_segment_create, but the files are named <base>.log<suffix>,
- * <base>.index<suffix>, <base>.timeindex<suffix> (the cleaner's
+ * <base>.index<suffix>, <base>.timeindex<suffix>, <base>.txnindex<suffix>
+ * (the cleaner's
  * ".cleaned"), and only the .log is created now (the indexes are written
  * by lgi_segment_seal).  Reference count 1. */
 lg_err_t lgi_segment_create_suffixed(const char *dir, int64_t base_offset,
@@ -172,7 +182,7 @@ lg_err_t lgi_segment_create_suffixed(const char *dir, int64_t base_offset,
                                      int32_t segment_index_bytes,
                                      lgi_segment_t **segmentp);
 
-/* Renames the three files to <base>.<kind><suffix> in dir (suffix "" for
+/* Renames the four files to <base>.<kind><suffix> in dir (suffix "" for
  * the live names, ".swap", ".deleted") and updates the paths; a missing
  * file is skipped.  log_last != 0 renames the .log after the indexes (so
  * its rename is the commit point of the step), otherwise first.  The fd
@@ -181,7 +191,7 @@ lg_err_t lgi_segment_create_suffixed(const char *dir, int64_t base_offset,
 lg_err_t lgi_segment_rename(lgi_segment_t *segment, const char *dir,
                             const char *suffix, int log_last);
 
-/* Renames <base>.<kind><from> to <base>.<kind><to> in dir for the three
+/* Renames <base>.<kind><from> to <base>.<kind><to> in dir for the four
  * kinds, by name only (no segment struct is touched, so readers holding
  * one keep valid paths for messages and their fd).  Missing files are
  * skipped.  log_last as lgi_segment_rename. */
@@ -189,12 +199,12 @@ lg_err_t lgi_segment_files_rename(const char *dir, int64_t base_offset,
                                   const char *from, const char *to,
                                   int log_last);
 
-/* Unlinks <base>.<kind><suffix> for the three kinds (missing ones are
+/* Unlinks <base>.<kind><suffix> for the four kinds (missing ones are
  * fine). */
 lg_err_t lgi_segment_files_unlink(const char *dir, int64_t base_offset,
                                   const char *suffix);
 
-/* Unlinks the three files; the fd stays open until the last reference. */
+/* Unlinks the four files; the fd stays open until the last reference. */
 lg_err_t lgi_segment_delete(lgi_segment_t *segment);
 
 void lgi_segment_ref(lgi_segment_t *segment);

@@ -171,6 +171,13 @@ static size_t dump(lgi_partition_t *partition, seen_t *out, size_t max) {
                 /* "key-%d" and "value-%d-..." (a copy: not NUL-ended) */
                 char text[160];
                 s->key = -1;
+                s->value = -1;
+                if (header.attributes & LGI_ATTR_CONTROL) {
+                    /* a transaction marker: its key is binary */
+                    s->key = s->value = -3;
+                    position = r.offset + 1;
+                    continue;
+                }
                 if (r.key) {
                     memcpy(text, r.key, r.key_len);
                     text[r.key_len] = '\0';
@@ -1031,16 +1038,65 @@ START_TEST(full_key_map_cleans_a_prefix_and_the_next_pass_continues) {
 }
 END_TEST
 
+/* One transactional batch of producer_id ("key-<key>" = "value-<value>-..."
+ * as append_records writes), or its marker (type 0 abort, 1 commit) when
+ * marker >= 0. */
+static void txn_batch(lgi_partition_t *partition, int64_t producer_id,
+                      int key, int value, int marker, int64_t timestamp) {
+    lgi_buf_t out = LGI_BUF_INIT;
+    if (marker >= 0) {
+        ck_assert_int_eq(lgi_batch_encode_control(&out, marker, 0, timestamp,
+                                                  producer_id, 0),
+                         LG_OK);
+    } else {
+        lg_records_t *records = lg_records_new();
+        char k[32], v[128];
+        int key_len = snprintf(k, sizeof k, "key-%d", key);
+        int value_len = snprintf(v, sizeof v, "value-%d-%0*d", value, 40,
+                                 value);
+        ck_assert_int_eq(lg_records_add(records, k, (size_t)key_len, v,
+                                        (size_t)value_len, timestamp),
+                         LG_OK);
+        lgi_batch_options_t options;
+        lgi_batch_options_init(&options);
+        options.producer_id = producer_id;
+        options.producer_epoch = 0;
+        options.base_sequence = 0;
+        options.transactional = 1;
+        options.now_ms = timestamp;
+        ck_assert_int_eq(lgi_batch_encode(&out, records, &options), LG_OK);
+        lg_records_destroy(records);
+    }
+    int64_t base;
+    ck_assert_int_eq(lgi_partition_append(partition, out.data, out.len,
+                                          LG_ACKS_LEADER, timestamp, &base),
+                     LG_OK);
+    /* Keeps the model's offsets in step (the crash test compares dumps,
+     * not the model). */
+    ck_assert_int_eq(base, model.end);
+    model.at[base].key = model.at[base].value = -1;
+    model.end = base + 1;
+}
+
 /* Builds the same deterministic log in path: 60 batches of up to 8
- * records over 30 keys with tombstones, 1 KiB segments; then raises
- * segment.bytes so cleaning groups every sealed segment into one (a pass
- * is then one swap, and a crash leaves the log before or after it). */
+ * records over 30 keys with tombstones, among them an aborted transaction
+ * (producer 900, key 1) and a committed one (901, key 2) whose markers
+ * come a few batches later, 1 KiB segments; then raises segment.bytes so
+ * cleaning groups every sealed segment into one (a pass is then one swap,
+ * and a crash leaves the log before or after it). */
 static lgi_partition_t *build_fixed(const char *path) {
     lgi_partition_t *partition = open_partition(path, 2048);
     unsigned seed = 7;
     memset(&model, 0, sizeof model);
-    for (int b = 0; b < 60; b++)
+    for (int b = 0; b < 60; b++) {
         random_batch(partition, &seed, 30, 100 + b, 1);
+        if (b == 20 || b == 30)
+            txn_batch(partition, b == 20 ? 900 : 901, b == 20 ? 1 : 2, 777,
+                      -1, 100 + b);
+        if (b == 25 || b == 35)
+            txn_batch(partition, b == 25 ? 900 : 901, 0, 0, b == 25 ? 0 : 1,
+                      100 + b);
+    }
     lgi_log_config_t config;
     lgi_partition_config(partition, &config);
     config.segment_bytes = 1 << 20;
@@ -1058,6 +1114,45 @@ static int same_dump(const seen_t *a, size_t an, const seen_t *b, size_t bn) {
     return 1;
 }
 
+/* Every .txnindex of path, names and bytes concatenated (malloc'd). */
+static char *txn_indexes(const char *path) {
+    char *names[256];
+    size_t count = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n > 9 && strcmp(e->d_name + n - 9, ".txnindex") == 0) {
+            ck_assert_uint_lt(count, 256);
+            names[count++] = strdup(e->d_name);
+        }
+    }
+    closedir(d);
+    for (size_t i = 0; i < count; i++) /* sort: readdir order varies */
+        for (size_t j = i + 1; j < count; j++)
+            if (strcmp(names[j], names[i]) < 0) {
+                char *t = names[i];
+                names[i] = names[j];
+                names[j] = t;
+            }
+    size_t cap = 65536, len = 0;
+    char *all = calloc(1, cap);
+    for (size_t i = 0; i < count; i++) {
+        char *file = lgt_path(path, names[i]);
+        size_t n;
+        uint8_t *bytes = lgt_read_file(file, &n);
+        ck_assert_uint_lt(len + strlen(names[i]) + 2 * n + 2, cap);
+        len += (size_t)sprintf(all + len, "%s:", names[i]);
+        for (size_t k = 0; k < n; k++)
+            len += (size_t)sprintf(all + len, "%02x", bytes[k]);
+        all[len++] = ' ';
+        free(bytes);
+        free(file);
+        free(names[i]);
+    }
+    return all;
+}
+
 START_TEST(crash_at_each_swap_step_reads_as_before_or_after) {
     static seen_t before[MAX_RECORDS], after[MAX_RECORDS], got[MAX_RECORDS];
     lgi_cleaner_settings_t settings;
@@ -1069,6 +1164,11 @@ START_TEST(crash_at_each_swap_step_reads_as_before_or_after) {
     ck_assert_int_eq(mkdir(reference, 0700), 0);
     lgi_partition_t *partition = build_fixed(reference);
     size_t before_count = dump(partition, before, MAX_RECORDS);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    char *txn_before = txn_indexes(reference);
+    /* the abort's entry is there before the pass */
+    ck_assert_ptr_nonnull(strstr(txn_before, "0000000000000384"));
+    partition = open_partition(reference, 1 << 20);
     int64_t first_dirty = 0;
     lgi_clean_stats_t stats;
     ck_assert_int_eq(lgi_cleaner_compact(cleaner, partition, &settings, 1000,
@@ -1078,6 +1178,10 @@ START_TEST(crash_at_each_swap_step_reads_as_before_or_after) {
     size_t after_count = dump(partition, after, MAX_RECORDS);
     ck_assert_uint_lt(after_count, before_count);
     ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    char *txn_after = txn_indexes(reference);
+    /* the aborted data went, its marker and entry stay (for now) */
+    ck_assert_ptr_nonnull(strstr(txn_after, "0000000000000384"));
+    ck_assert_str_ne(txn_after, txn_before);
 
     for (int step = 1; step <= LGI_CLEANER_CRASH_STEPS; step++) {
         char *path;
@@ -1091,14 +1195,32 @@ START_TEST(crash_at_each_swap_step_reads_as_before_or_after) {
                          LG_ERR_IO);
         ck_assert_ptr_nonnull(strstr(lg_last_error_message(), "injected"));
         ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+        /* The .txnindex files as the swap's recovery leaves them: opened
+         * as after a clean shutdown, so they are loaded, not rebuilt by
+         * the replay of a scanned log. */
+        lgi_log_config_t trusted_config;
+        lgt_default_config(&trusted_config);
+        trusted_config.segment_bytes = 1 << 20;
+        trusted_config.index_interval_bytes = 256;
+        ck_assert_int_eq(lgi_partition_open(path, &trusted_config, io, 0, 1,
+                                            0, &partition),
+                         LG_OK);
+        char *txn_got = txn_indexes(path);
+        ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
         partition = open_partition(path, 1 << 20);
         size_t n = dump(partition, got, MAX_RECORDS);
-        if (step <= 2)
+        if (step <= 2) {
             ck_assert_msg(same_dump(got, n, before, before_count),
                           "step %d: not the log before the pass", step);
-        else
+            ck_assert_msg(strcmp(txn_got, txn_before) == 0,
+                          "step %d: not the .txnindex before the pass", step);
+        } else {
             ck_assert_msg(same_dump(got, n, after, after_count),
                           "step %d: not the log after the pass", step);
+            ck_assert_msg(strcmp(txn_got, txn_after) == 0,
+                          "step %d: not the .txnindex after the pass", step);
+        }
+        free(txn_got);
         ck_assert_int_eq(count_files(path, ".cleaned") +
                              count_files(path, ".swap") +
                              count_files(path, ".deleted") +
@@ -1115,6 +1237,8 @@ START_TEST(crash_at_each_swap_step_reads_as_before_or_after) {
         ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
         free(path);
     }
+    free(txn_before);
+    free(txn_after);
     free(reference);
     lgi_cleaner_free(cleaner);
 }
