@@ -53,6 +53,9 @@
  *     read the batch, check the CRC-32C                else stop
  *     baseOffset >= expected, lastOffset - base fits
  *       an int32 (relative offsets in the indexes)     else stop
+ *     the caller's check of the fields outside the CRC
+ *       (the partition: partitionLeaderEpoch against
+ *       its leader-epoch checkpoint)                   else stop
  *     add index entries exactly as append does; expected = lastOffset + 1
  *     position += 12 + batchLength
  *   truncate the file to position ("the first invalid byte")
