@@ -52,17 +52,20 @@
  *   I7 all replicas converge byte-identical with HW = end, and every
  *      acknowledged entry is in every log.
  *
- * Two deliberately broken modes must make the checker fail (tests
- * broken_skip_fsync_is_caught, broken_commit_before_marker_is_caught):
- * nodes that report appended data as durable without fsync, and leaders
- * that move the HW over earlier epochs' entries before their own epoch's
- * marker is on a majority (Raft's Figure 8).  The second needs a specific
- * schedule; figure8_scenario builds it directly.
+ * Deliberately broken modes must make the checker fail (tests
+ * broken_skip_fsync_is_caught, broken_commit_before_marker_is_caught,
+ * broken_unpersisted_vote_is_caught): nodes that report appended data as
+ * durable without fsync, leaders that move the HW over earlier epochs'
+ * entries before their own epoch's marker is on a majority (Raft's
+ * Figure 8), and disks that never persist the vote.  Figure 8 needs a
+ * specific schedule; figure8_scenario builds it directly, and random
+ * seeds find it mostly through I9 (--sweep counts them).
  *
  * Usage: test_replica_sim            N seeds (LG_SIM_SEEDS, default 300)
  *        test_replica_sim --seed S   one seed, verbose
  *                                    (LG_SIM_BROKEN=1 skip fsync,
- *                                     =2 commit before marker)
+ *                                     =2 commit before marker,
+ *                                     =4 votes never persisted)
  *        test_replica_sim --soak SEC random seeds until SEC seconds pass
  */
 #include "replica.h"
@@ -96,7 +99,11 @@
 #define ELECTION_ROUNDS 10
 #define ELECTION_BOUND_MS (ELECTION_ROUNDS * 2 * ELECTION_TIMEOUT_MS)
 
-enum { BROKEN_SKIP_FSYNC = 1, BROKEN_COMMIT_BEFORE_MARKER = 2 };
+enum {
+    BROKEN_SKIP_FSYNC = 1,           /* lib/replica.c acks without fsync */
+    BROKEN_COMMIT_BEFORE_MARKER = 2, /* lib/replica.c Figure 8 */
+    BROKEN_UNPERSISTED_VOTE = 4         /* the disks never persist votes */
+};
 
 /* The invariants that flag a state from which loss is possible (I1, I9);
  * off, only loss itself is checked (I4, I5, I7), so a test can show that
@@ -1184,9 +1191,12 @@ static int run_seed(uint64_t seed, int broken, int checks, int verbose,
     s->workload = 1;
     set_death(s, s->f.death);
     for (int i = 0; i < s->n; i++) {
-        for (int p = 0; p < PARTITIONS; p++)
+        for (int p = 0; p < PARTITIONS; p++) {
             lgt_simdisk_set_epoch_check(s->nodes[i].disk[p],
                                         !s->no_epoch_check);
+            lgt_simdisk_set_unsafe_state(s->nodes[i].disk[p],
+                                         (broken & BROKEN_UNPERSISTED_VOTE) != 0);
+        }
         node_start(s, &s->nodes[i]);
     }
     const int64_t chunk_ms = 1000, bound_ms = 10000;
@@ -1536,6 +1546,23 @@ static int broken_commit_before_marker_is_caught(long seeds) {
     return rc;
 }
 
+/* The vote's durability is what I8 guards: disks whose save_state keeps
+ * the quorum state in memory only must, after crashes, let some node vote
+ * twice in an epoch (I8). */
+static int broken_unpersisted_vote_is_caught(void) {
+    char why[256];
+    int double_votes = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++)
+        if (run_seed(seed, BROKEN_UNPERSISTED_VOTE, CHECK_ALL, 0, why,
+                     sizeof why) &&
+            strncmp(why, "I8", 2) == 0)
+            double_votes++;
+    fprintf(stderr, "broken mode unpersisted vote: double votes caught "
+                    "%d/40\n",
+            double_votes);
+    return double_votes > 0 ? 0 : 1;
+}
+
 static int envelope_fuzz_is_harmless(void) {
     /* random mutations of a valid envelope never crash the decoder and are
      * rejected unless unchanged (the checksum covers every byte) */
@@ -1633,6 +1660,10 @@ int main(int argc, char **argv) {
     }
     if (broken_skip_fsync_is_caught()) {
         fprintf(stderr, "FAIL broken_skip_fsync_is_caught\n");
+        rc = 1;
+    }
+    if (broken_unpersisted_vote_is_caught()) {
+        fprintf(stderr, "FAIL broken_unpersisted_vote_is_caught\n");
         rc = 1;
     }
     if (broken_commit_before_marker_is_caught(40)) {

@@ -42,6 +42,7 @@ struct lgt_simdisk {
     int *dying;
     double death;
     int no_epoch_check; /* tests: recover as if the checkpoint were ignored */
+    int unsafe_state;   /* tests: quorum state never reaches the disk */
     /* the log file: page cache and medium; [0, synced) is equal in both */
     uint8_t *cache, *medium;
     size_t cache_len, medium_len, cap;
@@ -274,6 +275,11 @@ static int s_save(void *o, int32_t epoch, int32_t vote) {
     lgt_simdisk_t *d = o;
     if (*d->dying)
         return -1;
+    if (d->unsafe_state) { /* broken on purpose: memory only */
+        d->state_epoch = epoch;
+        d->state_vote = vote;
+        return 0;
+    }
     int die_at = chance(d, d->death) ? 1 + (int)below(d, 3) : 0;
     char bytes[LGI_QUORUM_STATE_MAX_BODY + LGI_METAFILE_TRAILER_LEN + 1];
     size_t len = lgi_quorum_state_body(epoch, vote, bytes);
@@ -522,6 +528,10 @@ void lgt_simdisk_free(lgt_simdisk_t *disk) {
 }
 
 void lgt_simdisk_set_death(lgt_simdisk_t *disk, double p) { disk->death = p; }
+
+void lgt_simdisk_set_unsafe_state(lgt_simdisk_t *disk, int on) {
+    disk->unsafe_state = on;
+}
 
 void lgt_simdisk_set_epoch_check(lgt_simdisk_t *disk, int on) {
     disk->no_epoch_check = !on;

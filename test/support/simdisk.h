@@ -69,6 +69,11 @@ void lgt_simdisk_set_death(lgt_simdisk_t *disk, double chance);
  * fix in lib/partition.c's epochs_check). */
 void lgt_simdisk_set_epoch_check(lgt_simdisk_t *disk, int on);
 
+/* Tests: with on != 0 save_state reports success but keeps the quorum
+ * state in memory only -- a deliberately broken vote store that must let
+ * a node vote twice in an epoch after a crash. */
+void lgt_simdisk_set_unsafe_state(lgt_simdisk_t *disk, int on);
+
 /* Power loss then recovery (see above).  0, or -1 when the quorum state
  * cannot be read back (the real node would refuse to start) with a reason
  * in why. */
