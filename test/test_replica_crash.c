@@ -177,11 +177,15 @@ static int cluster_start(int i, int journal) {
     return 0;
 }
 
-/* 5 ms of virtual time: tick every engine, deliver until quiet. */
-static void cluster_step(void) {
+/* 5 ms of virtual time: tick every engine (fsyncs, fetches), then deliver
+ * until quiet (followers append: unsynced until the next tick). */
+static void cluster_tick(void) {
     now_ms += 5;
     for (int i = 0; i < NODES; i++)
         lg_engine_tick(engines[i], now_ms);
+}
+
+static void cluster_deliver(void) {
     static packet_t batch[MAX_PACKETS];
     for (int round = 0; round < 50; round++) {
         pthread_mutex_lock(&net_lock);
@@ -200,6 +204,11 @@ static void cluster_step(void) {
             free(batch[k].bytes);
         }
     }
+}
+
+static void cluster_step(void) {
+    cluster_tick();
+    cluster_deliver();
 }
 
 static int cluster_leader(void) {
@@ -319,8 +328,9 @@ static void child_main(const char *journal, int ack_fd, int seen_fd,
         if (xorshift(&random_state) % 200 == 0) /* move the leader around */
             isolated = isolated >= 0 ? -1
                                      : (int)(xorshift(&random_state) % NODES);
-        cluster_step();
-        usleep(100);
+        cluster_tick();
+        cluster_deliver();
+        usleep(300); /* most kills land while appends wait for a tick */
     }
 }
 
@@ -567,7 +577,8 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
            rounds, total_acks, total_seen, undone,
            (double)(wall_ms() - start) / 1000.0);
     ck_assert_int_gt(total_acks, 0);
-    ck_assert_int_gt(undone, 0); /* the power cuts really lost data */
+    if (rounds >= 20) /* a few cuts may each find everything synced */
+        ck_assert_int_gt(undone, 0); /* the power cuts really lost data */
     free(acked.hash);
     free(seen.hash);
     acked = seen = (known_t){NULL, 0};
