@@ -44,9 +44,10 @@
  * The run alternates faulty phases with majority phases (see
  * majority_phase): a random majority connected, the rest cut off or down,
  * the old leader often among the rest; there
- *   I6a each partition must, within a bound (ELECTION_BOUND_MS plus a
- *       catch-up allowance), have a leader in the majority that commits
- *       a fresh acks=all entry.
+ *   I6a each partition must have a leader in the majority within
+ *       ELECTION_BOUND_MS, and that leader must commit a fresh acks=all
+ *       entry within a catch-up allowance computed from how far the
+ *       majority's logs are behind (or diverge from) its own.
  * Then the world heals:
  *   I6 every partition has a leader within 10 s of virtual time;
  *   I7 all replicas converge byte-identical with HW = end, and every
@@ -86,7 +87,7 @@
 
 #define ELECTION_TIMEOUT_MS 150 /* base T: timeouts are drawn in [T, 2T) */
 #define FETCH_INTERVAL_MS 20
-/* I6a's bound has two parts.  Electing a leader inside the connected
+/* I6a's bounds have two parts.  Electing a leader inside the connected
  * majority: a leader on the minority side is noticed within one maximal
  * election timeout (2T); a round lasts at most another 2T; rounds repeat
  * when candidates collide -- typically a member whose log is behind (it
@@ -869,36 +870,22 @@ static void set_death(sim_t *s, double chance) {
             lgt_simdisk_set_death(s->nodes[i].disk[p], chance);
 }
 
-/* Catch-up part of I6a's bound for partition p with majority in[]:
- * the members of M must fetch, max_fetch entries per round trip, what
- * the most up-to-date log in M holds beyond their common prefix with it,
- * after one diverging round per epoch of their own suffix; then a few
- * rounds for the new leader's marker, the probe and the follower learning
- * the leader, and the fsync'd end reported on a later fetch.  A round
- * trip is at most two network delays plus one host tick (a leader
+/* Catch-up part of I6a's bound for partition p, majority in[] and leader
+ * ref: every other member of M must first cut its own suffix beyond the
+ * common prefix with the leader's log (one diverging round per epoch in
+ * that suffix), then fetch the rest, max_fetch entries per round trip;
+ * then a few rounds for the leader's marker, the probe, the follower
+ * learning the leader, and the fsync'd end reported on a later fetch.  A
+ * round trip is at most two network delays plus one host tick (a leader
  * answers a fetch on receipt; a follower fetches again as soon as data
  * arrives). */
-static int64_t catch_up_allowance(sim_t *s, int p, const int *in) {
-    int ref = -1;
-    int32_t ref_epoch = -1;
-    int64_t ref_end = -1;
-    for (int i = 0; i < s->n; i++) {
-        if (!in[i])
-            continue;
-        lgt_simdisk_t *d = disk_of(s, i, p);
-        int32_t e;
-        log_version(d, lgt_simdisk_count(d), &e);
-        if (e > ref_epoch || (e == ref_epoch && lgt_simdisk_count(d) > ref_end)) {
-            ref = i;
-            ref_epoch = e;
-            ref_end = lgt_simdisk_count(d);
-        }
-    }
-    int64_t rounds = 0;
+static int64_t catch_up_allowance(sim_t *s, int p, const int *in, int ref) {
+    lgt_simdisk_t *r = disk_of(s, ref, p);
+    int64_t ref_end = lgt_simdisk_count(r), rounds = 0;
     for (int i = 0; i < s->n; i++) {
         if (!in[i] || i == ref)
             continue;
-        lgt_simdisk_t *d = disk_of(s, i, p), *r = disk_of(s, ref, p);
+        lgt_simdisk_t *d = disk_of(s, i, p);
         int64_t count = lgt_simdisk_count(d), common = 0;
         entry_t x, y;
         while (common < count && common < ref_end &&
@@ -927,8 +914,9 @@ static int64_t catch_up_allowance(sim_t *s, int p, const int *in) {
  * with a clean network (delays, reordering and duplicates, no loss); every
  * other node is cut off from all or down, and the leader of a random
  * partition is put outside M half of the time.  I6a: each partition must,
- * within ELECTION_BOUND_MS + catch_up_allowance(), have a leader in M
- * whose HW passes a fresh
+ * have a leader in M within ELECTION_BOUND_MS, and the leader it has
+ * from then on (the last new one seen within that time) must, within
+ * catch_up_allowance() of being seen, move its HW past a fresh
  * acks=all entry proposed to it.  Faults resume afterwards; down nodes
  * restart a little later. */
 static int majority_phase(sim_t *s) {
@@ -983,8 +971,9 @@ static int majority_phase(sim_t *s) {
             sn->down_until = INT64_MAX;
         }
     }
-    int64_t start = s->now, bound[PARTITIONS], elected[PARTITIONS];
-    int64_t since[PARTITIONS]; /* when the current leader in M was seen */
+    int64_t start = s->now, elected[PARTITIONS];
+    int64_t since[PARTITIONS];     /* when the current leader was seen */
+    int64_t allowance[PARTITIONS]; /* its catch-up allowance */
     int32_t seen_leader[PARTITIONS], seen_epoch[PARTITIONS];
     long probe[PARTITIONS];
     int done = 0, rc = 0;
@@ -992,18 +981,22 @@ static int majority_phase(sim_t *s) {
         probe[p] = -1;
         elected[p] = -1;
         seen_leader[p] = -1;
-        bound[p] = ELECTION_BOUND_MS + catch_up_allowance(s, p, in);
     }
     while (!rc && done != (1 << PARTITIONS) - 1) {
-        for (int p = 0; p < PARTITIONS && !rc; p++)
-            if (!(done & (1 << p)) && s->now - start > bound[p])
-                rc = fail(s, elected[p] < 0
-                                 ? "I6a: p%d: no leader in a connected "
-                                   "majority of %d within %" PRId64 " ms"
-                                 : "I6a: p%d: leader in a connected majority "
-                                   "of %d, but nothing committed within "
-                                   "%" PRId64 " ms",
-                          p, size, bound[p]);
+        for (int p = 0; p < PARTITIONS && !rc; p++) {
+            if (done & (1 << p))
+                continue;
+            if (elected[p] < 0 && s->now - start > ELECTION_BOUND_MS)
+                rc = fail(s, "I6a: p%d: no leader in a connected majority "
+                             "of %d within %d ms",
+                          p, size, ELECTION_BOUND_MS);
+            else if (elected[p] >= 0 && s->now - since[p] > allowance[p] &&
+                     s->now - start > ELECTION_BOUND_MS)
+                rc = fail(s, "I6a: p%d: leader %d of a connected majority "
+                             "of %d committed nothing within %" PRId64
+                             " ms",
+                          p, seen_leader[p], size, allowance[p]);
+        }
         if (rc)
             break;
         step(s, 1);
@@ -1013,8 +1006,7 @@ static int majority_phase(sim_t *s) {
                 continue;
             if (probe[p] >= 0 && s->props[probe[p]].acked) {
                 done |= 1 << p;
-                int64_t used = (s->now - since[p]) * 100 /
-                               (bound[p] - ELECTION_BOUND_MS);
+                int64_t used = (s->now - since[p]) * 100 / allowance[p];
                 if (used > s->slowest_commit)
                     s->slowest_commit = used;
                 continue;
@@ -1029,10 +1021,12 @@ static int majority_phase(sim_t *s) {
                     if (elected[p] > s->slowest_election)
                         s->slowest_election = elected[p];
                 }
-                if (seen_leader[p] != i || seen_epoch[p] != st.epoch) {
+                if ((seen_leader[p] != i || seen_epoch[p] != st.epoch) &&
+                    s->now - start <= ELECTION_BOUND_MS) {
                     seen_leader[p] = i;
                     seen_epoch[p] = st.epoch;
                     since[p] = s->now;
+                    allowance[p] = catch_up_allowance(s, p, in, i);
                 }
                 proposal_t *old = probe[p] >= 0 ? &s->props[probe[p]] : NULL;
                 if (old == NULL || old->node != i || old->epoch != st.epoch ||
