@@ -578,6 +578,11 @@ int lgt_simdisk_entry(const lgt_simdisk_t *disk, int64_t offset,
     return 0;
 }
 
+const uint8_t *lgt_simdisk_bytes(const lgt_simdisk_t *disk, size_t *lenp) {
+    *lenp = disk->cache_len;
+    return disk->cache;
+}
+
 int64_t lgt_simdisk_take_cut(lgt_simdisk_t *disk) {
     int64_t cut = disk->cut;
     disk->cut = INT64_MAX;

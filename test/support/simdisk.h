@@ -87,6 +87,10 @@ int lgt_simdisk_entry(const lgt_simdisk_t *disk, int64_t offset,
                       int32_t *epochp, const uint8_t **datap,
                       uint32_t *lenp);
 
+/* The log file's bytes as the process sees them (borrowed until the log
+ * changes). */
+const uint8_t *lgt_simdisk_bytes(const lgt_simdisk_t *disk, size_t *lenp);
+
 /* The lowest offset whose entry was removed or replaced (by truncation or
  * by a crash's recovery) since the previous call, INT64_MAX if none: lets
  * the checker re-verify only what can have changed. */
