@@ -21,9 +21,13 @@
  * the consumer's poll returned it minus that.  -r paces the producer
  * threads to that many records per second in all (0: as fast as
  * possible); without it, latency includes the time records queue behind
- * each other.  Topic -t is created with -N partitions (default 1) when
+ * each other.  -L also prints the process's CPU time over the run, since
+ * the spinning that buys the lowest latency (-X io.spin.us=..., -X
+ * poll.spin.us=...) costs CPU.  Topic -t is created with -N partitions (default 1) when
  * missing.  -X properties go to the producer or consumer that accepts them,
- * else to the engine; e.g. -X linger.ms=0 for the lowest latency.
+ * else to the engine; e.g. -X linger.ms=0 for the lowest latency, and
+ * -X io.spin.us=500 -X poll.spin.us=500 to spin through the gaps between
+ * records instead of sleeping (see the README, "Latency").
  *
  * The last line printed has a fixed format, for scripts:
  *   lgperf: <n> records, <r> rec/s, <m> MB/s, latency p50 <a> us p99 <b> us p99.9 <c> us
@@ -39,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -674,6 +679,16 @@ static int run_consume(const struct options *options, lg_engine_t *engine,
 
 /* ---------------------------------------------------------------- latency */
 
+/* CPU time of the whole process so far (user + system, every thread). */
+static uint64_t cpu_ns(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return ((uint64_t)usage.ru_utime.tv_sec + (uint64_t)usage.ru_stime.tv_sec) *
+               1000000000u +
+           ((uint64_t)usage.ru_utime.tv_usec + (uint64_t)usage.ru_stime.tv_usec) *
+               1000u;
+}
+
 struct consumer_thread {
     struct run *run;
     lg_consumer_t *consumer;
@@ -768,6 +783,7 @@ static int run_latency(const struct options *options, lg_engine_t *engine,
            options->threads == 1 ? "" : "s");
     fflush(stdout);
     pthread_t consumer_id, poller;
+    uint64_t cpu_start = cpu_ns();
     if (pthread_create(&consumer_id, NULL, consume_thread, &reader)) {
         fprintf(stderr, "lgperf: cannot start threads\n");
         exit(EXIT_RUNTIME);
@@ -775,6 +791,7 @@ static int run_latency(const struct options *options, lg_engine_t *engine,
     start_producing(&run, threads, &poller);
     join_producing(&run, threads, poller);
     pthread_join(consumer_id, NULL);
+    uint64_t cpu = cpu_ns() - cpu_start;
     lg_producer_destroy(run.producer);
     lg_consumer_destroy(reader.consumer);
     status = failure_status(&run);
@@ -787,6 +804,12 @@ static int run_latency(const struct options *options, lg_engine_t *engine,
     }
     uint64_t elapsed = reader.last_receive_ns > run.start_ns
                            ? reader.last_receive_ns - run.start_ns : 0;
+    /* Spinning (io.spin.us, poll.spin.us) trades CPU for latency: show
+     * what the run cost, all threads of the process together. */
+    if (reader.received && elapsed)
+        printf("lgperf: CPU %.3f s, %.1f us per record, %.0f%% of one core\n",
+               (double)cpu / 1e9, (double)cpu / 1e3 / (double)reader.received,
+               100.0 * (double)cpu / (double)elapsed);
     print_summary(reader.received, reader.bytes, elapsed, reader.latencies,
                   reader.received);
     free(run.times);

@@ -69,6 +69,13 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                  "io_uring submission queue entries "
                                  "(liblog); the completion queue is twice "
                                  "that"},
+    [LGI_CONF_IO_SPIN_US] = {"io.spin.us", LGI_SCOPE_ENGINE, TYPE_INT, 0,
+                             100000, 0, NULL,
+                             "microseconds the I/O thread keeps watching for "
+                             "new work before it sleeps (liblog): a hand-off "
+                             "within that time costs no thread wake-up (5-30 "
+                             "us), at the price of that much CPU per idle "
+                             "moment; 0 sleeps at once"},
     [LGI_CONF_CHECKPOINT_INTERVAL_MS] =
         {"log.flush.offset.checkpoint.interval.ms", LGI_SCOPE_ENGINE,
          TYPE_INT, 100, INT32_MAX, 60000, NULL,
@@ -192,6 +199,16 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                        "emit an LG_ERR_PARTITION_EOF event "
                                        "when a partition's end is reached "
                                        "(librdkafka)"},
+    [LGI_CONF_POLL_SPIN_US] = {"poll.spin.us", LGI_SCOPE_CONSUMER, TYPE_INT,
+                               0, 100000, 20, NULL,
+                               "microseconds a blocking poll that found "
+                               "nothing keeps looking for new records "
+                               "before it sleeps (liblog): the first 5 us "
+                               "spinning, then yielding the CPU between "
+                               "looks; records published meanwhile are "
+                               "returned without a wake-up (5-30 us), at "
+                               "the price of that much CPU; 0 sleeps at "
+                               "once"},
     [LGI_CONF_FETCH_MAX_BYTES] = {"fetch.max.bytes", LGI_SCOPE_CONSUMER,
                                   TYPE_INT, 0, INT32_MAX, 52428800, NULL,
                                   "bytes one poll reads across partitions"},

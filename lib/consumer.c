@@ -79,6 +79,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,8 +100,11 @@ typedef struct assignment {
     lgi_partition_t *log;
     lgi_partition_watch_t watch;
     /* 1 while the consumer was at the published end when it last looked:
-     * notify disarms it and signals the eventfd. */
+     * notify disarms it and signals the eventfd.  2 (ARMED_QUIET) while a
+     * blocking poll spins: notify disarms it without the eventfd write,
+     * which the spinner does not need (see quiet_arms). */
     atomic_int caught_up;
+    int quieted; /* made ARMED_QUIET by this spin (consumer thread only) */
     lg_fetch_t *fetch; /* being walked; NULL until the next refill */
     int eof_reported;  /* the EOF event for this arrival at the end is out */
     /* LG_OK, or the failure (LG_ERR_OFFSET_OUT_OF_RANGE under
@@ -144,6 +148,7 @@ struct lg_consumer {
     atomic_int wakeup_requested;
 
     int enable_partition_eof;
+    int64_t poll_spin_ns; /* poll.spin.us */
     int read_committed; /* isolation.level */
     int64_t fetch_max_bytes;
     int64_t max_partition_fetch_bytes;
@@ -234,8 +239,35 @@ static void on_publish(lgi_partition_watch_t *watch) {
      * sees the new end. */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&assignment->caught_up, memory_order_relaxed) &&
-        atomic_exchange(&assignment->caught_up, 0))
+        atomic_exchange(&assignment->caught_up, 0) == 1)
         signal_eventfd(assignment->consumer);
+}
+
+#define ARMED_QUIET 2
+
+/* Around the spin of a blocking poll (quiet = 1 before, 0 after): the
+ * spinner sees new records by itself, so an armed assignment is made
+ * ARMED_QUIET for the spin and notify skips the eventfd write (a system
+ * call on the I/O thread, and a drain on the poll's way out).  Afterwards
+ * every assignment quieted is armed again, also one that a notify
+ * disarmed meanwhile: under read_committed a notify can come without
+ * records to read (the published end moved, the LSO did not), and that
+ * assignment must be armed for the notify of the LSO's move.  The fence
+ * orders the re-arming before the caller's re-reads of the readable
+ * ends, as in arm(), so records that came meanwhile are seen there. */
+static void quiet_arms(lg_consumer_t *consumer, int quiet) {
+    for (size_t i = 0; i < consumer->count; i++) {
+        assignment_t *assignment = consumer->assignments[i];
+        if (quiet) {
+            int expected = 1;
+            assignment->quieted = atomic_compare_exchange_strong(
+                &assignment->caught_up, &expected, ARMED_QUIET);
+        } else if (assignment->quieted) {
+            atomic_store(&assignment->caught_up, 1);
+            assignment->quieted = 0;
+        }
+    }
+    atomic_thread_fence(memory_order_seq_cst);
 }
 
 static int is_active(const assignment_t *assignment) {
@@ -606,6 +638,13 @@ static lg_err_t commit_positions(lg_consumer_t *consumer,
                                  const lg_topic_partition_list_t *only,
                                  int acks, int report);
 
+/* LGI_CONSUMER_WAIT_SLICE_MS unless a test replaced it. */
+static atomic_int wait_slice_ms = LGI_CONSUMER_WAIT_SLICE_MS;
+
+void lgi_consumer_set_wait_slice_ms(int slice_ms) {
+    atomic_store_explicit(&wait_slice_ms, slice_ms, memory_order_relaxed);
+}
+
 /* Everything poll and poll_batch share. */
 static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
                         const lg_message_t **messages, size_t max,
@@ -633,15 +672,25 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
         int64_t now = monotonic_ns();
         if (timeout_ms > 0 && now >= deadline)
             break;
-        /* Spin briefly: a record published now is returned without the
-         * cost of sleeping and being woken. */
+        /* Spin for poll.spin.us: a record published now is returned
+         * without the cost of sleeping and being woken.  Pause first,
+         * then yield between looks so a spinner on a small machine does
+         * not keep the appender or the I/O thread off the CPU. */
         int arrived = 0;
-        for (int64_t spin_end = now + LGI_CONSUMER_SPIN_NS;
-             !arrived && monotonic_ns() < spin_end;) {
+        if (consumer->poll_spin_ns > 0)
+            quiet_arms(consumer, 1);
+        for (int64_t spin_start = now; !arrived && now - spin_start <
+                                                     consumer->poll_spin_ns;
+             now = monotonic_ns()) {
             arrived = records_arrived(consumer) ||
                       atomic_load(&consumer->wakeup_requested);
-            cpu_relax();
+            if (now - spin_start < LGI_CONSUMER_SPIN_PAUSE_NS)
+                cpu_relax();
+            else
+                sched_yield();
         }
+        if (consumer->poll_spin_ns > 0)
+            quiet_arms(consumer, 0);
         if (arrived)
             continue;
         /* Every active assignment was armed by its refill in collect;
@@ -650,12 +699,12 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
         drain(consumer);
         if (anything_pending(consumer))
             continue;
-        int slice = LGI_CONSUMER_WAIT_SLICE_MS;
+        int slice = atomic_load_explicit(&wait_slice_ms, memory_order_relaxed);
         if (timeout_ms > 0) {
             int64_t left_ms = (deadline - monotonic_ns() + 999999) / 1000000;
             if (left_ms <= 0)
                 break;
-            if (left_ms < slice)
+            if (slice < 0 || left_ms < slice)
                 slice = (int)left_ms;
         }
         struct pollfd descriptor = {.fd = consumer->eventfd, .events = POLLIN};
@@ -696,6 +745,7 @@ LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
     consumer->engine = engine;
     consumer->enable_partition_eof =
         lgi_conf_int(conf, LGI_CONF_ENABLE_PARTITION_EOF) != 0;
+    consumer->poll_spin_ns = lgi_conf_int(conf, LGI_CONF_POLL_SPIN_US) * 1000;
     consumer->fetch_max_bytes = lgi_conf_int(conf, LGI_CONF_FETCH_MAX_BYTES);
     consumer->max_partition_fetch_bytes =
         lgi_conf_int(conf, LGI_CONF_MAX_PARTITION_FETCH_BYTES);

@@ -1,6 +1,6 @@
 /*
  * consumer.h -- lg_consumer_t internals shared with tests and benchmarks:
- * the latency knobs of the blocking poll.
+ * the latency constants of the blocking poll.
  *
  * The consumer itself (assignment, positions, fetches, the eventfd) is
  * private to consumer.c; everything callers may use is in liblog.h.
@@ -10,17 +10,20 @@
 
 #include "liblog.h"
 
-/* How long a blocking poll that found nothing spins, re-reading the
- * published ends of its partitions without a lock, before it sleeps on
- * its eventfd.  A record published within this window is returned
- * without paying for a sleep and a wakeup (tens of microseconds on a busy
- * machine); longer would burn a core that, on small machines, the
- * appender and the I/O thread need.  Nanoseconds. */
-#define LGI_CONSUMER_SPIN_NS 20000
+/* The first part of a blocking poll's spin (poll.spin.us) uses the
+ * pause instruction; past this, it yields the CPU between looks, because
+ * on small machines the appender and the I/O thread need the core the
+ * spinner would hold.  Nanoseconds. */
+#define LGI_CONSUMER_SPIN_PAUSE_NS 5000
 
 /* A blocking poll sleeps at most this long at a time, then checks that
  * its topics still exist, so a consumer blocked forever on a deleted
  * topic reports it and lets its files be removed.  Milliseconds. */
 #define LGI_CONSUMER_WAIT_SLICE_MS 100
+
+/* Test hook: every blocking poll in the process sleeps at most slice_ms
+ * at a time instead (-1: until woken).  With -1 a lost wake-up hangs the
+ * poll rather than being hidden by the slice.  Any thread. */
+void lgi_consumer_set_wait_slice_ms(int slice_ms);
 
 #endif

@@ -683,6 +683,8 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
                            &engine->io)))
         goto fail;
     lgi_io_set_logger(engine->io, &engine->logger);
+    lgi_io_set_spin(engine->io,
+                    lgi_conf_int(&engine->conf, LGI_CONF_IO_SPIN_US) * 1000);
     log_backend(engine);
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))

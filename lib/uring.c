@@ -11,6 +11,44 @@
  * thread takes everything queued in one splice and issues it as one
  * submission, so many producers' writes share one io_uring_enter.
  *
+ * Latency.  Waking a sleeping thread costs the waker a system call and
+ * the wakee 5-30 us before it runs (an IPI, and on a VM often an exit to
+ * the host), so the hand-off avoids it where it can:
+ *
+ *  - Wake only a sleeper.  The thread announces `sleeping` before it
+ *    blocks and re-checks `queued` after; a submitter sets `queued` before
+ *    it reads `sleeping`, each side with a sequentially consistent fence,
+ *    so at least one sees the other.  A submitter pays for a wake-up only
+ *    when the thread is really (about to be) asleep, and at most one
+ *    submitter per sleep does (it takes `sleeping` back to 0).
+ *
+ *  - Spin before sleeping (io.spin.us, default 0).  With it set, the
+ *    thread that runs out of work watches `queued` and the completion
+ *    queue for that long before it blocks: the first few microseconds
+ *    with the pause instruction, then yielding the CPU between looks, so
+ *    on a busy machine runnable threads get the core.  A hand-off that
+ *    lands within the window costs no wake-up at all.  It burns CPU for
+ *    as long as it spins, which is why it is off unless asked for.
+ *
+ *  - Small writes inline.  io_uring completes a buffered write inline only
+ *    when the file system can do it without blocking (IOCB_NOWAIT); ext4
+ *    and tmpfs refuse, so every write SQE is punted to an io-wq worker --
+ *    a wake-up of that worker and another of this thread for the CQE,
+ *    some 30 us for a write pwritev does in 0.5 us.  So a write of at
+ *    most LGI_IO_INLINE_WRITE_MAX bytes is first tried with
+ *    pwritev2(RWF_NOWAIT) on this thread: done if the file system can;
+ *    if it refuses nowait writes outright (EOPNOTSUPP, remembered for the
+ *    engine's life) the write is a plain pwritev here -- what the io-wq
+ *    worker would have done, minus two hops; if it would block (EAGAIN)
+ *    it goes to the ring as before.  Larger writes, fdatasync and
+ *    fallocate always go through the ring, so a long copy or a disk
+ *    flush never holds the thread; so does a write to a file with an
+ *    fdatasync in flight, because on a device that wants stable pages
+ *    it would wait for the writeback of the page it appends to.
+ *    Results are identical either way (a short or failed inline write is
+ *    handled by the same write_finished), and doing the write on this
+ *    thread is what the syscall backend does for every request.
+ *
  * Invariants (all state below the queue is touched by the I/O thread only,
  * so it needs no locks):
  *
@@ -61,9 +99,20 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+/* Writes up to this size are tried inline on the I/O thread (see the file
+ * comment): copying 64 KiB into the page cache takes some 10 us, less
+ * than the io-wq round trip it replaces, and short enough not to hold up
+ * the completions queued behind it. */
+#define LGI_IO_INLINE_WRITE_MAX 65536u
+
+/* The spin before sleeping uses the pause instruction for this long, then
+ * sched_yield between looks (2 cores are easily all taken). */
+#define LGI_IO_SPIN_PAUSE_NS 5000
 
 /* Consecutive EAGAIN/EINTR results after which a request is failed rather
  * than retried again: transient results on regular files clear within a
@@ -118,9 +167,15 @@ struct lgi_io {
     lgi_io_fault_fn fault; /* copied to the thread's own at each drain */
     void *fault_opaque;
 
-    /* eventfd the io_uring thread keeps a read armed on; written by
-     * submitters when they push onto an empty queue. */
+    /* eventfd the io_uring thread keeps a read armed on; written by a
+     * submitter that finds the thread sleeping. */
     int wake_fd;
+
+    /* --- lock-free hand-off (see "Latency" in the file comment) --- */
+    atomic_int sleeping; /* 1: the thread is blocked or about to block */
+    atomic_int queued;   /* 1: the queue is non-empty (set/cleared under
+                            queue_lock, read without it) */
+    _Atomic int64_t spin_ns; /* io.spin.us in ns; 0 = no spin */
 
     /* --- I/O thread only --- */
     struct io_uring ring;
@@ -139,6 +194,7 @@ struct lgi_io {
     req_list_t done;
     lgi_io_fault_fn thread_fault;
     void *thread_fault_opaque;
+    bool nowait_refused; /* the file system refused a RWF_NOWAIT write */
 
     /* --- counters: written by the I/O thread, read anywhere --- */
     _Atomic uint64_t stat_submits;
@@ -149,6 +205,7 @@ struct lgi_io {
     _Atomic uint64_t stat_sync_waiters;
     _Atomic uint64_t stat_short_writes;
     _Atomic uint64_t stat_retries;
+    _Atomic uint64_t stat_inline_writes;
 };
 
 static atomic_int uring_init_failure;
@@ -157,6 +214,14 @@ static atomic_int uring_init_failure;
  * enough because readers want a recent value, not a consistent snapshot. */
 static void stat_add(_Atomic uint64_t *counter, uint64_t amount) {
     atomic_fetch_add_explicit(counter, amount, memory_order_relaxed);
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
 }
 
 /* ------------------------------------------------------------------------
@@ -378,6 +443,8 @@ static int ask_fault(lgi_io_t *io, const lgi_io_req_t *req, int stage) {
     return io->thread_fault(io->thread_fault_opaque, req, stage);
 }
 
+static bool fsync_in_flight(const lgi_io_t *io, int fd);
+
 /* Starts one attempt of a write.  Returns false (and leaves req untouched)
  * when no slot or SQE is free, so the caller keeps it ready. */
 static bool start_write(lgi_io_t *io, lgi_io_req_t *req) {
@@ -408,6 +475,27 @@ static bool start_write(lgi_io_t *io, lgi_io_req_t *req) {
         slot_put(io, slot);
         write_finished(io, req, result);
         return true;
+    }
+    if (limit <= LGI_IO_INLINE_WRITE_MAX && !fsync_in_flight(io, req->fd)) {
+        /* Inline when io_uring would punt it to io-wq anyway (file
+         * comment); EAGAIN means it could block here: the ring's job. */
+        ssize_t written = -1;
+        errno = EAGAIN;
+        if (!io->nowait_refused) {
+            written = pwritev2(req->fd, slot->iov, count, position,
+                               RWF_NOWAIT);
+            if (written < 0 && errno == EOPNOTSUPP)
+                io->nowait_refused = true;
+        }
+        if (io->nowait_refused)
+            written = pwritev(req->fd, slot->iov, count, position);
+        if (written >= 0 || errno != EAGAIN) {
+            int result = written < 0 ? -errno : (int)written;
+            slot_put(io, slot);
+            stat_add(&io->stat_inline_writes, 1);
+            write_finished(io, req, result);
+            return true;
+        }
     }
     struct io_uring_sqe *sqe = get_sqe(io);
     if (!sqe) {
@@ -559,6 +647,7 @@ static void issue_fsyncs(lgi_io_t *io) {
 static bool take_queue(lgi_io_t *io) {
     pthread_mutex_lock(&io->queue_lock);
     list_splice(&io->ready, &io->queue);
+    atomic_store_explicit(&io->queued, 0, memory_order_relaxed);
     io->thread_fault = io->fault;
     io->thread_fault_opaque = io->fault_opaque;
     bool stopping = io->stopping;
@@ -638,16 +727,17 @@ static void submit_prepared(lgi_io_t *io) {
     }
 }
 
-/* Blocks for at least one completion (or a wake-up), then handles every
- * completion available. */
-static void reap_uring(lgi_io_t *io) {
+/* With wait, blocks for at least one completion (or a wake-up); then
+ * handles every completion available. */
+static void reap_uring(lgi_io_t *io, bool wait) {
     struct io_uring_cqe *cqe;
-    int result = io_uring_submit_and_wait(&io->ring, 1);
+    int result = wait ? io_uring_submit_and_wait(&io->ring, 1)
+                      : io_uring_submit(&io->ring);
     if (result >= 0) {
         if (result > 0 && io->prepared > 0)
             stat_add(&io->stat_submits, 1);
         io->prepared = 0;
-    } else if (result == -EAGAIN || result == -EBUSY) {
+    } else if (wait && (result == -EAGAIN || result == -EBUSY)) {
         /* Could not submit: wait for completions without submitting. */
         io_uring_wait_cqe(&io->ring, &cqe);
     }
@@ -687,12 +777,50 @@ static void reap_uring(lgi_io_t *io) {
         arm_wake(io);
 }
 
-/* Syscall backend: sleeps until something is queued or close begins. */
+/* Syscall backend: sleeps until something is queued or close begins.
+ * `sleeping` is set and read under the lock here, so no fence is needed. */
 static void wait_syscall(lgi_io_t *io) {
     pthread_mutex_lock(&io->queue_lock);
-    while (!io->queue.head && !io->stopping)
+    while (!io->queue.head && !io->stopping) {
+        atomic_store_explicit(&io->sleeping, 1, memory_order_relaxed);
         pthread_cond_wait(&io->queue_cond, &io->queue_lock);
+    }
+    atomic_store_explicit(&io->sleeping, 0, memory_order_relaxed);
     pthread_mutex_unlock(&io->queue_lock);
+}
+
+/* Watches for new work for up to io.spin.us before the thread sleeps
+ * (file comment): true as soon as something is queued or, on io_uring, a
+ * completion is waiting. */
+static bool spin_for_work(lgi_io_t *io) {
+    int64_t spin_ns = atomic_load_explicit(&io->spin_ns, memory_order_relaxed);
+    if (spin_ns <= 0)
+        return false;
+    int64_t start = lgi_monotonic_ns();
+    for (int64_t now = start; now - start < spin_ns;
+         now = lgi_monotonic_ns()) {
+        if (atomic_load_explicit(&io->queued, memory_order_relaxed))
+            return true;
+        if (io->backend == LGI_IO_URING && io_uring_cq_ready(&io->ring))
+            return true;
+        if (now - start < LGI_IO_SPIN_PAUSE_NS)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+    return false;
+}
+
+/* io_uring backend: announces that the thread is going to block and
+ * returns true, or false (announcing nothing) when work was queued
+ * meanwhile.  Pairs with the fence in lgi_io_submit. */
+static bool announce_sleep(lgi_io_t *io) {
+    atomic_store_explicit(&io->sleeping, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!atomic_load_explicit(&io->queued, memory_order_relaxed))
+        return true;
+    atomic_store_explicit(&io->sleeping, 0, memory_order_relaxed);
+    return false;
 }
 
 /* The I/O thread: take the queue, issue, submit, run callbacks, wait --
@@ -726,10 +854,13 @@ static void *io_thread_main(void *arg) {
             }
             continue; /* a callback submitted more; drain it too */
         }
-        if (io->backend == LGI_IO_URING)
-            reap_uring(io);
-        else if (idle(io))
+        if (io->backend == LGI_IO_URING) {
+            bool sleep = !spin_for_work(io) && announce_sleep(io);
+            reap_uring(io, sleep);
+            atomic_store_explicit(&io->sleeping, 0, memory_order_relaxed);
+        } else if (idle(io) && !spin_for_work(io)) {
             wait_syscall(io);
+        }
     }
     return NULL;
 }
@@ -922,18 +1053,34 @@ void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req) {
     }
 
     pthread_mutex_lock(&io->queue_lock);
-    /* Only the push onto an empty queue wakes the thread: a non-empty
-     * queue means a wake-up is already on its way and not yet consumed. */
-    bool was_empty = !io->queue.head;
     list_push_back(&io->queue, req);
-    if (was_empty && io->backend == LGI_IO_SYSCALL)
-        pthread_cond_signal(&io->queue_cond);
-    pthread_mutex_unlock(&io->queue_lock);
-    if (was_empty && io->wake_fd >= 0) {
-        uint64_t one = 1;
-        ssize_t ignored = write(io->wake_fd, &one, sizeof one);
-        (void)ignored;
+    atomic_store_explicit(&io->queued, 1, memory_order_relaxed);
+    /* Only a sleeping thread is woken (file comment, "Latency"); the one
+     * submitter that takes `sleeping` back to 0 pays for the wake-up. */
+    bool wake = false;
+    if (io->backend == LGI_IO_SYSCALL &&
+        atomic_load_explicit(&io->sleeping, memory_order_relaxed)) {
+        atomic_store_explicit(&io->sleeping, 0, memory_order_relaxed);
+        wake = true;
     }
+    pthread_mutex_unlock(&io->queue_lock);
+    if (wake)
+        pthread_cond_signal(&io->queue_cond);
+    if (io->wake_fd >= 0) {
+        /* Pairs with the fence in announce_sleep. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&io->sleeping, memory_order_relaxed) &&
+            atomic_exchange(&io->sleeping, 0)) {
+            uint64_t one = 1;
+            ssize_t ignored = write(io->wake_fd, &one, sizeof one);
+            (void)ignored;
+        }
+    }
+}
+
+void lgi_io_set_spin(lgi_io_t *io, int64_t spin_ns) {
+    atomic_store_explicit(&io->spin_ns, spin_ns < 0 ? 0 : spin_ns,
+                          memory_order_relaxed);
 }
 
 /* The per-call rendezvous of lgi_io_submit_wait. */
@@ -1000,6 +1147,8 @@ void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats) {
                                                memory_order_relaxed);
     stats->retries = atomic_load_explicit(&io->stat_retries,
                                           memory_order_relaxed);
+    stats->inline_writes = atomic_load_explicit(&io->stat_inline_writes,
+                                                memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------------

@@ -98,6 +98,11 @@ void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req);
  * -EDEADLK there without submitting. */
 int lgi_io_submit_wait(lgi_io_t *io, lgi_io_req_t *req);
 
+/* Sets how long the I/O thread watches for new work before it sleeps
+ * (engine property io.spin.us, in nanoseconds here; 0 = sleep at once).
+ * Any thread, any time. */
+void lgi_io_set_spin(lgi_io_t *io, int64_t spin_ns);
+
 /* Counters for stats and tests. */
 typedef struct lgi_io_stats {
     uint64_t submits;      /* io_uring_submit / syscall rounds */
@@ -106,6 +111,8 @@ typedef struct lgi_io_stats {
     uint64_t sync_waiters; /* sync requests served by those fsyncs */
     uint64_t short_writes; /* resubmissions after a short write */
     uint64_t retries;      /* resubmissions after EAGAIN/EINTR */
+    uint64_t inline_writes; /* io_uring backend: write attempts made on the
+                               I/O thread instead of the ring */
 } lgi_io_stats_t;
 
 void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats);

@@ -76,6 +76,23 @@ START_TEST(out_of_range_value_names_property_and_range) {
 }
 END_TEST
 
+START_TEST(io_spin_is_an_engine_property_in_range) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_str_eq(get(conf, "io.spin.us"), "0");
+    ck_assert_str_eq(get(conf, "poll.spin.us"), "20");
+    ck_assert_int_eq(lg_conf_set(conf, "io.spin.us", "100001"),
+                     LG_ERR_INVALID_CONFIG);
+    const char *msg = lg_last_error_message();
+    ck_assert_ptr_nonnull(strstr(msg, "io.spin.us"));
+    ck_assert_ptr_nonnull(strstr(msg, "0 .. 100000"));
+    ck_assert_int_eq(lg_conf_set(conf, "io.spin.us", "-1"),
+                     LG_ERR_INVALID_CONFIG);
+    ck_assert_int_eq(lg_conf_set(conf, "io.spin.us", "250"), LG_OK);
+    ck_assert_str_eq(get(conf, "io.spin.us"), "250");
+    lg_conf_destroy(conf);
+}
+END_TEST
+
 START_TEST(unparsable_values_are_rejected) {
     lg_conf_t *conf = lg_conf_new();
     const char *bad[] = {"", "12x", " 12", "0x10", "1e3",
@@ -198,6 +215,7 @@ int main(void) {
     tcase_add_test(tc, set_then_get_round_trips);
     tcase_add_test(tc, unknown_property_is_rejected_by_name);
     tcase_add_test(tc, out_of_range_value_names_property_and_range);
+    tcase_add_test(tc, io_spin_is_an_engine_property_in_range);
     tcase_add_test(tc, unparsable_values_are_rejected);
     tcase_add_test(tc, null_arguments_are_invalid_not_crashes);
     tcase_add_test(tc, get_reports_needed_size_and_refuses_small_buffer);

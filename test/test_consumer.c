@@ -6,6 +6,7 @@
  * deleted topics, argument checks, and consumers racing appenders (run it
  * under TSan and ASan too; see the Makefile's SANITIZE).
  */
+#include "consumer.h"
 #include "liblog.h"
 #include "testutil.h"
 
@@ -727,6 +728,140 @@ START_TEST(consumers_racing_appenders_see_every_record_once_in_order) {
 }
 END_TEST
 
+/* Lock-step single appends, each of which must wake the consumer blocked
+ * in lg_consumer_poll(-1).  The poll's safety slice is off (test hook),
+ * so a lost wake-up would block it for ever: the appender then gives up
+ * after a deadline far beyond any scheduling delay, ends the poll with
+ * lg_consumer_wakeup and the test fails. */
+enum { LOCKSTEP_RECORDS = 1500 };
+
+typedef struct {
+    lg_consumer_t *consumer;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int received;
+    int stop;
+    int wrong; /* records out of order */
+} lockstep_t;
+
+static void *lockstep_consumer(void *arg) {
+    lockstep_t *state = arg;
+    for (;;) {
+        const lg_message_t *message;
+        ck_assert_int_eq(lg_consumer_poll(state->consumer, -1, &message),
+                         LG_OK);
+        pthread_mutex_lock(&state->lock);
+        if (message) {
+            if (lg_message_offset(message) != state->received)
+                state->wrong++;
+            state->received++;
+            pthread_cond_broadcast(&state->cond);
+        }
+        int done = state->stop || state->received == LOCKSTEP_RECORDS;
+        pthread_mutex_unlock(&state->lock);
+        if (done)
+            return NULL;
+    }
+}
+
+static void lockstep(const char *poll_spin_us) {
+    lgi_consumer_set_wait_slice_ms(-1);
+    lockstep_t state = {.consumer = consumer_with("poll.spin.us",
+                                                  poll_spin_us)};
+    pthread_mutex_init(&state.lock, NULL);
+    pthread_cond_init(&state.cond, NULL);
+    ck_assert_int_eq(lg_consumer_assign(state.consumer, "t", 2,
+                                        LG_OFFSET_BEGINNING),
+                     LG_OK);
+    pthread_t thread;
+    pthread_create(&thread, NULL, lockstep_consumer, &state);
+    lg_records_t *records = lg_records_new();
+    ck_assert_int_eq(lg_records_add(records, NULL, 0, "v", 1,
+                                    LG_TIMESTAMP_NOW),
+                     LG_OK);
+    unsigned seed = 7;
+    int lost_at = -1;
+    for (int i = 0; i < LOCKSTEP_RECORDS && lost_at < 0; i++) {
+        /* Vary the pause so the poll is caught spinning or asleep. */
+        seed = seed * 1103515245u + 12345u;
+        if ((seed >> 16) % 2)
+            usleep((seed >> 8) % 200);
+        ck_assert_int_eq(lg_append(engine, "t", 2, records, LG_ACKS_LEADER,
+                                   NULL),
+                         LG_OK);
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 20;
+        pthread_mutex_lock(&state.lock);
+        while (state.received <= i &&
+               pthread_cond_timedwait(&state.cond, &state.lock, &deadline) ==
+                   0)
+            ;
+        if (state.received <= i) {
+            lost_at = i;
+            state.stop = 1;
+        }
+        pthread_mutex_unlock(&state.lock);
+    }
+    if (lost_at >= 0)
+        lg_consumer_wakeup(state.consumer);
+    pthread_join(thread, NULL);
+    lgi_consumer_set_wait_slice_ms(LGI_CONSUMER_WAIT_SLICE_MS);
+    ck_assert_msg(lost_at < 0, "record %d never woke the blocked poll",
+                  lost_at);
+    ck_assert_int_eq(state.received, LOCKSTEP_RECORDS);
+    ck_assert_int_eq(state.wrong, 0);
+    lg_records_destroy(records);
+    lg_consumer_destroy(state.consumer);
+    pthread_cond_destroy(&state.cond);
+    pthread_mutex_destroy(&state.lock);
+}
+
+START_TEST(each_single_append_wakes_a_sleeping_blocked_poll) {
+    lockstep("0");
+}
+END_TEST
+
+START_TEST(each_single_append_wakes_a_spinning_blocked_poll) {
+    lockstep("50");
+}
+END_TEST
+
+START_TEST(poll_spin_is_range_checked) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "poll.spin.us", "-1"),
+                     LG_ERR_INVALID_CONFIG);
+    ck_assert_ptr_nonnull(strstr(lg_last_error_message(), "poll.spin.us"));
+    ck_assert_int_eq(lg_conf_set(conf, "poll.spin.us", "100001"),
+                     LG_ERR_INVALID_CONFIG);
+    ck_assert_ptr_nonnull(strstr(lg_last_error_message(), "0 .. 100000"));
+    ck_assert_int_eq(lg_conf_set(conf, "poll.spin.us", "100000"), LG_OK);
+    /* A consumer property, not an engine one. */
+    lg_engine_t *other;
+    char *other_dir = lgt_tmpdir("consumer-spin");
+    ck_assert_int_eq(lg_engine_open(other_dir, conf, &other),
+                     LG_ERR_INVALID_CONFIG);
+    lgt_rmrf(other_dir);
+    free(other_dir);
+    lg_conf_destroy(conf);
+}
+END_TEST
+
+START_TEST(poll_without_spin_still_gets_records_and_times_out) {
+    lg_consumer_t *consumer = consumer_with("poll.spin.us", "0");
+    ck_assert_int_eq(lg_consumer_assign(consumer, "t", 0, LG_OFFSET_END),
+                     LG_OK);
+    const lg_message_t *message;
+    ck_assert_int_eq(lg_consumer_poll(consumer, 5, &message), LG_OK);
+    ck_assert_ptr_null(message);
+    append_range("t", 0, 0, 1, 1);
+    ck_assert_int_eq(lg_consumer_poll(consumer, 5000, &message), LG_OK);
+    ck_assert_ptr_nonnull(message);
+    ck_assert_int_eq(value_index(message, NULL), 0);
+    lg_consumer_destroy(consumer);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("consumer");
     TCase *tc = tcase_create("consumer");
@@ -747,6 +882,10 @@ int main(void) {
     tcase_add_test(tc, messages_from_lg_read_have_no_source);
     tcase_add_test(tc, bad_arguments_are_rejected);
     tcase_add_test(tc, consumers_racing_appenders_see_every_record_once_in_order);
+    tcase_add_test(tc, each_single_append_wakes_a_sleeping_blocked_poll);
+    tcase_add_test(tc, each_single_append_wakes_a_spinning_blocked_poll);
+    tcase_add_test(tc, poll_spin_is_range_checked);
+    tcase_add_test(tc, poll_without_spin_still_gets_records_and_times_out);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 

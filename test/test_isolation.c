@@ -9,6 +9,7 @@
  * deleted, corrupt or after a torn tail, and go with their segment.
  */
 #include "cleaner.h"
+#include "consumer.h"
 #include "engine.h"
 #include "endian.h"
 #include "logtest.h"
@@ -18,6 +19,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -352,6 +354,65 @@ START_TEST(blocking_poll_wakes_when_the_commit_moves_the_lso) {
     ck_assert_int_eq(memcmp(lg_message_value(m, &len), "w3", 2), 0);
 
     lg_consumer_destroy(consumer);
+    lg_producer_destroy(producer);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+/* A read_committed poll that is spinning (poll.spin.us) when uncommitted
+ * records arrive gets a notify with nothing to read; it must still be
+ * woken by the commit after it has gone to sleep (consumer.c, quiet_arms
+ * re-arms it).  The poll's safety slice is off, so a lost wake-up would
+ * hang it: the test then gives up after a deadline far beyond any
+ * scheduling delay and ends the poll with lg_consumer_wakeup. */
+typedef struct spin_poll {
+    lg_consumer_t *consumer;
+    const lg_message_t *message;
+    atomic_int done;
+} spin_poll_t;
+
+static void *poll_until_woken(void *arg) {
+    spin_poll_t *p = arg;
+    ck_assert_int_eq(lg_consumer_poll(p->consumer, -1, &p->message), LG_OK);
+    atomic_store(&p->done, 1);
+    return NULL;
+}
+
+START_TEST(spinning_poll_wakes_for_the_commit_after_uncommitted_records) {
+    lgi_consumer_set_wait_slice_ms(-1);
+    lg_engine_t *engine = open_engine();
+    create_topic(engine, 1);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "poll.spin.us", "100000"), LG_OK);
+    spin_poll_t p = {.message = NULL};
+    ck_assert_int_eq(lg_consumer_new(engine, conf, &p.consumer), LG_OK);
+    lg_conf_destroy(conf);
+    ck_assert_int_eq(lg_consumer_assign(p.consumer, "t", 0, LG_OFFSET_END),
+                     LG_OK);
+    lg_producer_t *producer = txn_producer(engine, "S");
+    ck_assert_int_eq(lg_producer_begin_transaction(producer), LG_OK);
+
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, poll_until_woken, &p), 0);
+    usleep(20000);        /* the poll is in its 100 ms spin ... */
+    send(producer, 0, "s1"); /* ... when this is published, LSO unmoved */
+    usleep(200000);       /* the spin is over: the poll sleeps */
+    ck_assert_int_eq(atomic_load(&p.done), 0);
+    ck_assert_int_eq(lg_producer_commit_transaction(producer, -1), LG_OK);
+    int64_t deadline = now_ms() + 20000;
+    while (!atomic_load(&p.done) && now_ms() < deadline)
+        usleep(1000);
+    int woken = atomic_load(&p.done);
+    if (!woken)
+        lg_consumer_wakeup(p.consumer);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+    lgi_consumer_set_wait_slice_ms(LGI_CONSUMER_WAIT_SLICE_MS);
+    ck_assert_msg(woken, "the commit never woke the blocked poll");
+    ck_assert_ptr_nonnull(p.message);
+    size_t len;
+    ck_assert_int_eq(memcmp(lg_message_value(p.message, &len), "s1", 2), 0);
+
+    lg_consumer_destroy(p.consumer);
     lg_producer_destroy(producer);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
 }
@@ -1029,6 +1090,8 @@ static Suite *isolation_suite(void) {
     tcase_add_test(tc, read_committed_stops_at_the_lso_and_skips_aborted_data);
     tcase_add_test(tc, a_position_inside_an_aborted_transaction_skips_the_rest);
     tcase_add_test(tc, blocking_poll_wakes_when_the_commit_moves_the_lso);
+    tcase_add_test(
+        tc, spinning_poll_wakes_for_the_commit_after_uncommitted_records);
     tcase_add_test(tc, seek_timestamps_and_group_commits_stay_below_the_lso);
     tcase_add_test(tc, bad_isolation_level_is_refused);
     tcase_add_test(tc, txnindex_holds_one_kafka_entry_per_abort);

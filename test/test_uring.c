@@ -17,12 +17,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------
@@ -825,6 +828,176 @@ START_TEST(close_drains_callback_resubmissions) {
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * Wake-ups (the thread is woken only when it sleeps; see uring.c)
+ * --------------------------------------------------------------------- */
+
+enum { WAKE_REQUESTS = 1500, WAKE_SUBMITTERS = 2 };
+
+typedef struct {
+    lgi_io_t *io;
+    int fd;
+    int index;
+    int lost; /* requests not completed within the deadline */
+} wake_arg_t;
+
+/* One request at a time, each waited for with a deadline far beyond any
+ * scheduling delay: the thread has no timer of its own, so a lost
+ * wake-up leaves the request queued for ever.  The pauses between
+ * requests vary so each finds the thread busy, spinning, or asleep. */
+static void *wake_submitter(void *opaque) {
+    wake_arg_t *arg = opaque;
+    uint8_t byte = (uint8_t)arg->index;
+    unsigned seed = (unsigned)arg->index + 1;
+    for (int i = 0; i < WAKE_REQUESTS; i++) {
+        latch_t latch;
+        latch_init(&latch, 1);
+        test_req_t test;
+        prepare_write(&test, arg->fd,
+                      (uint64_t)(i * WAKE_SUBMITTERS + arg->index), &byte, 1,
+                      0, &latch);
+        lgi_io_submit(arg->io, &test.req);
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 20;
+        pthread_mutex_lock(&latch.lock);
+        while (latch.remaining > 0 &&
+               pthread_cond_timedwait(&latch.cond, &latch.lock, &deadline) !=
+                   ETIMEDOUT)
+            ;
+        int finished = latch.remaining == 0;
+        pthread_mutex_unlock(&latch.lock);
+        if (!finished) {
+            /* Not safe to unwind a request the engine holds: report and
+             * let the test fail without freeing it. */
+            arg->lost++;
+            return NULL;
+        }
+        latch_destroy(&latch);
+        ck_assert_int_eq(test.result, 0);
+        seed = seed * 1103515245u + 12345u;
+        switch ((seed >> 16) % 4) {
+        case 0:
+            break; /* straight away: the thread is still busy or spinning */
+        case 1:
+            sched_yield();
+            break;
+        default:
+            usleep((seed >> 8) % 300); /* long enough to fall asleep */
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void run_wake_submitters(int64_t spin_ns) {
+    scratch_t scratch;
+    scratch_open(&scratch, "uring-wake");
+    lgi_io_t *io = open_engine();
+    lgi_io_set_spin(io, spin_ns);
+    pthread_t threads[WAKE_SUBMITTERS];
+    wake_arg_t args[WAKE_SUBMITTERS];
+    for (int t = 0; t < WAKE_SUBMITTERS; t++) {
+        args[t] = (wake_arg_t){io, scratch.fd, t, 0};
+        pthread_create(&threads[t], NULL, wake_submitter, &args[t]);
+    }
+    for (int t = 0; t < WAKE_SUBMITTERS; t++) {
+        pthread_join(threads[t], NULL);
+        ck_assert_msg(args[t].lost == 0,
+                      "a request was never completed: lost wake-up");
+    }
+    lgi_io_stats_t stats;
+    lgi_io_get_stats(io, &stats);
+    ck_assert_uint_eq(stats.writes, WAKE_REQUESTS * WAKE_SUBMITTERS);
+    lgi_io_close(io);
+    struct stat st;
+    ck_assert_int_eq(stat(scratch.path, &st), 0);
+    ck_assert_int_eq(st.st_size, WAKE_REQUESTS * WAKE_SUBMITTERS);
+    scratch_close(&scratch);
+}
+
+START_TEST(every_single_request_wakes_a_sleeping_thread) {
+    run_wake_submitters(0);
+}
+END_TEST
+
+START_TEST(every_single_request_is_seen_by_a_spinning_thread) {
+    run_wake_submitters(50000); /* 50 us: some land in the spin, some not */
+}
+END_TEST
+
+START_TEST(negative_spin_is_no_spin) {
+    scratch_t scratch;
+    scratch_open(&scratch, "uring-spin");
+    lgi_io_t *io = open_engine();
+    lgi_io_set_spin(io, -5);
+    uint8_t data[16];
+    fill_pattern(data, sizeof data, 9);
+    latch_t latch;
+    latch_init(&latch, 1);
+    test_req_t test;
+    prepare_write(&test, scratch.fd, 0, data, sizeof data, 0, &latch);
+    lgi_io_submit(io, &test.req);
+    latch_wait(&latch);
+    ck_assert_int_eq(test.result, 0);
+    latch_destroy(&latch);
+    lgi_io_close(io);
+    assert_file_equals(scratch.path, data, sizeof data);
+    scratch_close(&scratch);
+}
+END_TEST
+
+/* Whether this file system refuses buffered RWF_NOWAIT writes (ext4 and
+ * tmpfs do), which is when io_uring would punt every write to io-wq. */
+static int nowait_refused(int fd) {
+    uint8_t byte = 0;
+    struct iovec iov = {&byte, 1};
+    return pwritev2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP;
+}
+
+/* Writes data[0, len) at offset 0 and waits; returns the result. */
+static int write_and_wait(lgi_io_t *io, int fd, uint8_t *data, size_t len) {
+    latch_t latch;
+    latch_init(&latch, 1);
+    test_req_t test;
+    prepare_write(&test, fd, 0, data, len, 0, &latch);
+    lgi_io_submit(io, &test.req);
+    latch_wait(&latch);
+    latch_destroy(&latch);
+    return test.result;
+}
+
+START_TEST(small_writes_skip_io_wq_large_ones_use_the_ring) {
+    scratch_t scratch;
+    scratch_open(&scratch, "uring-inline");
+    lgi_io_t *io = open_engine();
+    int uring = strcmp(lgi_io_backend_name(io), "io_uring") == 0;
+    int refused = nowait_refused(scratch.fd);
+    size_t large = 256 * 1024;
+    uint8_t *data = malloc(large);
+    fill_pattern(data, large, 3);
+    lgi_io_stats_t stats;
+
+    ck_assert_int_eq(write_and_wait(io, scratch.fd, data, 100), 0);
+    lgi_io_get_stats(io, &stats);
+    if (!uring)
+        ck_assert_uint_eq(stats.inline_writes, 0); /* all writes are */
+    else if (refused)
+        ck_assert_uint_eq(stats.inline_writes, 1);
+    uint64_t inline_before = stats.inline_writes;
+
+    /* Past LGI_IO_INLINE_WRITE_MAX: the ring's, whatever the file system. */
+    ck_assert_int_eq(write_and_wait(io, scratch.fd, data, large), 0);
+    lgi_io_get_stats(io, &stats);
+    ck_assert_uint_eq(stats.inline_writes, inline_before);
+    ck_assert_uint_eq(stats.writes, 2);
+    lgi_io_close(io);
+    assert_file_equals(scratch.path, data, large);
+    free(data);
+    scratch_close(&scratch);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * Runner
  * --------------------------------------------------------------------- */
 
@@ -862,6 +1035,13 @@ static Suite *uring_suite(void) {
     tcase_add_test(lifecycle, callback_may_resubmit);
     tcase_add_test(lifecycle, close_drains_callback_resubmissions);
     suite_add_tcase(suite, lifecycle);
+
+    TCase *wake = tcase_create("wake");
+    tcase_add_test(wake, every_single_request_wakes_a_sleeping_thread);
+    tcase_add_test(wake, every_single_request_is_seen_by_a_spinning_thread);
+    tcase_add_test(wake, negative_spin_is_no_spin);
+    tcase_add_test(wake, small_writes_skip_io_wq_large_ones_use_the_ring);
+    suite_add_tcase(suite, wake);
     return suite;
 }
 
