@@ -13,8 +13,9 @@
  *     fdatasync'd bytes, lets some unsynced sectors through in order,
  *     tears the next one (a prefix of the new bytes, zeros or garbage) and
  *     sometimes lets a later one land out of order; recovery validates
- *     batches with lib/batch.c (length, magic, CRC-32C, expected offset)
- *     and truncates at the first invalid byte.  The quorum state is the
+ *     batches with lib/batch.c (length, magic, CRC-32C, expected offset,
+ *     the leader epoch the checkpoint gives the offset) and truncates at
+ *     the first invalid byte.  The quorum state is the
  *     metafile protocol (write tmp, fsync, rename, fsync the directory),
  *     judged on reload by lib/metafile.c and lib/replica.c; the power may
  *     fail part-way through a vote's save or a truncation.
@@ -22,8 +23,12 @@
  *     duplicated, corrupted (a flipped byte; the decoder must reject it),
  *     and old envelopes are replayed; links are cut symmetrically or
  *     asymmetrically and healed.
- *   - nodes crash (all volatile state lost) and restart, or pause (no
- *     ticks, no deliveries) and resume;
+ *   - nodes crash (all volatile state lost) and restart -- also between
+ *     receiving entries and the next tick's fsync -- or pause (no ticks,
+ *     no deliveries) and resume; hosts tick every 1..10 ms;
+ *   - a nemesis crashes or isolates leaders, new ones right after their
+ *     election or their first commit (leader churn with partial
+ *     replication, which Figure 8 needs);
  *   - an operator transfers leadership at random moments.
  *
  * A client's acks=all entry is acknowledged by the rule lib/replication.c
@@ -40,7 +45,10 @@
  *      there before (no retraction), and HW <= log end;
  *   I5 a leader of epoch E holds every entry acknowledged in an epoch < E;
  *   I8 no node grants votes to two candidates in one epoch (checked on
- *      every vote that leaves a node: its own candidacy or a grant).
+ *      every vote that leaves a node: its own candidacy or a grant);
+ *   I9 no node lacking a consumer-visible entry could win an election,
+ *      now or after crashes (leader completeness as a state predicate:
+ *      check_completeness).
  * The run alternates faulty phases with majority phases (see
  * majority_phase): a random majority connected, the rest cut off or down,
  * the old leader often among the rest; there
@@ -51,8 +59,7 @@
  * Then the world heals:
  *   I6 every partition has a leader within 10 s of virtual time;
  *   I7 all replicas converge byte-identical (the log files themselves)
- *      with HW = end, and every
- *      acknowledged entry is in every log.
+ *      with HW = end, and every acknowledged entry is in every log.
  *
  * Deliberately broken modes must make the checker fail (tests
  * broken_skip_fsync_is_caught, broken_commit_before_marker_is_caught,
@@ -70,6 +77,10 @@
  *                                     =2 commit before marker,
  *                                     =4 votes never persisted)
  *        test_replica_sim --soak SEC random seeds until SEC seconds pass
+ *        test_replica_sim --sweep N  seeds 1..N in LG_SIM_BROKEN's mode:
+ *                                    how many are flagged / really lose
+ *        test_replica_sim --figure8  the directed Figure 8 schedule
+ *                                    (LG_SIM_LOSS_ONLY=1: I1, I9 off)
  */
 #include "replica.h"
 
@@ -105,7 +116,7 @@
 enum {
     BROKEN_SKIP_FSYNC = 1,           /* lib/replica.c acks without fsync */
     BROKEN_COMMIT_BEFORE_MARKER = 2, /* lib/replica.c Figure 8 */
-    BROKEN_UNPERSISTED_VOTE = 4         /* the disks never persist votes */
+    BROKEN_UNPERSISTED_VOTE = 4      /* the disks never persist votes */
 };
 
 /* The invariants that flag a state from which loss is possible (I1, I9);
