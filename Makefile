@@ -139,7 +139,7 @@ TSAN_TESTS := $(filter $(addprefix test/,$(addsuffix .c,test_uring \
     test_partition test_partition_async test_api test_producer \
     test_consumer test_threads test_lifecycle test_tools test_group \
     test_cleaner test_security test_faults test_stats test_idempotence \
-    test_replication test_txn test_isolation)),$(TEST_SRCS))
+    test_replication test_txn test_isolation test_clock)),$(TEST_SRCS))
 
 check-tsan:
 	$(MAKE) BUILD=$(BUILD)-tsan SANITIZE=thread OPT="-O1 -g" examples \

@@ -53,7 +53,11 @@ void lgi_batch_builder_free(lgi_batch_builder_t *builder);
 size_t lgi_batch_record_size(const lgi_record_fields_t *record,
                              int32_t offset_delta, int64_t ts_delta);
 
-/* Bytes record would take as the builder's next record. */
+/* How much lgi_batch_record_size_bound can exceed the real size: every
+ * varint is at least one byte. */
+#define LGI_RECORD_BOUND_SLACK \
+    (LGI_VARINT_MAX - 1 + LGI_VARLONG_MAX - 1 + (LGI_VARINT_MAX - 1) * 4)
+
 /* An upper bound of lgi_batch_record_size for any offset and timestamp
  * delta: every varint at its widest.  Costs two additions, so the
  * producer's per-record checks (does it fit the open batch, what does it

@@ -1436,7 +1436,7 @@ static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
 static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                        size_t len, int acks, int64_t now_ms,
                        lgi_append_done_fn done_fn, void *done_opaque,
-                       int64_t *base_offsetp) {
+                       int64_t *base_offsetp, int replica_origin) {
     lgi_batch_header_t header;
     append_entry_t *entry;
     lg_err_t err;
@@ -1514,7 +1514,9 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             goto fail;
     }
 
-    if (producer_tracked(&header)) {
+    /* A batch copied from a replication leader was validated there; the
+     * follower only records it (Kafka's AppendOrigin.REPLICATION). */
+    if (producer_tracked(&header) && !replica_origin) {
         int64_t original_first = -1, original_last = -1;
         switch (lgi_producer_state_check(partition->producers, &header,
                                          &original_first, &original_last)) {
@@ -1691,14 +1693,21 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
         return hook->append(hook->opaque, batch, len, acks, now_ms, NULL,
                             NULL, base_offsetp);
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp);
+                  base_offsetp, 0);
 }
 
 lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
                                      uint8_t *batch, size_t len, int acks,
                                      int64_t now_ms, int64_t *base_offsetp) {
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp);
+                  base_offsetp, 0);
+}
+
+lg_err_t lgi_partition_append_replica(lgi_partition_t *partition,
+                                      uint8_t *batch, size_t len,
+                                      int64_t now_ms, int64_t *base_offsetp) {
+    return append(partition, batch, len, LG_ACKS_LEADER, now_ms, NULL, NULL,
+                  base_offsetp, 1);
 }
 
 void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
@@ -1709,7 +1718,7 @@ void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
         hook ? hook->append(hook->opaque, batch, len, acks, now_ms, done,
                             opaque, NULL)
              : append(partition, batch, len, acks, now_ms, done, opaque,
-                      NULL);
+                      NULL, 0);
     if (err != LG_OK)
         done(opaque, err, -1);
 }
@@ -2151,6 +2160,46 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
         err = epochs_store(partition);
 out:
     pthread_mutex_unlock(&partition->mutex);
+    return err;
+}
+
+lg_err_t lgi_partition_restart_at(lgi_partition_t *partition,
+                                  int64_t offset) {
+    lg_err_t err = lgi_partition_truncate_to(partition, 0);
+    if (err != LG_OK)
+        return err;
+    pthread_mutex_lock(&partition->mutex);
+    if (offset < partition->log_end) {
+        pthread_mutex_unlock(&partition->mutex);
+        return lgi_error(LG_ERR_INVALID_ARG, "partition %s: cannot restart "
+                         "at %" PRId64 ", below its start %" PRId64,
+                         partition->path, offset, partition->log_end);
+    }
+    if (offset > partition->log_end) {
+        lgi_segment_t *segment;
+        err = lgi_segment_create(partition->path, offset,
+                                 partition->config.index_interval_bytes,
+                                 partition->config.segment_index_bytes,
+                                 &segment);
+        if (err == LG_OK && (err = push_segment(partition, segment))) {
+            lgi_segment_delete(segment);
+            lgi_segment_unref(segment);
+        }
+        if (err == LG_OK) {
+            partition->log_end = offset;
+            partition->durable_end = offset;
+            store_published_end(partition, offset);
+            partition->published_segment = segment;
+            partition->published_position = 0;
+        }
+    }
+    pthread_mutex_unlock(&partition->mutex);
+    if (err == LG_OK)
+        err = lgi_fsync_dir(partition->path);
+    /* The old, now empty segments lie wholly below offset. */
+    size_t deleted;
+    if (err == LG_OK)
+        err = lgi_partition_delete_before(partition, offset, &deleted);
     return err;
 }
 

@@ -5,13 +5,16 @@
  * DATA FLOW
  *
  *   lg_produce (any thread)
- *     -> topic cache (lock-free lookup) -> partitioner
- *     -> buffer.memory reservation (atomic; waits up to max.block.ms)
+ *     -> topic cache (the last topic, else a lock-free hash lookup)
+ *        -> partitioner
  *     -> the partition's accumulator: under its mutex the record is
- *        encoded straight into the open batch (batch_builder.c) and its
- *        message_opaque stored in a parallel array.  A batch that cannot
- *        take another record of the same size is moved to the ready queue
- *        at once.
+ *        charged to the open batch's buffer.memory credit, encoded
+ *        straight into the batch (batch_builder.c) and its message_opaque
+ *        stored in a parallel array.  Without an open batch with room and
+ *        credit, the record is charged on its own (atomic; waits up to
+ *        max.block.ms) and may open a batch.  A batch that cannot take
+ *        another record of the same size is moved to the ready queue at
+ *        once.
  *   sender thread
  *     -> moves batches whose linger.ms expired (or that a flush wants) to
  *        the ready queue, under the accumulator's mutex, so the queue holds
@@ -38,10 +41,33 @@
  *   - Application callbacks run only inside lg_producer_poll/flush.
  *   - A batch holds a partition reference (lgi_engine_acquire) exactly
  *     while its append is in flight.
- *   - Lock order: accumulator mutex, then sender_lock.  Nothing else nests.
+ *   - Lock order: accumulator mutex, then sender_lock or memory_lock (a
+ *     batch leaving the accumulator returns its credit).  Nothing else
+ *     nests.
  *   - Topic entries, accumulators and superseded lookup tables are freed
  *     only by lg_producer_destroy, so a pointer loaded from a table stays
  *     valid without reference counting.
+ *
+ * BUFFER.MEMORY: every record accepted is charged its size bound
+ * (lgi_batch_record_size_bound) until its batch ends, and the charges
+ * never exceed buffer.memory.  To keep the shared counter off the
+ * per-record path, a batch whose first record was charged takes credit
+ * ahead for the records like it that it can still hold (as Kafka's
+ * producer takes a batch.size buffer from its pool), and later records
+ * are charged to that credit under the accumulator mutex.  Credit is
+ * taken only while the producer's use stays within half of buffer.memory
+ * (so at most that half can sit idle in open batches) and what is unused
+ * goes back when the batch leaves the accumulator (full, linger.ms, flush),
+ * waking lg_produce calls that wait for memory.
+ *
+ * BATCH MEMORY: a batch's record buffer (batch.size plus the header) is
+ * taken from a small per-producer pool and goes back to it when the
+ * records are no longer needed (at completion, or at the end of the
+ * batch), as Kafka's producer recycles batch.size buffers.  Besides the
+ * malloc/free pair, this saves the page faults a fresh buffer costs when
+ * the allocator has just returned the freed one to the kernel; at most
+ * POOL_MAX buffers, and a quarter of buffer.memory, wait there, freed by
+ * destroy.
  *
  * IDEMPOTENCE (enable.idempotence, the default): the producer takes an id
  * from the engine (producer_id.c) at creation, epoch 0.  The sender (one
@@ -85,6 +111,7 @@
 #include "group.h"
 #include "partitioner.h"
 #include "producer_id.h"
+#include "producer_state.h"
 #include "records.h"
 #include "txn.h"
 
@@ -107,6 +134,9 @@ enum { TXN_UNINIT, TXN_READY, TXN_IN, TXN_FENCED };
 /* Upper bound on one wait inside lg_producer_flush, so completions that
  * do not signal the eventfd (no delivery callback) are noticed promptly. */
 #define FLUSH_WAIT_SLICE_MS 5
+/* Record buffers of ended batches kept for the next batches (see
+ * BATCH MEMORY). */
+#define POOL_MAX 16
 
 typedef struct pbatch pbatch_t;
 typedef struct accumulator accumulator_t;
@@ -126,6 +156,10 @@ struct pbatch {
     void **opaques;  /* one per record, only with a delivery callback */
     size_t opaque_cap;
     size_t memory;   /* bytes charged to buffer.memory */
+    /* buffer.memory taken ahead for records still to come while the batch
+     * is open, so they need no atomic on the shared counter (see
+     * BUFFER.MEMORY); returned by make_ready. */
+    size_t credit;
     int32_t base_sequence; /* idempotence: stamped at first hand-off */
     int16_t stamped_epoch; /* epoch base_sequence belongs to, -1 none */
     int64_t created_ms; /* monotonic: delivery.timeout.ms counts from here */
@@ -150,12 +184,25 @@ struct accumulator {
     atomic_ullong txn_registered;
     ptopic_t *topic;
     int32_t partition;
+    /* Records and bytes (as charged) accepted into this partition: written
+     * only under lock, so a relaxed load and store replace an atomic
+     * read-modify-write on the per-record path; read by any thread. */
+    atomic_llong accepted;
+    _Atomic uint64_t accepted_bytes;
     accumulator_t *registry_next; /* all accumulators, for the sender */
     /* Sender thread only: batches waiting to be re-sent, by sequence, and
      * when.  While any wait, newer batches of the partition queue behind
      * them so the partition keeps its order. */
     pbatch_t *retry;
     int64_t retry_at_ms;
+    /* Appends handed off and not completed.  An idempotent producer keeps
+     * at most LGI_PRODUCER_STATE_BATCHES of them per replicated partition
+     * (Kafka's max.in.flight.requests.per.connection <= 5), so a retry of
+     * a batch the log already holds is always within the batches the
+     * partition remembers per producer and is recognised as a duplicate
+     * -- on a replicated partition acks=all batches can be in the log,
+     * unacknowledged, when a leader fails over. */
+    atomic_int in_flight;
 };
 
 /* Accumulators by partition index, replaced (never changed in place) when
@@ -224,9 +271,18 @@ struct lg_producer {
      * also serialises accumulator creation and table growth). */
     pthread_mutex_t topics_lock;
     _Atomic(topic_table_t *) topics;
+    /* The entry the last lookup found: most applications produce to one
+     * topic, or to a few in runs, so one name comparison usually replaces
+     * hashing the name.  Written only when it changes. */
+    _Atomic(ptopic_t *) last_topic;
     retired_t *retired;
     ptopic_t *all_topics;
     _Atomic(accumulator_t *) registry;
+
+    /* Record buffers for reuse (BATCH MEMORY): data and cap only. */
+    pthread_mutex_t pool_lock;
+    size_t pool_count;
+    lgi_buf_t pool[POOL_MAX];
 
     /* buffer.memory */
     atomic_llong memory_used;
@@ -234,12 +290,11 @@ struct lg_producer {
     pthread_mutex_t memory_lock;
     pthread_cond_t memory_freed;
 
-    /* Records accepted by lg_produce and records whose batch ended. */
-    atomic_llong accepted;
+    /* Records whose batch ended (the accumulators count those accepted). */
     atomic_llong finished;
-    /* Statistics (stats.h): records whose batch was appended / failed,
-     * bytes accepted; relaxed atomics. */
-    _Atomic uint64_t stat_delivered, stat_failed, stat_bytes;
+    /* Statistics (stats.h): records whose batch was appended / failed;
+     * relaxed atomics. */
+    _Atomic uint64_t stat_delivered, stat_failed;
     lgi_stats_client_t stats_client;
 
     /* Sender thread and its inputs. */
@@ -372,7 +427,38 @@ static void live_remove(lg_producer_t *producer, pbatch_t *batch) {
     pthread_mutex_unlock(&producer->live_lock);
 }
 
-static void batch_free(pbatch_t *batch) {
+/* Gives buf's memory to the pool, or frees it when the pool is full or
+ * the buffer is not of the usual size (a batch of one large record). */
+static void pool_put(lg_producer_t *producer, lgi_buf_t *buf) {
+    size_t usual = (size_t)producer->batch_size + LGI_BATCH_HEADER_SIZE;
+    if (buf->data && buf->cap >= usual && buf->cap / 4 <= usual) {
+        pthread_mutex_lock(&producer->pool_lock);
+        /* At most POOL_MAX buffers, and at most a quarter of
+         * buffer.memory in them (large batch.size values). */
+        if (producer->pool_count < POOL_MAX &&
+            (producer->pool_count + 1) * buf->cap <=
+                (size_t)producer->buffer_memory / 4) {
+            producer->pool[producer->pool_count++] =
+                (lgi_buf_t){buf->data, 0, buf->cap};
+            *buf = (lgi_buf_t)LGI_BUF_INIT;
+        }
+        pthread_mutex_unlock(&producer->pool_lock);
+    }
+    lgi_buf_free(buf);
+}
+
+/* Fills the empty buf from the pool when it holds a buffer of at least
+ * size bytes; buf stays empty otherwise. */
+static void pool_get(lg_producer_t *producer, lgi_buf_t *buf, size_t size) {
+    pthread_mutex_lock(&producer->pool_lock);
+    if (producer->pool_count > 0 &&
+        producer->pool[producer->pool_count - 1].cap >= size)
+        *buf = producer->pool[--producer->pool_count];
+    pthread_mutex_unlock(&producer->pool_lock);
+}
+
+static void batch_free(lg_producer_t *producer, pbatch_t *batch) {
+    pool_put(producer, &batch->builder.buf);
     lgi_batch_builder_free(&batch->builder);
     lgi_free(batch->opaques);
     lgi_free(batch);
@@ -396,7 +482,7 @@ static void batch_finish(lg_producer_t *producer, pbatch_t *batch) {
     int32_t count = batch->builder.count;
     memory_release(producer, batch->memory);
     live_remove(producer, batch);
-    batch_free(batch);
+    batch_free(producer, batch);
     atomic_fetch_add(&producer->finished, count);
 }
 
@@ -425,7 +511,7 @@ static void batch_complete(lg_producer_t *producer, pbatch_t *batch,
     }
     /* The records are not needed for the report: free them now rather
      * than when the application gets round to polling. */
-    lgi_buf_free(&batch->builder.buf); /* builder.count stays for poll */
+    pool_put(producer, &batch->builder.buf); /* builder.count stays */
     pbatch_t *head = atomic_load(&producer->reports);
     do {
         batch->next = head;
@@ -595,16 +681,27 @@ static lg_err_t topic_load(lg_producer_t *producer, const char *name,
 
 static lg_err_t topic_get(lg_producer_t *producer, const char *name,
                           ptopic_t **topicp) {
-    size_t len = strlen(name);
-    uint64_t hash = name_hash(name, len);
-    ptopic_t *t = topic_find(atomic_load_explicit(&producer->topics,
-                                                  memory_order_acquire),
-                             name, hash);
-    if (t && !atomic_load_explicit(&t->deleted, memory_order_relaxed)) {
+    ptopic_t *t =
+        atomic_load_explicit(&producer->last_topic, memory_order_acquire);
+    if (t && strcmp(t->name, name) == 0 &&
+        !atomic_load_explicit(&t->deleted, memory_order_relaxed)) {
         *topicp = t;
         return LG_OK;
     }
-    return topic_load(producer, name, hash, topicp);
+    size_t len = strlen(name);
+    uint64_t hash = name_hash(name, len);
+    t = topic_find(atomic_load_explicit(&producer->topics,
+                                        memory_order_acquire),
+                   name, hash);
+    lg_err_t err = LG_OK;
+    if (!t || atomic_load_explicit(&t->deleted, memory_order_relaxed))
+        err = topic_load(producer, name, hash, &t);
+    if (err == LG_OK) {
+        /* Entries live until destroy, so a stale last_topic is harmless. */
+        atomic_store_explicit(&producer->last_topic, t, memory_order_release);
+        *topicp = t;
+    }
+    return err;
 }
 
 /* The accumulator of partition, created on first use.  NULL on allocation
@@ -668,6 +765,10 @@ static void make_ready(lg_producer_t *producer, accumulator_t *acc) {
     pbatch_t *batch = acc->open;
     acc->open = NULL;
     atomic_store_explicit(&acc->deadline_ms, 0, memory_order_relaxed);
+    if (batch->credit) {
+        memory_release(producer, batch->credit);
+        batch->credit = 0;
+    }
 
     batch->next = NULL;
     pthread_mutex_lock(&producer->sender_lock);
@@ -679,6 +780,21 @@ static void make_ready(lg_producer_t *producer, accumulator_t *acc) {
     producer->sender_pending = 1;
     pthread_cond_signal(&producer->sender_wake);
     pthread_mutex_unlock(&producer->sender_lock);
+}
+
+/* Takes size bytes of buffer.memory ahead for an open batch, without
+ * waiting, and only while the producer's use stays within half of
+ * buffer.memory: credit held by idle partitions then never keeps more
+ * than that half from records going elsewhere.  1 if taken. */
+static int memory_take_credit(lg_producer_t *producer, size_t size) {
+    long long limit = producer->buffer_memory / 2;
+    long long used = atomic_load_explicit(&producer->memory_used,
+                                          memory_order_relaxed);
+    while (used + (long long)size <= limit)
+        if (atomic_compare_exchange_weak(&producer->memory_used, &used,
+                                         used + (long long)size))
+            return 1;
+    return 0;
 }
 
 /* Opens a batch in acc (lock held) sized for records of first_size bytes.
@@ -697,16 +813,23 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
     pbatch_t *batch = lgi_calloc(1, sizeof *batch);
     if (!batch)
         return NULL;
+    pool_get(producer, &batch->builder.buf, limit);
     if (lgi_batch_builder_reset(&batch->builder,
                                 limit - LGI_BATCH_HEADER_SIZE) != 0) {
         lgi_free(batch);
         return NULL;
     }
     if (producer->callback) {
-        batch->opaque_cap = limit / (first_size ? first_size : 1) + 1;
+        /* One slot per record the batch can hold if records are like
+         * this one: first_size bounds its encoding, which is at most
+         * LGI_RECORD_BOUND_SLACK bytes shorter. */
+        size_t least = first_size > LGI_RECORD_BOUND_SLACK + 1
+                           ? first_size - LGI_RECORD_BOUND_SLACK
+                           : 1;
+        batch->opaque_cap = (limit - LGI_BATCH_HEADER_SIZE) / least + 1;
         batch->opaques = lgi_malloc(batch->opaque_cap * sizeof(void *));
         if (!batch->opaques) {
-            batch_free(batch);
+            batch_free(producer, batch);
             return NULL;
         }
     }
@@ -739,23 +862,49 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
 }
 
 /* Outcome of appending to an accumulator. */
-enum { APPENDED, NEEDS_NEW_BATCH, APPEND_NOMEM, APPEND_TXN_FAILED };
+enum { APPENDED, NEEDS_NEW_BATCH, NEEDS_MEMORY, APPEND_NOMEM,
+       APPEND_TXN_FAILED };
+
+/* After the first record of batch (encoded in first_len bytes, charged
+ * charge) takes credit for the records like it that the batch can still
+ * take (see BUFFER.MEMORY). */
+static void batch_take_credit(lg_producer_t *producer, pbatch_t *batch,
+                              size_t first_len, size_t charge) {
+    size_t len = lgi_batch_builder_size(&batch->builder);
+    /* A record goes in while len + charge <= limit (the charge bounds its
+     * encoded size); each adds about first_len. */
+    if (first_len == 0 || len + charge > batch->limit)
+        return;
+    size_t more = (batch->limit - charge - len) / first_len + 1;
+    if (memory_take_credit(producer, more * charge))
+        batch->credit = more * charge;
+}
 
 /* Appends the n records fields[] to partition's accumulator.  With
  * abort_on_new_batch, returns NEEDS_NEW_BATCH instead of opening a batch
  * (the sticky partitioner then moves on, as Kafka's).  charges[i] is the
- * buffer.memory charge of record i.  Records that do not fit the open
- * batch start a new one, so one call may span batches. */
+ * buffer.memory charge of record i.  With reserved, the caller already
+ * charged them to buffer.memory; without (n is then 1), the record is
+ * charged to the open batch's credit, and NEEDS_MEMORY (nothing changed)
+ * says there is no open batch it fits with enough credit.  Records that do
+ * not fit the open batch start a new one, so one call may span batches. */
 static int accumulate(lg_producer_t *producer, accumulator_t *acc,
                       const lgi_record_fields_t *fields, const size_t *sizes,
                       size_t n, void *message_opaque,
-                      int abort_on_new_batch, size_t *appendedp) {
+                      int abort_on_new_batch, int reserved,
+                      size_t *appendedp) {
     pthread_mutex_lock(&acc->lock);
     for (size_t i = 0; i < n; i++) {
         const lgi_record_fields_t *r = &fields[i];
         pbatch_t *batch = acc->open;
         /* sizes[i] bounds the record's encoded size in any batch. */
         size_t size = sizes[i];
+        if (!reserved && (!batch || batch->credit < size ||
+                          lgi_batch_builder_size(&batch->builder) + size >
+                              batch->limit)) {
+            pthread_mutex_unlock(&acc->lock);
+            return NEEDS_MEMORY;
+        }
         if (batch && lgi_batch_builder_size(&batch->builder) + size >
                          batch->limit) {
             make_ready(producer, acc);
@@ -778,19 +927,37 @@ static int accumulate(lg_producer_t *producer, accumulator_t *acc,
             void **grown = lgi_realloc(batch->opaques, cap * sizeof *grown);
             if (!grown) {
                 pthread_mutex_unlock(&acc->lock);
-                return APPEND_NOMEM;
+                return reserved ? APPEND_NOMEM : NEEDS_MEMORY;
             }
             batch->opaques = grown;
             batch->opaque_cap = cap;
         }
+        size_t before = lgi_batch_builder_size(&batch->builder);
         if (lgi_batch_builder_add(&batch->builder, r) != 0) {
             pthread_mutex_unlock(&acc->lock);
-            return APPEND_NOMEM;
+            return reserved ? APPEND_NOMEM : NEEDS_MEMORY;
         }
         if (batch->opaques)
             batch->opaques[batch->builder.count - 1] = message_opaque;
-        batch->memory += sizes[i];
+        if (!reserved)
+            batch->credit -= size;
+        batch->memory += size;
+        /* Only this thread writes them (lock held): no read-modify-write
+         * atomics needed. */
+        atomic_store_explicit(
+            &acc->accepted,
+            atomic_load_explicit(&acc->accepted, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+        atomic_store_explicit(
+            &acc->accepted_bytes,
+            atomic_load_explicit(&acc->accepted_bytes, memory_order_relaxed) +
+                size,
+            memory_order_relaxed);
         (*appendedp)++;
+        if (batch->builder.count == 1)
+            batch_take_credit(producer, batch,
+                              lgi_batch_builder_size(&batch->builder) - before,
+                              size);
         /* Full for practical purposes once another record like this one
          * would not fit: send it now instead of after linger.ms. */
         if (lgi_batch_builder_size(&batch->builder) + size > batch->limit)
@@ -937,7 +1104,10 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
         return lgi_error(LG_ERR_RECORD_TOO_LARGE,
                          "records of %zu bytes are over buffer.memory "
                          "%" PRId64, total, producer->buffer_memory);
-    if ((err = memory_reserve(producer, total)))
+    /* One record first tries the open batch's credit; a failed try
+     * changes nothing, and the record is then charged on its own. */
+    int reserved = n > 1;
+    if (reserved && (err = memory_reserve(producer, total)))
         return err;
 
     int sticky = 0;
@@ -955,9 +1125,16 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
             outcome = APPEND_TXN_FAILED;
         else if (acc)
             outcome = accumulate(producer, acc, fields, sizes, n,
-                                 message_opaque, sticky, &appended);
+                                 message_opaque, sticky, reserved,
+                                 &appended);
         if (outcome == APPENDED)
             break;
+        if (outcome == NEEDS_MEMORY) {
+            if ((err = memory_reserve(producer, total)))
+                return err;
+            reserved = 1;
+            continue;
+        }
         if (outcome == NEEDS_NEW_BATCH) {
             /* KIP-480: a new batch in the sticky partition moves the
              * sticky partition; the record opens its batch there. */
@@ -971,17 +1148,14 @@ static lg_err_t produce_fields(lg_producer_t *producer, const char *topic,
         size_t kept = 0;
         for (size_t i = 0; i < appended; i++)
             kept += sizes[i];
-        memory_release(producer, total - kept);
-        atomic_fetch_add(&producer->accepted, (long long)appended);
+        if (reserved)
+            memory_release(producer, total - kept);
         if (outcome == APPEND_TXN_FAILED)
             return err;
         return lgi_error(LG_ERR_NOMEM,
                          "lg_produce: out of memory queueing a record for "
                          "topic \"%s\"", topic);
     }
-    atomic_fetch_add_explicit(&producer->accepted, (long long)n,
-                              memory_order_relaxed);
-    lgi_count(&producer->stat_bytes, (uint64_t)total);
     return LG_OK;
 }
 
@@ -1005,11 +1179,14 @@ LG_API lg_err_t lg_produce(lg_producer_t *producer, const char *topic,
     if (!producer || !topic)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_produce: producer and topic must not be NULL");
-    lg_err_t err = check_bytes("key", key, key_len);
-    if (err == LG_OK)
-        err = check_bytes("value", value, value_len);
-    if (err)
+    /* One test for the usual case; check_bytes says what is wrong. */
+    if ((!key && key_len) || (!value && value_len) || key_len > INT32_MAX ||
+        value_len > INT32_MAX) {
+        lg_err_t err = check_bytes("key", key, key_len);
+        if (err == LG_OK)
+            err = check_bytes("value", value, value_len);
         return err;
+    }
     if (timestamp < 0 && timestamp != LG_TIMESTAMP_NOW)
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_produce: timestamp %" PRId64 " is negative (use "
@@ -1090,9 +1267,17 @@ static void inflight_end(lg_producer_t *producer) {
     pthread_mutex_unlock(&producer->inflight_lock);
 }
 
+/* Replicated partitions add two (Kafka's NOT_LEADER_OR_FOLLOWER and
+ * REQUEST_TIMED_OUT): LG_ERR_NOT_LEADER means the batch is in no majority
+ * (refused, or truncated away by a new leader), so a re-send cannot
+ * duplicate it and succeeds once this engine leads again;
+ * LG_ERR_TIMED_OUT (acks=all not committed in time) leaves the outcome
+ * unknown, so only an idempotent producer re-sends it -- a copy the log
+ * already holds is then acknowledged with its original offsets. */
 static int retriable(const lg_producer_t *producer, lg_err_t err) {
-    return err == LG_ERR_DISK_FULL ||
-           (producer->idempotent && err == LG_ERR_OUT_OF_ORDER_SEQUENCE);
+    return err == LG_ERR_DISK_FULL || err == LG_ERR_NOT_LEADER ||
+           (producer->idempotent && (err == LG_ERR_OUT_OF_ORDER_SEQUENCE ||
+                                     err == LG_ERR_TIMED_OUT));
 }
 
 /* lgi_append_done_fn: on the I/O thread (or the sender, when the append
@@ -1101,6 +1286,9 @@ static void append_done(void *opaque, lg_err_t err, int64_t base_offset) {
     pbatch_t *batch = opaque;
     lg_producer_t *producer = batch->producer;
     lgi_engine_release(producer->engine, &batch->ref);
+    if (atomic_fetch_sub(&batch->accumulator->in_flight, 1) >=
+        LGI_PRODUCER_STATE_BATCHES)
+        wake_sender(producer); /* batches may be held back for the slot */
     if (retriable(producer, err) && !atomic_load(&producer->closing)) {
         int64_t now = monotonic_ms();
         if (now - batch->created_ms < producer->delivery_timeout_ms) {
@@ -1120,6 +1308,8 @@ static void append_done(void *opaque, lg_err_t err, int64_t base_offset) {
     /* Last: once inflight reaches 0 destroy may free the producer. */
     inflight_end(producer);
 }
+
+static void retry_insert(accumulator_t *acc, pbatch_t *batch);
 
 /* Seals batch and hands it to its partition, or completes it with the
  * reason it cannot be sent. */
@@ -1162,6 +1352,15 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
         lgi_conf_int(conf, LGI_CONF_MESSAGE_TIMESTAMP_TYPE) ==
         LGI_TIMESTAMP_LOG_APPEND_TIME;
     accumulator_t *acc = batch->accumulator;
+    if (producer->idempotent && lgi_partition_replicated(batch->ref.partition) &&
+        atomic_load(&acc->in_flight) >= LGI_PRODUCER_STATE_BATCHES) {
+        /* Held back until an append of the partition completes (see
+         * accumulator.in_flight); batches behind it queue after it. */
+        lgi_engine_release(producer->engine, &batch->ref);
+        batch->retry_at_ms = now;
+        retry_insert(acc, batch);
+        return;
+    }
     int fresh_sequence = 0;
     if (producer->idempotent) {
         if (batch->stamped_epoch != producer->producer_epoch) {
@@ -1200,6 +1399,7 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
     pthread_mutex_lock(&producer->inflight_lock);
     producer->inflight++;
     pthread_mutex_unlock(&producer->inflight_lock);
+    atomic_fetch_add(&acc->in_flight, 1);
     lgi_partition_append_async(batch->ref.partition, data, len,
                                producer->acks, options.now_ms, append_done,
                                batch);
@@ -1482,12 +1682,30 @@ LG_API lg_err_t lg_producer_flush(lg_producer_t *producer, int timeout_ms) {
  * Life cycle
  * --------------------------------------------------------------------- */
 
+/* Records accepted by lg_produce so far, summed over the accumulators;
+ * with bytesp, their buffer.memory charges too. */
+static long long producer_accepted(lg_producer_t *producer, uint64_t *bytesp) {
+    long long records = 0;
+    uint64_t bytes = 0;
+    for (accumulator_t *acc = atomic_load(&producer->registry); acc;
+         acc = acc->registry_next) {
+        records += atomic_load_explicit(&acc->accepted, memory_order_relaxed);
+        bytes += atomic_load_explicit(&acc->accepted_bytes,
+                                      memory_order_relaxed);
+    }
+    if (bytesp)
+        *bytesp = bytes;
+    return records;
+}
+
 LG_API size_t lg_producer_queue_length(const lg_producer_t *producer) {
     if (!producer)
         return 0;
     lg_producer_t *p = (lg_producer_t *)producer; /* atomics are not const */
+    /* finished first: a record counted finished was counted accepted
+     * before, so the difference cannot go negative from a race. */
     long long finished = atomic_load(&p->finished);
-    long long accepted = atomic_load(&p->accepted);
+    long long accepted = producer_accepted(p, NULL);
     return accepted > finished ? (size_t)(accepted - finished) : 0;
 }
 
@@ -1503,7 +1721,7 @@ LG_API lg_err_t lg_producer_set_delivery_callback(lg_producer_t *producer,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_producer_set_delivery_callback: producer is "
                          "NULL");
-    if (atomic_load(&producer->accepted) != 0)
+    if (producer_accepted(producer, NULL) != 0)
         return lgi_error(LG_ERR_STATE,
                          "lg_producer_set_delivery_callback: records were "
                          "already produced; set the callback before the "
@@ -1534,6 +1752,8 @@ static void producer_free(lg_producer_t *producer) {
     }
     topic_table_t *table = atomic_load(&producer->topics);
     lgi_free(table);
+    for (size_t i = 0; i < producer->pool_count; i++)
+        lgi_buf_free(&producer->pool[i]);
     while (producer->retired) {
         retired_t *r = producer->retired;
         producer->retired = r->next;
@@ -1550,6 +1770,7 @@ static void producer_free(lg_producer_t *producer) {
     pthread_mutex_destroy(&producer->live_lock);
     pthread_mutex_destroy(&producer->inflight_lock);
     pthread_mutex_destroy(&producer->event_lock);
+    pthread_mutex_destroy(&producer->pool_lock);
     pthread_cond_destroy(&producer->inflight_done);
     lgi_free(producer);
 }
@@ -1558,7 +1779,7 @@ static void discard_list(lg_producer_t *producer, pbatch_t *list) {
     while (list) {
         pbatch_t *next = list->next;
         live_remove(producer, list);
-        batch_free(list);
+        batch_free(producer, list);
         list = next;
     }
 }
@@ -1745,6 +1966,7 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
     pthread_mutex_init(&p->live_lock, NULL);
     pthread_mutex_init(&p->inflight_lock, NULL);
     pthread_mutex_init(&p->event_lock, NULL);
+    pthread_mutex_init(&p->pool_lock, NULL);
     p->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->event_fd < 0) {
         err = lgi_error_errno(LG_ERR_IO, errno, "lg_producer_new: eventfd");
@@ -1782,10 +2004,7 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
 /* Fills stats for the engine's statistics renderers.  Any thread, while
  * the producer is registered. */
 void lgi_producer_stats(lg_producer_t *producer, lgi_producer_stats_t *stats) {
-    stats->records = (uint64_t)atomic_load_explicit(&producer->accepted,
-                                                    memory_order_relaxed);
-    stats->bytes = atomic_load_explicit(&producer->stat_bytes,
-                                        memory_order_relaxed);
+    stats->records = (uint64_t)producer_accepted(producer, &stats->bytes);
     stats->delivered = atomic_load_explicit(&producer->stat_delivered,
                                             memory_order_relaxed);
     stats->failed = atomic_load_explicit(&producer->stat_failed,

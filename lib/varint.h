@@ -23,10 +23,12 @@ static inline uint32_t lgi_zigzag32(int32_t value) {
     return ((uint32_t)value << 1) ^ (uint32_t)(value >> 31);
 }
 
-/* Bytes of the base-128 encoding of raw: one per started 7 bits. */
+/* Bytes of the base-128 encoding of raw: one per started 7 bits, i.e.
+ * ceil(bits / 7), computed as (floor(log2) * 9 + 73) / 64, which equals it
+ * for every bit length 1..64 and needs no division. */
 static inline size_t lgi_unsigned_varint_size(uint64_t raw) {
-    int bits = 64 - __builtin_clzll(raw | 1);
-    return (size_t)(bits + 6) / 7;
+    unsigned log2 = 63u - (unsigned)__builtin_clzll(raw | 1);
+    return (size_t)((log2 * 9 + 73) / 64);
 }
 
 static inline size_t lgi_unsigned_varint_write(uint8_t *out, uint64_t raw) {

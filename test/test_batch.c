@@ -7,6 +7,7 @@
 #include "batch.h"
 
 #include "alloc.h"
+#include "batch_builder.h"
 #include "compress.h"
 #include "crc32c.h"
 #include "records.h"
@@ -815,6 +816,76 @@ START_TEST(iterator_rejects_null_arguments) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- builder */
+
+/* The producer's incremental builder writes the bytes lgi_batch_encode
+ * writes, for records whose body lengths sit on both sides of every varint
+ * width the length prefix can take (64 and 8192 bytes, zig-zag), where
+ * the builder's guess of the prefix width is wrong and it moves the body,
+ * with keys and values null, empty and sized, and headers. */
+START_TEST(builder_writes_the_bytes_the_encoder_writes) {
+    static uint8_t payload[20000];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 7 + 3);
+    const size_t sizes[] = {0,  1,  20,   30,   40,   50,   55,   57,
+                            60, 63, 64,   90,   100,  127,  128,  8150,
+                            8160, 8170, 8180, 8191, 8192, 8200, 16383,
+                            16384};
+    size_t n = sizeof sizes / sizeof sizes[0];
+    for (int with_headers = 0; with_headers < 2; with_headers++) {
+        lg_records_t *records = lg_records_new();
+        lgi_batch_builder_t builder = {0};
+        ck_assert_int_eq(lgi_batch_builder_reset(&builder, 64), 0);
+        for (size_t i = 0; i < n * 3; i++) {
+            size_t size = sizes[i % n];
+            int shape = (int)(i / n); /* 0: null key, 1: empty, 2: sized */
+            const void *key = shape == 0 ? NULL : payload + 5;
+            size_t key_len = shape == 2 ? 3 + i % 5 : 0;
+            const void *value = size == 0 && shape == 0 ? NULL : payload;
+            int64_t timestamp = 1700000000000LL + (int64_t)(i * 37 % 101);
+            ck_assert_int_eq(lg_records_add(records, key, key_len, value,
+                                            size, timestamp),
+                             LG_OK);
+            if (with_headers)
+                ck_assert_int_eq(lg_records_add_header(records, "h", 1,
+                                                       payload, i % 70),
+                                 LG_OK);
+            const lgi_record_desc_t *d = &records->descs[i];
+            lgi_record_fields_t fields = {
+                .timestamp = timestamp,
+                .key = d->key_len >= 0 ? records->arena.data + d->key_off
+                                       : NULL,
+                .key_len = d->key_len,
+                .value = d->value_len >= 0
+                             ? records->arena.data + d->value_off
+                             : NULL,
+                .value_len = d->value_len,
+                .header_count = d->header_count,
+                .headers = records->arena.data + d->headers_off,
+                .headers_len = d->headers_len,
+            };
+            ck_assert_int_eq(lgi_batch_builder_add(&builder, &fields), 0);
+        }
+        lgi_batch_options_t options;
+        lgi_batch_options_init(&options);
+        lgi_buf_t encoded = LGI_BUF_INIT;
+        ck_assert_int_eq(lgi_batch_encode(&encoded, records, &options),
+                         LG_OK);
+        uint8_t *built;
+        size_t built_len;
+        ck_assert_int_eq(
+            lgi_batch_builder_seal(&builder, &options, &built, &built_len),
+            LG_OK);
+        ck_assert_uint_eq(built_len, encoded.len);
+        ck_assert(memcmp(built, encoded.data, built_len) == 0);
+        lgi_free(built);
+        lgi_buf_free(&encoded);
+        lgi_batch_builder_free(&builder);
+        lg_records_destroy(records);
+    }
+}
+END_TEST
+
 static Suite *batch_suite(void) {
     Suite *s = suite_create("batch");
     TCase *enc = tcase_create("encode");
@@ -825,6 +896,7 @@ static Suite *batch_suite(void) {
     tcase_add_test(enc, log_append_time_gives_every_record_max_timestamp);
     tcase_add_test(enc, encode_rejects_bad_arguments);
     tcase_add_test(enc, control_batch_carries_an_end_transaction_marker);
+    tcase_add_test(enc, builder_writes_the_bytes_the_encoder_writes);
     suite_add_tcase(s, enc);
 
     TCase *rt = tcase_create("round trip");

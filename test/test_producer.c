@@ -281,6 +281,68 @@ START_TEST(full_buffer_memory_fails_fast_or_after_max_block) {
 }
 END_TEST
 
+START_TEST(buffer_memory_bound_is_exact_with_batch_credit) {
+    ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
+    /* Room for many batches: open batches take buffer.memory ahead for
+     * the records they will hold, yet the records accepted are exactly
+     * those whose charges (536 bytes each) fit. */
+    const char *props[] = {"buffer.memory", "65536", "linger.ms", "600000",
+                           NULL};
+    reports_t *r = reports_new();
+    lg_producer_t *producer = new_producer(r, props);
+    char value[500];
+    memset(value, 'x', sizeof value);
+    int accepted = 0;
+    lg_err_t err;
+    while ((err = lg_produce(producer, "t", 0, NULL, 0, value, sizeof value,
+                             LG_TIMESTAMP_NOW, NULL)) == LG_OK)
+        accepted++;
+    ck_assert_int_eq(err, LG_ERR_QUEUE_FULL);
+    ck_assert_int_eq(accepted, 65536 / 536);
+    ck_assert_uint_eq(lg_producer_queue_length(producer), (size_t)accepted);
+    ck_assert_int_eq(lg_producer_flush(producer, 10000), LG_OK);
+    ck_assert_uint_eq(r->count, (size_t)accepted);
+    ck_assert_uint_eq(lg_producer_queue_length(producer), 0);
+    /* Everything came back: the same number fits again. */
+    int again = 0;
+    while (lg_produce(producer, "t", 0, NULL, 0, value, sizeof value,
+                      LG_TIMESTAMP_NOW, NULL) == LG_OK)
+        again++;
+    ck_assert_int_eq(again, accepted);
+    lg_producer_destroy(producer);
+    reports_free(r);
+}
+END_TEST
+
+START_TEST(records_go_to_the_topic_named_in_each_call) {
+    ck_assert_int_eq(lg_topic_create(engine, "a", 1, NULL), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "b", 1, NULL), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "bb", 1, NULL), LG_OK);
+    lg_producer_t *producer = new_producer(NULL, NULL);
+    /* One buffer rewritten between calls: the topic is its name, not the
+     * pointer. */
+    char name[8];
+    const char *names[] = {"a", "b", "b", "bb", "a", "a", "bb"};
+    int64_t expected[3] = {0, 0, 0};
+    for (int i = 0; i < 700; i++) {
+        int which = i % 7;
+        snprintf(name, sizeof name, "%s", names[which]);
+        ck_assert_int_eq(lg_produce(producer, name, 0, NULL, 0, "v", 1,
+                                    LG_TIMESTAMP_NOW, NULL),
+                         LG_OK);
+        expected[strcmp(name, "a") == 0 ? 0 : strcmp(name, "b") == 0 ? 1 : 2]++;
+    }
+    ck_assert_int_eq(lg_producer_flush(producer, 10000), LG_OK);
+    const char *topics[] = {"a", "b", "bb"};
+    for (int t = 0; t < 3; t++) {
+        int64_t batches, records;
+        read_partition(topics[t], 0, &batches, &records);
+        ck_assert_int_eq(records, expected[t]);
+    }
+    lg_producer_destroy(producer);
+}
+END_TEST
+
 static void *flush_later(void *arg) {
     usleep(50 * 1000);
     ck_assert_int_eq(lg_producer_flush(arg, 10000), LG_OK);
@@ -654,6 +716,8 @@ int main(void) {
     tcase_add_test(tc, flush_times_out_when_appends_cannot_finish);
     tcase_add_test(tc, full_buffer_memory_fails_fast_or_after_max_block);
     tcase_add_test(tc, blocked_produce_resumes_when_memory_is_freed);
+    tcase_add_test(tc, buffer_memory_bound_is_exact_with_batch_credit);
+    tcase_add_test(tc, records_go_to_the_topic_named_in_each_call);
     tcase_add_test(tc, record_over_max_message_bytes_is_rejected);
     tcase_add_test(tc, bad_arguments_and_unknown_targets_are_errors);
     tcase_add_test(tc, zstd_topic_and_producer_compression_round_trip);
