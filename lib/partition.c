@@ -471,12 +471,33 @@ static int epochs_parse(lgi_partition_t *partition, const char *body) {
 
 /* Recovery callback: Kafka assigns a batch's epoch when it is newer than
  * the cache's latest. */
-static void epochs_learn(void *opaque, const lgi_batch_header_t *header) {
+static int epochs_learn(void *opaque, const lgi_batch_header_t *header) {
     lgi_partition_t *partition = opaque;
     if (header->partition_leader_epoch >= 0 &&
         header->partition_leader_epoch > epochs_latest(partition))
         (void)epochs_push(partition, header->partition_leader_epoch,
                           header->base_offset);
+    return 0;
+}
+
+/* Recovery callback for scanned segments when the checkpoint was read.
+ * append stores the checkpoint before it writes the first batch of a
+ * newer epoch, so every batch that really reached the disk carries the
+ * epoch the checkpoint gives its offset (-1 before the first entry).  The
+ * epoch field lies outside the batch CRC (Kafka's format): a batch whose
+ * first sector was torn while its later sectors landed passes the CRC
+ * with a wrong epoch, which would make a replica's log look more or less
+ * up to date than it is (found by test_replica_sim's torn sectors).  Such
+ * a batch is rejected: the log is truncated there. */
+static int epochs_check(void *opaque, const lgi_batch_header_t *header) {
+    lgi_partition_t *partition = opaque;
+    int32_t expected = -1;
+    for (size_t i = partition->epoch_count; i-- > 0;)
+        if (partition->epochs[i].start_offset <= header->base_offset) {
+            expected = partition->epochs[i].epoch;
+            break;
+        }
+    return header->partition_leader_epoch == expected ? 0 : -1;
 }
 
 /* Feeds every batch header of segment to epochs_learn (used when the
@@ -795,8 +816,9 @@ static lg_err_t recover_segments(lgi_partition_t *partition,
             continue;
         }
         int64_t truncated = 0;
-        err = lgi_segment_recover(segment, epochs_learn, partition,
-                                  &truncated, NULL);
+        err = lgi_segment_recover(segment,
+                                  epochs_ok ? epochs_check : epochs_learn,
+                                  partition, &truncated, NULL);
         if (err != LG_OK)
             return err;
         /* The scanned bytes may exist only in the page cache of a crashed

@@ -88,8 +88,10 @@
  * fencing an older producer with the same transactional.id.  Between
  * begin and commit/abort every record goes to a partition registered with
  * the coordinator first (txn_register, once per partition per
- * transaction, on the producing thread before the record is queued), and
- * its batch is sealed with the transactional attribute.  Commit and abort
+ * transaction, on the producing thread before the record is queued; the
+ * sender makes the registrations durable with one lgi_txn_sync before it
+ * hands off the next batch), and its batch is sealed with the
+ * transactional attribute.  Commit and abort
  * flush first, so no batch of the transaction can land after its marker;
  * a batch that failed makes commit return LG_ERR_TXN_ABORTABLE, and the
  * abort that follows takes a new epoch from the coordinator (instead of
@@ -262,6 +264,7 @@ struct lg_producer {
     atomic_ullong txn_serial;      /* bumped by every begin */
     atomic_int txn_failed;         /* a batch of the transaction failed */
     atomic_int txn_fenced;         /* a batch met LG_ERR_PRODUCER_FENCED */
+    atomic_int txn_unsynced;       /* a registration awaits lgi_txn_sync */
     lg_delivery_fn callback;
     void *callback_opaque;
     int event_fd;
@@ -1041,8 +1044,11 @@ static lg_err_t txn_register(lg_producer_t *producer, accumulator_t *acc) {
         producer->producer_epoch, acc->topic->name, acc->partition);
     if (err == LG_ERR_PRODUCER_FENCED)
         atomic_store(&producer->txn_state, TXN_FENCED);
-    if (err == LG_OK)
+    if (err == LG_OK) {
+        /* Before the record is queued, so the sender sees the flag. */
+        atomic_store(&producer->txn_unsynced, 1);
         atomic_store(&acc->txn_registered, serial);
+    }
     return err;
 }
 
@@ -1318,6 +1324,19 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
     if (now - batch->created_ms >= producer->delivery_timeout_ms) {
         batch_complete(producer, batch, LG_ERR_TIMED_OUT, -1);
         return;
+    }
+    /* Partitions registered with the transaction since the last sync must
+     * be durable in __transaction_state before any transactional data is
+     * written: one fdatasync for all of them (txn.c, INVARIANTS).  On
+     * failure the batch fails, which makes the transaction abortable. */
+    if (producer->transactional_id &&
+        atomic_exchange(&producer->txn_unsynced, 0)) {
+        lg_err_t err = lgi_txn_sync(producer->engine);
+        if (err != LG_OK) {
+            atomic_store(&producer->txn_unsynced, 1);
+            batch_complete(producer, batch, err, -1);
+            return;
+        }
     }
     lg_err_t err = lgi_engine_acquire(producer->engine, t->name,
                                       batch->accumulator->partition,

@@ -74,8 +74,9 @@
  * an operator makes a node leader without votes when no majority can ever
  * return, accepting the loss of whatever only the lost nodes held.
  *
- * Storage: test/support/memlog.c (simulator) or lib/replica_log.c (a real
- * partition; one entry = one record batch).
+ * Storage: test/support/simdisk.c (simulator), test/support/memlog.c (unit
+ * tests) or lib/replica_log.c (a real partition; one entry = one record
+ * batch).
  *
  * Engine wiring: lib/replication.c.  Not here yet: replica set changes.
  */
@@ -405,7 +406,9 @@ static void update_hw(lgi_replica_node_t *node, group_t *g) {
             ends[j - 1] = t;
         }
     int64_t majority = ends[g->voter_count / 2];
-    if (majority > g->leader_epoch_start && majority > g->hw)
+    if ((majority > g->leader_epoch_start ||
+         node->config.unsafe_commit_before_marker) &&
+        majority > g->hw)
         g->hw = majority;
 }
 
@@ -417,8 +420,15 @@ static void on_vote(lgi_replica_node_t *node, group_t *g, int32_t from,
                     const lgi_msg_t *m) {
     if (m->node != from)
         return;
-    if (m->epoch > g->epoch && become_follower(node, g, m->epoch, -1) != 0)
-        return;
+    /* A larger epoch is adopted, but only a granted vote restarts the
+     * election timer (Raft 5.2): a candidate whose log is behind must not
+     * keep the voters that could win from ever standing. */
+    int64_t deadline = g->election_deadline;
+    if (m->epoch > g->epoch) {
+        if (become_follower(node, g, m->epoch, -1) != 0)
+            return;
+        g->election_deadline = deadline;
+    }
     lgi_msg_t r;
     base_msg(g, &r, LGI_MSG_VOTE_RESPONSE);
     r.node = node->config.node_id;
@@ -906,10 +916,30 @@ lg_err_t lgi_quorum_state_save(const char *path, int32_t epoch,
                                int32_t voted_for) {
     if (path == NULL || epoch < 0 || voted_for < -1)
         return lgi_error(LG_ERR_INVALID_ARG, "quorum state: bad argument");
-    char body[64];
-    int len = snprintf(body, sizeof body, "epoch %" PRId32 "\nvoted_for %" PRId32
-                       "\n", epoch, voted_for);
-    return lgi_metafile_write(path, body, (size_t)len);
+    char body[LGI_QUORUM_STATE_MAX_BODY];
+    size_t len = lgi_quorum_state_body(epoch, voted_for, body);
+    return lgi_metafile_write(path, body, len);
+}
+
+size_t lgi_quorum_state_body(int32_t epoch, int32_t voted_for,
+                             char body[LGI_QUORUM_STATE_MAX_BODY]) {
+    int len = snprintf(body, LGI_QUORUM_STATE_MAX_BODY,
+                       "epoch %" PRId32 "\nvoted_for %" PRId32 "\n", epoch,
+                       voted_for);
+    return (size_t)len;
+}
+
+lg_err_t lgi_quorum_state_parse(const char *body, const char *name,
+                                int32_t *epochp, int32_t *voted_forp) {
+    int32_t epoch, vote;
+    char extra;
+    int n = sscanf(body, "epoch %" SCNd32 " voted_for %" SCNd32 " %c", &epoch,
+                   &vote, &extra);
+    if (n != 2 || epoch < 0 || vote < -1)
+        return lgi_error(LG_ERR_CORRUPT, "quorum state %s: unparsable", name);
+    *epochp = epoch;
+    *voted_forp = vote;
+    return LG_OK;
 }
 
 lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
@@ -925,14 +955,7 @@ lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
     lg_err_t err = lgi_metafile_read(path, &body, &len);
     if (err != LG_OK)
         return err;
-    int32_t epoch, vote;
-    char extra;
-    int n = sscanf(body, "epoch %" SCNd32 " voted_for %" SCNd32 " %c", &epoch,
-                   &vote, &extra);
+    err = lgi_quorum_state_parse(body, path, epochp, voted_forp);
     lgi_free(body);
-    if (n != 2 || epoch < 0 || vote < -1)
-        return lgi_error(LG_ERR_CORRUPT, "quorum state %s: unparsable", path);
-    *epochp = epoch;
-    *voted_forp = vote;
-    return LG_OK;
+    return err;
 }

@@ -176,6 +176,10 @@ typedef struct lgi_replica_config {
      * durable without fsync (acks before durability).  Must make the
      * simulator's checker fail. */
     int unsafe_skip_fsync;
+    /* Test only: a deliberately broken leader that moves the HW over
+     * entries of earlier epochs before its own epoch's marker is on a
+     * majority (Raft's Figure 8 bug).  Must make the checker fail. */
+    int unsafe_commit_before_marker;
 } lgi_replica_config_t;
 
 lg_err_t lgi_replica_node_create(const lgi_replica_config_t *config,
@@ -248,6 +252,16 @@ lg_err_t lgi_quorum_state_save(const char *path, int32_t epoch,
                                int32_t voted_for);
 lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
                                int32_t *voted_forp);
+
+/* The file's body text for (epoch, voted_for) into body (NUL-terminated);
+ * returns its length.  And the inverse over a NUL-terminated body (name
+ * for the message): LG_ERR_CORRUPT unless it is exactly that text.  Split
+ * out so the simulator's in-memory files go through the same code. */
+#define LGI_QUORUM_STATE_MAX_BODY 64
+size_t lgi_quorum_state_body(int32_t epoch, int32_t voted_for,
+                             char body[LGI_QUORUM_STATE_MAX_BODY]);
+lg_err_t lgi_quorum_state_parse(const char *body, const char *name,
+                                int32_t *epochp, int32_t *voted_forp);
 
 /* Entry data of the marker a new leader appends in its epoch (the control
  * "leader change" record).  Readers skip entries equal to it. */
