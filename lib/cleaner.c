@@ -587,6 +587,21 @@ static lg_err_t transaction_decision(lgi_txn_clean_t *txn,
 /* A marker kept until its delete horizon: copied when it has one, else
  * re-encoded with horizon = now + delete.retention.ms; the horizon is
  * reported so the cleaner comes back for it. */
+/* Grows cleaner->records to hold at least count records (a batch's
+ * record_count); the buffer is reused across batches and only grows.
+ * Returns LG_ERR_NOMEM when it cannot, the buffer left as it was. */
+static lg_err_t reserve_records(lgi_cleaner_t *cleaner, int32_t count) {
+    if ((size_t)count <= cleaner->record_cap)
+        return LG_OK;
+    size_t cap = (size_t)count;
+    lgi_record_t *grown = lgi_realloc(cleaner->records, cap * sizeof(*grown));
+    if (!grown)
+        return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+    cleaner->records = grown;
+    cleaner->record_cap = cap;
+    return LG_OK;
+}
+
 static lg_err_t keep_marker_until_horizon(lgi_cleaner_t *cleaner,
                                           const uint8_t *batch,
                                           const lgi_batch_header_t *header,
@@ -598,18 +613,12 @@ static lg_err_t keep_marker_until_horizon(lgi_cleaner_t *cleaner,
     stats->records_kept += header->record_count;
     if (!(header->attributes & LGI_ATTR_DELETE_HORIZON)) {
         horizon = now_ms + settings->delete_retention_ms;
-        if ((size_t)header->record_count > cleaner->record_cap) {
-            size_t cap = (size_t)header->record_count;
-            lgi_record_t *grown =
-                lgi_realloc(cleaner->records, cap * sizeof(*grown));
-            if (!grown)
-                return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
-            cleaner->records = grown;
-            cleaner->record_cap = cap;
-        }
+        lg_err_t err = reserve_records(cleaner, header->record_count);
+        if (err != LG_OK)
+            return err;
         lgi_record_iter_t iter;
         size_t count = 0;
-        lg_err_t err = lgi_record_iter_init(&iter, batch, header,
+        err = lgi_record_iter_init(&iter, batch, header,
                                             &cleaner->scratch);
         for (int done = 0; err == LG_OK;) {
             lgi_record_t record;
@@ -677,17 +686,11 @@ static lg_err_t filter_batch(lgi_cleaner_t *cleaner,
         stats->records_kept += header->record_count;
         return LG_OK;
     }
-    if ((size_t)header->record_count > cleaner->record_cap) {
-        size_t cap = (size_t)header->record_count;
-        lgi_record_t *grown =
-            lgi_realloc(cleaner->records, cap * sizeof(*grown));
-        if (!grown)
-            return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
-        cleaner->records = grown;
-        cleaner->record_cap = cap;
-    }
+    lg_err_t err = reserve_records(cleaner, header->record_count);
+    if (err != LG_OK)
+        return err;
     lgi_record_iter_t iter;
-    lg_err_t err = lgi_record_iter_init(&iter, batch, header,
+    err = lgi_record_iter_init(&iter, batch, header,
                                         &cleaner->scratch);
     if (err != LG_OK)
         return err;
