@@ -31,6 +31,21 @@ static lg_err_t acquire_partition(lg_engine_t *engine, const char *topic,
     return lgi_engine_acquire(engine, topic, partition, ref);
 }
 
+/* The checks both read calls make before reading at offset of topic's
+ * partition: the offset is not negative and the caller may read the
+ * topic; on LG_OK *ref holds the partition (release it). */
+static lg_err_t acquire_for_read(lg_engine_t *engine, const char *topic,
+                                 int32_t partition, int64_t offset,
+                                 lgi_partition_ref_t *ref) {
+    if (offset < 0)
+        return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
+                         "offset %" PRId64 " is negative", offset);
+    lg_err_t err = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_TOPIC, topic);
+    if (err)
+        return err;
+    return acquire_partition(engine, topic, partition, ref);
+}
+
 LG_API lg_err_t lg_append(lg_engine_t *engine, const char *topic,
                           int32_t partition, const lg_records_t *records,
                           int acks, int64_t *base_offsetp) {
@@ -104,14 +119,8 @@ LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_read: engine, topic and fetchp must not be NULL");
     *fetchp = NULL;
-    if (offset < 0)
-        return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
-                         "offset %" PRId64 " is negative", offset);
-    lg_err_t err = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_TOPIC, topic);
-    if (err)
-        return err;
     lgi_partition_ref_t ref;
-    err = acquire_partition(engine, topic, partition, &ref);
+    lg_err_t err = acquire_for_read(engine, topic, partition, offset, &ref);
     if (err)
         return err;
     uint8_t *data = NULL;
@@ -136,14 +145,8 @@ LG_API lg_err_t lg_read_committed(lg_engine_t *engine, const char *topic,
                          "lg_read_committed: engine, topic and fetchp must "
                          "not be NULL");
     *fetchp = NULL;
-    if (offset < 0)
-        return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
-                         "offset %" PRId64 " is negative", offset);
-    lg_err_t err = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_TOPIC, topic);
-    if (err)
-        return err;
     lgi_partition_ref_t ref;
-    err = acquire_partition(engine, topic, partition, &ref);
+    lg_err_t err = acquire_for_read(engine, topic, partition, offset, &ref);
     if (err)
         return err;
     uint8_t *data = NULL;
