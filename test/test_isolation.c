@@ -34,11 +34,7 @@ static void teardown(void) {
     free(dir);
 }
 
-static lg_engine_t *open_engine(void) {
-    lg_engine_t *engine = NULL;
-    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
-    return engine;
-}
+static lg_engine_t *open_engine(void) { return lgt_engine_open(dir); }
 
 /* Topic "t" with partitions partitions and tiny segments, so the
  * transactions below span several. */
@@ -49,13 +45,9 @@ static void create_topic(lg_engine_t *engine, int partitions) {
     lg_conf_destroy(conf);
 }
 
+/* A transactional producer with its transactions initialized. */
 static lg_producer_t *txn_producer(lg_engine_t *engine, const char *id) {
-    lg_conf_t *conf = lg_conf_new();
-    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", id), LG_OK);
-    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
-    lg_producer_t *producer = NULL;
-    ck_assert_int_eq(lg_producer_new(engine, conf, &producer), LG_OK);
-    lg_conf_destroy(conf);
+    lg_producer_t *producer = lgt_txn_producer(engine, id, NULL);
     ck_assert_int_eq(lg_producer_init_transactions(producer), LG_OK);
     return producer;
 }
@@ -128,16 +120,11 @@ static size_t segments(lg_engine_t *engine, int32_t partition) {
 }
 
 static int64_t lso(lg_engine_t *engine, int32_t partition) {
-    int64_t value = -1;
-    ck_assert_int_eq(lg_watermarks_lso(engine, "t", partition, &value), LG_OK);
-    return value;
+    return lgt_lso(engine, "t", partition);
 }
 
 static int64_t high(lg_engine_t *engine, int32_t partition) {
-    int64_t value = -1;
-    ck_assert_int_eq(lg_watermarks(engine, "t", partition, NULL, &value),
-                     LG_OK);
-    return value;
+    return lgt_high(engine, "t", partition);
 }
 
 /* The scenario most tests share, on 3 partitions of tiny segments:

@@ -43,30 +43,11 @@ static void teardown(void) {
     free(dir);
 }
 
-static lg_engine_t *open_engine(void) {
-    lg_engine_t *engine = NULL;
-    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
-    return engine;
-}
+static lg_engine_t *open_engine(void) { return lgt_engine_open(dir); }
 
 static void create_topics(lg_engine_t *engine) {
     ck_assert_int_eq(lg_topic_create(engine, "t", 2, NULL), LG_OK);
     ck_assert_int_eq(lg_topic_create(engine, "in", 1, NULL), LG_OK);
-}
-
-static lg_producer_t *txn_producer(lg_engine_t *engine, const char *id,
-                                   const char *timeout_ms) {
-    lg_conf_t *conf = lg_conf_new();
-    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", id), LG_OK);
-    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
-    if (timeout_ms)
-        ck_assert_int_eq(lg_conf_set(conf, "transaction.timeout.ms",
-                                     timeout_ms),
-                         LG_OK);
-    lg_producer_t *producer = NULL;
-    ck_assert_int_eq(lg_producer_new(engine, conf, &producer), LG_OK);
-    lg_conf_destroy(conf);
-    return producer;
 }
 
 static void produce(lg_producer_t *producer, int32_t partition, int n) {
@@ -158,7 +139,7 @@ static int txn_state(lg_engine_t *engine, const char *id, int64_t *pidp,
 START_TEST(commit_writes_a_marker_to_every_partition_touched) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 5);
@@ -203,7 +184,7 @@ END_TEST
 START_TEST(abort_writes_abort_markers_and_the_producer_goes_on) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 4);
@@ -236,7 +217,7 @@ END_TEST
 START_TEST(calls_out_of_order_are_refused) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_ERR_STATE);
     ck_assert_int_eq(lg_produce(p, "t", 0, "k", 1, "v", 1, LG_TIMESTAMP_NOW,
                                 NULL),
@@ -282,7 +263,7 @@ END_TEST
 START_TEST(a_new_producer_fences_the_old_one_and_aborts_its_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *old = txn_producer(engine, "tx", NULL);
+    lg_producer_t *old = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(old), LG_OK);
     int64_t pid = -1;
     int16_t old_epoch = -1, epoch = -1;
@@ -291,7 +272,7 @@ START_TEST(a_new_producer_fences_the_old_one_and_aborts_its_transaction) {
     produce(old, 0, 3);
     ck_assert_int_eq(lg_producer_flush(old, -1), LG_OK);
 
-    lg_producer_t *young = txn_producer(engine, "tx", NULL);
+    lg_producer_t *young = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(young), LG_OK);
     int64_t young_pid;
     txn_state(engine, "tx", &young_pid, &epoch);
@@ -334,13 +315,13 @@ END_TEST
 START_TEST(an_old_epoch_is_fenced_in_the_partition_too) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *old = txn_producer(engine, "tx", NULL);
+    lg_producer_t *old = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(old), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(old), LG_OK);
     /* Registered with the coordinator, records still lingering. */
     produce(old, 0, 1);
     ck_assert_int_eq(lg_producer_flush(old, -1), LG_OK);
-    lg_producer_t *young = txn_producer(engine, "tx", NULL);
+    lg_producer_t *young = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(young), LG_OK);
     /* Partition 0 was registered already, so the producer does not ask
      * the coordinator again: the partition refuses the old epoch. */
@@ -360,7 +341,7 @@ END_TEST
 START_TEST(offsets_are_committed_only_with_the_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     lg_topic_partition_list_t *offsets = lg_topic_partition_list_new();
     ck_assert_int_eq(lg_topic_partition_list_add(offsets, "in", 0, 7),
@@ -408,7 +389,7 @@ END_TEST
 START_TEST(epoch_survives_restart) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     int64_t pid = -1, pid2 = -1;
     int16_t epoch = -1, epoch2 = -1;
@@ -420,7 +401,7 @@ START_TEST(epoch_survives_restart) {
                      LGI_TXN_EMPTY);
     ck_assert_int_eq(pid2, pid);
     ck_assert_int_eq(epoch2, epoch);
-    p = txn_producer(engine, "tx", NULL);
+    p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     txn_state(engine, "tx", &pid2, &epoch2);
     ck_assert_int_eq(pid2, pid);
@@ -433,7 +414,7 @@ END_TEST
 START_TEST(abandoned_transaction_times_out) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", "200");
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", "200");
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 1, 2);
@@ -560,25 +541,19 @@ END_TEST
 
 
 static int64_t lso(lg_engine_t *engine, int32_t partition) {
-    int64_t value = -2;
-    ck_assert_int_eq(lg_watermarks_lso(engine, "t", partition, &value),
-                     LG_OK);
-    return value;
+    return lgt_lso(engine, "t", partition);
 }
 
 static int64_t high(lg_engine_t *engine, int32_t partition) {
-    int64_t end = -2;
-    ck_assert_int_eq(lg_watermarks(engine, "t", partition, NULL, &end),
-                     LG_OK);
-    return end;
+    return lgt_high(engine, "t", partition);
 }
 
 START_TEST(lso_stops_at_the_oldest_open_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
     ck_assert_int_eq(lso(engine, 0), 0);
-    lg_producer_t *a = txn_producer(engine, "a", NULL);
-    lg_producer_t *b = txn_producer(engine, "b", NULL);
+    lg_producer_t *a = lgt_txn_producer(engine, "a", NULL);
+    lg_producer_t *b = lgt_txn_producer(engine, "b", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(a), LG_OK);
     ck_assert_int_eq(lg_producer_init_transactions(b), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(a), LG_OK);
@@ -641,7 +616,7 @@ static void lso_survives_restart(int rebuild_from_log) {
                      LG_OK);
     ck_assert_int_eq(lg_producer_flush(plain, -1), LG_OK);
     lg_producer_destroy(plain);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 2); /* offsets 1..2 */
@@ -654,7 +629,7 @@ static void lso_survives_restart(int rebuild_from_log) {
     ck_assert_int_eq(high(engine, 0), 3);
     ck_assert_int_eq(lso(engine, 0), 1);
     /* Its successor aborts it. */
-    p = txn_producer(engine, "tx", NULL);
+    p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lso(engine, 0), 4);
     lg_producer_destroy(p);
@@ -677,7 +652,7 @@ START_TEST(lso_after_a_crash_with_an_open_transaction) {
     ck_assert_int_eq(high(engine, 0), 2);
     ck_assert_int_eq(lso(engine, 0), 0);
     ck_assert_int_eq(lso(engine, 1), 0);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lso(engine, 0), 3);
     ck_assert_int_eq(lso(engine, 1), 3);
@@ -1019,7 +994,7 @@ START_TEST(registrations_survive_power_loss_before_the_data) {
         ck_assert_int_eq(lso(engine, partition), 0);
     }
     ck_assert_int_eq(txn_state(engine, "pl", NULL, NULL), LGI_TXN_ONGOING);
-    lg_producer_t *p = txn_producer(engine, "pl", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "pl", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     for (int32_t partition = 0; partition < 2; partition++) {
         scan_t s;
@@ -1041,7 +1016,7 @@ END_TEST
 START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     /* From here the first fdatasync is the sender's lgi_txn_sync: the
@@ -1069,7 +1044,7 @@ START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
     /* After a reopen the successor finishes the job: nothing of the
      * transaction is visible, nothing stays open. */
     engine = open_engine();
-    p = txn_producer(engine, "tx", NULL);
+    p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     scan(engine, 0, &s);
     ck_assert_int_eq(s.data_records, 0);
@@ -1085,7 +1060,7 @@ END_TEST
 START_TEST(a_failed_marker_fails_commit_and_open_completes_it) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 2);

@@ -6,6 +6,7 @@
 #endif
 #include "testutil.h"
 
+#include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -108,4 +109,44 @@ int lgt_open_fd_count(void) {
         n++;
     closedir(d);
     return n - 3; /* ".", ".." and the DIR's own descriptor */
+}
+
+/* ------------------------------------------------------------------------
+ * Engine calls
+ * --------------------------------------------------------------------- */
+
+lg_engine_t *lgt_engine_open(const char *dir) {
+    lg_engine_t *engine = NULL;
+    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
+    return engine;
+}
+
+lg_producer_t *lgt_txn_producer(lg_engine_t *engine, const char *id,
+                                const char *timeout_ms) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_ptr_nonnull(conf);
+    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", id), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
+    if (timeout_ms)
+        ck_assert_int_eq(lg_conf_set(conf, "transaction.timeout.ms",
+                                     timeout_ms),
+                         LG_OK);
+    lg_producer_t *producer = NULL;
+    ck_assert_int_eq(lg_producer_new(engine, conf, &producer), LG_OK);
+    lg_conf_destroy(conf);
+    return producer;
+}
+
+int64_t lgt_lso(lg_engine_t *engine, const char *topic, int32_t partition) {
+    int64_t value = -2;
+    ck_assert_int_eq(lg_watermarks_lso(engine, topic, partition, &value),
+                     LG_OK);
+    return value;
+}
+
+int64_t lgt_high(lg_engine_t *engine, const char *topic, int32_t partition) {
+    int64_t value = -2;
+    ck_assert_int_eq(lg_watermarks(engine, topic, partition, NULL, &value),
+                     LG_OK);
+    return value;
 }

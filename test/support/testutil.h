@@ -1,9 +1,12 @@
 /*
  * testutil.h -- helpers shared by the test suites: scratch directories,
- * whole-file reads/writes for corrupting data on purpose.
+ * whole-file reads/writes for corrupting data on purpose, and the engine
+ * calls several suites make the same way (those fail the running Check test when the call fails).
  */
 #ifndef LG_TESTUTIL_H
 #define LG_TESTUTIL_H
+
+#include "liblog.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,5 +39,20 @@ int lgt_truncate(const char *path, long long len);
 
 /* Number of open file descriptors of this process (for leak checks). */
 int lgt_open_fd_count(void);
+
+/* ---- engine calls (Check assertions) ---- */
+
+/* lg_engine_open(dir) with the default configuration. */
+lg_engine_t *lgt_engine_open(const char *dir);
+
+/* A transactional producer: transactional.id id, linger.ms 0 and, when
+ * timeout_ms is not NULL, that transaction.timeout.ms.  Transactions are
+ * not initialized. */
+lg_producer_t *lgt_txn_producer(lg_engine_t *engine, const char *id,
+                                const char *timeout_ms);
+
+/* The last stable offset and the high watermark of topic's partition. */
+int64_t lgt_lso(lg_engine_t *engine, const char *topic, int32_t partition);
+int64_t lgt_high(lg_engine_t *engine, const char *topic, int32_t partition);
 
 #endif
