@@ -344,18 +344,10 @@ START_TEST(eos_is_exactly_once_when_killed_and_restarted) {
     int kills = 0, finished = 0;
     for (int round = 0; !finished && round < 200; round++) {
         pid_t child = start_eos(arguments);
-        int status = 0;
-        pid_t done = 0;
-        if (kills < 10) {
-            usleep((useconds_t)(100000 + rand() % 300000));
-            done = waitpid(child, &status, WNOHANG);
-            if (done == 0) {
-                kill(child, SIGKILL);
-                kills++;
-            }
-        }
-        if (done == 0)
-            ck_assert_int_eq(waitpid(child, &status, 0), child);
+        int killed;
+        int status = lgt_wait_or_kill(
+            child, kills < 10 ? 100000 + rand() % 300000 : -1, &killed);
+        kills += killed;
         if (WIFEXITED(status)) {
             ck_assert_int_eq(WEXITSTATUS(status), 0);
             finished = 1;

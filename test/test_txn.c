@@ -799,18 +799,10 @@ START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
         ck_assert_int_ge(child, 0);
         if (child == 0)
             eos_worker();
-        int status;
-        pid_t done = 0;
-        if (kills < 12) {
-            usleep((useconds_t)(rand() % 40000));
-            done = waitpid(child, &status, WNOHANG);
-            if (done == 0) {
-                kill(child, SIGKILL);
-                kills++;
-            }
-        }
-        if (done == 0)
-            ck_assert_int_eq(waitpid(child, &status, 0), child);
+        int killed;
+        int status = lgt_wait_or_kill(child, kills < 12 ? rand() % 40000 : -1,
+                                      &killed);
+        kills += killed;
         if (WIFEXITED(status)) {
             ck_assert_int_eq(WEXITSTATUS(status), 0);
             finished = 1;

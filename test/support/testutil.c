@@ -8,12 +8,14 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 char *lgt_tmpdir(const char *tag) {
@@ -109,6 +111,26 @@ int lgt_open_fd_count(void) {
         n++;
     closedir(d);
     return n - 3; /* ".", ".." and the DIR's own descriptor */
+}
+
+int lgt_wait_or_kill(pid_t child, long delay_us, int *killedp) {
+    int status = 0;
+    pid_t done = 0;
+    if (killedp)
+        *killedp = 0;
+    if (delay_us >= 0) {
+        usleep((useconds_t)delay_us);
+        done = waitpid(child, &status, WNOHANG);
+        if (done == 0 && kill(child, SIGKILL) == 0 && killedp)
+            *killedp = 1;
+    }
+    if (done == 0)
+        done = waitpid(child, &status, 0);
+    if (done != child) {
+        perror("waitpid");
+        abort();
+    }
+    return status;
 }
 
 /* ------------------------------------------------------------------------

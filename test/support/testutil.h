@@ -1,7 +1,8 @@
 /*
  * testutil.h -- helpers shared by the test suites: scratch directories,
- * whole-file reads/writes for corrupting data on purpose, and the engine
- * calls several suites make the same way (those fail the running Check test when the call fails).
+ * whole-file reads/writes for corrupting data on purpose, child processes
+ * killed at random moments, and the engine calls several suites make the
+ * same way (those fail the running Check test when the call fails).
  */
 #ifndef LG_TESTUTIL_H
 #define LG_TESTUTIL_H
@@ -10,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A fresh empty directory under $TMPDIR (or /tmp); malloc'd path.
  * Aborts the test process if it cannot be made. */
@@ -39,6 +41,12 @@ int lgt_truncate(const char *path, long long len);
 
 /* Number of open file descriptors of this process (for leak checks). */
 int lgt_open_fd_count(void);
+
+/* Gives child up to delay_us microseconds to end by itself, then
+ * SIGKILLs it; delay_us < 0 waits for it to end.  Reaps child and returns
+ * its waitpid status; *killedp (may be NULL) is 1 when this call killed
+ * it, else 0.  Aborts the test process if child cannot be reaped. */
+int lgt_wait_or_kill(pid_t child, long delay_us, int *killedp);
 
 /* ---- engine calls (Check assertions) ---- */
 
