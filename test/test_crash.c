@@ -115,12 +115,6 @@ static long env_long(const char *name, long fallback) {
     return s && *s ? strtol(s, NULL, 10) : fallback;
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static lg_conf_t *engine_conf(void) {
     lg_conf_t *conf = lg_conf_new();
     ck_assert_ptr_nonnull(conf);
@@ -252,39 +246,16 @@ static void reset_expected(void) {
     }
 }
 
+static void on_ack(void *opaque, const uint8_t *record) {
+    ack_t ack;
+    memcpy(&ack, record, sizeof ack);
+    note_ack(&ack);
+}
+
 /* Reads acks from fd until EOF or deadline (ms, monotonic; -1: EOF). */
 static void drain_acks(int fd, int64_t deadline, uint8_t *buf, size_t *have) {
-    for (;;) {
-        int timeout = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
-            if (left <= 0)
-                return;
-            timeout = (int)left;
-        }
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int rc = poll(&pfd, 1, timeout);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(rc, 0);
-        if (rc == 0)
-            return;
-        ssize_t n = read(fd, buf + *have, 4096 - *have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(n, 0);
-        if (n == 0)
-            return;
-        *have += (size_t)n;
-        size_t whole = *have / sizeof(ack_t) * sizeof(ack_t);
-        for (size_t at = 0; at < whole; at += sizeof(ack_t)) {
-            ack_t ack;
-            memcpy(&ack, buf + at, sizeof ack);
-            note_ack(&ack);
-        }
-        memmove(buf, buf + whole, *have - whole);
-        *have -= whole;
-    }
+    lgt_drain_records(fd, deadline, buf, 4096, have, sizeof(ack_t), on_ack,
+                      NULL);
 }
 
 /* Reopens dir and checks one partition against every acknowledgement. */
@@ -360,11 +331,11 @@ static void run_rounds(int power_loss) {
     char *base_dir = lgt_tmpdir("crash");
     char *dir = lgt_path(base_dir, "data");
     char *journal = lgt_path(base_dir, "journal");
-    int64_t start = now_ms();
+    int64_t start = lgt_monotonic_ms();
     long rounds = 0, undone = 0, hard_kills = 0;
     total_acks = 0;
     reset_expected();
-    for (; rounds < kills && now_ms() - start < seconds * 1000; rounds++) {
+    for (; rounds < kills && lgt_monotonic_ms() - start < seconds * 1000; rounds++) {
         if (rounds % 100 == 0) {
             /* A fresh directory with the topic created and closed. */
             lgt_rmrf(dir);
@@ -396,7 +367,7 @@ static void run_rounds(int power_loss) {
         int64_t delay = 1 + (int64_t)(xorshift(&random_state) % 80);
         uint8_t buf[4096];
         size_t have = 0;
-        drain_acks(fds[0], now_ms() + delay, buf, &have);
+        drain_acks(fds[0], lgt_monotonic_ms() + delay, buf, &have);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
         drain_acks(fds[0], -1, buf, &have);
         close(fds[0]);
@@ -424,7 +395,7 @@ static void run_rounds(int power_loss) {
     printf("%s: %ld kills, %ld acknowledged records verified, %ld unsynced "
            "writes undone, %.1f s\n",
            power_loss ? "power loss" : "sigkill", hard_kills, total_acks,
-           undone, (double)(now_ms() - start) / 1000.0);
+           undone, (double)(lgt_monotonic_ms() - start) / 1000.0);
     ck_assert_int_ge(hard_kills, kills < 10 ? kills : 10);
     ck_assert_int_gt(total_acks, 0);
     if (power_loss && hard_kills >= 10)

@@ -103,12 +103,6 @@ static long env_long(const char *name, long fallback) {
     return s && *s ? strtol(s, NULL, 10) : fallback;
 }
 
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------------
  * The cluster: engines, transport, virtual time (child and parent)
  * --------------------------------------------------------------------- */
@@ -366,51 +360,37 @@ static void note(known_t *k, const report_t *r, const char *what) {
     k->hash[r->offset] = r->hash;
 }
 
+/* Where drain's reports go. */
+typedef struct drain_target {
+    known_t *known;
+    long *total;
+    const char *what;
+} drain_target_t;
+
+static void on_report(void *opaque, const uint8_t *record) {
+    drain_target_t *target = opaque;
+    report_t r;
+    memcpy(&r, record, sizeof r);
+    note(target->known, &r, target->what);
+    ++*target->total;
+}
+
 static void drain(int fd, int64_t deadline, uint8_t *buf, size_t *have,
                   known_t *k, long *total, const char *what) {
-    for (;;) {
-        int timeout = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - wall_ms();
-            if (left <= 0)
-                return;
-            timeout = (int)left;
-        }
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int rc = poll(&pfd, 1, timeout);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(rc, 0);
-        if (rc == 0)
-            return;
-        ssize_t n = read(fd, buf + *have, 4096 - *have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(n, 0);
-        if (n == 0)
-            return;
-        *have += (size_t)n;
-        size_t whole = *have / sizeof(report_t) * sizeof(report_t);
-        for (size_t at = 0; at < whole; at += sizeof(report_t)) {
-            report_t r;
-            memcpy(&r, buf + at, sizeof r);
-            note(k, &r, what);
-            ++*total;
-        }
-        memmove(buf, buf + whole, *have - whole);
-        *have -= whole;
-    }
+    drain_target_t target = {k, total, what};
+    lgt_drain_records(fd, deadline, buf, 4096, have, sizeof(report_t),
+                      on_report, &target);
 }
 
 /* Both pipes until the deadline (-1: until both reach EOF). */
 static void drain_both(int ack_fd, int seen_fd, int64_t deadline,
                        uint8_t bufs[2][4096], size_t have[2]) {
     do {
-        int64_t slice = deadline >= 0 ? wall_ms() + 5 : -1;
+        int64_t slice = deadline >= 0 ? lgt_monotonic_ms() + 5 : -1;
         drain(ack_fd, slice, bufs[0], &have[0], &acked, &total_acks,
               "acknowledged");
         drain(seen_fd, slice, bufs[1], &have[1], &seen, &total_seen, "seen");
-    } while (deadline >= 0 && wall_ms() < deadline);
+    } while (deadline >= 0 && lgt_monotonic_ms() < deadline);
 }
 
 /* The hashes of node i's records [0, end) by offset, checked intact and
@@ -533,11 +513,11 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
         snprintf(name, sizeof name, "node%d", i);
         dirs[i] = lgt_path(base_dir, name);
     }
-    int64_t start = wall_ms();
+    int64_t start = lgt_monotonic_ms();
     long rounds = 0, undone = 0;
     total_acks = total_seen = 0;
     for (; rounds < kills &&
-           (rounds == 0 || wall_ms() - start < seconds * 1000);
+           (rounds == 0 || lgt_monotonic_ms() - start < seconds * 1000);
          rounds++) {
         unlink(journal); /* never replay an old journal (test_crash.c) */
         int ack_pipe[2], seen_pipe[2];
@@ -557,7 +537,7 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
         int64_t delay = 100 + (int64_t)(xorshift(&random_state) % 400);
         uint8_t bufs[2][4096];
         size_t have[2] = {0, 0};
-        drain_both(ack_pipe[0], seen_pipe[0], wall_ms() + delay, bufs, have);
+        drain_both(ack_pipe[0], seen_pipe[0], lgt_monotonic_ms() + delay, bufs, have);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
         drain_both(ack_pipe[0], seen_pipe[0], -1, bufs, have);
         close(ack_pipe[0]);
@@ -575,7 +555,7 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
     printf("replicated power loss: %ld power cuts, %ld acknowledged and "
            "%ld seen records verified, %ld unsynced writes undone, %.1f s\n",
            rounds, total_acks, total_seen, undone,
-           (double)(wall_ms() - start) / 1000.0);
+           (double)(lgt_monotonic_ms() - start) / 1000.0);
     ck_assert_int_gt(total_acks, 0);
     if (rounds >= 20) /* a few cuts may each find everything synced */
         ck_assert_int_gt(undone, 0); /* the power cuts really lost data */

@@ -8,14 +8,17 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 char *lgt_tmpdir(const char *tag) {
@@ -131,6 +134,45 @@ int lgt_wait_or_kill(pid_t child, long delay_us, int *killedp) {
         abort();
     }
     return status;
+}
+
+int64_t lgt_monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void lgt_drain_records(int fd, int64_t deadline_ms, uint8_t *buf,
+                       size_t size, size_t *have, size_t record_size,
+                       lgt_record_fn on_record, void *opaque) {
+    for (;;) {
+        int timeout = -1;
+        if (deadline_ms >= 0) {
+            int64_t left = deadline_ms - lgt_monotonic_ms();
+            if (left <= 0)
+                return;
+            timeout = (int)left;
+        }
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int rc = poll(&pfd, 1, timeout);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        ck_assert_int_ge(rc, 0);
+        if (rc == 0)
+            return;
+        ssize_t n = read(fd, buf + *have, size - *have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_int_ge(n, 0);
+        if (n == 0)
+            return;
+        *have += (size_t)n;
+        size_t whole = *have / record_size * record_size;
+        for (size_t at = 0; at < whole; at += record_size)
+            on_record(opaque, buf + at);
+        memmove(buf, buf + whole, *have - whole);
+        *have -= whole;
+    }
 }
 
 /* ------------------------------------------------------------------------

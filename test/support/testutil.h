@@ -1,7 +1,7 @@
 /*
  * testutil.h -- helpers shared by the test suites: scratch directories,
  * whole-file reads/writes for corrupting data on purpose, child processes
- * killed at random moments, and the engine calls several suites make the
+ * killed at random moments and the reports they pipe to the parent, and the engine calls several suites make the
  * same way (those fail the running Check test when the call fails).
  */
 #ifndef LG_TESTUTIL_H
@@ -47,6 +47,23 @@ int lgt_open_fd_count(void);
  * its waitpid status; *killedp (may be NULL) is 1 when this call killed
  * it, else 0.  Aborts the test process if child cannot be reaped. */
 int lgt_wait_or_kill(pid_t child, long delay_us, int *killedp);
+
+/* Milliseconds on CLOCK_MONOTONIC (deadlines; not wall time). */
+int64_t lgt_monotonic_ms(void);
+
+/* Called with each whole record_size-byte record lgt_drain_records reads;
+ * record is not aligned (memcpy it). */
+typedef void (*lgt_record_fn)(void *opaque, const uint8_t *record);
+
+/* Reads fd -- a pipe a child writes fixed-size records of record_size
+ * bytes to -- until EOF, or until deadline_ms (lgt_monotonic_ms; -1: no
+ * deadline), calling on_record(opaque, record) for every whole record.
+ * buf (size bytes, at least record_size) holds *have bytes of a partial
+ * record between calls.  Retries EINTR; fails the Check test on other
+ * read or poll errors. */
+void lgt_drain_records(int fd, int64_t deadline_ms, uint8_t *buf,
+                       size_t size, size_t *have, size_t record_size,
+                       lgt_record_fn on_record, void *opaque);
 
 /* ---- engine calls (Check assertions) ---- */
 
