@@ -753,11 +753,14 @@ START_TEST(txnindex_survives_reopen_and_is_rebuilt_when_lost_or_corrupt) {
 }
 END_TEST
 
-/* A process dies without closing (recovery scans the unsynced tail and
- * rebuilds its .txnindex), with a torn batch at the end. */
-START_TEST(txnindex_is_rebuilt_after_a_crash_with_a_torn_tail) {
+/* Creates topic "t" with partitions partitions, then calls run in a
+ * child process that opens the engine and exits without closing it (an
+ * unclean shutdown: recovery sees the unsynced tail).  Fails unless the
+ * child exits 0; run exits with its own codes on failure. */
+static void run_without_close(int partitions,
+                              void (*run)(lg_engine_t *engine)) {
     lg_engine_t *engine = open_engine();
-    create_topic(engine, 3);
+    create_topic(engine, partitions);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
@@ -765,13 +768,19 @@ START_TEST(txnindex_is_rebuilt_after_a_crash_with_a_torn_tail) {
         lg_engine_t *e = NULL;
         if (lg_engine_open(dir, NULL, &e) != LG_OK)
             _exit(10);
-        scenario_with_two_aborts(e);
-        _exit(0); /* no close: an unclean shutdown */
+        run(e);
+        _exit(0); /* no close */
     }
     int status;
     ck_assert_int_eq(waitpid(child, &status, 0), child);
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
+/* A process dies without closing (recovery scans the unsynced tail and
+ * rebuilds its .txnindex), with a torn batch at the end. */
+START_TEST(txnindex_is_rebuilt_after_a_crash_with_a_torn_tail) {
+    run_without_close(3, scenario_with_two_aborts);
     /* A torn write after the last batch of p0, and the active segment's
      * index emptied as a crash could leave it. */
     char *logs[64], *txns[64];
@@ -797,38 +806,28 @@ START_TEST(txnindex_is_rebuilt_after_a_crash_with_a_torn_tail) {
     free_names(logs, count);
     free_names(txns, count);
 
-    engine = open_engine();
+    lg_engine_t *engine = open_engine();
     check_committed_view(engine);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     check_two_aborts();
 }
 END_TEST
 
+/* A plain record x0, then a transaction writing b1 that aborts. */
+static void scenario_with_one_abort(lg_engine_t *e) {
+    lg_producer_t *b = txn_producer(e, "B");
+    plain(e, 0, "x0");
+    if (lg_producer_begin_transaction(b) != LG_OK)
+        _exit(11);
+    send(b, 0, "b1");
+    if (lg_producer_abort_transaction(b, -1) != LG_OK)
+        _exit(12);
+}
+
 /* The ABORT marker itself is torn: recovery drops it, its entry goes with
  * it, and the transaction's data is never shown as committed. */
 START_TEST(a_torn_abort_marker_takes_its_entry_with_it) {
-    lg_engine_t *engine = open_engine();
-    create_topic(engine, 1);
-    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
-    pid_t child = fork();
-    ck_assert_int_ge(child, 0);
-    if (child == 0) {
-        lg_engine_t *e = NULL;
-        if (lg_engine_open(dir, NULL, &e) != LG_OK)
-            _exit(10);
-        lg_producer_t *b = txn_producer(e, "B");
-        plain(e, 0, "x0");
-        if (lg_producer_begin_transaction(b) != LG_OK)
-            _exit(11);
-        send(b, 0, "b1");
-        if (lg_producer_abort_transaction(b, -1) != LG_OK)
-            _exit(12);
-        _exit(0);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(child, &status, 0), child);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    run_without_close(1, scenario_with_one_abort);
     lgi_aborted_txn_t entries[32];
     ck_assert_uint_eq(read_entries(0, entries), 1);
     ck_assert_int_eq(entries[0].last_offset, 2);
@@ -841,7 +840,7 @@ START_TEST(a_torn_abort_marker_takes_its_entry_with_it) {
     free(path);
     free_names(logs, count);
 
-    engine = open_engine();
+    lg_engine_t *engine = open_engine();
     /* Whatever the coordinator does at open (writes the abort again or
      * leaves the transaction open until its timeout), b1 never shows. */
     char all[1024];
