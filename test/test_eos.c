@@ -250,6 +250,26 @@ static void committed_by_consumer(lg_engine_t *engine, int *seen,
     lg_consumer_destroy(consumer);
 }
 
+/* The offsets eos's group "eos-out" committed for partitions 0 ..
+ * partitions - 1 of "in", into offsets (as lg_consumer_committed reports
+ * them: no offset where the group committed none). */
+static void committed_offsets(lg_engine_t *engine, int32_t partitions,
+                              int64_t *offsets) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "group.id", "eos-out"), LG_OK);
+    lg_consumer_t *consumer;
+    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
+    lg_conf_destroy(conf);
+    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
+    for (int32_t p = 0; p < partitions; p++)
+        lg_topic_partition_list_add(list, "in", p, LG_OFFSET_INVALID);
+    ck_assert_int_eq(lg_consumer_committed(consumer, list), LG_OK);
+    for (int32_t p = 0; p < partitions; p++)
+        offsets[p] = lg_topic_partition_list_offset(list, (size_t)p);
+    lg_topic_partition_list_destroy(list);
+    lg_consumer_destroy(consumer);
+}
+
 /* Checks that committed output holds every input record exactly once
  * (both ways) and that group eos-out's offsets are at the input's end.
  * Returns the number of aborted output records. */
@@ -279,20 +299,12 @@ static long check_exactly_once(int32_t partitions, int per_partition,
     free(by_markers);
     free(by_consumer);
     /* Every input offset was committed with the output of its record. */
-    lg_conf_t *conf = lg_conf_new();
-    ck_assert_int_eq(lg_conf_set(conf, "group.id", "eos-out"), LG_OK);
-    lg_consumer_t *consumer;
-    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
-    lg_conf_destroy(conf);
-    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
+    int64_t *offsets = calloc((size_t)partitions, sizeof *offsets);
+    ck_assert_ptr_nonnull(offsets);
+    committed_offsets(engine, partitions, offsets);
     for (int32_t p = 0; p < partitions; p++)
-        lg_topic_partition_list_add(list, "in", p, LG_OFFSET_INVALID);
-    ck_assert_int_eq(lg_consumer_committed(consumer, list), LG_OK);
-    for (int32_t p = 0; p < partitions; p++)
-        ck_assert_int_eq(lg_topic_partition_list_offset(list, (size_t)p),
-                         per_partition);
-    lg_topic_partition_list_destroy(list);
-    lg_consumer_destroy(consumer);
+        ck_assert_int_eq(offsets[p], per_partition);
+    free(offsets);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     return aborted;
 }
@@ -391,22 +403,11 @@ START_TEST(eos_commits_its_work_on_sigterm) {
     /* What it reported is exactly what the group committed. */
     lg_engine_t *engine;
     ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
-    lg_conf_t *conf = lg_conf_new();
-    ck_assert_int_eq(lg_conf_set(conf, "group.id", "eos-out"), LG_OK);
-    lg_consumer_t *consumer;
-    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
-    lg_conf_destroy(conf);
-    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
-    for (int32_t p = 0; p < PARTITIONS; p++)
-        lg_topic_partition_list_add(list, "in", p, LG_OFFSET_INVALID);
-    ck_assert_int_eq(lg_consumer_committed(consumer, list), LG_OK);
+    int64_t offsets[PARTITIONS];
+    committed_offsets(engine, PARTITIONS, offsets);
     long committed = 0;
-    for (int32_t p = 0; p < PARTITIONS; p++) {
-        int64_t offset = lg_topic_partition_list_offset(list, (size_t)p);
-        committed += offset > 0 ? (long)offset : 0;
-    }
-    lg_topic_partition_list_destroy(list);
-    lg_consumer_destroy(consumer);
+    for (int32_t p = 0; p < PARTITIONS; p++)
+        committed += offsets[p] > 0 ? (long)offsets[p] : 0;
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     ck_assert_int_eq(committed, records);
     /* Finish, then everything is there once. */
