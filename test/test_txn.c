@@ -50,6 +50,15 @@ static void create_topics(lg_engine_t *engine) {
     ck_assert_int_eq(lg_topic_create(engine, "in", 1, NULL), LG_OK);
 }
 
+/* A transactional producer (lgt_txn_producer) with its transactions
+ * initialized. */
+static lg_producer_t *ready_producer(lg_engine_t *engine, const char *id,
+                                     const char *timeout_ms) {
+    lg_producer_t *producer = lgt_txn_producer(engine, id, timeout_ms);
+    ck_assert_int_eq(lg_producer_init_transactions(producer), LG_OK);
+    return producer;
+}
+
 static void produce(lg_producer_t *producer, int32_t partition, int n) {
     for (int i = 0; i < n; i++)
         ck_assert_int_eq(lg_produce(producer, "t", partition, "k", 1, "v", 1,
@@ -139,8 +148,7 @@ static int txn_state(lg_engine_t *engine, const char *id, int64_t *pidp,
 START_TEST(commit_writes_a_marker_to_every_partition_touched) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 5);
     produce(p, 1, 3);
@@ -184,8 +192,7 @@ END_TEST
 START_TEST(abort_writes_abort_markers_and_the_producer_goes_on) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 4);
     ck_assert_int_eq(lg_producer_abort_transaction(p, -1), LG_OK);
@@ -341,8 +348,7 @@ END_TEST
 START_TEST(offsets_are_committed_only_with_the_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     lg_topic_partition_list_t *offsets = lg_topic_partition_list_new();
     ck_assert_int_eq(lg_topic_partition_list_add(offsets, "in", 0, 7),
                      LG_OK);
@@ -389,8 +395,7 @@ END_TEST
 START_TEST(epoch_survives_restart) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     int64_t pid = -1, pid2 = -1;
     int16_t epoch = -1, epoch2 = -1;
     txn_state(engine, "tx", &pid, &epoch);
@@ -401,8 +406,7 @@ START_TEST(epoch_survives_restart) {
                      LGI_TXN_EMPTY);
     ck_assert_int_eq(pid2, pid);
     ck_assert_int_eq(epoch2, epoch);
-    p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    p = ready_producer(engine, "tx", NULL);
     txn_state(engine, "tx", &pid2, &epoch2);
     ck_assert_int_eq(pid2, pid);
     ck_assert_int_eq(epoch2, epoch + 1);
@@ -414,8 +418,7 @@ END_TEST
 START_TEST(abandoned_transaction_times_out) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", "200");
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", "200");
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 1, 2);
     ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
@@ -616,8 +619,7 @@ static void lso_survives_restart(int rebuild_from_log) {
                      LG_OK);
     ck_assert_int_eq(lg_producer_flush(plain, -1), LG_OK);
     lg_producer_destroy(plain);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 2); /* offsets 1..2 */
     ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
@@ -629,8 +631,7 @@ static void lso_survives_restart(int rebuild_from_log) {
     ck_assert_int_eq(high(engine, 0), 3);
     ck_assert_int_eq(lso(engine, 0), 1);
     /* Its successor aborts it. */
-    p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lso(engine, 0), 4);
     lg_producer_destroy(p);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
@@ -652,8 +653,7 @@ START_TEST(lso_after_a_crash_with_an_open_transaction) {
     ck_assert_int_eq(high(engine, 0), 2);
     ck_assert_int_eq(lso(engine, 0), 0);
     ck_assert_int_eq(lso(engine, 1), 0);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lso(engine, 0), 3);
     ck_assert_int_eq(lso(engine, 1), 3);
     lg_producer_destroy(p);
@@ -986,8 +986,7 @@ START_TEST(registrations_survive_power_loss_before_the_data) {
         ck_assert_int_eq(lso(engine, partition), 0);
     }
     ck_assert_int_eq(txn_state(engine, "pl", NULL, NULL), LGI_TXN_ONGOING);
-    lg_producer_t *p = lgt_txn_producer(engine, "pl", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "pl", NULL);
     for (int32_t partition = 0; partition < 2; partition++) {
         scan_t s;
         scan(engine, partition, &s);
@@ -1002,23 +1001,30 @@ START_TEST(registrations_survive_power_loss_before_the_data) {
 }
 END_TEST
 
+/* From now on engine's fdatasync number at (0: the next one) fails with
+ * EIO, once; plan (static: the I/O threads read it) counts what fired. */
+static void fail_fdatasync(lg_engine_t *engine, lgt_fault_plan_t *plan,
+                           long at) {
+    memset(plan, 0, sizeof *plan);
+    plan->stage = LGI_IO_FAULT_FSYNC;
+    plan->at = at;
+    plan->result = -EIO;
+    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, plan);
+}
+
 /* The sync of the registrations fails (EIO on that fdatasync): the
  * transaction's data must not be written at all, and commit must say the
  * transaction can only be aborted. */
 START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     /* From here the first fdatasync is the sender's lgi_txn_sync: the
      * registration is written without one, and nothing else is synced
      * before the data, which waits for it. */
     static lgt_fault_plan_t plan;
-    memset(&plan, 0, sizeof plan);
-    plan.stage = LGI_IO_FAULT_FSYNC;
-    plan.result = -EIO;
-    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    fail_fdatasync(engine, &plan, 0);
     produce(p, 0, 3);
     ck_assert_int_eq(lg_producer_commit_transaction(p, -1),
                      LG_ERR_TXN_ABORTABLE);
@@ -1036,8 +1042,7 @@ START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
     /* After a reopen the successor finishes the job: nothing of the
      * transaction is visible, nothing stays open. */
     engine = open_engine();
-    p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    p = ready_producer(engine, "tx", NULL);
     scan(engine, 0, &s);
     ck_assert_int_eq(s.data_records, 0);
     ck_assert_int_eq(lso(engine, 0), high(engine, 0));
@@ -1052,19 +1057,14 @@ END_TEST
 START_TEST(a_failed_marker_fails_commit_and_open_completes_it) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 2);
     produce(p, 1, 2);
     ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
     /* fdatasync 0 is PrepareCommit's, 1 the first marker's. */
     static lgt_fault_plan_t plan;
-    memset(&plan, 0, sizeof plan);
-    plan.stage = LGI_IO_FAULT_FSYNC;
-    plan.at = 1;
-    plan.result = -EIO;
-    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    fail_fdatasync(engine, &plan, 1);
     ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_ERR_IO);
     ck_assert_int_eq(atomic_load(&plan.fired), 1);
     ck_assert_ptr_nonnull(strstr(lg_last_error_message(),
