@@ -74,21 +74,6 @@ typedef struct ack {
     uint64_t hash;
 } ack_t;
 
-static uint64_t fnv1a(const void *data, size_t len) {
-    const uint8_t *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static uint64_t xorshift(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
-}
-
 /* Fills value (len >= VALUE_HEADER) as a self-checking record value and
  * returns its whole-value hash (what the parent compares). */
 static uint64_t make_value(uint8_t *value, size_t len, uint32_t writer,
@@ -96,10 +81,10 @@ static uint64_t make_value(uint8_t *value, size_t len, uint32_t writer,
     memcpy(value + 8, &writer, 4);
     memcpy(value + 12, &sequence, 8);
     for (size_t i = VALUE_HEADER; i < len; i++)
-        value[i] = (uint8_t)xorshift(random_state);
-    uint64_t inner = fnv1a(value + 8, len - 8);
+        value[i] = (uint8_t)lgt_xorshift(random_state);
+    uint64_t inner = lgt_fnv1a(value + 8, len - 8);
     memcpy(value, &inner, 8);
-    return fnv1a(value, len);
+    return lgt_fnv1a(value, len);
 }
 
 static int value_is_intact(const uint8_t *value, size_t len) {
@@ -107,12 +92,7 @@ static int value_is_intact(const uint8_t *value, size_t len) {
         return 0;
     uint64_t inner;
     memcpy(&inner, value, 8);
-    return inner == fnv1a(value + 8, len - 8);
-}
-
-static long env_long(const char *name, long fallback) {
-    const char *s = getenv(name);
-    return s && *s ? strtol(s, NULL, 10) : fallback;
+    return inner == lgt_fnv1a(value + 8, len - 8);
 }
 
 static lg_conf_t *engine_conf(void) {
@@ -154,11 +134,11 @@ static void *writer_main(void *arg) {
         child_fail("records");
     for (;;) {
         lg_records_clear(records);
-        int32_t partition = (int32_t)(xorshift(&w->random_state) % PARTITIONS);
-        int count = 1 + (int)(xorshift(&w->random_state) % 6);
+        int32_t partition = (int32_t)(lgt_xorshift(&w->random_state) % PARTITIONS);
+        int count = 1 + (int)(lgt_xorshift(&w->random_state) % 6);
         ack_t acks[8];
         for (int i = 0; i < count; i++) {
-            size_t len = VALUE_HEADER + xorshift(&w->random_state) % 300;
+            size_t len = VALUE_HEADER + lgt_xorshift(&w->random_state) % 300;
             acks[i].partition = partition;
             acks[i].reserved = 0;
             acks[i].hash = make_value(value, len, w->id, sequence++,
@@ -282,7 +262,7 @@ static void verify_partition(lg_engine_t *engine, int32_t partition) {
             ck_assert_msg(value_is_intact(value, len),
                           "p%d offset %" PRId64 " damaged", partition, next);
             if (next < e->cap && e->hash[next]) {
-                uint64_t h = fnv1a(value, len);
+                uint64_t h = lgt_fnv1a(value, len);
                 ck_assert_msg((h ? h : 1) == e->hash[next],
                               "p%d offset %" PRId64 " is not the "
                               "acknowledged record",
@@ -320,9 +300,9 @@ static void verify_partition(lg_engine_t *engine, int32_t partition) {
 }
 
 static void run_rounds(int power_loss) {
-    long kills = env_long("LIBLOG_CRASH_KILLS", 30);
-    long seconds = env_long("LIBLOG_CRASH_SECONDS", 60);
-    uint64_t seed = (uint64_t)env_long("LIBLOG_CRASH_SEED", 0);
+    long kills = lgt_env_long("LIBLOG_CRASH_KILLS", 30);
+    long seconds = lgt_env_long("LIBLOG_CRASH_SECONDS", 60);
+    uint64_t seed = (uint64_t)lgt_env_long("LIBLOG_CRASH_SEED", 0);
     if (!seed)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
     printf("%s: seed %" PRIu64 "\n", power_loss ? "power loss" : "sigkill",
@@ -354,7 +334,7 @@ static void run_rounds(int power_loss) {
         unlink(journal);
         int fds[2];
         ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-        uint64_t child_seed = xorshift(&random_state);
+        uint64_t child_seed = lgt_xorshift(&random_state);
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -364,7 +344,7 @@ static void run_rounds(int power_loss) {
         close(fds[1]);
         /* Kill anywhere from during open/recovery to well into the
          * appends. */
-        int64_t delay = 1 + (int64_t)(xorshift(&random_state) % 80);
+        int64_t delay = 1 + (int64_t)(lgt_xorshift(&random_state) % 80);
         uint8_t buf[4096];
         size_t have = 0;
         drain_acks(fds[0], lgt_monotonic_ms() + delay, buf, &have);
@@ -378,7 +358,7 @@ static void run_rounds(int power_loss) {
                       status);
         hard_kills++;
         if (power_loss) {
-            long n = lgt_faultio_power_loss(journal, xorshift(&random_state));
+            long n = lgt_faultio_power_loss(journal, lgt_xorshift(&random_state));
             ck_assert_int_ge(n, 0);
             undone += n;
         }
@@ -417,7 +397,7 @@ int main(void) {
     Suite *suite = suite_create("crash");
     TCase *tc = tcase_create("crash");
     /* Bounded by LIBLOG_CRASH_SECONDS, plus the last round and verify. */
-    tcase_set_timeout(tc, (double)env_long("LIBLOG_CRASH_SECONDS", 60) + 60);
+    tcase_set_timeout(tc, (double)lgt_env_long("LIBLOG_CRASH_SECONDS", 60) + 60);
     tcase_add_test(tc, acked_records_survive_sigkill);
     tcase_add_test(tc, acked_records_survive_power_loss);
     suite_add_tcase(suite, tc);

@@ -136,6 +136,26 @@ int lgt_wait_or_kill(pid_t child, long delay_us, int *killedp) {
     return status;
 }
 
+uint64_t lgt_fnv1a(const void *data, size_t len) {
+    const uint8_t *p = data;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t lgt_xorshift(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+long lgt_env_long(const char *name, long fallback) {
+    const char *s = getenv(name);
+    return s && *s ? strtol(s, NULL, 10) : fallback;
+}
+
 int64_t lgt_monotonic_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

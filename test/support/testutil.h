@@ -48,6 +48,18 @@ int lgt_open_fd_count(void);
  * it, else 0.  Aborts the test process if child cannot be reaped. */
 int lgt_wait_or_kill(pid_t child, long delay_us, int *killedp);
 
+/* FNV-1a 64 of data (what the crash suites store per acknowledged
+ * record to compare after recovery). */
+uint64_t lgt_fnv1a(const void *data, size_t len);
+
+/* xorshift64: advances *state (seeded non-zero) and returns it;
+ * reproducible random numbers for the crash suites. */
+uint64_t lgt_xorshift(uint64_t *state);
+
+/* Environment variable name as a number, fallback when unset or empty
+ * (the soak settings, e.g. LIBLOG_CRASH_KILLS). */
+long lgt_env_long(const char *name, long fallback);
+
 /* Milliseconds on CLOCK_MONOTONIC (deadlines; not wall time). */
 int64_t lgt_monotonic_ms(void);
 
