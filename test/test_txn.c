@@ -76,58 +76,43 @@ typedef struct scan {
     int64_t last_producer_id;
 } scan_t;
 
+static void scan_batch(void *opaque, const uint8_t *batch,
+                       const lgi_batch_header_t *h) {
+    scan_t *s = opaque;
+    s->last_producer_id = h->producer_id;
+    if (h->attributes & LGI_ATTR_CONTROL) {
+        ck_assert(h->attributes & LGI_ATTR_TRANSACTIONAL);
+        lgi_record_iter_t iter;
+        lgi_buf_t scratch = LGI_BUF_INIT;
+        lgi_record_t record;
+        int done;
+        ck_assert_int_eq(lgi_record_iter_init(&iter, batch, h, &scratch),
+                         LG_OK);
+        ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &done), LG_OK);
+        ck_assert(!done);
+        ck_assert_uint_eq(record.key_len, 4);
+        const uint8_t *key = record.key;
+        int type = key[3];
+        s->last_marker = type;
+        s->last_marker_epoch = h->producer_epoch;
+        if (type == 1)
+            s->commits++;
+        else
+            s->aborts++;
+        lgi_buf_free(&scratch);
+    } else if (h->attributes & LGI_ATTR_TRANSACTIONAL) {
+        s->data_records += h->record_count;
+    } else {
+        s->plain_records += h->record_count;
+    }
+}
+
 static void scan(lg_engine_t *engine, int32_t partition, scan_t *s) {
     memset(s, 0, sizeof *s);
     s->last_marker = -1;
     lgi_partition_ref_t ref;
     ck_assert_int_eq(lgi_engine_acquire(engine, "t", partition, &ref), LG_OK);
-    int64_t offset = 0, end;
-    lgi_partition_watermarks(ref.partition, NULL, &end);
-    while (offset < end) {
-        uint8_t *data;
-        size_t len;
-        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
-                                            &data, &len),
-                         LG_OK);
-        size_t at = 0;
-        while (at < len) {
-            lgi_batch_header_t h;
-            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                INT32_MAX, &h),
-                             LG_OK);
-            s->last_producer_id = h.producer_id;
-            if (h.attributes & LGI_ATTR_CONTROL) {
-                ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
-                lgi_record_iter_t iter;
-                lgi_buf_t scratch = LGI_BUF_INIT;
-                lgi_record_t record;
-                int done;
-                ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
-                                                      &scratch),
-                                 LG_OK);
-                ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &done),
-                                 LG_OK);
-                ck_assert(!done);
-                ck_assert_uint_eq(record.key_len, 4);
-                const uint8_t *key = record.key;
-                int type = key[3];
-                s->last_marker = type;
-                s->last_marker_epoch = h.producer_epoch;
-                if (type == 1)
-                    s->commits++;
-                else
-                    s->aborts++;
-                lgi_buf_free(&scratch);
-            } else if (h.attributes & LGI_ATTR_TRANSACTIONAL) {
-                s->data_records += h.record_count;
-            } else {
-                s->plain_records += h.record_count;
-            }
-            offset = lgi_batch_last_offset(&h) + 1;
-            at += lgi_batch_size(&h);
-        }
-        lgi_free(data);
-    }
+    lgt_each_batch(ref.partition, 0, scan_batch, s);
     lgi_engine_release(engine, &ref);
 }
 
@@ -776,6 +761,51 @@ static void eos_worker(void) {
     _exit(0);
 }
 
+/* What eos_worker's committed output holds: data batches of a producer
+ * count once its commit marker follows; aborted and still open ones do
+ * not. */
+typedef struct eos_output {
+    int seen[EOS_RECORDS]; /* times each input value is committed */
+    int pending[EOS_RECORDS * 2], pending_count; /* since the last marker */
+    int64_t pending_pid;
+} eos_output_t;
+
+static void eos_output_record(void *opaque, const lgi_record_t *record) {
+    eos_output_t *out = opaque;
+    char text[16] = {0};
+    memcpy(text, record->value, record->value_len < 15 ? record->value_len
+                                                        : 15);
+    int v = atoi(text);
+    ck_assert(v >= 0 && v < EOS_RECORDS);
+    ck_assert_int_lt(out->pending_count, EOS_RECORDS * 2);
+    out->pending[out->pending_count++] = v;
+}
+
+static void eos_output_batch(void *opaque, const uint8_t *batch,
+                             const lgi_batch_header_t *h) {
+    eos_output_t *out = opaque;
+    ck_assert(h->attributes & LGI_ATTR_TRANSACTIONAL);
+    /* One transactional producer id at a time (epochs change). */
+    if (out->pending_pid >= 0)
+        ck_assert_int_eq(h->producer_id, out->pending_pid);
+    out->pending_pid = h->producer_id;
+    if (!(h->attributes & LGI_ATTR_CONTROL)) {
+        lgt_each_record(batch, h, eos_output_record, out);
+        return;
+    }
+    lgi_record_iter_t iter;
+    lgi_buf_t scratch = LGI_BUF_INIT;
+    ck_assert_int_eq(lgi_record_iter_init(&iter, batch, h, &scratch), LG_OK);
+    lgi_record_t record;
+    int fin;
+    ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &fin), LG_OK);
+    if (((const uint8_t *)record.key)[3] == 1)
+        for (int i = 0; i < out->pending_count; i++)
+            out->seen[out->pending[i]]++;
+    out->pending_count = 0;
+    lgi_buf_free(&scratch);
+}
+
 START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
@@ -813,71 +843,18 @@ START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
     /* Committed output: data batches of a producer count once its commit
      * marker follows; aborted and still open ones do not. */
     engine = open_engine();
-    int seen[EOS_RECORDS] = {0};
-    int pending[EOS_RECORDS * 2], pending_count = 0;
-    int64_t pending_pid = -1;
+    static eos_output_t out;
+    memset(&out, 0, sizeof out);
+    out.pending_pid = -1;
     lgi_partition_ref_t ref;
     ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
-    int64_t offset = 0, end;
+    int64_t end;
     lgi_partition_watermarks(ref.partition, NULL, &end);
-    while (offset < end) {
-        uint8_t *data;
-        size_t len;
-        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
-                                            &data, &len),
-                         LG_OK);
-        size_t at = 0;
-        while (at < len) {
-            lgi_batch_header_t h;
-            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                INT32_MAX, &h),
-                             LG_OK);
-            ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
-            /* One transactional producer id at a time (epochs change). */
-            if (pending_pid >= 0)
-                ck_assert_int_eq(h.producer_id, pending_pid);
-            pending_pid = h.producer_id;
-            lgi_record_iter_t iter;
-            lgi_buf_t scratch = LGI_BUF_INIT;
-            ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
-                                                  &scratch),
-                             LG_OK);
-            if (h.attributes & LGI_ATTR_CONTROL) {
-                lgi_record_t record;
-                int fin;
-                ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &fin),
-                                 LG_OK);
-                if (((const uint8_t *)record.key)[3] == 1)
-                    for (int i = 0; i < pending_count; i++)
-                        seen[pending[i]]++;
-                pending_count = 0;
-            } else {
-                for (;;) {
-                    lgi_record_t record;
-                    int fin;
-                    ck_assert_int_eq(
-                        lgi_record_iter_next(&iter, &record, &fin), LG_OK);
-                    if (fin)
-                        break;
-                    char text[16] = {0};
-                    memcpy(text, record.value,
-                           record.value_len < 15 ? record.value_len : 15);
-                    int v = atoi(text);
-                    ck_assert(v >= 0 && v < EOS_RECORDS);
-                    ck_assert_int_lt(pending_count, EOS_RECORDS * 2);
-                    pending[pending_count++] = v;
-                }
-            }
-            lgi_buf_free(&scratch);
-            offset = lgi_batch_last_offset(&h) + 1;
-            at += lgi_batch_size(&h);
-        }
-        lgi_free(data);
-    }
+    lgt_each_batch(ref.partition, 0, eos_output_batch, &out);
     lgi_engine_release(engine, &ref);
     for (int i = 0; i < EOS_RECORDS; i++)
-        ck_assert_msg(seen[i] == 1, "input %d is in the committed output %d "
-                      "times (%d kills)", i, seen[i], kills);
+        ck_assert_msg(out.seen[i] == 1, "input %d is in the committed output "
+                      "%d times (%d kills)", i, out.seen[i], kills);
     /* A read_committed consumer (the default isolation.level) sees
      * exactly that: every input once, nothing aborted. */
     int read[EOS_RECORDS] = {0};
