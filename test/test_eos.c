@@ -136,83 +136,74 @@ static void count_output(int *seen, int32_t partitions, int per_partition,
  * producer count once its commit marker follows them, and not when an
  * abort marker does or none does yet.  Returns the number of aborted
  * records met. */
+/* committed_by_markers' walk of one partition of "out". */
+typedef struct marker_walk {
+    int *seen;
+    int32_t partitions, partition;
+    int per_partition;
+    long aborted;
+    int control; /* the batch being walked is a marker */
+    /* One transaction open at a time per partition: the records since
+     * the last marker. */
+    struct pending {
+        char key[64], value[64];
+        size_t key_len, value_len;
+    } *pending;
+    size_t pending_count;
+} marker_walk_t;
+
+static void marker_walk_record(void *opaque, const lgi_record_t *record) {
+    marker_walk_t *w = opaque;
+    if (w->control) {
+        /* Control key: version int16, type int16 (1 = commit, 0 =
+         * abort). */
+        int commit = ((const uint8_t *)record->key)[3] == 1;
+        for (size_t i = 0; i < w->pending_count; i++)
+            if (commit)
+                count_output(w->seen, w->partitions, w->per_partition,
+                             w->partition, w->pending[i].key,
+                             w->pending[i].key_len, w->pending[i].value,
+                             w->pending[i].value_len);
+        if (!commit)
+            w->aborted += (long)w->pending_count;
+        w->pending_count = 0;
+        return;
+    }
+    ck_assert_uint_lt(w->pending_count, (size_t)w->per_partition * 4);
+    struct pending *r = &w->pending[w->pending_count++];
+    ck_assert_uint_lt(record->key_len, sizeof r->key);
+    ck_assert_uint_lt(record->value_len, sizeof r->value);
+    memcpy(r->key, record->key, record->key_len);
+    memcpy(r->value, record->value, record->value_len);
+    r->key_len = record->key_len;
+    r->value_len = record->value_len;
+}
+
+static void marker_walk_batch(void *opaque, const uint8_t *batch,
+                              const lgi_batch_header_t *h) {
+    marker_walk_t *w = opaque;
+    ck_assert(h->attributes & LGI_ATTR_TRANSACTIONAL);
+    w->control = (h->attributes & LGI_ATTR_CONTROL) != 0;
+    lgt_each_record(batch, h, marker_walk_record, w);
+}
+
 static long committed_by_markers(lg_engine_t *engine, int *seen,
                                  int32_t partitions, int per_partition) {
-    long aborted = 0;
+    marker_walk_t w = {.seen = seen,
+                       .partitions = partitions,
+                       .per_partition = per_partition};
+    w.pending = calloc((size_t)per_partition * 4, sizeof *w.pending);
+    ck_assert_ptr_nonnull(w.pending);
     for (int32_t p = 0; p < partitions; p++) {
         lgi_partition_ref_t ref;
         ck_assert_int_eq(lgi_engine_acquire(engine, "out", p, &ref), LG_OK);
-        int64_t offset = 0, end;
-        lgi_partition_watermarks(ref.partition, NULL, &end);
-        /* One transaction open at a time per partition: the records since
-         * the last marker. */
-        struct pending {
-            char key[64], value[64];
-            size_t key_len, value_len;
-        } *pending = calloc((size_t)per_partition * 4, sizeof *pending);
-        size_t pending_count = 0;
-        while (offset < end) {
-            uint8_t *data;
-            size_t len;
-            ck_assert_int_eq(lgi_partition_read(ref.partition, offset,
-                                                1 << 20, &data, &len),
-                             LG_OK);
-            size_t at = 0;
-            while (at < len) {
-                lgi_batch_header_t h;
-                ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                    INT32_MAX, &h),
-                                 LG_OK);
-                ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
-                lgi_record_iter_t iter;
-                lgi_buf_t scratch = LGI_BUF_INIT;
-                ck_assert_int_eq(
-                    lgi_record_iter_init(&iter, data + at, &h, &scratch),
-                    LG_OK);
-                for (;;) {
-                    lgi_record_t record;
-                    int fin;
-                    ck_assert_int_eq(
-                        lgi_record_iter_next(&iter, &record, &fin), LG_OK);
-                    if (fin)
-                        break;
-                    if (h.attributes & LGI_ATTR_CONTROL) {
-                        /* Control key: version int16, type int16 (1 =
-                         * commit, 0 = abort). */
-                        int commit =
-                            ((const uint8_t *)record.key)[3] == 1;
-                        for (size_t i = 0; i < pending_count; i++)
-                            if (commit)
-                                count_output(seen, partitions, per_partition,
-                                             p, pending[i].key,
-                                             pending[i].key_len,
-                                             pending[i].value,
-                                             pending[i].value_len);
-                        if (!commit)
-                            aborted += (long)pending_count;
-                        pending_count = 0;
-                        continue;
-                    }
-                    ck_assert_uint_lt(pending_count,
-                                      (size_t)per_partition * 4);
-                    struct pending *r = &pending[pending_count++];
-                    ck_assert_uint_lt(record.key_len, sizeof r->key);
-                    ck_assert_uint_lt(record.value_len, sizeof r->value);
-                    memcpy(r->key, record.key, record.key_len);
-                    memcpy(r->value, record.value, record.value_len);
-                    r->key_len = record.key_len;
-                    r->value_len = record.value_len;
-                }
-                lgi_buf_free(&scratch);
-                offset = lgi_batch_last_offset(&h) + 1;
-                at += lgi_batch_size(&h);
-            }
-            lgi_free(data);
-        }
-        free(pending);
+        w.partition = p;
+        w.pending_count = 0;
+        lgt_each_batch(ref.partition, 0, marker_walk_batch, &w);
         lgi_engine_release(engine, &ref);
     }
-    return aborted;
+    free(w.pending);
+    return w.aborted;
 }
 
 /* Reads all of "out" with a read_committed consumer into seen. */
