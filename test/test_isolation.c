@@ -931,61 +931,47 @@ static void roll(lg_engine_t *engine, int *filler) {
     }
 }
 
+/* raw_view's output buffer. */
+typedef struct view {
+    char *out;
+    size_t size;
+} view_t;
+
+static void view_record(void *opaque, const lgi_record_t *r) {
+    view_t *view = opaque;
+    if (r->key && r->key_len && ((const char *)r->key)[0] == 'f')
+        return;
+    size_t used = strlen(view->out);
+    snprintf(view->out + used, view->size - used, "%.*s=%.*s ",
+             (int)r->key_len, (const char *)r->key, (int)r->value_len,
+             (const char *)r->value);
+}
+
+static void view_batch(void *opaque, const uint8_t *batch,
+                       const lgi_batch_header_t *h) {
+    view_t *view = opaque;
+    if (!(h->attributes & LGI_ATTR_CONTROL)) {
+        lgt_each_record(batch, h, view_record, view);
+        return;
+    }
+    int type = lgi_batch_control_type(batch, h);
+    size_t used = strlen(view->out);
+    snprintf(view->out + used, view->size - used, "%s%s ",
+             type == LGI_CONTROL_COMMIT ? "C" : "A",
+             (h->attributes & LGI_ATTR_DELETE_HORIZON) ? "*" : "");
+}
+
 /* What partition 0 holds, batch by batch (read_uncommitted, markers
  * included): "k=v" for records, "C"/"A" for markers ("C*"/"A*" with a
  * delete horizon); filler records left out. */
 static void raw_view(lg_engine_t *engine, char *out, size_t size) {
     lgi_partition_ref_t ref;
     ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
-    int64_t offset, end;
-    lgi_partition_watermarks(ref.partition, &offset, &end);
+    int64_t start;
+    lgi_partition_watermarks(ref.partition, &start, NULL);
     out[0] = '\0';
-    while (offset < end) {
-        uint8_t *data;
-        size_t len;
-        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
-                                            &data, &len),
-                         LG_OK);
-        if (!data)
-            break;
-        for (size_t at = 0; at < len;) {
-            lgi_batch_header_t h;
-            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                INT32_MAX, &h),
-                             LG_OK);
-            size_t used = strlen(out);
-            if (h.attributes & LGI_ATTR_CONTROL) {
-                int type = lgi_batch_control_type(data + at, &h);
-                snprintf(out + used, size - used, "%s%s ",
-                         type == LGI_CONTROL_COMMIT ? "C" : "A",
-                         (h.attributes & LGI_ATTR_DELETE_HORIZON) ? "*" : "");
-            } else {
-                lgi_record_iter_t iter;
-                lgi_buf_t scratch = LGI_BUF_INIT;
-                ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
-                                                      &scratch),
-                                 LG_OK);
-                for (;;) {
-                    lgi_record_t r;
-                    int done;
-                    ck_assert_int_eq(lgi_record_iter_next(&iter, &r, &done),
-                                     LG_OK);
-                    if (done)
-                        break;
-                    if (r.key && r.key_len && ((const char *)r.key)[0] == 'f')
-                        continue;
-                    used = strlen(out);
-                    snprintf(out + used, size - used, "%.*s=%.*s ",
-                             (int)r.key_len, (const char *)r.key,
-                             (int)r.value_len, (const char *)r.value);
-                }
-                lgi_buf_free(&scratch);
-            }
-            offset = lgi_batch_last_offset(&h) + 1;
-            at += lgi_batch_size(&h);
-        }
-        lgi_free(data);
-    }
+    view_t view = {out, size};
+    lgt_each_batch(ref.partition, start, view_batch, &view);
     lgi_engine_release(engine, &ref);
 }
 
