@@ -134,7 +134,8 @@ static void *writer_main(void *arg) {
         child_fail("records");
     for (;;) {
         lg_records_clear(records);
-        int32_t partition = (int32_t)(lgt_xorshift(&w->random_state) % PARTITIONS);
+        int32_t partition =
+            (int32_t)(lgt_xorshift(&w->random_state) % PARTITIONS);
         int count = 1 + (int)(lgt_xorshift(&w->random_state) % 6);
         ack_t acks[8];
         for (int i = 0; i < count; i++) {
@@ -315,7 +316,8 @@ static void run_rounds(int power_loss) {
     long rounds = 0, undone = 0, hard_kills = 0;
     total_acks = 0;
     reset_expected();
-    for (; rounds < kills && lgt_monotonic_ms() - start < seconds * 1000; rounds++) {
+    for (; rounds < kills && lgt_monotonic_ms() - start < seconds * 1000;
+         rounds++) {
         if (rounds % 100 == 0) {
             /* A fresh directory with the topic created and closed. */
             lgt_rmrf(dir);
@@ -358,7 +360,8 @@ static void run_rounds(int power_loss) {
                       status);
         hard_kills++;
         if (power_loss) {
-            long n = lgt_faultio_power_loss(journal, lgt_xorshift(&random_state));
+            long n =
+                lgt_faultio_power_loss(journal, lgt_xorshift(&random_state));
             ck_assert_int_ge(n, 0);
             undone += n;
         }
@@ -397,7 +400,8 @@ int main(void) {
     Suite *suite = suite_create("crash");
     TCase *tc = tcase_create("crash");
     /* Bounded by LIBLOG_CRASH_SECONDS, plus the last round and verify. */
-    tcase_set_timeout(tc, (double)lgt_env_long("LIBLOG_CRASH_SECONDS", 60) + 60);
+    tcase_set_timeout(tc,
+                      (double)lgt_env_long("LIBLOG_CRASH_SECONDS", 60) + 60);
     tcase_add_test(tc, acked_records_survive_sigkill);
     tcase_add_test(tc, acked_records_survive_power_loss);
     suite_add_tcase(suite, tc);

@@ -221,7 +221,8 @@ static int run_point(const char *dir, int kind, long point) {
     int fired_before = 0;
     for (int i = 0; i < 16; i++) {
         int32_t p = (int32_t)(lgt_xorshift(&random_state) % PARTITIONS);
-        int acks = lgt_xorshift(&random_state) % 2 ? LG_ACKS_ALL : LG_ACKS_LEADER;
+        int acks =
+            lgt_xorshift(&random_state) % 2 ? LG_ACKS_ALL : LG_ACKS_LEADER;
         int64_t end_before;
         ck_assert_int_eq(lg_watermarks(engine, TOPIC, p, NULL, &end_before),
                          LG_OK);

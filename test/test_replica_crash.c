@@ -306,8 +306,8 @@ static void child_main(const char *journal, int ack_fd, int seen_fd,
         _exit(6);
     for (;;) { /* until SIGKILL */
         if (lgt_xorshift(&random_state) % 200 == 0) /* move the leader around */
-            isolated = isolated >= 0 ? -1
-                                     : (int)(lgt_xorshift(&random_state) % NODES);
+            isolated =
+                isolated >= 0 ? -1 : (int)(lgt_xorshift(&random_state) % NODES);
         cluster_tick();
         cluster_deliver();
         usleep(300); /* most kills land while appends wait for a tick */
@@ -523,7 +523,8 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
         int64_t delay = 100 + (int64_t)(lgt_xorshift(&random_state) % 400);
         uint8_t bufs[2][4096];
         size_t have[2] = {0, 0};
-        drain_both(ack_pipe[0], seen_pipe[0], lgt_monotonic_ms() + delay, bufs, have);
+        drain_both(ack_pipe[0], seen_pipe[0], lgt_monotonic_ms() + delay, bufs,
+                   have);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
         drain_both(ack_pipe[0], seen_pipe[0], -1, bufs, have);
         close(ack_pipe[0]);
@@ -559,8 +560,8 @@ END_TEST
 int main(void) {
     Suite *suite = suite_create("replica_crash");
     TCase *tc = tcase_create("replica_crash");
-    tcase_set_timeout(tc,
-                      (double)lgt_env_long("LIBLOG_REPL_CRASH_SECONDS", 30) + 90);
+    tcase_set_timeout(
+        tc, (double)lgt_env_long("LIBLOG_REPL_CRASH_SECONDS", 30) + 90);
     tcase_add_test(tc, acked_and_visible_records_survive_cluster_power_loss);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);

@@ -1,8 +1,9 @@
 /*
  * testutil.h -- helpers shared by the test suites: scratch directories,
  * whole-file reads/writes for corrupting data on purpose, child processes
- * killed at random moments and the reports they pipe to the parent, and the engine calls several suites make the
- * same way (those fail the running Check test when the call fails).
+ * killed at random moments and the reports they pipe to the parent, and
+ * the engine calls several suites make the same way (those fail the
+ * running Check test when the call fails).
  */
 #ifndef LG_TESTUTIL_H
 #define LG_TESTUTIL_H
