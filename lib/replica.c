@@ -12,10 +12,11 @@
  * watermark (HW) = commit index).  Every voter is in one of four roles:
  *
  *   unattached  knows its epoch but no leader; after a randomized election
- *               timeout in [T, 2T) it becomes candidate.
+ *               timeout in [T, 2T) it pre-votes (below).
  *   candidate   epoch+1, votes for itself, persists (epoch, voted_for) and
  *               sends Vote(epoch, last epoch, end offset).  A majority of
- *               grants makes it leader; a timeout starts a new election.
+ *               grants makes it leader; a timeout sends it back to
+ *               pre-voting (unattached, its vote kept).
  *   leader      appends a leader-change marker in its own epoch first, then
  *               client entries; answers fetches; fsyncs on each tick (group
  *               commit); the HW is the largest offset that a majority holds
@@ -27,6 +28,33 @@
  *               it records min(durable end, offset) for that voter and sends
  *               entries from offset; otherwise it answers Diverging(epoch,
  *               end offset) and the follower truncates there and retries.
+ *               Its election timer restarts at every answer from the
+ *               leader; when it fires the follower pre-votes, fetching on.
+ *
+ * Pre-vote (KIP-996, Raft thesis 9.6): a node whose timer fires does not
+ * bump its epoch; it asks PreVote(epoch+1, last epoch, end offset) and
+ * becomes candidate only with a majority of grants (itself included).  A
+ * voter grants when epoch+1 is beyond its own epoch, the asker's log is at
+ * least as up to date as its own, and it knows no live leader: it is not
+ * the leader and has not had a fetch answered by its leader within T.
+ * Answering changes nothing on the voter -- no epoch adopted, no vote
+ * saved, no timer restarted -- and the answer carries the voter's epoch
+ * (an asker behind adopts it) and the live leader it follows (an asker
+ * that knows none joins it).  So a node cut off for a long time, or one
+ * that restarts, comes back at the epoch it left and follows the leader
+ * instead of deposing it, and candidates whose logs cannot win no longer
+ * drive epochs up.  Pre-vote alone can stall: a leader reaching only a
+ * minority would keep that minority refusing forever; check-quorum (a
+ * leader resigns when a majority has not fetched within 2T) ends that,
+ * and only answered fetches -- not BeginQuorum -- count as hearing from a
+ * leader, as in KIP-996.  The other stall: a node already in a newer
+ * epoch (it voted in an election that failed) whose log cannot win would
+ * ignore the leader of the older epoch, which its voters keep alive; it
+ * answers that leader's BeginQuorum with "fenced" and its newer epoch, so
+ * the leader resigns and the next election includes it.  Leadership
+ * transfer skips pre-vote: the resigning leader names the target, which
+ * stands at once.  Pre-vote touches liveness only: the safety argument
+ * below does not use it.
  *
  * Log start (retention, optional in the storage table): every fetch
  * response carries the leader's log start, and the follower deletes below

@@ -61,6 +61,10 @@
  *   I7 all replicas converge byte-identical (the log files themselves)
  *      with HW = end, and every acknowledged entry is in every log.
  *
+ * Pre-vote (isolated_node_rejoins_without_disruption): a node cut off for
+ * 10 s rejoins and the leaders keep their leadership and epochs; run again
+ * with the nodes standing without pre-vote, the leaders must be deposed.
+ *
  * Deliberately broken modes must make the checker fail (tests
  * broken_skip_fsync_is_caught, broken_commit_before_marker_is_caught,
  * broken_unpersisted_vote_is_caught): nodes that report appended data as
@@ -1483,7 +1487,8 @@ static int torn_epoch_field_is_rejected(void) {
  * driven its epoch up while alone, and its first message deposes the
  * leader; the test runs that way too and requires the disruption, so it
  * shows what pre-vote prevents.  Returns 0 when the outcome matches
- * no_prevote's expectation; *elections counts the epochs the leaders lost. */
+ * no_prevote's expectation; *disrupted counts the partitions whose leader
+ * lost its leadership or epoch. */
 #define REJOIN_ISOLATION_MS 10000
 static int isolated_node_rejoins(int no_prevote, int *disrupted) {
     sim_t *s = sim_new(7, 3, 0, CHECK_ALL, 0);
