@@ -127,6 +127,53 @@ LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
     return err;
 }
 
+LG_API lg_err_t lg_read_committed(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, int64_t offset,
+                                  size_t max_bytes, lg_fetch_t **fetchp) {
+    lgi_error_clear();
+    if (!engine || !topic || !fetchp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_read_committed: engine, topic and fetchp must "
+                         "not be NULL");
+    *fetchp = NULL;
+    if (offset < 0)
+        return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
+                         "offset %" PRId64 " is negative", offset);
+    lg_err_t err = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_TOPIC, topic);
+    if (err)
+        return err;
+    lgi_partition_ref_t ref;
+    err = acquire_partition(engine, topic, partition, &ref);
+    if (err)
+        return err;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int64_t stable = offset;
+    lgi_aborted_txn_t *aborted = NULL;
+    size_t aborted_count = 0;
+    err = lgi_partition_read_committed(ref.partition, offset, max_bytes, &data,
+                                       &len, &stable, &aborted,
+                                       &aborted_count);
+    lgi_engine_release(engine, &ref);
+    if (err)
+        return err;
+    /* Nothing below the LSO although offset is: a gap the cleaner left,
+     * which the reader steps over. */
+    int64_t start = len == 0 && stable > offset ? stable : offset;
+    if ((err = lgi_fetch_new(data, len, start, LGI_BATCH_MAX_DECOMPRESSED,
+                             fetchp))) {
+        lgi_free(data);
+        lgi_free(aborted);
+        return err;
+    }
+    if ((err = lgi_fetch_set_aborted(*fetchp, aborted, aborted_count))) {
+        lgi_free(aborted);
+        lg_fetch_destroy(*fetchp);
+        *fetchp = NULL;
+    }
+    return err;
+}
+
 LG_API lg_err_t lg_watermarks(lg_engine_t *engine, const char *topic,
                               int32_t partition, int64_t *lowp,
                               int64_t *highp) {
