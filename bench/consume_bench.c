@@ -288,7 +288,12 @@ static void latency(const char *dir, int repeats) {
     printf("latency: %d single %d-byte records, one every %d us, consumer "
            "blocked in lg_consumer_poll(-1); best of %d runs\n",
            LATENCY_RECORDS, VALUE_BYTES, LATENCY_GAP_US, repeats);
+    /* CONSUME_BENCH_LATENCY=<index> runs only that configuration (for
+     * profiling one path). */
+    const char *only = getenv("CONSUME_BENCH_LATENCY");
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        if (only && (size_t)atoi(only) != c)
+            continue;
         const latency_config_t *config = &configs[c];
         printf("%s: io.spin.us=%lld poll.spin.us=%lld%s\n", config->name,
                (long long)config->io_spin_us,
@@ -313,6 +318,10 @@ int main(int argc, char **argv) {
     int repeats = argc > 3 ? atoi(argv[3]) : 3;
     if (repeats < 1)
         repeats = 1;
+    if (getenv("CONSUME_BENCH_LATENCY")) {
+        latency(dir, repeats);
+        return EXIT_SUCCESS;
+    }
     char command[4200];
     snprintf(command, sizeof command, "rm -rf '%s'", dir);
     if (system(command) != 0)
