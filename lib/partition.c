@@ -1697,8 +1697,10 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     entry->req.flags = entry->sync ? LGI_IO_SYNC : 0;
     entry->req.done = write_done;
     entry->req.opaque = entry;
-    /* Still under the mutex, so the engine sees writes in offset order. */
-    lgi_io_submit(partition->io, &entry->req);
+    /* Queued under the mutex, so the engine sees writes in offset order;
+     * the I/O thread woken after it, as its write_done needs the mutex
+     * (see lgi_io_enqueue). */
+    int wake = lgi_io_enqueue(partition->io, &entry->req);
     lgi_count(&partition->counters.records, (uint64_t)header.record_count);
     lgi_count(&partition->counters.bytes, len);
     lgi_count(&partition->counters.batches, 1);
@@ -1706,11 +1708,18 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
         *base_offsetp = base_offset;
     if (acks == LG_ACKS_NONE || done_fn) {
         pthread_mutex_unlock(&partition->mutex);
+        if (wake)
+            lgi_io_wake(partition->io);
         if (done_fn && acks == LG_ACKS_NONE)
             done_fn(done_opaque, LG_OK, base_offset);
         return LG_OK;
     }
 
+    if (wake) {
+        pthread_mutex_unlock(&partition->mutex);
+        lgi_io_wake(partition->io);
+        pthread_mutex_lock(&partition->mutex);
+    }
     while (!entry->finished)
         pthread_cond_wait(&partition->cond, &partition->mutex);
     err = entry->error;

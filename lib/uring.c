@@ -1034,7 +1034,7 @@ const char *lgi_io_backend_name(const lgi_io_t *io) {
  * Submission
  * --------------------------------------------------------------------- */
 
-void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req) {
+bool lgi_io_enqueue(lgi_io_t *io, lgi_io_req_t *req) {
     req->next = NULL;
     req->written = 0;
     req->result = 0;
@@ -1064,18 +1064,28 @@ void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req) {
         wake = true;
     }
     pthread_mutex_unlock(&io->queue_lock);
-    if (wake)
-        pthread_cond_signal(&io->queue_cond);
     if (io->wake_fd >= 0) {
         /* Pairs with the fence in announce_sleep. */
         atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(&io->sleeping, memory_order_relaxed) &&
-            atomic_exchange(&io->sleeping, 0)) {
-            uint64_t one = 1;
-            ssize_t ignored = write(io->wake_fd, &one, sizeof one);
-            (void)ignored;
-        }
+        wake = atomic_load_explicit(&io->sleeping, memory_order_relaxed) &&
+               atomic_exchange(&io->sleeping, 0);
     }
+    return wake;
+}
+
+void lgi_io_wake(lgi_io_t *io) {
+    if (io->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t ignored = write(io->wake_fd, &one, sizeof one);
+        (void)ignored;
+    } else {
+        pthread_cond_signal(&io->queue_cond);
+    }
+}
+
+void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req) {
+    if (lgi_io_enqueue(io, req))
+        lgi_io_wake(io);
 }
 
 void lgi_io_set_spin(lgi_io_t *io, int64_t spin_ns) {

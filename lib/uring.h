@@ -20,6 +20,7 @@
 #include "liblog.h"
 #include "stats.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -91,6 +92,15 @@ const char *lgi_io_backend_name(const lgi_io_t *io);
  * valid until req->done has been called.  Requests are started in
  * submission order per fd, but may complete out of order. */
 void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req);
+
+/* lgi_io_submit in two steps, for a caller that queues under a lock of
+ * its own: enqueue queues req and returns true when the I/O thread was
+ * asleep and this caller took it upon itself to wake it; the caller then
+ * must call lgi_io_wake soon, after releasing its lock (a thread it
+ * wakes would otherwise find the lock held and sleep again).  Until that
+ * call the I/O thread may stay asleep, also for others' requests. */
+bool lgi_io_enqueue(lgi_io_t *io, lgi_io_req_t *req);
+void lgi_io_wake(lgi_io_t *io);
 
 /* Convenience: submits req and waits for it; returns its result (0 or
  * -errno).  req->done/opaque are overwritten.  Must not be called from a
