@@ -102,7 +102,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,18 +203,8 @@ struct lgi_partition {
     lgi_segment_t *async_sync_segment;
     lgi_io_req_t async_sync_req;
 
-    /* Watchers told when published_end advances (see partition.h).  The
-     * list and every notify are under watch_mutex (taken inside mutex
-     * where both are held), so write_done can notify after releasing
-     * mutex: a consumer it wakes then finds mutex free for its read
-     * instead of sleeping on it again.  deferred_notifies counts such
-     * notifies in progress; partition_free waits for them. */
+    /* Watchers told when published_end advances (see partition.h). */
     lgi_partition_watch_t *watchers;
-    pthread_mutex_t watch_mutex;
-    int defer_notify;  /* mutex held: advance_published leaves it to the
-                          caller (notify_pending) */
-    int notify_pending;
-    int deferred_notifies; /* atomic builtins */
 
     epoch_entry_t *epochs; /* ascending epoch and start offset */
     size_t epoch_count;
@@ -289,34 +278,28 @@ int64_t lgi_partition_stable_end(lgi_partition_t *partition) {
     return __atomic_load_n(&partition->stable_end, __ATOMIC_ACQUIRE);
 }
 
-/* Mutex held, or (write_done) just released with deferred_notifies
- * raised. */
+/* Mutex held. */
 static void notify_watchers(lgi_partition_t *partition) {
-    pthread_mutex_lock(&partition->watch_mutex);
     for (lgi_partition_watch_t *w = partition->watchers; w; w = w->next)
         w->notify(w);
-    pthread_mutex_unlock(&partition->watch_mutex);
 }
 
 void lgi_partition_watch(lgi_partition_t *partition,
                          lgi_partition_watch_t *watch) {
     pthread_mutex_lock(&partition->mutex);
-    pthread_mutex_lock(&partition->watch_mutex);
     watch->prev = NULL;
     watch->next = partition->watchers;
     if (partition->watchers)
         partition->watchers->prev = watch;
     partition->watchers = watch;
-    pthread_mutex_unlock(&partition->watch_mutex);
     pthread_mutex_unlock(&partition->mutex);
 }
 
 void lgi_partition_unwatch(lgi_partition_t *partition,
                            lgi_partition_watch_t *watch) {
-    /* notify runs under watch_mutex, so once we hold it no notify of
-     * this watch is running, and after unlinking none will start. */
+    /* notify runs under the mutex, so once we hold it no notify of this
+     * watch is running, and after unlinking none will start. */
     pthread_mutex_lock(&partition->mutex);
-    pthread_mutex_lock(&partition->watch_mutex);
     if (watch->prev)
         watch->prev->next = watch->next;
     else if (partition->watchers == watch)
@@ -324,7 +307,6 @@ void lgi_partition_unwatch(lgi_partition_t *partition,
     if (watch->next)
         watch->next->prev = watch->prev;
     watch->prev = watch->next = NULL;
-    pthread_mutex_unlock(&partition->watch_mutex);
     pthread_mutex_unlock(&partition->mutex);
 }
 
@@ -770,11 +752,6 @@ static void partition_free(lgi_partition_t *partition) {
     lgi_producer_state_free(partition->producers);
     lgi_free(partition->path);
     lgi_free(partition->epoch_path);
-    /* A write_done may still be in its notify after the mutex let the
-     * last completion through (a few microseconds). */
-    while (__atomic_load_n(&partition->deferred_notifies, __ATOMIC_ACQUIRE))
-        sched_yield();
-    pthread_mutex_destroy(&partition->watch_mutex);
     pthread_mutex_destroy(&partition->mutex);
     pthread_cond_destroy(&partition->cond);
     lgi_free(partition);
@@ -1072,7 +1049,6 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
     if (!partition)
         return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory", path);
     pthread_mutex_init(&partition->mutex, NULL);
-    pthread_mutex_init(&partition->watch_mutex, NULL);
     pthread_cond_init(&partition->cond, NULL);
     partition->config = *config;
     partition->io = io;
@@ -1220,10 +1196,7 @@ static void advance_published(lgi_partition_t *partition) {
         complete_durable_waiters(partition);
     if (partition->published_end != published_before) {
         update_stable_end(partition);
-        if (partition->defer_notify)
-            partition->notify_pending = 1;
-        else
-            notify_watchers(partition);
+        notify_watchers(partition);
     }
 }
 
@@ -1253,21 +1226,9 @@ static void write_done(lgi_io_req_t *req, int result) {
             partition->write_error = errno_to_err(-result);
         }
     }
-    partition->defer_notify = 1;
     advance_published(partition);
-    partition->defer_notify = 0;
-    int notify = partition->notify_pending;
-    partition->notify_pending = 0;
-    if (notify)
-        __atomic_add_fetch(&partition->deferred_notifies, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&partition->cond);
     pthread_mutex_unlock(&partition->mutex);
-    /* After the unlock (see watch_mutex): the published end was stored
-     * under the mutex before, as the consumers' arm protocol needs. */
-    if (notify) {
-        notify_watchers(partition);
-        __atomic_sub_fetch(&partition->deferred_notifies, 1, __ATOMIC_RELEASE);
-    }
 }
 
 /* ------------------------------------------------------------------------
