@@ -208,9 +208,8 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                "spinning, then yielding the CPU between "
                                "looks; records published meanwhile are "
                                "returned without a wake-up (5-30 us), at "
-                               "the price of that much CPU; while spins "
-                               "miss (records come further apart) only "
-                               "one wait in 16 spins; 0 sleeps at once"},
+                               "the price of that much CPU; 0 sleeps at "
+                               "once"},
     [LGI_CONF_FETCH_MAX_BYTES] = {"fetch.max.bytes", LGI_SCOPE_CONSUMER,
                                   TYPE_INT, 0, INT32_MAX, 52428800, NULL,
                                   "bytes one poll reads across partitions"},

@@ -149,11 +149,6 @@ struct lg_consumer {
 
     int enable_partition_eof;
     int64_t poll_spin_ns; /* poll.spin.us */
-    /* Whether the last blocking wait ended in records within
-     * poll_spin_ns (a spin would have caught them), and the waits since
-     * one that did: see spin_worthwhile. */
-    int spin_pays;
-    unsigned spin_skipped;
     int read_committed; /* isolation.level */
     int64_t fetch_max_bytes;
     int64_t max_partition_fetch_bytes;
@@ -640,24 +635,6 @@ static int records_arrived(lg_consumer_t *consumer) {
     return 0;
 }
 
-/* Whether a blocking poll should spin before it sleeps.  A spin that
- * misses -- records come further apart than poll.spin.us -- only burns
- * the CPU for nothing (with one record every 200 us, 20 us of a spin per
- * record), so the poll spins while the last wait saw records come within
- * the window, and otherwise only on every LGI_CONSUMER_SPIN_PROBE-th wait,
- * to notice the records coming closer together.  A wait that slept
- * measures its gap with the wake-up's delay added, hence the probes. */
-static int spin_worthwhile(lg_consumer_t *consumer) {
-    if (consumer->poll_spin_ns <= 0)
-        return 0;
-    if (consumer->spin_pays)
-        return 1;
-    if (++consumer->spin_skipped < LGI_CONSUMER_SPIN_PROBE)
-        return 0;
-    consumer->spin_skipped = 0;
-    return 1;
-}
-
 static void group_service(lg_consumer_t *consumer);
 static void drop_results(lg_consumer_t *consumer);
 static lg_err_t commit_positions(lg_consumer_t *consumer,
@@ -679,7 +656,6 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
     lg_err_t err = LG_OK;
     int64_t deadline =
         timeout_ms > 0 ? monotonic_ns() + (int64_t)timeout_ms * 1000000 : 0;
-    int64_t wait_start = -1; /* when this call first found nothing */
     for (;;) {
         /* Nothing has been handed out by this call yet, so what is retired
          * -- by the previous call, or by an empty round of this one --
@@ -699,20 +675,15 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
         int64_t now = monotonic_ns();
         if (timeout_ms > 0 && now >= deadline)
             break;
-        int spin = 0;
-        if (wait_start < 0) {
-            wait_start = now;
-            spin = spin_worthwhile(consumer);
-        }
         /* Spin for poll.spin.us: a record published now is returned
          * without the cost of sleeping and being woken.  Pause first,
          * then yield between looks so a spinner on a small machine does
          * not keep the appender or the I/O thread off the CPU. */
         int arrived = 0;
-        if (spin)
+        if (consumer->poll_spin_ns > 0)
             quiet_arms(consumer, 1);
         for (int64_t spin_start = now;
-             spin && !arrived && now - spin_start < consumer->poll_spin_ns &&
+             !arrived && now - spin_start < consumer->poll_spin_ns &&
              (timeout_ms < 0 || now < deadline);
              now = monotonic_ns()) {
             arrived = records_arrived(consumer) ||
@@ -722,7 +693,7 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
             else
                 sched_yield();
         }
-        if (spin)
+        if (consumer->poll_spin_ns > 0)
             quiet_arms(consumer, 0);
         if (arrived)
             continue;
@@ -746,10 +717,6 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
             break;
         }
     }
-    if (wait_start >= 0 && consumer->poll_spin_ns > 0)
-        consumer->spin_pays =
-            *countp > 0 &&
-            monotonic_ns() - wait_start <= consumer->poll_spin_ns;
     settle_eventfd(consumer);
     return *countp > 0 ? LG_OK : err;
 }
@@ -783,7 +750,6 @@ LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
     consumer->enable_partition_eof =
         lgi_conf_int(conf, LGI_CONF_ENABLE_PARTITION_EOF) != 0;
     consumer->poll_spin_ns = lgi_conf_int(conf, LGI_CONF_POLL_SPIN_US) * 1000;
-    consumer->spin_pays = 1;
     consumer->fetch_max_bytes = lgi_conf_int(conf, LGI_CONF_FETCH_MAX_BYTES);
     consumer->max_partition_fetch_bytes =
         lgi_conf_int(conf, LGI_CONF_MAX_PARTITION_FETCH_BYTES);

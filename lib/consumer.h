@@ -16,11 +16,6 @@
  * spinner would hold.  Nanoseconds. */
 #define LGI_CONSUMER_SPIN_PAUSE_NS 5000
 
-/* While a blocking poll's spin does not pay (the last wait's records
- * came later than poll.spin.us, or none came), only one wait in this many
- * spins, as a probe for records coming closer together again. */
-#define LGI_CONSUMER_SPIN_PROBE 16
-
 /* A blocking poll sleeps at most this long at a time, then checks that
  * its topics still exist, so a consumer blocked forever on a deleted
  * topic reports it and lets its files be removed.  Milliseconds. */
