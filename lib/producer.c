@@ -142,6 +142,11 @@ enum { TXN_UNINIT, TXN_READY, TXN_IN, TXN_FENCED };
 /* Record buffers of ended batches kept for the next batches (see
  * BATCH MEMORY). */
 #define POOL_MAX 16
+/* A partition whose previous batch was opened longer ago than this is
+ * idle enough for a direct hand-off (see DIRECT HAND-OFF): records further
+ * apart than the sender takes to wake up (10-30 us) would not have shared
+ * a batch anyway. */
+#define DIRECT_IDLE_NS 50000
 
 typedef struct pbatch pbatch_t;
 typedef struct accumulator accumulator_t;
@@ -165,9 +170,11 @@ struct pbatch {
      * is open, so they need no atomic on the shared counter (see
      * BUFFER.MEMORY); returned by make_ready. */
     size_t credit;
+    /* Opened with linger.ms=0 while its partition was idle: the producing
+     * thread hands it off itself (DIRECT HAND-OFF). */
+    int direct;
     /* The sender was told of this batch's linger deadline (open_batch
-     * leaves that to accumulate when the batch will likely be handed off
-     * directly: see DIRECT HAND-OFF). */
+     * leaves that to accumulate_end for a direct batch). */
     int sender_notified;
     int32_t base_sequence; /* idempotence: stamped at first hand-off */
     int16_t stamped_epoch; /* epoch base_sequence belongs to, -1 none */
@@ -193,6 +200,8 @@ struct accumulator {
      * be re-sent.  The producing thread hands a batch off itself only
      * while this is 0 (see DIRECT HAND-OFF). */
     atomic_int pending;
+    /* When the last batch was opened (monotonic ns; lock held). */
+    int64_t last_open_ns;
     /* Transactions: the producer's txn_serial when this partition was
      * registered with the coordinator (0: never). */
     atomic_ullong txn_registered;
@@ -264,8 +273,8 @@ struct lg_producer {
      * change under it, and a base sequence is stamped under it: the sender
      * and producing threads (DIRECT HAND-OFF) both stamp.  A leaf lock. */
     pthread_mutex_t sequence_lock;
-    /* Ready batches may be handed off by the producing thread (not for a
-     * transactional producer). */
+    /* Ready batches may be handed off by the producing thread: linger.ms
+     * is 0 and the producer is not transactional (DIRECT HAND-OFF). */
     int direct;
     atomic_int epoch_bump;  /* a sequenced batch failed for good */
     /* Transactions (transactional.id set): see TRANSACTIONS above. */
@@ -895,7 +904,10 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
     batch->limit = limit;
     batch->sequence = acc->next_sequence++;
     batch->flush_generation = atomic_load(&producer->flush_generation);
-    batch->created_ms = monotonic_ms();
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    batch->created_ms = now_ns / 1000000;
     batch->stamped_epoch = -1;
     batch->base_sequence = -1;
     live_insert(producer, batch);
@@ -905,10 +917,15 @@ static pbatch_t *open_batch(lg_producer_t *producer, accumulator_t *acc,
     if (deadline == 0)
         deadline = 1; /* 0 means "no open batch" */
     atomic_store(&acc->deadline_ms, deadline);
-    /* With linger.ms=0 the batch is ready when accumulate ends, which
-     * hands it off or tells the sender then: waking the sender now would
-     * cost a system call for nothing when the hand-off is direct. */
-    if (!(producer->direct && producer->linger_ms == 0))
+    /* A direct batch is handed off when accumulate ends, or the sender
+     * is told then: waking it now would cost a system call for nothing.
+     * A busy partition's batches are the sender's, so their records are
+     * batched as before (see DIRECT HAND-OFF). */
+    batch->direct = producer->direct &&
+                    now_ns - acc->last_open_ns >= DIRECT_IDLE_NS &&
+                    atomic_load(&acc->pending) == 0;
+    acc->last_open_ns = now_ns;
+    if (!batch->direct)
         sender_note_deadline(producer, batch, deadline);
     return batch;
 }
@@ -933,13 +950,13 @@ static void batch_take_credit(lg_producer_t *producer, pbatch_t *batch,
 }
 
 /* Ends an accumulate call with outcome (acc->lock held; released here).
- * With linger.ms=0 the open batch is ready now: handed off directly, or
+ * A direct batch (linger.ms=0) is ready now: handed off here, or
  * left open for the sender, which is told of it. */
 static int accumulate_end(lg_producer_t *producer, accumulator_t *acc,
                           int outcome) {
     pbatch_t *batch = acc->open;
-    if (batch && producer->direct && producer->linger_ms == 0 &&
-        batch->builder.count > 0 && !hand_off_direct(producer, acc) &&
+    if (batch && batch->direct && batch->builder.count > 0 &&
+        !hand_off_direct(producer, acc) &&
         !batch->sender_notified)
         sender_note_deadline(producer, batch,
                              atomic_load(&acc->deadline_ms));
@@ -1471,19 +1488,30 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
                                batch);
 }
 
-/* DIRECT HAND-OFF.  A batch that is ready while its record is being
- * produced (linger.ms=0, or it just filled) is sealed and handed to its
- * partition by the producing thread itself, acc->lock held, instead of
- * waking the sender for it: the wake-up and the sender's run cost some
- * 10 us of latency on a small machine.  Only the plain case goes this
- * way, so everything the sender guarantees still holds:
+/* DIRECT HAND-OFF.  With linger.ms=0, a batch is ready as soon as the
+ * lg_produce call that filled it ends (or when it is full); the producing
+ * thread then seals it and hands it to its partition itself, acc->lock
+ * held, instead of waking the sender for it: the wake-up and the sender's
+ * run cost some 10 us of latency on a small machine.  Not with
+ * linger.ms > 0, not even for a batch that just filled: that producer
+ * chose throughput, and sealing and handing off on its thread cost it
+ * some 15% of its records/s in produce_bench (the sender does that work
+ * in parallel).  Only the plain case goes this way, so everything the
+ * sender guarantees still holds:
  *   - order: only while acc->pending is 0 -- no earlier batch of the
  *     partition is queued in the sender, being sent, in flight or waiting
  *     to be re-sent -- so the batch is handed off after every earlier one
  *     and before any later one (those leave the accumulator after it,
  *     under acc->lock), and sequences are stamped in hand-off order;
- *   - at most one directly handed-off batch per partition is in flight;
- *     under load, batches queue in the sender as before (and batch there);
+ *   - only a batch opened while its partition was idle (batch->direct):
+ *     nothing pending, and its previous batch opened DIRECT_IDLE_NS or
+ *     more before.  The batches of a partition receiving records faster
+ *     stay with the sender, which batches what arrives meanwhile as it
+ *     always did.  (Measured: in a loop producing with linger.ms=0 on 2
+ *     busy cores, handing off whenever nothing was pending sent a
+ *     one-record batch each time the pipeline drained -- the producing
+ *     thread paying the I/O thread's wake-up each time -- for some 15%
+ *     fewer records/s.)
  *   - never for a transactional producer (its partitions are registered
  *     by the sender's path), while an epoch bump is pending, while
  *     closing, past delivery.timeout.ms, or when the topic is gone or
@@ -1497,7 +1525,7 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
  * or queued for the sender), 0 when nothing changed. */
 static int hand_off_direct(lg_producer_t *producer, accumulator_t *acc) {
     pbatch_t *batch = acc->open;
-    if (!producer->direct || !batch || batch->builder.count == 0 ||
+    if (!batch || !batch->direct || batch->builder.count == 0 ||
         atomic_load(&acc->pending) != 0 || atomic_load(&producer->closing) ||
         atomic_load_explicit(&producer->epoch_bump, memory_order_relaxed) ||
         atomic_load_explicit(&batch->topic->deleted, memory_order_relaxed) ||
@@ -2101,7 +2129,7 @@ LG_API lg_err_t lg_producer_new(lg_engine_t *engine, const lg_conf_t *conf,
         lgi_free(p);
         return err;
     }
-    p->direct = p->transactional_id == NULL;
+    p->direct = p->linger_ms == 0 && p->transactional_id == NULL;
     p->live.live_next = p->live.live_prev = &p->live;
     pthread_mutex_init(&p->topics_lock, NULL);
     pthread_mutex_init(&p->memory_lock, NULL);
