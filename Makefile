@@ -160,18 +160,23 @@ check: deps
 # ---------------------------------------------------------------- soak
 # The crash and fault suites with long settings: SOAK_KILLS kills per crash
 # test (SIGKILL, power loss) per I/O backend, each bounded by SOAK_SECONDS;
-# SOAK_POINTS random I/O-fault injection points per backend.  Then the
-# replication simulator (test_replica_sim --soak) runs fresh random seeds
-# for SOAK_SECONDS; a failing seed prints itself (replay: --seed S).
+# SOAK_POINTS random I/O-fault injection points per backend; the
+# replicated cluster's power cuts (test_replica_crash) likewise, SOAK_KILLS
+# cuts bounded by SOAK_SECONDS.  Then the replication simulator
+# (test_replica_sim --soak) runs fresh random seeds for SOAK_SECONDS; a
+# failing seed prints itself (replay: --seed S).
 SOAK_KILLS ?= 1000
 SOAK_SECONDS ?= 600
 SOAK_POINTS ?= 3000
 soak: deps
 	$(MAKE) $(BUILD)/test/test_crash $(BUILD)/test/test_faults \
-	  $(BUILD)/test/test_replica_sim
+	  $(BUILD)/test/test_replica_crash $(BUILD)/test/test_replica_sim
 	@BUILD=$(BUILD) LIBLOG_CRASH_KILLS=$(SOAK_KILLS) \
 	  LIBLOG_CRASH_SECONDS=$(SOAK_SECONDS) LIBLOG_FAULT_POINTS=$(SOAK_POINTS) \
-	  bash test/run.sh $(BUILD)/test/test_crash $(BUILD)/test/test_faults
+	  LIBLOG_REPL_CRASH_KILLS=$(SOAK_KILLS) \
+	  LIBLOG_REPL_CRASH_SECONDS=$(SOAK_SECONDS) \
+	  bash test/run.sh $(BUILD)/test/test_crash $(BUILD)/test/test_faults \
+	  $(BUILD)/test/test_replica_crash
 	$(BUILD)/test/test_replica_sim --soak $(SOAK_SECONDS)
 
 # ---------------------------------------------------------------- fuzz

@@ -42,7 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         len += 8;
         buf = malloc(len);
         memcpy(buf, data + 1, size - 1);
-        const uint8_t head[12] = {0x4c, 0x47, 0x52, 0x50, 0, 1, 0, 0,
+        const uint8_t head[12] = {0x4c, 0x47, 0x52, 0x50,
+                                  (uint8_t)(LGI_REPLICA_VERSION >> 8),
+                                  (uint8_t)LGI_REPLICA_VERSION, 0, 0,
                                   (uint8_t)(len >> 24), (uint8_t)(len >> 16),
                                   (uint8_t)(len >> 8), (uint8_t)len};
         memcpy(buf, head, sizeof head);

@@ -967,8 +967,12 @@ typedef struct lg_transport {
 } lg_transport_t;
 
 /* Registers transport (copied) on engine, whose node.id property must be
- * set (>= 0).  Once per engine.  LG_ERR_STATE when already set,
- * LG_ERR_INVALID_CONFIG without node.id. */
+ * set (>= 0), and resumes replication of every partition whose replica
+ * set lg_topic_set_replicas persisted.  Once per engine.  LG_ERR_STATE
+ * when already set, LG_ERR_INVALID_CONFIG without node.id or when a
+ * persisted replica set does not include node.id, LG_ERR_CORRUPT when a
+ * replicated partition's quorum state is damaged (then no transport is
+ * set and those partitions stay held). */
 LG_API lg_err_t lg_engine_set_transport(lg_engine_t *engine,
                                         const lg_transport_t *transport);
 
@@ -976,9 +980,13 @@ LG_API lg_err_t lg_engine_set_transport(lg_engine_t *engine,
  * replication.factor, one of them this engine's node.id).  From then on
  * appends on a follower fail with LG_ERR_NOT_LEADER, acks=all appends
  * return once a majority holds the batch durably, and readers see only up
- * to the high watermark.  The assignment is not persisted: call again
- * after each lg_engine_open (the log and the vote are).  LG_ERR_STATE
- * without a transport or when already replicated. */
+ * to the high watermark.  The assignment is persisted with the topic's
+ * metadata: after lg_engine_open the partition refuses appends
+ * (LG_ERR_NOT_LEADER) and shows nothing until lg_engine_set_transport,
+ * which resumes its replication without another call.  Calling again
+ * with the same set (any order) is a harmless no-op; a different set is
+ * LG_ERR_STATE (replica set changes are not supported).  LG_ERR_STATE
+ * without a transport. */
 LG_API lg_err_t lg_topic_set_replicas(lg_engine_t *engine, const char *topic,
                                       int32_t partition, const int32_t *nodes,
                                       size_t count);

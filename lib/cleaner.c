@@ -56,6 +56,11 @@
  *      A batch whose records all stay and that needs no new horizon is
  *      copied byte for byte; otherwise it is re-encoded with the kept
  *      records, its codec, producer fields and leader epoch.
+ *   Replicated partitions (settings keep_batches): replicas must keep
+ *   the same batches, so no batch is dropped -- one left without records
+ *   (superseded, aborted) is written as an empty batch with the same base
+ *   offset, lastOffsetDelta, epoch and producer fields, re-encoded batches
+ *   keep their lastOffsetDelta, and control batches are copied whole.
  *   Tombstones, exactly as Kafka 3.x (KIP-534): a batch that keeps a
  *   tombstone and has no delete horizon yet is written with attribute bit
  *   6 set and baseTimestamp = deleteHorizonMs = now + delete.retention.ms
@@ -175,6 +180,7 @@ void lgi_cleaner_settings_from_conf(const lg_conf_t *conf,
         lgi_conf_int(conf, LGI_CONF_MAX_COMPACTION_LAG_MS);
     settings->delete_retention_ms =
         lgi_conf_int(conf, LGI_CONF_DELETE_RETENTION_MS);
+    settings->keep_batches = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -360,10 +366,23 @@ static lg_err_t reader_next(reader_t *reader, const uint8_t **batchp,
 lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
                             const lgi_cleaner_settings_t *settings,
                             int64_t now_ms, size_t *deletedp) {
-    lgi_segment_t **segments;
-    size_t count, cut = 0, deleted = 0;
+    int64_t point;
+    size_t deleted = 0;
+    lg_err_t err = lgi_cleaner_retention_point(partition, settings, now_ms,
+                                               &point);
+    if (err == LG_OK && point >= 0)
+        err = lgi_partition_delete_before(partition, point, &deleted);
     if (deletedp)
-        *deletedp = 0;
+        *deletedp = deleted;
+    return err;
+}
+
+lg_err_t lgi_cleaner_retention_point(lgi_partition_t *partition,
+                                     const lgi_cleaner_settings_t *settings,
+                                     int64_t now_ms, int64_t *pointp) {
+    lgi_segment_t **segments;
+    size_t count, cut = 0;
+    *pointp = -1;
     if (settings->policy == LGI_CLEANUP_COMPACT)
         return LG_OK;
     lg_err_t err = lgi_partition_sealed_segments(partition, &segments, &count);
@@ -390,12 +409,8 @@ lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
         }
     }
     if (cut > 0)
-        err = lgi_partition_delete_before(
-            partition, cut < count ? segments[cut]->base_offset : INT64_MAX,
-            &deleted);
+        *pointp = cut < count ? segments[cut]->base_offset : INT64_MAX;
     lgi_partition_segments_release(segments, count);
-    if (deletedp)
-        *deletedp = deleted;
     return err;
 }
 
@@ -410,7 +425,7 @@ lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
 static lg_err_t encode_kept(lgi_cleaner_t *cleaner,
                             const lgi_batch_header_t *header,
                             const lgi_record_t *records, size_t count,
-                            int64_t horizon) {
+                            int64_t horizon, int keep_delta) {
     int log_append_time = (header->attributes & LGI_ATTR_LOG_APPEND_TIME) != 0;
     int64_t base_timestamp = horizon >= 0 ? horizon : records[0].timestamp;
     int64_t max_timestamp = log_append_time ? header->max_timestamp : -1;
@@ -481,7 +496,9 @@ static lg_err_t encode_kept(lgi_cleaner_t *cleaner,
     lgi_put_be32(b + 12, (uint32_t)header->partition_leader_epoch);
     b[16] = LGI_BATCH_MAGIC;
     lgi_put_be16(b + 21, (uint16_t)attributes);
-    lgi_put_be32(b + 23, (uint32_t)(records[count - 1].offset - header->base_offset));
+    lgi_put_be32(b + 23, keep_delta ? (uint32_t)header->last_offset_delta
+                                    : (uint32_t)(records[count - 1].offset -
+                                                 header->base_offset));
     lgi_put_be64(b + 27, (uint64_t)base_timestamp);
     lgi_put_be64(b + 35, (uint64_t)max_timestamp);
     lgi_put_be64(b + 43, (uint64_t)header->producer_id);
@@ -490,6 +507,40 @@ static lg_err_t encode_kept(lgi_cleaner_t *cleaner,
     lgi_put_be32(b + 57, (uint32_t)count);
     lgi_put_be32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
                              packed->len - LGI_BATCH_CRC_START));
+    return LG_OK;
+}
+
+/* keep_batches: the header of batch with no records (codec none, no
+ * delete horizon), same base offset, lastOffsetDelta, leader epoch and
+ * producer fields, in cleaner->packed; *outp / *out_lenp point at it. */
+static lg_err_t encode_empty(lgi_cleaner_t *cleaner,
+                             const lgi_batch_header_t *header,
+                             const uint8_t **outp, size_t *out_lenp) {
+    lgi_buf_t *packed = &cleaner->packed;
+    packed->len = 0;
+    if (lgi_buf_reserve(packed, LGI_BATCH_HEADER_SIZE) != 0)
+        return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+    packed->len = LGI_BATCH_HEADER_SIZE;
+    int16_t attributes = (int16_t)(header->attributes &
+                                   ~(LGI_ATTR_CODEC_MASK |
+                                     LGI_ATTR_DELETE_HORIZON));
+    uint8_t *b = packed->data;
+    lgi_put_be64(b + 0, (uint64_t)header->base_offset);
+    lgi_put_be32(b + 8, (uint32_t)(packed->len - LGI_BATCH_OVERHEAD));
+    lgi_put_be32(b + 12, (uint32_t)header->partition_leader_epoch);
+    b[16] = LGI_BATCH_MAGIC;
+    lgi_put_be16(b + 21, (uint16_t)attributes);
+    lgi_put_be32(b + 23, (uint32_t)header->last_offset_delta);
+    lgi_put_be64(b + 27, (uint64_t)header->base_timestamp);
+    lgi_put_be64(b + 35, (uint64_t)header->max_timestamp);
+    lgi_put_be64(b + 43, (uint64_t)header->producer_id);
+    lgi_put_be16(b + 51, (uint16_t)header->producer_epoch);
+    lgi_put_be32(b + 53, (uint32_t)header->base_sequence);
+    lgi_put_be32(b + 57, 0);
+    lgi_put_be32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
+                                    packed->len - LGI_BATCH_CRC_START));
+    *outp = packed->data;
+    *out_lenp = packed->len;
     return LG_OK;
 }
 
@@ -572,7 +623,7 @@ static lg_err_t keep_marker_until_horizon(lgi_cleaner_t *cleaner,
                             "offset %lld", (long long)header->base_offset);
         if (err == LG_OK)
             err = encode_kept(cleaner, header, cleaner->records, count,
-                              horizon);
+                              horizon, settings->keep_batches);
         if (err != LG_OK)
             return err;
         *outp = cleaner->packed.data;
@@ -610,8 +661,14 @@ static lg_err_t filter_batch(lgi_cleaner_t *cleaner,
             return err;
     }
     stats->records_read += header->record_count;
+    if (settings->keep_batches && (header->attributes & LGI_ATTR_CONTROL)) {
+        decision = LGI_BATCH_RETAIN_WHOLE; /* tiny; replicas keep them */
+        marker_horizon = 0;
+    }
     if (decision == LGI_BATCH_DELETE)
-        return LG_OK;
+        return settings->keep_batches
+                   ? encode_empty(cleaner, header, outp, out_lenp)
+                   : LG_OK;
     if (marker_horizon)
         return keep_marker_until_horizon(cleaner, batch, header, settings,
                                          now_ms, outp, out_lenp, stats);
@@ -663,7 +720,9 @@ static lg_err_t filter_batch(lgi_cleaner_t *cleaner,
     }
     stats->records_kept += (int64_t)kept;
     if (kept == 0)
-        return LG_OK;
+        return settings->keep_batches
+                   ? encode_empty(cleaner, header, outp, out_lenp)
+                   : LG_OK;
     int set_horizon = kept_tombstone && !has_horizon;
     if (kept == (size_t)header->record_count && !set_horizon) {
         *out_lenp = lgi_batch_size(header);
@@ -672,7 +731,7 @@ static lg_err_t filter_batch(lgi_cleaner_t *cleaner,
     if (set_horizon)
         horizon = now_ms + settings->delete_retention_ms;
     if ((err = encode_kept(cleaner, header, cleaner->records, kept,
-                           horizon)) != LG_OK)
+                           horizon, settings->keep_batches)) != LG_OK)
         return err;
     *outp = cleaner->packed.data;
     *out_lenp = cleaner->packed.len;

@@ -31,6 +31,13 @@ typedef struct lgi_cleaner_settings {
     int64_t min_compaction_lag_ms;
     int64_t max_compaction_lag_ms;
     int64_t delete_retention_ms;
+    /* Replicated partitions (replication.c sets it; 0 from conf): every
+     * batch keeps its place -- base offset, lastOffsetDelta, leader epoch
+     * and producer fields -- so replicas compacting independently still
+     * hold the same batches: one emptied of records (all superseded, or
+     * aborted) is written as an empty batch, control batches are kept
+     * whole. */
+    int keep_batches;
 } lgi_cleaner_settings_t;
 
 void lgi_cleaner_settings_from_conf(const lg_conf_t *conf,
@@ -95,6 +102,14 @@ void lgi_cleaner_set_batch_retain(lgi_cleaner_t *cleaner,
 lg_err_t lgi_cleaner_retain(lgi_partition_t *partition,
                             const lgi_cleaner_settings_t *settings,
                             int64_t now_ms, size_t *deletedp);
+
+/* The offset retention would delete below (the base of the first segment
+ * to keep, INT64_MAX for every sealed one), -1 when nothing is due; the
+ * decision lgi_cleaner_retain acts on, for callers that delete through
+ * another layer (replicated partitions, replication.c). */
+lg_err_t lgi_cleaner_retention_point(lgi_partition_t *partition,
+                                     const lgi_cleaner_settings_t *settings,
+                                     int64_t now_ms, int64_t *pointp);
 
 /* One compaction pass (policy compact or compact,delete).  *first_dirtyp
  * is the cleaner checkpoint: offsets below it were cleaned before; it is

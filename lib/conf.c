@@ -168,8 +168,9 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                       INT32_MAX, 120000, NULL,
                                       "a record not appended within this "
                                       "time of lg_produce (retrying "
-                                      "LG_ERR_DISK_FULL) fails with "
-                                      "LG_ERR_TIMED_OUT"},
+                                      "LG_ERR_DISK_FULL, LG_ERR_NOT_LEADER "
+                                      "and, idempotent, LG_ERR_TIMED_OUT) "
+                                      "fails with LG_ERR_TIMED_OUT"},
     [LGI_CONF_RETRY_BACKOFF_MS] = {"retry.backoff.ms", LGI_SCOPE_PRODUCER,
                                    TYPE_INT, 0, INT32_MAX, 100, NULL,
                                    "wait before retrying an append that "

@@ -389,19 +389,21 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
         for (int32_t p = 0; p < partitions; p++) {
             if (lgi_engine_acquire(engine, names[i], p, &ref))
                 break;
-            if (lgi_partition_replicated(ref.partition)) {
-                /* Replicas number entries from offset 0 and must keep
-                 * identical batches: no retention or compaction yet. */
-                lgi_engine_release(engine, &ref);
-                continue;
-            }
             lgi_cleaner_settings_t settings;
             lgi_cleaner_settings_from_conf(&ref.conf, &settings);
             lg_err_t err = LG_OK;
+            /* Replicated partitions go through the replication layer:
+             * below the high watermark, entry numbering and batches kept
+             * alike on every replica (replication.h). */
+            int replicated = lgi_partition_replicated(ref.partition);
             if (retention_due) {
                 size_t deleted = 0;
-                err = lgi_cleaner_retain(ref.partition, &settings, now_ms,
-                                         &deleted);
+                err = replicated
+                          ? lgi_replication_retain(engine, ref.partition,
+                                                   &settings, now_ms,
+                                                   &deleted)
+                          : lgi_cleaner_retain(ref.partition, &settings,
+                                               now_ms, &deleted);
                 moved |= deleted > 0;
                 lgi_count(&engine->cleaner_counters.segments_deleted,
                           deleted);
@@ -417,9 +419,15 @@ lg_err_t lgi_engine_clean(lg_engine_t *engine, int64_t now_ms, int force) {
                         lgi_partition_cleaner_offset(ref.partition);
                     int64_t first_dirty = before;
                     lgi_clean_stats_t pass;
-                    err = lgi_cleaner_compact(engine->cleaner, ref.partition,
-                                              &settings, now_ms, force,
-                                              &first_dirty, &pass);
+                    err = replicated
+                              ? lgi_replication_compact(
+                                    engine, engine->cleaner, ref.partition,
+                                    &settings, now_ms, force, &first_dirty,
+                                    &pass)
+                              : lgi_cleaner_compact(engine->cleaner,
+                                                    ref.partition, &settings,
+                                                    now_ms, force,
+                                                    &first_dirty, &pass);
                     count_clean_pass(engine, &pass);
                     if (first_dirty != before) {
                         lgi_partition_set_cleaner_offset(ref.partition,
@@ -688,7 +696,10 @@ LG_API lg_err_t lg_engine_open(const char *dir, const lg_conf_t *conf,
     lgi_topics_remove_leftovers(engine);
     if ((err = lgi_topics_load(engine, clean)))
         goto fail;
-    if ((err = lgi_producer_ids_open(engine->dir, &engine->producer_ids)))
+    if ((err = lgi_producer_ids_open(
+             engine->dir,
+             (int32_t)lgi_conf_int(&engine->conf, LGI_CONF_NODE_ID),
+             &engine->producer_ids)))
         goto fail;
     if ((err = lgi_coordinator_open(engine)))
         goto fail;

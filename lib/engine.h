@@ -14,6 +14,18 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* Most voters a replicated partition can have (replica.c's limit too). */
+#define LGI_MAX_REPLICAS 32
+
+/* One partition's replica set (lg_topic_set_replicas), persisted with the
+ * topic's metadata so replication resumes by itself after a restart. */
+typedef struct lgi_replica_assignment {
+    struct lgi_replica_assignment *next;
+    int32_t partition;
+    size_t count;
+    int32_t nodes[LGI_MAX_REPLICAS];
+} lgi_replica_assignment_t;
+
 typedef struct lgi_topic {
     /* References: 1 for the engine's topic table plus 1 per operation in
      * progress (lgi_engine_acquire).  A deleted topic leaves the table;
@@ -29,6 +41,9 @@ typedef struct lgi_topic {
     lg_conf_t overrides; /* explicitly set topic properties, persisted */
     lg_conf_t effective; /* engine defaults overlaid with overrides */
     uint8_t topic_id[16];
+    /* Replicated partitions (unordered; NULL: none).  Changed under
+     * meta_lock plus the topics write lock, read under either. */
+    lgi_replica_assignment_t *assignments;
 } lgi_topic_t;
 
 /* An installed authorizer.  Immutable once published; replaced ones stay
@@ -179,6 +194,26 @@ void lgi_topics_remove_leftovers(lg_engine_t *engine);
  * (recovering them); free them all at close. */
 lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown);
 lg_err_t lgi_topics_close(lg_engine_t *engine);
+
+/* Replica assignments (topic.c; policy in replication.c).
+ * lgi_topic_claim_replicas persists nodes[0..count) as partition's replica
+ * set unless it already has one; either way *current gets the set now in
+ * force (current->count 0 never happens on LG_OK).  *claimed is 1 when
+ * this call wrote it.  lgi_topic_unclaim_replicas removes the set again
+ * (the attach that followed a claim failed).  lgi_topic_replica_sets
+ * copies every assignment of the engine: *setsp (lgi_malloc'd array, free
+ * with lgi_free) of *countp entries, *namesp parallel topic names
+ * (lgi_malloc'd each and the array). */
+lg_err_t lgi_topic_claim_replicas(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, const int32_t *nodes,
+                                  size_t count,
+                                  lgi_replica_assignment_t *current,
+                                  int *claimed);
+void lgi_topic_unclaim_replicas(lg_engine_t *engine, const char *topic,
+                                int32_t partition);
+lg_err_t lgi_topic_replica_sets(lg_engine_t *engine,
+                                lgi_replica_assignment_t **setsp,
+                                char ***namesp, size_t *countp);
 
 /* Writes log-start-offset-checkpoint and cleaner-offset-checkpoint. */
 lg_err_t lgi_engine_checkpoint_log_starts(lg_engine_t *engine);

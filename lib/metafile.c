@@ -26,6 +26,7 @@
 
 #define TRAILER_PREFIX "xxh3:"
 #define TRAILER_LEN (sizeof(TRAILER_PREFIX) - 1 + 16 + 1)
+_Static_assert(TRAILER_LEN == LGI_METAFILE_TRAILER_LEN, "trailer length");
 
 static int write_all(int fd, const void *data, size_t len) {
     const char *p = data;
@@ -54,6 +55,29 @@ lg_err_t lgi_fsync_dir(const char *dir) {
     return LG_OK;
 }
 
+void lgi_metafile_trailer(const void *body, size_t len,
+                          char trailer[LGI_METAFILE_TRAILER_LEN + 1]) {
+    snprintf(trailer, LGI_METAFILE_TRAILER_LEN + 1,
+             TRAILER_PREFIX "%016" PRIx64 "\n",
+             (uint64_t)XXH3_64bits(body, len));
+}
+
+lg_err_t lgi_metafile_verify(const char *data, size_t size, const char *name,
+                             size_t *body_lenp) {
+    if (size < TRAILER_LEN ||
+        memcmp(data + size - TRAILER_LEN, TRAILER_PREFIX,
+               sizeof(TRAILER_PREFIX) - 1) != 0 ||
+        data[size - 1] != '\n')
+        return lgi_error(LG_ERR_CORRUPT, "%s: checksum line missing", name);
+    size_t body_len = size - TRAILER_LEN;
+    char expect[TRAILER_LEN + 1];
+    lgi_metafile_trailer(data, body_len, expect);
+    if (memcmp(expect, data + body_len, TRAILER_LEN) != 0)
+        return lgi_error(LG_ERR_CORRUPT, "%s: checksum mismatch", name);
+    *body_lenp = body_len;
+    return LG_OK;
+}
+
 lg_err_t lgi_metafile_write(const char *path, const void *body, size_t len) {
     size_t path_len = strlen(path);
     char *tmp = lgi_malloc(path_len + 5);
@@ -68,8 +92,7 @@ lg_err_t lgi_metafile_write(const char *path, const void *body, size_t len) {
     memcpy(dir, path, path_len + 1);
 
     char trailer[TRAILER_LEN + 1];
-    snprintf(trailer, sizeof trailer, TRAILER_PREFIX "%016" PRIx64 "\n",
-             (uint64_t)XXH3_64bits(body, len));
+    lgi_metafile_trailer(body, len, trailer);
 
     lg_err_t err = LG_OK;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -143,20 +166,11 @@ lg_err_t lgi_metafile_read(const char *path, char **bodyp, size_t *lenp) {
     close(fd);
     data[size] = '\0';
 
-    if (size < TRAILER_LEN ||
-        memcmp(data + size - TRAILER_LEN, TRAILER_PREFIX,
-               sizeof(TRAILER_PREFIX) - 1) != 0 ||
-        data[size - 1] != '\n') {
+    size_t body_len;
+    lg_err_t err = lgi_metafile_verify(data, size, path, &body_len);
+    if (err != LG_OK) {
         lgi_free(data);
-        return lgi_error(LG_ERR_CORRUPT, "%s: checksum line missing", path);
-    }
-    size_t body_len = size - TRAILER_LEN;
-    char expect[TRAILER_LEN + 1];
-    snprintf(expect, sizeof expect, TRAILER_PREFIX "%016" PRIx64 "\n",
-             (uint64_t)XXH3_64bits(data, body_len));
-    if (memcmp(expect, data + body_len, TRAILER_LEN) != 0) {
-        lgi_free(data);
-        return lgi_error(LG_ERR_CORRUPT, "%s: checksum mismatch", path);
+        return err;
     }
     data[body_len] = '\0';
     *bodyp = data;

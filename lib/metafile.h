@@ -25,6 +25,21 @@ lg_err_t lgi_metafile_write(const char *path, const void *body, size_t len);
  * the checksum line is missing or wrong. */
 lg_err_t lgi_metafile_read(const char *path, char **bodyp, size_t *lenp);
 
+/* The checksum line of a file whose body is body[0..len): exactly
+ * LGI_METAFILE_TRAILER_LEN characters plus a NUL into trailer.  Exposed,
+ * with lgi_metafile_verify, so test/test_replica_sim.c can model these
+ * files byte for byte in memory (torn writes, lost renames) and still
+ * judge them by this code. */
+#define LGI_METAFILE_TRAILER_LEN 22 /* "xxh3:" + 16 hex digits + "\n" */
+void lgi_metafile_trailer(const void *body, size_t len,
+                          char trailer[LGI_METAFILE_TRAILER_LEN + 1]);
+
+/* Checks the whole file content data[0..size) (name is for the message):
+ * LG_OK with the body length in *body_lenp, or LG_ERR_CORRUPT when the
+ * checksum line is missing or wrong. */
+lg_err_t lgi_metafile_verify(const char *data, size_t size, const char *name,
+                             size_t *body_lenp);
+
 /* 1 when path exists. */
 int lgi_metafile_exists(const char *path);
 

@@ -471,12 +471,33 @@ static int epochs_parse(lgi_partition_t *partition, const char *body) {
 
 /* Recovery callback: Kafka assigns a batch's epoch when it is newer than
  * the cache's latest. */
-static void epochs_learn(void *opaque, const lgi_batch_header_t *header) {
+static int epochs_learn(void *opaque, const lgi_batch_header_t *header) {
     lgi_partition_t *partition = opaque;
     if (header->partition_leader_epoch >= 0 &&
         header->partition_leader_epoch > epochs_latest(partition))
         (void)epochs_push(partition, header->partition_leader_epoch,
                           header->base_offset);
+    return 0;
+}
+
+/* Recovery callback for scanned segments when the checkpoint was read.
+ * append stores the checkpoint before it writes the first batch of a
+ * newer epoch, so every batch that really reached the disk carries the
+ * epoch the checkpoint gives its offset (-1 before the first entry).  The
+ * epoch field lies outside the batch CRC (Kafka's format): a batch whose
+ * first sector was torn while its later sectors landed passes the CRC
+ * with a wrong epoch, which would make a replica's log look more or less
+ * up to date than it is (found by test_replica_sim's torn sectors).  Such
+ * a batch is rejected: the log is truncated there. */
+static int epochs_check(void *opaque, const lgi_batch_header_t *header) {
+    lgi_partition_t *partition = opaque;
+    int32_t expected = -1;
+    for (size_t i = partition->epoch_count; i-- > 0;)
+        if (partition->epochs[i].start_offset <= header->base_offset) {
+            expected = partition->epochs[i].epoch;
+            break;
+        }
+    return header->partition_leader_epoch == expected ? 0 : -1;
 }
 
 /* Feeds every batch header of segment to epochs_learn (used when the
@@ -795,8 +816,9 @@ static lg_err_t recover_segments(lgi_partition_t *partition,
             continue;
         }
         int64_t truncated = 0;
-        err = lgi_segment_recover(segment, epochs_learn, partition,
-                                  &truncated, NULL);
+        err = lgi_segment_recover(segment,
+                                  epochs_ok ? epochs_check : epochs_learn,
+                                  partition, &truncated, NULL);
         if (err != LG_OK)
             return err;
         /* The scanned bytes may exist only in the page cache of a crashed
@@ -1422,7 +1444,8 @@ static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
 static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                        size_t len, int acks, int64_t now_ms,
                        lgi_append_done_fn done_fn, void *done_opaque,
-                       int64_t *base_offsetp, int *would_blockp) {
+                       int64_t *base_offsetp, int replica_origin,
+                       int *would_blockp) {
     lgi_batch_header_t header;
     append_entry_t *entry;
     lg_err_t err;
@@ -1520,7 +1543,9 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             goto would_block;
     }
 
-    if (producer_tracked(&header)) {
+    /* A batch copied from a replication leader was validated there; the
+     * follower only records it (Kafka's AppendOrigin.REPLICATION). */
+    if (producer_tracked(&header) && !replica_origin) {
         int64_t original_first = -1, original_last = -1;
         switch (lgi_producer_state_check(partition->producers, &header,
                                          &original_first, &original_last)) {
@@ -1706,14 +1731,21 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
         return hook->append(hook->opaque, batch, len, acks, now_ms, NULL,
                             NULL, base_offsetp);
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp, NULL);
+                  base_offsetp, 0, NULL);
 }
 
 lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
                                      uint8_t *batch, size_t len, int acks,
                                      int64_t now_ms, int64_t *base_offsetp) {
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp, NULL);
+                  base_offsetp, 0, NULL);
+}
+
+lg_err_t lgi_partition_append_replica(lgi_partition_t *partition,
+                                      uint8_t *batch, size_t len,
+                                      int64_t now_ms, int64_t *base_offsetp) {
+    return append(partition, batch, len, LG_ACKS_LEADER, now_ms, NULL, NULL,
+                  base_offsetp, 1, NULL);
 }
 
 void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
@@ -1724,7 +1756,7 @@ void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
         hook ? hook->append(hook->opaque, batch, len, acks, now_ms, done,
                             opaque, NULL)
              : append(partition, batch, len, acks, now_ms, done, opaque,
-                      NULL, NULL);
+                      NULL, 0, NULL);
     if (err != LG_OK)
         done(opaque, err, -1);
 }
@@ -1739,7 +1771,7 @@ int lgi_partition_try_append_async(lgi_partition_t *partition,
         return 0;
     int would_block = 0;
     lg_err_t err = append(partition, batch, len, acks, now_ms, done, opaque,
-                          NULL, &would_block);
+                          NULL, 0, &would_block);
     if (would_block)
         return 0;
     if (err != LG_OK)
@@ -2184,6 +2216,46 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
         err = epochs_store(partition);
 out:
     pthread_mutex_unlock(&partition->mutex);
+    return err;
+}
+
+lg_err_t lgi_partition_restart_at(lgi_partition_t *partition,
+                                  int64_t offset) {
+    lg_err_t err = lgi_partition_truncate_to(partition, 0);
+    if (err != LG_OK)
+        return err;
+    pthread_mutex_lock(&partition->mutex);
+    if (offset < partition->log_end) {
+        pthread_mutex_unlock(&partition->mutex);
+        return lgi_error(LG_ERR_INVALID_ARG, "partition %s: cannot restart "
+                         "at %" PRId64 ", below its start %" PRId64,
+                         partition->path, offset, partition->log_end);
+    }
+    if (offset > partition->log_end) {
+        lgi_segment_t *segment;
+        err = lgi_segment_create(partition->path, offset,
+                                 partition->config.index_interval_bytes,
+                                 partition->config.segment_index_bytes,
+                                 &segment);
+        if (err == LG_OK && (err = push_segment(partition, segment))) {
+            lgi_segment_delete(segment);
+            lgi_segment_unref(segment);
+        }
+        if (err == LG_OK) {
+            partition->log_end = offset;
+            partition->durable_end = offset;
+            store_published_end(partition, offset);
+            partition->published_segment = segment;
+            partition->published_position = 0;
+        }
+    }
+    pthread_mutex_unlock(&partition->mutex);
+    if (err == LG_OK)
+        err = lgi_fsync_dir(partition->path);
+    /* The old, now empty segments lie wholly below offset. */
+    size_t deleted;
+    if (err == LG_OK)
+        err = lgi_partition_delete_before(partition, offset, &deleted);
     return err;
 }
 

@@ -142,6 +142,13 @@ int lgi_partition_replicated(lgi_partition_t *partition);
 lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
                                      uint8_t *batch, size_t len, int acks,
                                      int64_t now_ms, int64_t *base_offsetp);
+/* As _direct with acks LG_ACKS_LEADER, for a batch a replication leader
+ * already validated: its producer id, epoch and sequence are recorded
+ * without being checked (a follower never refuses what the leader
+ * accepted, whatever its own producer expiry did). */
+lg_err_t lgi_partition_append_replica(lgi_partition_t *partition,
+                                      uint8_t *batch, size_t len,
+                                      int64_t now_ms, int64_t *base_offsetp);
 /* The published end ignoring the read limit. */
 int64_t lgi_partition_end_offset(lgi_partition_t *partition);
 lg_err_t lgi_partition_read_uncapped(lgi_partition_t *partition,
@@ -251,6 +258,13 @@ void lgi_partition_end_offset_for_epoch(lgi_partition_t *partition,
  * and the leader-epoch cache, and makes that durable before returning. */
 lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
                                    int64_t offset);
+
+/* Kafka's truncateFullyAndStartAt, for a replication follower whose log
+ * lies below its leader's log start: removes every record and restarts
+ * the log empty at offset (>= the old log end), log start included,
+ * durably before returning.  Same concurrency rule as truncate_to. */
+lg_err_t lgi_partition_restart_at(lgi_partition_t *partition,
+                                  int64_t offset);
 
 /* Counters and gauges for the engine's statistics: log start (base of
  * the first segment), published end, recovery point, segments and their

@@ -94,8 +94,10 @@
  * fencing an older producer with the same transactional.id.  Between
  * begin and commit/abort every record goes to a partition registered with
  * the coordinator first (txn_register, once per partition per
- * transaction, on the producing thread before the record is queued), and
- * its batch is sealed with the transactional attribute.  Commit and abort
+ * transaction, on the producing thread before the record is queued; the
+ * sender makes the registrations durable with one lgi_txn_sync before it
+ * hands off the next batch), and its batch is sealed with the
+ * transactional attribute.  Commit and abort
  * flush first, so no batch of the transaction can land after its marker;
  * a batch that failed makes commit return LG_ERR_TXN_ABORTABLE, and the
  * abort that follows takes a new epoch from the coordinator (instead of
@@ -117,6 +119,7 @@
 #include "group.h"
 #include "partitioner.h"
 #include "producer_id.h"
+#include "producer_state.h"
 #include "records.h"
 #include "txn.h"
 
@@ -218,6 +221,14 @@ struct accumulator {
      * them so the partition keeps its order. */
     pbatch_t *retry;
     int64_t retry_at_ms;
+    /* Appends handed off and not completed.  An idempotent producer keeps
+     * at most LGI_PRODUCER_STATE_BATCHES of them per replicated partition
+     * (Kafka's max.in.flight.requests.per.connection <= 5), so a retry of
+     * a batch the log already holds is always within the batches the
+     * partition remembers per producer and is recognised as a duplicate
+     * -- on a replicated partition acks=all batches can be in the log,
+     * unacknowledged, when a leader fails over. */
+    atomic_int in_flight;
 };
 
 /* Accumulators by partition index, replaced (never changed in place) when
@@ -284,6 +295,7 @@ struct lg_producer {
     atomic_ullong txn_serial;      /* bumped by every begin */
     atomic_int txn_failed;         /* a batch of the transaction failed */
     atomic_int txn_fenced;         /* a batch met LG_ERR_PRODUCER_FENCED */
+    atomic_int txn_unsynced;       /* a registration awaits lgi_txn_sync */
     lg_delivery_fn callback;
     void *callback_opaque;
     int event_fd;
@@ -1116,8 +1128,11 @@ static lg_err_t txn_register(lg_producer_t *producer, accumulator_t *acc) {
         producer->producer_epoch, acc->topic->name, acc->partition);
     if (err == LG_ERR_PRODUCER_FENCED)
         atomic_store(&producer->txn_state, TXN_FENCED);
-    if (err == LG_OK)
+    if (err == LG_OK) {
+        /* Before the record is queued, so the sender sees the flag. */
+        atomic_store(&producer->txn_unsynced, 1);
         atomic_store(&acc->txn_registered, serial);
+    }
     return err;
 }
 
@@ -1342,9 +1357,17 @@ static void inflight_end(lg_producer_t *producer) {
     pthread_mutex_unlock(&producer->inflight_lock);
 }
 
+/* Replicated partitions add two (Kafka's NOT_LEADER_OR_FOLLOWER and
+ * REQUEST_TIMED_OUT): LG_ERR_NOT_LEADER means the batch is in no majority
+ * (refused, or truncated away by a new leader), so a re-send cannot
+ * duplicate it and succeeds once this engine leads again;
+ * LG_ERR_TIMED_OUT (acks=all not committed in time) leaves the outcome
+ * unknown, so only an idempotent producer re-sends it -- a copy the log
+ * already holds is then acknowledged with its original offsets. */
 static int retriable(const lg_producer_t *producer, lg_err_t err) {
-    return err == LG_ERR_DISK_FULL ||
-           (producer->idempotent && err == LG_ERR_OUT_OF_ORDER_SEQUENCE);
+    return err == LG_ERR_DISK_FULL || err == LG_ERR_NOT_LEADER ||
+           (producer->idempotent && (err == LG_ERR_OUT_OF_ORDER_SEQUENCE ||
+                                     err == LG_ERR_TIMED_OUT));
 }
 
 /* lgi_append_done_fn: on the I/O thread (or the sender, when the append
@@ -1353,6 +1376,9 @@ static void append_done(void *opaque, lg_err_t err, int64_t base_offset) {
     pbatch_t *batch = opaque;
     lg_producer_t *producer = batch->producer;
     lgi_engine_release(producer->engine, &batch->ref);
+    if (atomic_fetch_sub(&batch->accumulator->in_flight, 1) >=
+        LGI_PRODUCER_STATE_BATCHES)
+        wake_sender(producer); /* batches may be held back for the slot */
     if (retriable(producer, err) && !atomic_load(&producer->closing)) {
         int64_t now = monotonic_ms();
         if (now - batch->created_ms < producer->delivery_timeout_ms) {
@@ -1445,6 +1471,8 @@ static lg_err_t seal_for_partition(lg_producer_t *producer, pbatch_t *batch,
     return err;
 }
 
+static void retry_insert(accumulator_t *acc, pbatch_t *batch);
+
 /* Seals batch and hands it to its partition, or completes it with the
  * reason it cannot be sent. */
 static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
@@ -1452,6 +1480,19 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
     if (now - batch->created_ms >= producer->delivery_timeout_ms) {
         batch_complete(producer, batch, LG_ERR_TIMED_OUT, -1);
         return;
+    }
+    /* Partitions registered with the transaction since the last sync must
+     * be durable in __transaction_state before any transactional data is
+     * written: one fdatasync for all of them (txn.c, INVARIANTS).  On
+     * failure the batch fails, which makes the transaction abortable. */
+    if (producer->transactional_id &&
+        atomic_exchange(&producer->txn_unsynced, 0)) {
+        lg_err_t err = lgi_txn_sync(producer->engine);
+        if (err != LG_OK) {
+            atomic_store(&producer->txn_unsynced, 1);
+            batch_complete(producer, batch, err, -1);
+            return;
+        }
     }
     lg_err_t err = lgi_engine_acquire(producer->engine, t->name,
                                       batch->accumulator->partition,
@@ -1470,6 +1511,16 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
         return;
     }
     lgi_batch_options_t options;
+    accumulator_t *acc = batch->accumulator;
+    if (producer->idempotent && lgi_partition_replicated(batch->ref.partition) &&
+        atomic_load(&acc->in_flight) >= LGI_PRODUCER_STATE_BATCHES) {
+        /* Held back until an append of the partition completes (see
+         * accumulator.in_flight); batches behind it queue after it. */
+        lgi_engine_release(producer->engine, &batch->ref);
+        batch->retry_at_ms = now;
+        retry_insert(acc, batch);
+        return;
+    }
     uint8_t *data;
     size_t len;
     int fresh_sequence;
@@ -1483,6 +1534,7 @@ static void submit(lg_producer_t *producer, pbatch_t *batch, int64_t now) {
     pthread_mutex_lock(&producer->inflight_lock);
     producer->inflight++;
     pthread_mutex_unlock(&producer->inflight_lock);
+    atomic_fetch_add(&acc->in_flight, 1);
     lgi_partition_append_async(batch->ref.partition, data, len,
                                producer->acks, options.now_ms, append_done,
                                batch);
@@ -1552,6 +1604,7 @@ static int hand_off_direct(lg_producer_t *producer, accumulator_t *acc) {
     pthread_mutex_lock(&producer->inflight_lock);
     producer->inflight++;
     pthread_mutex_unlock(&producer->inflight_lock);
+    atomic_fetch_add(&acc->in_flight, 1); /* append_done takes it back */
     if (lgi_partition_try_append_async(batch->ref.partition, data, len,
                                        producer->acks, options.now_ms,
                                        append_done, batch)) {
@@ -1560,6 +1613,7 @@ static int hand_off_direct(lg_producer_t *producer, accumulator_t *acc) {
         lgi_error_clear();
         return 1;
     }
+    atomic_fetch_sub(&acc->in_flight, 1);
     inflight_end(producer);
     lgi_free(data);
     if (fresh_sequence)

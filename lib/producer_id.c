@@ -12,6 +12,8 @@
  * recorded block end, so ids of a block that a crashed process had
  * started are never reused (at most LGI_PRODUCER_ID_BLOCK are skipped),
  * as Kafka's ProducerIdManager does with its ZooKeeper/KRaft blocks.
+ * With node.id set, ids start at node.id << 32, so engines replicating
+ * the same partitions never hand out the same id (see producer_id.h).
  */
 #include "producer_id.h"
 
@@ -33,7 +35,8 @@ struct lgi_producer_ids {
     int64_t block_end; /* first id not yet reserved on disk */
 };
 
-lg_err_t lgi_producer_ids_open(const char *dir, lgi_producer_ids_t **idsp) {
+lg_err_t lgi_producer_ids_open(const char *dir, int32_t node_id,
+                               lgi_producer_ids_t **idsp) {
     *idsp = NULL;
     lgi_producer_ids_t *ids = lgi_calloc(1, sizeof *ids);
     size_t len = strlen(dir) + sizeof("/" PRODUCER_ID_FILE);
@@ -61,6 +64,9 @@ lg_err_t lgi_producer_ids_open(const char *dir, lgi_producer_ids_t **idsp) {
         }
         ids->next = ids->block_end = end;
     }
+    /* A node's own range (see producer_id.h): 2^32 ids per node. */
+    if (node_id >= 0 && ids->next < (int64_t)node_id << 32)
+        ids->next = ids->block_end = (int64_t)node_id << 32;
     *idsp = ids;
     return LG_OK;
 }

@@ -16,8 +16,12 @@ typedef struct lgi_producer_ids lgi_producer_ids_t;
 
 /* Reads "<dir>/producer-id-block" (absent: ids start at 0).  The next id
  * handed out is the end of the last reserved block, so ids a crashed
- * process may have used are skipped. */
-lg_err_t lgi_producer_ids_open(const char *dir, lgi_producer_ids_t **idsp);
+ * process may have used are skipped.  node_id >= 0 (the engine's node.id)
+ * starts ids at node_id << 32 at least: replicas of one partition take
+ * producers from several engines, whose ids must never meet in one
+ * producer-state table (Kafka's controller hands out disjoint blocks). */
+lg_err_t lgi_producer_ids_open(const char *dir, int32_t node_id,
+                               lgi_producer_ids_t **idsp);
 
 /* NULL is a no-op. */
 void lgi_producer_ids_free(lgi_producer_ids_t *ids);

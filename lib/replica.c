@@ -28,6 +28,17 @@
  *               entries from offset; otherwise it answers Diverging(epoch,
  *               end offset) and the follower truncates there and retries.
  *
+ * Log start (retention, optional in the storage table): every fetch
+ * response carries the leader's log start, and the follower deletes below
+ * it, never past its own HW.  A fetch below the leader's log start, or
+ * diverging below it, is answered "out of range": the follower discards
+ * its log and starts over empty at the leader's log start (Kafka's
+ * OffsetOutOfRange / truncateFullyAndStartAt).  Entries below a log start
+ * are below that node's HW, hence committed, so nothing uncommitted is
+ * deleted and nothing a reset discards above the start was committed
+ * (a follower is reset above the start only when its last epoch is
+ * unknown there, i.e. its suffix diverges).
+ *
  * Any message carrying a larger epoch makes the receiver adopt that epoch
  * (forgetting its vote) before anything else; a message of a smaller epoch
  * is answered with "fenced" or ignored.
@@ -63,8 +74,9 @@
  * an operator makes a node leader without votes when no majority can ever
  * return, accepting the loss of whatever only the lost nodes held.
  *
- * Storage: test/support/memlog.c (simulator) or lib/replica_log.c (a real
- * partition; one entry = one record batch).
+ * Storage: test/support/simdisk.c (simulator), test/support/memlog.c (unit
+ * tests) or lib/replica_log.c (a real partition; one entry = one record
+ * batch).
  *
  * Engine wiring: lib/replication.c.  Not here yet: replica set changes.
  */
@@ -158,9 +170,26 @@ static int64_t end_offset(group_t *g) {
     return g->storage.end_offset(g->storage.opaque);
 }
 
+/* The first offset held (retention moves it), the epoch of the entry
+ * before it and the storage's position of it; 0, 0, 0 for storage
+ * without retention. */
+static int64_t log_start(group_t *g, int32_t *epochp, int64_t *tokenp) {
+    int64_t offset = 0, token = 0;
+    int32_t epoch = 0;
+    if (g->storage.log_start)
+        g->storage.log_start(g->storage.opaque, &offset, &epoch, &token);
+    if (epochp)
+        *epochp = epoch < 0 ? 0 : epoch;
+    if (tokenp)
+        *tokenp = token;
+    return offset;
+}
+
 static int32_t last_epoch(group_t *g) {
     int64_t end = end_offset(g);
     int32_t epoch = 0;
+    if (end > 0 && end <= log_start(g, &epoch, NULL))
+        return epoch; /* nothing held since the start: the entry before */
     const uint8_t *data;
     uint32_t len;
     if (end > 0 &&
@@ -377,7 +406,9 @@ static void update_hw(lgi_replica_node_t *node, group_t *g) {
             ends[j - 1] = t;
         }
     int64_t majority = ends[g->voter_count / 2];
-    if (majority > g->leader_epoch_start && majority > g->hw)
+    if ((majority > g->leader_epoch_start ||
+         node->config.unsafe_commit_before_marker) &&
+        majority > g->hw)
         g->hw = majority;
 }
 
@@ -389,8 +420,15 @@ static void on_vote(lgi_replica_node_t *node, group_t *g, int32_t from,
                     const lgi_msg_t *m) {
     if (m->node != from)
         return;
-    if (m->epoch > g->epoch && become_follower(node, g, m->epoch, -1) != 0)
-        return;
+    /* A larger epoch is adopted, but only a granted vote restarts the
+     * election timer (Raft 5.2): a candidate whose log is behind must not
+     * keep the voters that could win from ever standing. */
+    int64_t deadline = g->election_deadline;
+    if (m->epoch > g->epoch) {
+        if (become_follower(node, g, m->epoch, -1) != 0)
+            return;
+        g->election_deadline = deadline;
+    }
     lgi_msg_t r;
     base_msg(g, &r, LGI_MSG_VOTE_RESPONSE);
     r.node = node->config.node_id;
@@ -470,12 +508,28 @@ static void on_fetch(lgi_replica_node_t *node, group_t *g, int32_t from,
     }
     g->last_fetch_ms[vi] = node->now_ms; /* contact, even if diverging */
     int64_t end = end_offset(g);
+    /* Every response tells the follower the log start (it deletes below
+     * it); a fetch below it, or diverging below it, cannot be served:
+     * the follower starts over there (Kafka's OffsetOutOfRange). */
+    r.log_start = log_start(g, &r.log_start_epoch, &r.log_start_token);
+    if (m->offset < r.log_start) {
+        r.kind = LGI_FETCH_OUT_OF_RANGE;
+        r.high_watermark = g->hw;
+        queue(node, from, &r);
+        return;
+    }
     if (m->offset > 0) {
         int32_t e;
         int64_t e_end;
         g->storage.end_offset_for_epoch(g->storage.opaque, m->last_epoch, &e,
                                         &e_end);
         if (e != m->last_epoch || e_end < m->offset) {
+            if (r.log_start > 0 && (e < 0 || e_end < r.log_start)) {
+                r.kind = LGI_FETCH_OUT_OF_RANGE;
+                r.high_watermark = g->hw;
+                queue(node, from, &r);
+                return;
+            }
             r.kind = LGI_FETCH_DIVERGING;
             r.diverging_epoch = e < 0 ? 0 : e;
             r.diverging_end = e_end < 0 ? 0 : e_end;
@@ -534,6 +588,19 @@ static void on_fetch_response(lgi_replica_node_t *node, group_t *g,
     /* Act only on an answer to our current position (see safety 3). */
     if (m->offset != end || m->last_epoch != last_epoch(g))
         return;
+    if (m->kind == LGI_FETCH_OUT_OF_RANGE) {
+        /* What this node holds lies below the leader's log start, or
+         * diverges below it (then only uncommitted entries sit above it):
+         * start over empty at the leader's log start.  Everything below
+         * it is committed (it is <= the leader's HW). */
+        if (!g->storage.reset_to || m->log_start_epoch < 0 ||
+            g->storage.reset_to(g->storage.opaque, m->log_start,
+                                m->log_start_epoch, m->log_start_token) != 0)
+            return;
+        g->hw = m->log_start;
+        send_fetch(node, g);
+        return;
+    }
     if (m->kind == LGI_FETCH_DIVERGING) {
         if (m->diverging_end < 0 || m->diverging_epoch < 0)
             return; /* malformed: a leader always names a place */
@@ -571,6 +638,11 @@ static void on_fetch_response(lgi_replica_node_t *node, group_t *g,
     int64_t hw = m->high_watermark < end ? m->high_watermark : end;
     if (hw > g->hw)
         g->hw = hw;
+    /* The leader's log start drives this replica's (Kafka's follower
+     * logStartOffset), never past what this node knows is committed. */
+    int64_t delete_to = m->log_start < g->hw ? m->log_start : g->hw;
+    if (g->storage.delete_before && delete_to > log_start(g, NULL, NULL))
+        g->storage.delete_before(g->storage.opaque, delete_to);
     if (m->entry_count > 0)
         send_fetch(node, g);
 }
@@ -844,10 +916,30 @@ lg_err_t lgi_quorum_state_save(const char *path, int32_t epoch,
                                int32_t voted_for) {
     if (path == NULL || epoch < 0 || voted_for < -1)
         return lgi_error(LG_ERR_INVALID_ARG, "quorum state: bad argument");
-    char body[64];
-    int len = snprintf(body, sizeof body, "epoch %" PRId32 "\nvoted_for %" PRId32
-                       "\n", epoch, voted_for);
-    return lgi_metafile_write(path, body, (size_t)len);
+    char body[LGI_QUORUM_STATE_MAX_BODY];
+    size_t len = lgi_quorum_state_body(epoch, voted_for, body);
+    return lgi_metafile_write(path, body, len);
+}
+
+size_t lgi_quorum_state_body(int32_t epoch, int32_t voted_for,
+                             char body[LGI_QUORUM_STATE_MAX_BODY]) {
+    int len = snprintf(body, LGI_QUORUM_STATE_MAX_BODY,
+                       "epoch %" PRId32 "\nvoted_for %" PRId32 "\n", epoch,
+                       voted_for);
+    return (size_t)len;
+}
+
+lg_err_t lgi_quorum_state_parse(const char *body, const char *name,
+                                int32_t *epochp, int32_t *voted_forp) {
+    int32_t epoch, vote;
+    char extra;
+    int n = sscanf(body, "epoch %" SCNd32 " voted_for %" SCNd32 " %c", &epoch,
+                   &vote, &extra);
+    if (n != 2 || epoch < 0 || vote < -1)
+        return lgi_error(LG_ERR_CORRUPT, "quorum state %s: unparsable", name);
+    *epochp = epoch;
+    *voted_forp = vote;
+    return LG_OK;
 }
 
 lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
@@ -863,14 +955,7 @@ lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
     lg_err_t err = lgi_metafile_read(path, &body, &len);
     if (err != LG_OK)
         return err;
-    int32_t epoch, vote;
-    char extra;
-    int n = sscanf(body, "epoch %" SCNd32 " voted_for %" SCNd32 " %c", &epoch,
-                   &vote, &extra);
+    err = lgi_quorum_state_parse(body, path, epochp, voted_forp);
     lgi_free(body);
-    if (n != 2 || epoch < 0 || vote < -1)
-        return lgi_error(LG_ERR_CORRUPT, "quorum state %s: unparsable", path);
-    *epochp = epoch;
-    *voted_forp = vote;
-    return LG_OK;
+    return err;
 }

@@ -28,7 +28,7 @@
  * --------------------------------------------------------------------- */
 
 #define LGI_REPLICA_MAGIC 0x4c475250u      /* "LGRP" */
-#define LGI_REPLICA_VERSION 1
+#define LGI_REPLICA_VERSION 2
 #define LGI_REPLICA_MAX_ENVELOPE (16u << 20)
 #define LGI_REPLICA_MAX_MESSAGES 4096
 #define LGI_REPLICA_MAX_ENTRIES 4096
@@ -46,7 +46,9 @@ typedef enum {
 typedef enum {
     LGI_FETCH_DATA = 0,      /* entries follow (maybe none) */
     LGI_FETCH_DIVERGING = 1, /* truncate to diverging_end, fetch again */
-    LGI_FETCH_FENCED = 2     /* responder is not leader of that epoch */
+    LGI_FETCH_FENCED = 2,    /* responder is not leader of that epoch */
+    LGI_FETCH_OUT_OF_RANGE = 3 /* fetch offset below the leader's log start
+                                  (or diverging below it): reset to it */
 } lgi_fetch_kind_t;
 
 typedef struct lgi_msg_entry {
@@ -72,6 +74,10 @@ typedef struct lgi_msg {
     uint8_t kind;           /* FETCH_RESPONSE: lgi_fetch_kind_t */
     int32_t diverging_epoch;
     int64_t diverging_end;
+    int64_t log_start;       /* FETCH_RESPONSE: leader's first offset */
+    int32_t log_start_epoch; /* epoch of the entry before log_start */
+    int64_t log_start_token; /* storage's position of log_start (a record
+                                offset for a real partition) */
     uint32_t entry_count;
     lgi_msg_entry_t *entries; /* FETCH_RESPONSE */
 } lgi_msg_t;
@@ -127,6 +133,20 @@ typedef struct lgi_replica_storage {
      * (0 or -1); load gives the last saved pair or (0, -1). */
     int (*save_state)(void *opaque, int32_t epoch, int32_t voted_for);
     void (*load_state)(void *opaque, int32_t *epochp, int32_t *voted_forp);
+    /* Log start (retention), all optional (NULL: the log starts at 0 and
+     * never moves).  log_start gives the first offset still held, the
+     * epoch of the entry before it (0 at offset 0; -1 when unknown) and
+     * an opaque position of it the storage needs to start a log there
+     * (reset_to).  delete_before removes entries below offset, or fewer:
+     * the storage may stop at an earlier boundary (0 or -1).  reset_to
+     * discards the whole log and starts it empty at offset, whose
+     * preceding entry had epoch, durably before returning (Kafka's
+     * truncateFullyAndStartAt; 0 or -1). */
+    void (*log_start)(void *opaque, int64_t *offsetp, int32_t *epochp,
+                      int64_t *tokenp);
+    int (*delete_before)(void *opaque, int64_t offset);
+    int (*reset_to)(void *opaque, int64_t offset, int32_t epoch,
+                    int64_t token);
 } lgi_replica_storage_t;
 
 /* ------------------------------------------------------------------------
@@ -156,6 +176,10 @@ typedef struct lgi_replica_config {
      * durable without fsync (acks before durability).  Must make the
      * simulator's checker fail. */
     int unsafe_skip_fsync;
+    /* Test only: a deliberately broken leader that moves the HW over
+     * entries of earlier epochs before its own epoch's marker is on a
+     * majority (Raft's Figure 8 bug).  Must make the checker fail. */
+    int unsafe_commit_before_marker;
 } lgi_replica_config_t;
 
 lg_err_t lgi_replica_node_create(const lgi_replica_config_t *config,
@@ -228,6 +252,16 @@ lg_err_t lgi_quorum_state_save(const char *path, int32_t epoch,
                                int32_t voted_for);
 lg_err_t lgi_quorum_state_load(const char *path, int32_t *epochp,
                                int32_t *voted_forp);
+
+/* The file's body text for (epoch, voted_for) into body (NUL-terminated);
+ * returns its length.  And the inverse over a NUL-terminated body (name
+ * for the message): LG_ERR_CORRUPT unless it is exactly that text.  Split
+ * out so the simulator's in-memory files go through the same code. */
+#define LGI_QUORUM_STATE_MAX_BODY 64
+size_t lgi_quorum_state_body(int32_t epoch, int32_t voted_for,
+                             char body[LGI_QUORUM_STATE_MAX_BODY]);
+lg_err_t lgi_quorum_state_parse(const char *body, const char *name,
+                                int32_t *epochp, int32_t *voted_forp);
 
 /* Entry data of the marker a new leader appends in its epoch (the control
  * "leader change" record).  Readers skip entries equal to it. */

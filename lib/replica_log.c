@@ -1,6 +1,25 @@
 /*
  * replica_log.c -- see replica_log.h: one replication entry = one record
  * batch of a partition.
+ *
+ * The log start ("replica-log-start", a checksummed metafile in the
+ * partition directory): text
+ *
+ *   entry <first entry held>
+ *   offset <record offset of that entry's batch>
+ *   epoch <leader epoch of the entry before it>
+ *   reset <1 while a reset is in progress, else 0>
+ *
+ * written (atomically, fsync'd) before the partition deletes anything
+ * below offset, so the entry numbering survives retention: open scans the
+ * batches from offset and numbers them from entry.  A crash in between
+ * leaves the segments the partition had not deleted yet, which open
+ * deletes.  A reset (the leader's log start passed this follower) writes
+ * the file with reset 1 first, empties the partition and restarts it at
+ * offset, then writes reset 0; open finishes a reset it finds marked.
+ * Absent: the table starts at the partition's log start as entry 0.
+ * Records below offset that the partition keeps (retention deletes whole
+ * segments) stay readable but are not entries any more.
  */
 #include "replica_log.h"
 
@@ -9,6 +28,7 @@
 #include "buf.h"
 #include "crc32c.h"
 #include "err.h"
+#include "metafile.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,13 +41,21 @@ struct lgi_replica_log {
     int64_t now_ms;
     int64_t *bases;  /* base record offset per entry */
     int32_t *epochs; /* leader epoch per entry */
-    int64_t count, cap;
+    int64_t count, cap; /* entries held: [first, first + count) */
+    int64_t first;       /* entry of bases[0] (retention moves it) */
+    int64_t start_offset; /* record offset of entry first */
+    int32_t start_epoch; /* epoch of entry first - 1 (0 at entry 0) */
+    char *start_path;    /* the replica-log-start file */
+    int broken;          /* a reset failed half-way: redone at reopen */
     int64_t log_end;     /* record offset after the last entry */
     uint8_t **reads;     /* buffers reads lent out, alive until released */
     size_t read_count, read_cap;
     size_t max_batch;
     lg_err_t last_err; /* why the last append failed (LG_OK: none) */
     char last_message[256];
+    int proposing;      /* appends come from this node as leader */
+    int64_t duplicate;  /* base of the original the last append repeated,
+                           -1 none */
 };
 
 /* Records why an append failed; returns -1 for the core. */
@@ -35,6 +63,15 @@ static int failed(lgi_replica_log_t *log, lg_err_t err, const char *message) {
     log->last_err = err;
     snprintf(log->last_message, sizeof log->last_message, "%s", message);
     return -1;
+}
+
+void lgi_replica_log_set_proposing(lgi_replica_log_t *log, int proposing) {
+    log->proposing = proposing;
+    log->duplicate = -1;
+}
+
+int64_t lgi_replica_log_duplicate(lgi_replica_log_t *log) {
+    return log->duplicate;
 }
 
 lg_err_t lgi_replica_log_append_error(lgi_replica_log_t *log,
@@ -71,17 +108,74 @@ static size_t max_batch(lgi_partition_t *partition) {
     return (size_t)config.max_message_bytes;
 }
 
-/* Builds the table from the log: every batch from offset 0. */
-static lg_err_t scan(lgi_replica_log_t *log) {
+/* Writes the replica-log-start file (see the file comment). */
+static lg_err_t store_start(lgi_replica_log_t *log, int64_t first,
+                            int64_t offset, int32_t epoch, int reset) {
+    char body[128];
+    int len = snprintf(body, sizeof body,
+                       "entry %" PRId64 "\noffset %" PRId64 "\nepoch %" PRId32
+                       "\nreset %d\n",
+                       first, offset, epoch, reset);
+    return lgi_metafile_write(log->start_path, body, (size_t)len);
+}
+
+/* Empties the partition and restarts it at offset (the partition half of
+ * a reset). */
+static lg_err_t restart_partition(lgi_replica_log_t *log, int64_t offset) {
+    return lgi_partition_restart_at(log->partition, offset);
+}
+
+/* Loads the replica-log-start file, finishing a reset or a deletion a
+ * crash interrupted. */
+static lg_err_t load_start(lgi_replica_log_t *log) {
     int64_t start = lgi_partition_log_start(log->partition);
-    int64_t end = lgi_partition_end_offset(log->partition);
-    if (start != 0)
-        return lgi_error(LG_ERR_STATE,
+    log->first = 0;
+    log->start_offset = start;
+    log->start_epoch = 0;
+    if (!lgi_metafile_exists(log->start_path))
+        return LG_OK;
+    char *body;
+    size_t len;
+    lg_err_t err = lgi_metafile_read(log->start_path, &body, &len);
+    if (err != LG_OK)
+        return err;
+    int64_t first, offset;
+    int32_t epoch;
+    int reset;
+    char extra;
+    int n = sscanf(body, "entry %" SCNd64 " offset %" SCNd64 " epoch %" SCNd32
+                   " reset %d %c", &first, &offset, &epoch, &reset, &extra);
+    lgi_free(body);
+    if (n != 4 || first < 0 || offset < 0 || epoch < 0 || reset < 0 ||
+        reset > 1)
+        return lgi_error(LG_ERR_CORRUPT, "%s: unparsable", log->start_path);
+    if (reset) {
+        if ((err = restart_partition(log, offset)) != LG_OK ||
+            (err = store_start(log, first, offset, epoch, 0)) != LG_OK)
+            return err;
+        start = lgi_partition_log_start(log->partition);
+    } else if (start < offset) {
+        size_t deleted;
+        if ((err = lgi_partition_delete_before(log->partition, offset,
+                                               &deleted)) != LG_OK)
+            return err;
+        start = lgi_partition_log_start(log->partition);
+    }
+    if (start > offset)
+        return lgi_error(LG_ERR_CORRUPT,
                          "replicated partition %s: log starts at %" PRId64
-                         ", not 0 (retention is not supported with "
-                         "replication)",
-                         lgi_partition_path(log->partition), start);
-    int64_t offset = 0;
+                         ", after its replica log start %" PRId64,
+                         lgi_partition_path(log->partition), start, offset);
+    log->first = first;
+    log->start_offset = offset;
+    log->start_epoch = epoch;
+    return LG_OK;
+}
+
+/* Builds the table from the log: every batch from the start offset. */
+static lg_err_t scan(lgi_replica_log_t *log) {
+    int64_t end = lgi_partition_end_offset(log->partition);
+    int64_t offset = log->start_offset;
     while (offset < end) {
         uint8_t *data;
         size_t len;
@@ -95,6 +189,11 @@ static lg_err_t scan(lgi_replica_log_t *log) {
         while (at < len) {
             lgi_batch_header_t h;
             err = lgi_batch_parse_header(data + at, len - at, SIZE_MAX, &h);
+            if (err == LG_OK && log->count == 0 && h.base_offset < offset &&
+                lgi_batch_last_offset(&h) < offset) {
+                at += lgi_batch_size(&h); /* the read began before start */
+                continue;
+            }
             if (err != LG_OK || h.base_offset != offset) {
                 lgi_free(data);
                 return err != LG_OK
@@ -128,15 +227,22 @@ lg_err_t lgi_replica_log_open(lgi_partition_t *partition,
         return lgi_error(LG_ERR_NOMEM, "replica log: out of memory");
     log->partition = partition;
     log->now_ms = now_ms;
+    log->duplicate = -1;
     log->max_batch = max_batch(partition);
+    const char *dir = lgi_partition_path(partition);
     log->state_path = lgi_malloc(strlen(state_path) + 1);
-    if (log->state_path == NULL) {
-        lgi_free(log);
+    log->start_path = lgi_malloc(strlen(dir) + sizeof "/replica-log-start");
+    if (log->state_path == NULL || log->start_path == NULL) {
+        lgi_replica_log_close(log);
         return lgi_error(LG_ERR_NOMEM, "replica log: out of memory");
     }
     strcpy(log->state_path, state_path);
+    strcpy(log->start_path, dir);
+    strcat(log->start_path, "/replica-log-start");
     lg_err_t err = lgi_quorum_state_load(state_path, &log->state_epoch,
                                          &log->state_voted_for);
+    if (err == LG_OK)
+        err = load_start(log);
     if (err == LG_OK)
         err = scan(log);
     if (err != LG_OK) {
@@ -161,6 +267,7 @@ void lgi_replica_log_close(lgi_replica_log_t *log) {
     lgi_free(log->bases);
     lgi_free(log->epochs);
     lgi_free(log->state_path);
+    lgi_free(log->start_path);
     lgi_free(log);
 }
 
@@ -168,13 +275,19 @@ void lgi_replica_log_set_time(lgi_replica_log_t *log, int64_t now_ms) {
     log->now_ms = now_ms;
 }
 
-int64_t lgi_replica_log_count(lgi_replica_log_t *log) { return log->count; }
+int64_t lgi_replica_log_count(lgi_replica_log_t *log) {
+    return log->first + log->count;
+}
+
+int64_t lgi_replica_log_first(lgi_replica_log_t *log) { return log->first; }
 
 int32_t lgi_replica_log_epoch_at(lgi_replica_log_t *log, int64_t entry) {
+    entry -= log->first;
     return entry >= 0 && entry < log->count ? log->epochs[entry] : -1;
 }
 
 int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry) {
+    entry -= log->first;
     if (entry <= 0)
         return log->count > 0 ? log->bases[0] : log->log_end;
     if (entry >= log->count)
@@ -184,7 +297,9 @@ int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry) {
 
 int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset) {
     if (offset >= log->log_end)
-        return log->count;
+        return log->first + log->count;
+    if (log->count == 0 || offset <= log->bases[0])
+        return log->first;
     /* last entry with base <= offset */
     int64_t lo = 0, hi = log->count; /* answer in [lo, hi) */
     while (hi - lo > 1) {
@@ -194,7 +309,7 @@ int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset) {
         else
             hi = mid;
     }
-    return lo;
+    return log->first + lo;
 }
 
 /* ------------------------------------------------------------------------
@@ -202,7 +317,8 @@ int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset) {
  * --------------------------------------------------------------------- */
 
 static int64_t s_end_offset(void *opaque) {
-    return ((lgi_replica_log_t *)opaque)->count;
+    lgi_replica_log_t *log = opaque;
+    return log->first + log->count;
 }
 
 /* Entries wholly below the partition's durable (fdatasync'd) end. */
@@ -210,7 +326,7 @@ static int64_t s_durable_end(void *opaque) {
     lgi_replica_log_t *log = opaque;
     int64_t durable = lgi_partition_recovery_point(log->partition);
     if (durable >= log->log_end)
-        return log->count;
+        return log->first + log->count;
     /* entry i is durable when the next entry starts at or below durable */
     int64_t holding = lgi_replica_log_entry_of(log, durable);
     return holding; /* entries [0, holding) end at or below durable */
@@ -219,6 +335,7 @@ static int64_t s_durable_end(void *opaque) {
 static int s_read(void *opaque, int64_t offset, int32_t *epochp,
                   const uint8_t **datap, uint32_t *lenp) {
     lgi_replica_log_t *log = opaque;
+    offset -= log->first;
     if (offset < 0 || offset >= log->count)
         return -1;
     if (log->read_count == log->read_cap) {
@@ -292,6 +409,9 @@ static int s_append(void *opaque, int32_t epoch, const uint8_t *data,
     uint8_t *batch;
     size_t size;
     log->last_err = LG_OK;
+    if (log->broken)
+        return failed(log, LG_ERR_IO, "a reset of this replica failed; "
+                      "reopen the engine to finish it");
     if (len == LGI_REPLICA_MARKER_LEN &&
         memcmp(data, LGI_REPLICA_MARKER, LGI_REPLICA_MARKER_LEN) == 0) {
         batch = marker_batch(log, &size);
@@ -324,22 +444,24 @@ static int s_append(void *opaque, int32_t epoch, const uint8_t *data,
         lgi_free(batch);
         return failed(log, LG_ERR_NOMEM, "out of memory");
     }
+    /* The leader validates producer id, epoch and sequence; a follower
+     * records what the leader accepted without judging it again. */
     int64_t base;
-    lg_err_t err = lgi_partition_append_direct(log->partition, batch, size,
-                                               LG_ACKS_LEADER, log->now_ms,
-                                               &base);
+    lg_err_t err =
+        log->proposing
+            ? lgi_partition_append_direct(log->partition, batch, size,
+                                          LG_ACKS_LEADER, log->now_ms, &base)
+            : lgi_partition_append_replica(log->partition, batch, size,
+                                           log->now_ms, &base);
     if (err != LG_OK) /* e.g. an idempotent producer's sequence error */
         return failed(log, err, lg_last_error_message());
     if (base != log->log_end) {
         /* Nothing was written: the partition recognised a retried batch of
          * an idempotent producer it already holds at base (its only reason
-         * to answer another offset, as the adapter is the sole writer). */
-        char message[160];
-        snprintf(message, sizeof message,
-                 "retried batch already at offset %" PRId64 "; idempotent "
-                 "retries are not supported on replicated partitions yet",
-                 base);
-        return failed(log, LG_ERR_UNSUPPORTED, message);
+         * to answer another offset, as the adapter is the sole writer).
+         * Not an entry: the owner answers with the original's offsets. */
+        log->duplicate = base;
+        return failed(log, LG_OK, "retried batch already in the log");
     }
     push(log, base, epoch);
     log->log_end = base + h.last_offset_delta + 1;
@@ -348,7 +470,8 @@ static int s_append(void *opaque, int32_t epoch, const uint8_t *data,
 
 static int s_truncate_to(void *opaque, int64_t offset) {
     lgi_replica_log_t *log = opaque;
-    if (offset < 0)
+    offset -= log->first;
+    if (offset < 0) /* below the log start: committed, never truncated */
         return -1;
     if (offset >= log->count)
         return 0;
@@ -373,10 +496,81 @@ static void s_end_offset_for_epoch(void *opaque, int32_t epoch,
     for (int64_t i = log->count; i-- > 0;) {
         if (log->epochs[i] <= epoch) {
             *epoch_out = log->epochs[i];
-            *end_out = i + 1;
+            *end_out = log->first + i + 1;
             return;
         }
     }
+    /* Only the entry before the log start is known below it. */
+    if (log->first > 0 && log->start_epoch <= epoch) {
+        *epoch_out = log->start_epoch;
+        *end_out = log->first;
+    }
+}
+
+static void s_log_start(void *opaque, int64_t *offsetp, int32_t *epochp,
+                        int64_t *tokenp) {
+    lgi_replica_log_t *log = opaque;
+    *offsetp = log->first;
+    *epochp = log->start_epoch;
+    *tokenp = log->start_offset;
+}
+
+/* Moves the log start to entry offset (or less: never past the end).
+ * The file first, so the numbering survives a crash in the deletion. */
+static int s_delete_before(void *opaque, int64_t offset) {
+    lgi_replica_log_t *log = opaque;
+    if (offset > log->first + log->count)
+        offset = log->first + log->count;
+    int64_t drop = offset - log->first;
+    if (drop <= 0)
+        return 0;
+    int64_t base = lgi_replica_log_record_offset(log, offset);
+    int32_t epoch = log->epochs[drop - 1];
+    size_t deleted;
+    if (store_start(log, offset, base, epoch, 0) != LG_OK)
+        return -1;
+    memmove(log->bases, log->bases + drop,
+            (size_t)(log->count - drop) * sizeof *log->bases);
+    memmove(log->epochs, log->epochs + drop,
+            (size_t)(log->count - drop) * sizeof *log->epochs);
+    log->count -= drop;
+    log->first = offset;
+    log->start_offset = base;
+    log->start_epoch = epoch;
+    /* A failure leaves segments below base, deleted at the next open. */
+    return lgi_partition_delete_before(log->partition, base, &deleted) ==
+                   LG_OK
+               ? 0
+               : -1;
+}
+
+lg_err_t lgi_replica_log_delete_before(lgi_replica_log_t *log,
+                                      int64_t offset) {
+    if (s_delete_before(log, lgi_replica_log_entry_of(log, offset)) != 0)
+        return lgi_error(LG_ERR_IO, "replicated partition %s: retention "
+                         "failed: %s", lgi_partition_path(log->partition),
+                         lg_last_error_message());
+    return LG_OK;
+}
+
+/* Kafka's truncateFullyAndStartAt: see the file comment. */
+static int s_reset_to(void *opaque, int64_t offset, int32_t epoch,
+                      int64_t token) {
+    lgi_replica_log_t *log = opaque;
+    if (offset < 0 || epoch < 0 || token < log->start_offset ||
+        store_start(log, offset, token, epoch, 1) != LG_OK)
+        return -1;
+    log->count = 0;
+    log->first = offset;
+    log->start_offset = token;
+    log->start_epoch = epoch;
+    log->log_end = token;
+    if (restart_partition(log, token) != LG_OK ||
+        store_start(log, offset, token, epoch, 0) != LG_OK) {
+        log->broken = 1; /* the reset is redone at the next open */
+        return -1;
+    }
+    return 0;
 }
 
 static int s_save_state(void *opaque, int32_t epoch, int32_t voted_for) {
@@ -406,6 +600,9 @@ lgi_replica_storage_t lgi_replica_log_storage(lgi_replica_log_t *log) {
         .end_offset_for_epoch = s_end_offset_for_epoch,
         .save_state = s_save_state,
         .load_state = s_load_state,
+        .log_start = s_log_start,
+        .delete_before = s_delete_before,
+        .reset_to = s_reset_to,
     };
     return s;
 }

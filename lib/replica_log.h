@@ -21,9 +21,17 @@
  * base offset (the log end, equal on every replica with the same prefix)
  * and the entry's epoch.
  *
- * Limits: the table is rebuilt at open by scanning the log from offset 0,
- * so a replicated partition's log must start at 0 (no retention or
- * compaction on replicated partitions yet: LG_ERR_STATE otherwise).
+ * Retention: the table holds entries [first, end); the log start
+ * (first entry, its record offset, the epoch before it) is persisted in
+ * "replica-log-start" before anything is deleted, so entry numbers stay
+ * identical on every replica whatever each deleted (format and crash
+ * rules atop replica_log.c).  The core moves it through the storage
+ * table's delete_before (the leader's log start, learned in fetch
+ * responses) and reset_to (a follower below the leader's log start starts
+ * over there), the engine through lgi_replica_log_delete_before
+ * (retention).  The table is rebuilt at open by scanning the log from the
+ * persisted start.  Compaction keeps every batch in place on replicated
+ * partitions (cleaner.h, keep_batches), so the table survives it.
  *
  * Not thread-safe: the owner serializes every call (the engine does it
  * under its replication lock).
@@ -68,21 +76,41 @@ int64_t lgi_replica_log_record_offset(lgi_replica_log_t *log, int64_t entry);
  * the log end). */
 int64_t lgi_replica_log_entry_of(lgi_replica_log_t *log, int64_t offset);
 
-/* Why the last append refused an entry (LG_OK: it did not), with a
- * message (valid until the next append); clears it.  The core reports any
- * refusal as a plain failure, so the engine asks here for the cause:
- * LG_ERR_CORRUPT (not exactly one valid batch), the partition's own error
- * (e.g. LG_ERR_OUT_OF_ORDER_SEQUENCE, LG_ERR_PRODUCER_FENCED, LG_ERR_IO),
- * LG_ERR_UNSUPPORTED for a retried idempotent batch the log already holds
- * (nothing is written). */
+/* Idempotent producers, as Kafka: while proposing is set (the owner
+ * proposes a batch as leader) the partition validates producer id, epoch
+ * and sequence, and a retried batch it already holds is not appended:
+ * the append fails and lgi_replica_log_duplicate gives the original's
+ * base offset (-1 otherwise; reset by set_proposing).  Otherwise (entries
+ * from the leader, the leader-change marker) batches are recorded without
+ * validation, so every replica rebuilds the same producer state from the
+ * log and a new leader recognises retries of what the old one appended. */
+void lgi_replica_log_set_proposing(lgi_replica_log_t *log, int proposing);
+int64_t lgi_replica_log_duplicate(lgi_replica_log_t *log);
+
+/* Why the last append refused an entry (LG_OK: it did not, or it was a
+ * duplicate), with a message (valid until the next append); clears it.
+ * The core reports any refusal as a plain failure, so the engine asks
+ * here for the cause: LG_ERR_CORRUPT (not exactly one valid batch), the
+ * partition's own error (e.g. LG_ERR_OUT_OF_ORDER_SEQUENCE,
+ * LG_ERR_PRODUCER_FENCED, LG_ERR_IO). */
 lg_err_t lgi_replica_log_append_error(lgi_replica_log_t *log,
                                       const char **messagep);
 
 /* Leader epoch of entry, -1 when there is no such entry. */
 int32_t lgi_replica_log_epoch_at(lgi_replica_log_t *log, int64_t entry);
 
-/* Number of entries (batches). */
+/* The entry after the last one (entries are numbered from 0 since the
+ * partition was first replicated, retention notwithstanding). */
 int64_t lgi_replica_log_count(lgi_replica_log_t *log);
+
+/* The first entry held (0 until retention deleted some). */
+int64_t lgi_replica_log_first(lgi_replica_log_t *log);
+
+/* Retention on a replicated partition: moves the log start up to the
+ * entry holding record offset (never past the end), as the storage
+ * table's delete_before.  LG_OK or the partition's error. */
+lg_err_t lgi_replica_log_delete_before(lgi_replica_log_t *log,
+                                      int64_t offset);
 
 /* Control record type of the leader-change marker (Kafka's LeaderChange). */
 #define LGI_CONTROL_LEADER_CHANGE 2

@@ -13,7 +13,7 @@
  *
  *   envelope header (32 bytes)
  *     0  u32 magic        "LGRP" (0x4c475250)
- *     4  u16 version      1
+ *     4  u16 version      2 (1 lacked the log start fields)
  *     6  u16 flags        0 (reserved; non-zero is rejected)
  *     8  u32 total_len    whole envelope including the trailing checksum
  *    12  u64 cluster_id   receivers drop envelopes of another cluster
@@ -27,6 +27,7 @@
  *     i32 partition, i32 epoch, i32 node, i32 last_epoch
  *     i64 offset, i64 durable_end, i64 high_watermark
  *     u8  granted, u8 kind, i32 diverging_epoch, i64 diverging_end
+ *     i64 log_start, i32 log_start_epoch, i64 log_start_token
  *     u32 entry_count     (<= 4096; FETCH_RESPONSE only, else 0)
  *     entry_count x { i32 epoch, u32 len, len bytes }
  *   u64 XXH3-64 of bytes [0, total_len - 8)
@@ -46,7 +47,7 @@
 
 #define HEADER_LEN 32u
 #define TRAILER_LEN 8u
-#define MSG_FIXED_LEN 60u
+#define MSG_FIXED_LEN 80u
 #define ENTRY_HEADER_LEN 8u
 
 /* ---------------------------------------------------------------- writer */
@@ -122,6 +123,9 @@ lg_err_t lgi_envelope_encode(const lgi_envelope_t *env, uint8_t **bytesp,
         put_u8(&w, m->kind);
         put_u32(&w, (uint32_t)m->diverging_epoch);
         put_u64(&w, (uint64_t)m->diverging_end);
+        put_u64(&w, (uint64_t)m->log_start);
+        put_u32(&w, (uint32_t)m->log_start_epoch);
+        put_u64(&w, (uint64_t)m->log_start_token);
         put_u32(&w, m->entry_count);
         for (uint32_t j = 0; j < m->entry_count; j++) {
             put_u32(&w, (uint32_t)m->entries[j].epoch);
@@ -251,12 +255,17 @@ lg_err_t lgi_envelope_decode(const uint8_t *bytes, size_t len,
         m->kind = get_u8(&r);
         m->diverging_epoch = (int32_t)get_u32(&r);
         m->diverging_end = (int64_t)get_u64(&r);
+        m->log_start = (int64_t)get_u64(&r);
+        m->log_start_epoch = (int32_t)get_u32(&r);
+        m->log_start_token = (int64_t)get_u64(&r);
         m->entry_count = get_u32(&r);
         if (r.bad)
             return corrupt(env, "truncated message");
         if (m->partition < 0 || m->epoch < 0 || m->offset < 0 ||
             m->durable_end < 0 || m->high_watermark < 0 ||
-            m->diverging_end < -1 || m->kind > LGI_FETCH_FENCED ||
+            m->diverging_end < -1 || m->kind > LGI_FETCH_OUT_OF_RANGE ||
+            m->log_start < 0 || m->log_start_epoch < -1 ||
+            m->log_start_token < 0 ||
             m->granted > 1)
             return corrupt(env, "field out of range");
         if (m->entry_count > LGI_REPLICA_MAX_ENTRIES ||

@@ -37,6 +37,7 @@
 #include "replication.h"
 
 #include "alloc.h"
+#include "cleaner.h"
 #include "conf.h"
 #include "engine.h"
 #include "err.h"
@@ -49,7 +50,9 @@
 #include <string.h>
 
 #define CLUSTER_ID 0x6c69626c6f67ull /* "liblog" */
-#define MAX_REPLICAS 32
+
+/* Serialises lg_engine_set_transport calls (rare: once per engine). */
+static pthread_mutex_t transport_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct waiter {
     int64_t entry;
@@ -196,9 +199,38 @@ static lg_err_t hook_append(void *opaque, uint8_t *batch, size_t len,
     lgi_replica_log_set_time(r->log, now_ms);
     int64_t entry;
     int32_t epoch, leader;
+    lgi_replica_log_set_proposing(r->log, 1);
     err = lgi_replica_propose(repl->node, r->topic, r->partition, batch,
                               (uint32_t)len, &entry, &epoch, &leader);
+    int64_t duplicate = lgi_replica_log_duplicate(r->log);
+    lgi_replica_log_set_proposing(r->log, 0);
     lgi_free(batch); /* the adapter wrote a copy */
+    if (err != LG_OK && err != LG_ERR_STATE && duplicate >= 0) {
+        /* A retry of an idempotent batch the log holds at duplicate --
+         * appended by this node or, before a failover, by another leader
+         * and replicated here.  Answered with the original's offsets once
+         * the original satisfies acks: for acks=all, once the high
+         * watermark covers it at the epoch it has (as Kafka's leader
+         * waits for its HW); if it is truncated away meanwhile, the retry
+         * fails LG_ERR_NOT_LEADER and is retried again. */
+        lgi_error_clear();
+        err = LG_OK;
+        if (duplicate < lgi_replica_log_record_offset(
+                            r->log, lgi_replica_log_first(r->log))) {
+            /* Below the log start: committed long ago (and retention has
+             * deleted it since). */
+            advance(repl, &ready);
+            pthread_mutex_unlock(&repl->lock);
+            complete(ready);
+            if (base_offsetp)
+                *base_offsetp = duplicate;
+            if (done)
+                done(done_opaque, LG_OK, duplicate);
+            return LG_OK;
+        }
+        entry = lgi_replica_log_entry_of(r->log, duplicate);
+        epoch = lgi_replica_log_epoch_at(r->log, entry);
+    }
     if (err == LG_ERR_STATE) {
         advance(repl, &ready);
         pthread_mutex_unlock(&repl->lock);
@@ -287,6 +319,8 @@ static lg_err_t hook_append(void *opaque, uint8_t *batch, size_t len,
     return err;
 }
 
+static lg_err_t attach_persisted(lgi_replication_t *repl);
+
 LG_API lg_err_t lg_engine_set_transport(lg_engine_t *engine,
                                         const lg_transport_t *transport) {
     lgi_error_clear();
@@ -337,16 +371,199 @@ LG_API lg_err_t lg_engine_set_transport(lg_engine_t *engine,
     }
     pthread_mutex_init(&repl->lock, NULL);
     pthread_cond_init(&repl->changed, NULL);
-    lgi_replication_t *expected = NULL;
-    if (!atomic_compare_exchange_strong(&engine->replication, &expected,
-                                        repl)) {
+    /* Replica sets persisted by an earlier lg_topic_set_replicas resume
+     * here, before anyone can see the transport.  Serialised, so a second
+     * concurrent call cannot attach (or, failing, hold again) partitions
+     * the first one runs. */
+    pthread_mutex_lock(&transport_lock);
+    if (get(engine))
+        err = lgi_error(LG_ERR_STATE, "a transport is already set");
+    else if (!(err = attach_persisted(repl)))
+        atomic_store(&engine->replication, repl);
+    pthread_mutex_unlock(&transport_lock);
+    if (err) {
         lgi_replica_node_destroy(repl->node);
         pthread_mutex_destroy(&repl->lock);
         pthread_cond_destroy(&repl->changed);
+        lgi_free(repl->parts);
         lgi_free(repl);
-        return lgi_error(LG_ERR_STATE, "a transport is already set");
+        return err;
     }
     return LG_OK;
+}
+
+/* The hook of a held partition (lgi_replication_hold). */
+static lg_err_t held_append(void *opaque, uint8_t *batch, size_t len,
+                            int acks, int64_t now_ms, lgi_append_done_fn done,
+                            void *done_opaque, int64_t *base_offsetp) {
+    (void)opaque, (void)len, (void)acks, (void)now_ms, (void)done,
+        (void)done_opaque, (void)base_offsetp;
+    lgi_free(batch);
+    return lgi_error(LG_ERR_NOT_LEADER,
+                     "replicated partition: no leader known yet (its replica "
+                     "set is persisted; replication resumes once "
+                     "lg_engine_set_transport is called)");
+}
+
+static const lgi_append_hook_t held_hook = {.append = held_append};
+
+void lgi_replication_hold(lgi_partition_t *partition) {
+    /* at the log start, not 0, so the high watermark is never below the
+     * low one */
+    lgi_partition_set_read_limit(partition,
+                                 lgi_partition_log_start(partition));
+    lgi_partition_set_append_hook(partition, &held_hook);
+}
+
+/* Undoes a failed attach of r before its hook went in: the partition is
+ * left as it was (held when its set is persisted, plain otherwise). */
+static void detach(lg_engine_t *engine, replicated_t *r) {
+    lgi_replica_log_close(r->log);
+    lgi_engine_release(engine, &r->ref);
+    lgi_free(r->topic);
+    lgi_free(r);
+}
+
+/* Runs partition of topic on repl's node with voters nodes[0..count):
+ * opens the storage adapter, adds the partition to the core, installs the
+ * append hook.  *already is set when it is attached already (LG_ERR_STATE
+ * then). */
+static lg_err_t attach(lgi_replication_t *repl, const char *topic,
+                       int32_t partition, const int32_t *nodes, size_t count,
+                       int *already) {
+    lg_engine_t *engine = repl->engine;
+    *already = 0;
+    replicated_t *r = lgi_calloc(1, sizeof *r);
+    if (!r)
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    r->topic = lgi_malloc(strlen(topic) + 1);
+    if (!r->topic) {
+        lgi_free(r);
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    }
+    strcpy(r->topic, topic);
+    r->partition = partition;
+    r->repl = repl;
+    lg_err_t err = lgi_engine_acquire(engine, topic, partition, &r->ref);
+    if (err) {
+        lgi_free(r->topic);
+        lgi_free(r);
+        return err;
+    }
+    pthread_mutex_lock(&repl->lock);
+    char *state = NULL;
+    const char *dir = lgi_partition_path(r->ref.partition);
+    if (repl->closing)
+        err = lgi_error(LG_ERR_CLOSED, "engine is closing");
+    else if (find(repl, topic, partition))
+        err = lgi_error(LG_ERR_STATE, "%s-%" PRId32 " is already replicated",
+                        topic, partition), *already = 1;
+    else if (!(state = lgi_malloc(strlen(dir) + sizeof "/quorum-state")))
+        err = lgi_error(LG_ERR_NOMEM, "out of memory");
+    if (!err) {
+        strcpy(state, dir);
+        strcat(state, "/quorum-state");
+        err = lgi_replica_log_open(r->ref.partition, state,
+                                   lgi_engine_now_ms(engine), &r->log);
+        lgi_free(state);
+    }
+    /* Batches written before replication carry no epoch (-1): on several
+     * voters they would look alike at equal offsets while differing, which
+     * breaks log matching.  A single voter has nothing to match. */
+    if (!err && count > 1)
+        for (int64_t e = lgi_replica_log_first(r->log);
+             e < lgi_replica_log_count(r->log) && !err; e++)
+            if (lgi_replica_log_epoch_at(r->log, e) < 1)
+                err = lgi_error(LG_ERR_STATE,
+                                "%s-%" PRId32 " holds records written without "
+                                "replication; only an empty partition can get "
+                                "several replicas",
+                                topic, partition);
+    replicated_t **grown = NULL;
+    if (!err) {
+        grown = lgi_realloc(repl->parts, (repl->count + 1) * sizeof *grown);
+        if (!grown)
+            err = lgi_error(LG_ERR_NOMEM, "out of memory");
+        else
+            repl->parts = grown;
+    }
+    if (!err) {
+        lgi_replica_storage_t storage = lgi_replica_log_storage(r->log);
+        err = lgi_replica_node_add(repl->node, topic, partition, nodes, count,
+                                   &storage, repl->now_ms);
+    }
+    if (err) {
+        pthread_mutex_unlock(&repl->lock);
+        detach(engine, r);
+        return err;
+    }
+    /* Nothing is visible until this node learns a high watermark. */
+    r->visible = lgi_partition_log_start(r->ref.partition);
+    lgi_partition_set_read_limit(r->ref.partition, r->visible);
+    r->hook.append = hook_append;
+    r->hook.opaque = r;
+    lgi_partition_set_append_hook(r->ref.partition, &r->hook);
+    repl->parts[repl->count++] = r;
+    pthread_mutex_unlock(&repl->lock);
+    return LG_OK;
+}
+
+/* Attaches every persisted replica set (the engine's open held them) to
+ * repl, which is not published yet.  On failure every partition attached
+ * here is held again. */
+static lg_err_t attach_persisted(lgi_replication_t *repl) {
+    lgi_replica_assignment_t *sets;
+    char **names;
+    size_t count;
+    lg_err_t err = lgi_topic_replica_sets(repl->engine, &sets, &names, &count);
+    if (err)
+        return err;
+    for (size_t i = 0; i < count && !err; i++) {
+        int self = 0, already;
+        for (size_t k = 0; k < sets[i].count; k++)
+            self |= sets[i].nodes[k] == repl->node_id;
+        if (!self)
+            err = lgi_error(LG_ERR_INVALID_CONFIG,
+                            "%s-%" PRId32 " is replicated over %zu nodes that "
+                            "do not include this engine's node.id %" PRId32,
+                            names[i], sets[i].partition, sets[i].count,
+                            repl->node_id);
+        else
+            err = attach(repl, names[i], sets[i].partition, sets[i].nodes,
+                         sets[i].count, &already);
+    }
+    if (err) {
+        for (size_t i = 0; i < repl->count; i++) {
+            replicated_t *r = repl->parts[i];
+            lgi_replica_log_close(r->log);
+            r->log = NULL;
+            lgi_replication_hold(r->ref.partition);
+            lgi_engine_release(repl->engine, &r->ref);
+            lgi_free(r->topic);
+            lgi_free(r);
+        }
+        repl->count = 0;
+    }
+    for (size_t i = 0; i < count; i++)
+        lgi_free(names[i]);
+    lgi_free(names);
+    lgi_free(sets);
+    return err;
+}
+
+/* 1 when a[0..a_count) and b[0..b_count) hold the same ids (any order). */
+static int same_nodes(const int32_t *a, size_t a_count, const int32_t *b,
+                      size_t b_count) {
+    if (a_count != b_count)
+        return 0;
+    for (size_t i = 0; i < a_count; i++) {
+        int found = 0;
+        for (size_t j = 0; j < b_count && !found; j++)
+            found = a[i] == b[j];
+        if (!found)
+            return 0;
+    }
+    return 1;
 }
 
 LG_API lg_err_t lg_topic_set_replicas(lg_engine_t *engine, const char *topic,
@@ -386,80 +603,39 @@ LG_API lg_err_t lg_topic_set_replicas(lg_engine_t *engine, const char *topic,
     lg_err_t err = lgi_authorize(engine, LG_OP_ALTER, LG_RESOURCE_TOPIC, topic);
     if (err)
         return err;
-    replicated_t *r = lgi_calloc(1, sizeof *r);
-    if (!r)
-        return lgi_error(LG_ERR_NOMEM, "out of memory");
-    r->topic = lgi_malloc(strlen(topic) + 1);
-    if (!r->topic) {
-        lgi_free(r);
-        return lgi_error(LG_ERR_NOMEM, "out of memory");
-    }
-    strcpy(r->topic, topic);
-    r->partition = partition;
-    r->repl = repl;
-    if ((err = lgi_engine_acquire(engine, topic, partition, &r->ref))) {
-        lgi_free(r->topic);
-        lgi_free(r);
+    /* The assignment is persisted first (the commit point: the next open
+     * holds the partition for replication); removed again if attaching
+     * fails. */
+    lgi_replica_assignment_t current;
+    int claimed;
+    if ((err = lgi_topic_claim_replicas(engine, topic, partition, nodes,
+                                        count, &current, &claimed)))
         return err;
+    if (!claimed &&
+        !same_nodes(current.nodes, current.count, nodes, count)) {
+        char list[LGI_MAX_REPLICAS * 12] = "";
+        for (size_t k = 0, at = 0; k < current.count; k++)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%" PRId32,
+                                   k ? "," : "", current.nodes[k]);
+        return lgi_error(LG_ERR_STATE,
+                         "%s-%" PRId32 " is already replicated over nodes %s; "
+                         "changing a replica set is not supported",
+                         topic, partition, list);
     }
-    pthread_mutex_lock(&repl->lock);
-    char *state = NULL;
-    const char *dir = lgi_partition_path(r->ref.partition);
-    if (repl->closing)
-        err = lgi_error(LG_ERR_CLOSED, "engine is closing");
-    else if (find(repl, topic, partition))
-        err = lgi_error(LG_ERR_STATE, "%s-%" PRId32 " is already replicated",
-                        topic, partition);
-    else if (!(state = lgi_malloc(strlen(dir) + sizeof "/quorum-state")))
-        err = lgi_error(LG_ERR_NOMEM, "out of memory");
-    if (!err) {
-        strcpy(state, dir);
-        strcat(state, "/quorum-state");
-        err = lgi_replica_log_open(r->ref.partition, state,
-                                   lgi_engine_now_ms(engine), &r->log);
-        lgi_free(state);
+    int already;
+    err = attach(repl, topic, partition, current.nodes, current.count,
+                 &already);
+    if (err && already) { /* the same set again: nothing to do */
+        lgi_error_clear();
+        return LG_OK;
     }
-    /* Batches written before replication carry no epoch (-1): on several
-     * voters they would look alike at equal offsets while differing, which
-     * breaks log matching.  A single voter has nothing to match. */
-    if (!err && count > 1)
-        for (int64_t e = 0; e < lgi_replica_log_count(r->log) && !err; e++)
-            if (lgi_replica_log_epoch_at(r->log, e) < 1)
-                err = lgi_error(LG_ERR_STATE,
-                                "%s-%" PRId32 " holds records written without "
-                                "replication; only an empty partition can get "
-                                "several replicas",
-                                topic, partition);
-    replicated_t **grown = NULL;
-    if (!err) {
-        grown = lgi_realloc(repl->parts, (repl->count + 1) * sizeof *grown);
-        if (!grown)
-            err = lgi_error(LG_ERR_NOMEM, "out of memory");
-        else
-            repl->parts = grown;
+    if (err && claimed) {
+        char message[512];
+        snprintf(message, sizeof message, "%s", lg_last_error_message());
+        lgi_topic_unclaim_replicas(engine, topic, partition);
+        err = lgi_error(err, "%s", message);
     }
-    if (!err) {
-        lgi_replica_storage_t storage = lgi_replica_log_storage(r->log);
-        err = lgi_replica_node_add(repl->node, topic, partition, nodes, count,
-                                   &storage, repl->now_ms);
-    }
-    if (err) {
-        pthread_mutex_unlock(&repl->lock);
-        lgi_replica_log_close(r->log);
-        lgi_engine_release(engine, &r->ref);
-        lgi_free(r->topic);
-        lgi_free(r);
-        return err;
-    }
-    /* Nothing is visible until this node learns a high watermark. */
-    r->visible = 0;
-    lgi_partition_set_read_limit(r->ref.partition, 0);
-    r->hook.append = hook_append;
-    r->hook.opaque = r;
-    lgi_partition_set_append_hook(r->ref.partition, &r->hook);
-    repl->parts[repl->count++] = r;
-    pthread_mutex_unlock(&repl->lock);
-    return LG_OK;
+    return err;
 }
 
 LG_API lg_err_t lg_replica_receive(lg_engine_t *engine, int32_t from_node,
@@ -622,6 +798,64 @@ LG_API lg_err_t lg_replica_elect_unclean(lg_engine_t *engine,
     lgi_error_clear();
     return run_operator(engine, "lg_replica_elect_unclean", topic, partition,
                         -1, elect_unclean);
+}
+
+lg_err_t lgi_replication_retain(lg_engine_t *engine,
+                                lgi_partition_t *partition,
+                                const lgi_cleaner_settings_t *settings,
+                                int64_t now_ms, size_t *deletedp) {
+    *deletedp = 0;
+    lgi_replication_t *repl = get(engine);
+    if (!repl)
+        return LG_OK; /* held until a transport is set */
+    pthread_mutex_lock(&repl->lock);
+    replicated_t *r = NULL;
+    for (size_t i = 0; !repl->closing && i < repl->count && !r; i++)
+        if (repl->parts[i]->ref.partition == partition)
+            r = repl->parts[i];
+    lg_err_t err = LG_OK;
+    int64_t point = -1;
+    if (r)
+        err = lgi_cleaner_retention_point(partition, settings, now_ms,
+                                          &point);
+    /* Never above the high watermark: what is not committed may still be
+     * truncated, and what is deleted must be the same on every replica. */
+    if (r && point > r->visible)
+        point = r->visible;
+    if (r && !err && point > lgi_replica_log_record_offset(
+                            r->log, lgi_replica_log_first(r->log))) {
+        size_t before = lgi_partition_segment_count(partition);
+        err = lgi_replica_log_delete_before(r->log, point);
+        size_t after = lgi_partition_segment_count(partition);
+        *deletedp = before > after ? before - after : 0;
+    }
+    pthread_mutex_unlock(&repl->lock);
+    return err;
+}
+
+lg_err_t lgi_replication_compact(lg_engine_t *engine, lgi_cleaner_t *cleaner,
+                                 lgi_partition_t *partition,
+                                 const lgi_cleaner_settings_t *settings,
+                                 int64_t now_ms, int force,
+                                 int64_t *first_dirtyp,
+                                 lgi_clean_stats_t *stats) {
+    memset(stats, 0, sizeof *stats);
+    stats->next_horizon = -1;
+    lgi_replication_t *repl = get(engine);
+    if (!repl)
+        return LG_OK; /* held until a transport is set */
+    lgi_cleaner_settings_t keeping = *settings;
+    keeping.keep_batches = 1;
+    lg_err_t err = LG_OK;
+    pthread_mutex_lock(&repl->lock);
+    for (size_t i = 0; !repl->closing && i < repl->count; i++)
+        if (repl->parts[i]->ref.partition == partition) {
+            err = lgi_cleaner_compact(cleaner, partition, &keeping, now_ms,
+                                      force, first_dirtyp, stats);
+            break;
+        }
+    pthread_mutex_unlock(&repl->lock);
+    return err;
 }
 
 void lgi_replication_shutdown(lg_engine_t *engine) {

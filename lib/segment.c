@@ -53,6 +53,9 @@
  *     read the batch, check the CRC-32C                else stop
  *     baseOffset >= expected, lastOffset - base fits
  *       an int32 (relative offsets in the indexes)     else stop
+ *     the caller's check of the fields outside the CRC
+ *       (the partition: partitionLeaderEpoch against
+ *       its leader-epoch checkpoint)                   else stop
  *     add index entries exactly as append does; expected = lastOffset + 1
  *     position += 12 + batchLength
  *   truncate the file to position ("the first invalid byte")
@@ -618,7 +621,8 @@ lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                                &header) != LG_OK ||
             header.base_offset < expected ||
             lgi_segment_offset_overflows(segment,
-                                         lgi_batch_last_offset(&header))) {
+                                         lgi_batch_last_offset(&header)) ||
+            (fn && fn(opaque, &header) != 0)) {
             err = LG_OK;
             break;
         }
@@ -628,8 +632,6 @@ lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                                       segment->first_append_ms);
         if (err != LG_OK)
             goto out;
-        if (fn)
-            fn(opaque, &header);
         expected = lgi_batch_last_offset(&header) + 1;
         position += (int64_t)size;
         segment->size = position;

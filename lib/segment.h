@@ -60,9 +60,12 @@ typedef struct lgi_segment {
     atomic_int refcount;
 } lgi_segment_t;
 
-/* Called for each valid batch during recovery (leader-epoch rebuild). */
-typedef void (*lgi_segment_batch_fn)(void *opaque,
-                                     const lgi_batch_header_t *header);
+/* Called for each valid batch during recovery (leader-epoch rebuild and
+ * checks of the header fields the CRC does not cover).  Returns 0 to
+ * accept the batch; non-zero makes lgi_segment_recover treat it as
+ * invalid (the valid prefix ends before it). */
+typedef int (*lgi_segment_batch_fn)(void *opaque,
+                                    const lgi_batch_header_t *header);
 
 /* Creates a new, empty segment at base_offset in dir: .log, .index and
  * .timeindex created (truncated if present).  now_ms is unused until the
@@ -91,7 +94,7 @@ lg_err_t lgi_segment_load(lgi_segment_t *segment, lgi_segment_batch_fn fn,
 /* Scans the whole .log batch by batch (length, magic, CRC, offsets
  * increasing and representable relative to the base), rebuilds both
  * indexes, and truncates the file at the first invalid byte.  fn (may be
- * NULL) sees every valid batch.  *truncatedp (may be NULL) gets the bytes
+ * NULL) sees every valid batch and may reject it.  *truncatedp (may be NULL) gets the bytes
  * cut off; *scannedp (may be NULL) gets the bytes read. */
 lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                              void *opaque, int64_t *truncatedp,

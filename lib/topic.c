@@ -10,8 +10,15 @@
  *   liblog-topics 1                 0
  *   topic <name> <count> <id-hex>   <entries>
  *   config <name> <key>=<value>     <topic> <partition> <offset>
- *   ...                             ...
- *   xxh3:<checksum>                 xxh3:<checksum>
+ *   replicas <name> <p> <n>,<n>,..  ...
+ *   ...                             xxh3:<checksum>
+ *   xxh3:<checksum>
+ *
+ * A "replicas" line is a replicated partition's voter set (node ids,
+ * lg_topic_set_replicas): such a partition opens held -- appends refused,
+ * nothing readable -- until lg_engine_set_transport attaches it to the
+ * replication layer, so nothing is ever appended to it behind the
+ * consensus' back (replication.c).
  *
  * log-start-offset-checkpoint (the first readable offset, moved by
  * retention) and cleaner-offset-checkpoint (compaction's first dirty
@@ -33,6 +40,7 @@
 #include "buf.h"
 #include "err.h"
 #include "metafile.h"
+#include "replication.h"
 #include "strings.h"
 
 #include <errno.h>
@@ -97,6 +105,11 @@ static char *engine_file(const lg_engine_t *engine, const char *name) {
 static void topic_free(lgi_topic_t *topic) {
     if (!topic)
         return;
+    while (topic->assignments) {
+        lgi_replica_assignment_t *next = topic->assignments->next;
+        lgi_free(topic->assignments);
+        topic->assignments = next;
+    }
     lgi_free(topic->partitions);
     lgi_free(topic->name);
     lgi_free(topic);
@@ -141,6 +154,17 @@ static lg_err_t write_topics_file(lg_engine_t *engine,
             }
         }
         lgi_free(overrides);
+        for (const lgi_replica_assignment_t *a = t->assignments; a;
+             a = a->next) {
+            int at = snprintf(line, sizeof line, "replicas %s %" PRId32 " ",
+                              t->name, a->partition);
+            for (size_t k = 0; k < a->count; k++)
+                at += snprintf(line + at, sizeof line - (size_t)at,
+                               "%s%" PRId32, k ? "," : "", a->nodes[k]);
+            snprintf(line + at, sizeof line - (size_t)at, "\n");
+            if (lgi_buf_append(&body, line, strlen(line)) != 0)
+                goto nomem;
+        }
     }
     char *path = engine_file(engine, TOPICS_FILE);
     if (!path)
@@ -391,6 +415,51 @@ static char *read_optional(lg_engine_t *engine, const char *file) {
     return body;
 }
 
+static lgi_replica_assignment_t *find_assignment(const lgi_topic_t *topic,
+                                                 int32_t partition) {
+    for (lgi_replica_assignment_t *a = topic->assignments; a; a = a->next)
+        if (a->partition == partition)
+            return a;
+    return NULL;
+}
+
+/* "replicas <topic> <partition> <id>,<id>,..." of the topics file: the
+ * topic line comes first; ids are distinct and non-negative. */
+static lg_err_t parse_replicas_line(lg_engine_t *engine, const char *path,
+                                    const char *line) {
+    char name[256], list[512];
+    long partition;
+    lgi_topic_t *topic = NULL;
+    lgi_replica_assignment_t a = {0};
+    int ok = sscanf(line, "replicas %255s %ld %511s", name, &partition,
+                    list) == 3 &&
+             (topic = find_topic(engine, name)) != NULL && partition >= 0 &&
+             partition < topic->partition_count &&
+             !find_assignment(topic, (int32_t)partition);
+    for (char *p = list, *end; ok; p = end + 1) {
+        long id = strtol(p, &end, 10);
+        ok = end != p && id >= 0 && id <= INT32_MAX &&
+             a.count < LGI_MAX_REPLICAS && (*end == ',' || *end == '\0');
+        for (size_t k = 0; ok && k < a.count; k++)
+            ok = a.nodes[k] != (int32_t)id;
+        if (ok)
+            a.nodes[a.count++] = (int32_t)id;
+        if (!ok || *end == '\0')
+            break;
+    }
+    if (!ok)
+        return lgi_error(LG_ERR_CORRUPT, "%s: bad replicas line \"%s\"",
+                         path, line);
+    lgi_replica_assignment_t *copy = lgi_malloc(sizeof *copy);
+    if (!copy)
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    *copy = a;
+    copy->partition = (int32_t)partition;
+    copy->next = topic->assignments;
+    topic->assignments = copy;
+    return LG_OK;
+}
+
 lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
     char *topics_path = engine_file(engine, TOPICS_FILE);
     char *recovery_path = engine_file(engine, RECOVERY_FILE);
@@ -466,6 +535,9 @@ lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
                 goto out;
             }
             lgi_conf_overlay(&topic->effective, &topic->overrides);
+        } else if (strncmp(line, "replicas ", 9) == 0) {
+            if ((err = parse_replicas_line(engine, topics_path, line)))
+                goto out;
         } else {
             err = lgi_error(LG_ERR_CORRUPT, "%s: unreadable line \"%s\"",
                             topics_path, line);
@@ -479,6 +551,8 @@ lg_err_t lgi_topics_load(lg_engine_t *engine, int clean_shutdown) {
                                         recovery_body, log_start_body,
                                         cleaner_body, clean_shutdown, 0)))
             goto out;
+        for (lgi_replica_assignment_t *a = t->assignments; a; a = a->next)
+            lgi_replication_hold(t->partitions[a->partition]);
     }
 out:
     lgi_free(body);
@@ -919,6 +993,130 @@ LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
 out:
     pthread_mutex_unlock(&engine->meta_lock);
     return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Replica assignments
+ * --------------------------------------------------------------------- */
+
+lg_err_t lgi_topic_claim_replicas(lg_engine_t *engine, const char *name,
+                                  int32_t partition, const int32_t *nodes,
+                                  size_t count,
+                                  lgi_replica_assignment_t *current,
+                                  int *claimed) {
+    *claimed = 0;
+    if (count == 0 || count > LGI_MAX_REPLICAS)
+        return lgi_error(LG_ERR_INVALID_ARG, "%zu replicas: between 1 and %d",
+                         count, LGI_MAX_REPLICAS);
+    pthread_mutex_lock(&engine->meta_lock);
+    lgi_topic_t *topic;
+    lg_err_t err = find_topic_for_admin(engine, name, &topic);
+    if (!err && (partition < 0 || partition >= topic->partition_count))
+        err = lgi_error(LG_ERR_UNKNOWN_PARTITION,
+                        "topic \"%s\" has partitions 0..%" PRId32
+                        ", not %" PRId32,
+                        name, topic->partition_count - 1, partition);
+    if (err) {
+        pthread_mutex_unlock(&engine->meta_lock);
+        return err;
+    }
+    lgi_replica_assignment_t *existing = find_assignment(topic, partition);
+    if (existing) {
+        *current = *existing;
+        pthread_mutex_unlock(&engine->meta_lock);
+        return LG_OK;
+    }
+    lgi_replica_assignment_t *a = lgi_calloc(1, sizeof *a);
+    if (!a) {
+        pthread_mutex_unlock(&engine->meta_lock);
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    }
+    a->partition = partition;
+    a->count = count;
+    memcpy(a->nodes, nodes, count * sizeof *nodes);
+    pthread_rwlock_wrlock(&engine->topics_lock);
+    a->next = topic->assignments;
+    topic->assignments = a;
+    pthread_rwlock_unlock(&engine->topics_lock);
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    err = write_topics_file(engine, NULL);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (err) {
+        pthread_rwlock_wrlock(&engine->topics_lock);
+        topic->assignments = a->next;
+        pthread_rwlock_unlock(&engine->topics_lock);
+        lgi_free(a);
+    } else {
+        *current = *a;
+        *claimed = 1;
+    }
+    pthread_mutex_unlock(&engine->meta_lock);
+    return err;
+}
+
+void lgi_topic_unclaim_replicas(lg_engine_t *engine, const char *name,
+                                int32_t partition) {
+    pthread_mutex_lock(&engine->meta_lock);
+    lgi_topic_t *topic;
+    if (find_topic_for_admin(engine, name, &topic) == LG_OK) {
+        pthread_rwlock_wrlock(&engine->topics_lock);
+        lgi_replica_assignment_t *gone = NULL;
+        for (lgi_replica_assignment_t **link = &topic->assignments; *link;
+             link = &(*link)->next)
+            if ((*link)->partition == partition) {
+                gone = *link;
+                *link = gone->next;
+                break;
+            }
+        pthread_rwlock_unlock(&engine->topics_lock);
+        if (gone) {
+            pthread_rwlock_rdlock(&engine->topics_lock);
+            (void)write_topics_file(engine, NULL); /* best effort */
+            pthread_rwlock_unlock(&engine->topics_lock);
+            lgi_free(gone);
+        }
+    }
+    lgi_error_clear();
+    pthread_mutex_unlock(&engine->meta_lock);
+}
+
+lg_err_t lgi_topic_replica_sets(lg_engine_t *engine,
+                                lgi_replica_assignment_t **setsp,
+                                char ***namesp, size_t *countp) {
+    *setsp = NULL;
+    *namesp = NULL;
+    *countp = 0;
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    size_t count = 0;
+    for (size_t i = 0; i < engine->topic_count; i++)
+        for (lgi_replica_assignment_t *a = engine->topics[i]->assignments; a;
+             a = a->next)
+            count++;
+    lgi_replica_assignment_t *sets =
+        lgi_calloc(count ? count : 1, sizeof *sets);
+    char **names = lgi_calloc(count ? count : 1, sizeof *names);
+    size_t n = 0;
+    int failed = !sets || !names;
+    for (size_t i = 0; i < engine->topic_count && !failed; i++)
+        for (lgi_replica_assignment_t *a = engine->topics[i]->assignments;
+             a && !failed; a = a->next) {
+            sets[n] = *a;
+            sets[n].next = NULL;
+            names[n] = lgi_strdup(engine->topics[i]->name);
+            failed = !names[n++];
+        }
+    pthread_rwlock_unlock(&engine->topics_lock);
+    if (failed) {
+        for (size_t k = 0; names && k < n; k++)
+            lgi_free(names[k]);
+        lgi_free(names);
+        lgi_free(sets);
+        return lgi_error(LG_ERR_NOMEM, "out of memory");
+    }
+    *setsp = sets;
+    *namesp = names;
+    *countp = n;
+    return LG_OK;
 }
 
 /* ------------------------------------------------------------------------

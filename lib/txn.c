@@ -16,7 +16,14 @@
  * INVARIANTS
  *   - A partition is recorded durably (an Ongoing record naming it) before
  *     the producer may write transactional data to it, so every partition
- *     holding data of an open transaction is known after a crash.
+ *     holding data of an open transaction is known after a crash.  The
+ *     record is written when the partition is added (lgi_txn_add_partition,
+ *     on the producing thread) but made durable by lgi_txn_sync, which the
+ *     producer's sender calls before handing off the first batch after any
+ *     registration: the partitions a transaction touches within one linger
+ *     share one fdatasync, as Kafka's producer sends one AddPartitionsToTxn
+ *     for them.  A replicated __transaction_state is written acks=all at
+ *     once instead, since a local fdatasync is not a majority.
  *   - Markers are written only after the PrepareX record is durable; once
  *     it is, the outcome is decided: engine open (lgi_txn_open) and the
  *     maintenance thread re-drive any PrepareX to CompleteX.  Markers and
@@ -299,19 +306,27 @@ static lg_err_t ensure_topic(lg_engine_t *engine) {
     return err;
 }
 
-/* Appends t's current state to __transaction_state with acks=all. */
-static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t);
+/* Appends t's current state to __transaction_state with acks (acks=all
+ * unless the caller arranges the fdatasync itself, see INVARIANTS). */
+static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t,
+                                  int acks);
 
 /* Writing __transaction_state is the library's own act, whoever's call
  * caused it. */
-static lg_err_t persist(lgi_txn_coordinator_t *c, const txn_t *t) {
+static lg_err_t persist_acks(lgi_txn_coordinator_t *c, const txn_t *t,
+                             int acks) {
     lgi_authorize_suspend();
-    lg_err_t err = persist_unchecked(c, t);
+    lg_err_t err = persist_unchecked(c, t, acks);
     lgi_authorize_resume();
     return err;
 }
 
-static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t) {
+static lg_err_t persist(lgi_txn_coordinator_t *c, const txn_t *t) {
+    return persist_acks(c, t, LG_ACKS_ALL);
+}
+
+static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t,
+                                  int acks) {
     lg_engine_t *engine = c->engine;
     lg_err_t err = ensure_topic(engine);
     if (err != LG_OK)
@@ -330,46 +345,121 @@ static lg_err_t persist_unchecked(lgi_txn_coordinator_t *c, const txn_t *t) {
         err = lgi_error(LG_ERR_NOMEM, "out of memory");
     else if ((err = lg_records_add(records, key.data, key.len, value.data,
                                    value.len, now)) == LG_OK)
-        err = lg_append(engine, LGI_TXN_STATE_TOPIC, 0, records, LG_ACKS_ALL,
-                        NULL);
+        err = lg_append(engine, LGI_TXN_STATE_TOPIC, 0, records, acks, NULL);
     lg_records_destroy(records);
     lgi_buf_free(&key);
     lgi_buf_free(&value);
     return err;
 }
 
+/* The markers of one commit or abort in flight: the appends complete on
+ * the I/O thread, the coordinator waits for the last. */
+typedef struct marker_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    size_t pending;
+    lg_err_t err;         /* the first failure */
+    size_t failed;        /* index of the partition it happened in */
+} marker_wait_t;
+
+/* One marker's completion context: the shared wait and its partition. */
+typedef struct marker_slot {
+    marker_wait_t *wait;
+    size_t index;
+} marker_slot_t;
+
+static void marker_appended(void *opaque, lg_err_t err, int64_t base_offset) {
+    marker_slot_t *slot = opaque;
+    marker_wait_t *w = slot->wait;
+    pthread_mutex_lock(&w->lock);
+    if (err != LG_OK && w->err == LG_OK) {
+        w->err = err;
+        w->failed = slot->index;
+    }
+    if (--w->pending == 0)
+        pthread_cond_signal(&w->done);
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* Writes a commit or abort marker for t to each registered partition.
- * A partition whose topic was deleted meanwhile needs none. */
+ * A partition whose topic was deleted meanwhile needs none.  The markers
+ * are appended concurrently and waited for together (acks=all), so a
+ * commit spanning n partitions waits for one round of fdatasyncs rather
+ * than n in a row; they are independent, and the outcome was decided by
+ * the durable PrepareX record before the first is written. */
 static lg_err_t write_markers(lgi_txn_coordinator_t *c, const txn_t *t,
                               int commit) {
     lg_engine_t *engine = c->engine;
-    for (size_t i = 0; i < t->partitions.count; i++) {
+    size_t count = t->partitions.count;
+    if (count == 0)
+        return LG_OK;
+    lgi_partition_ref_t *refs = lgi_calloc(count, sizeof *refs);
+    marker_slot_t *slots = lgi_calloc(count, sizeof *slots);
+    if (!refs || !slots) {
+        lgi_free(refs);
+        lgi_free(slots);
+        return lgi_error(LG_ERR_NOMEM, "out of memory writing markers");
+    }
+    marker_wait_t w = {.pending = 1, .err = LG_OK};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.done, NULL);
+    lg_err_t err = LG_OK;
+    for (size_t i = 0; i < count && err == LG_OK; i++) {
         const char *topic = t->partitions.items[i].topic;
         int32_t partition = t->partitions.items[i].partition;
-        lgi_partition_ref_t ref;
-        lg_err_t err = lgi_engine_acquire(engine, topic, partition, &ref);
+        err = lgi_engine_acquire(engine, topic, partition, &refs[i]);
         if (err == LG_ERR_UNKNOWN_TOPIC || err == LG_ERR_UNKNOWN_PARTITION) {
             lgi_error_clear();
+            refs[i].partition = NULL;
+            err = LG_OK;
             continue;
         }
-        if (err != LG_OK)
-            return err;
+        if (err != LG_OK) {
+            refs[i].partition = NULL;
+            break;
+        }
         int64_t now = lgi_engine_now_ms(engine);
         lgi_buf_t buf = {0};
         err = lgi_batch_encode_control(&buf, commit ? 1 : 0, 0, now,
                                        t->producer_id, t->epoch);
-        if (err == LG_OK) {
-            /* The partition takes ownership of the buffer. */
-            err = lgi_partition_append(ref.partition, buf.data, buf.len,
-                                       LG_ACKS_ALL, now, NULL);
-        } else {
+        if (err != LG_OK) {
             lgi_buf_free(&buf);
+            break;
         }
-        lgi_engine_release(engine, &ref);
-        if (err != LG_OK)
-            return err;
+        pthread_mutex_lock(&w.lock);
+        w.pending++;
+        pthread_mutex_unlock(&w.lock);
+        slots[i] = (marker_slot_t){&w, i};
+        /* The partition takes ownership of the buffer. */
+        lgi_partition_append_async(refs[i].partition, buf.data, buf.len,
+                                   LG_ACKS_ALL, now, marker_appended,
+                                   &slots[i]);
     }
-    return LG_OK;
+    /* Drop the count's initial 1 and wait for the appends in flight. */
+    pthread_mutex_lock(&w.lock);
+    w.pending--;
+    while (w.pending > 0)
+        pthread_cond_wait(&w.done, &w.lock);
+    lg_err_t appended = w.err;
+    size_t failed = w.failed;
+    pthread_mutex_unlock(&w.lock);
+    for (size_t i = 0; i < count; i++)
+        if (refs[i].partition)
+            lgi_engine_release(engine, &refs[i]);
+    lgi_free(refs);
+    lgi_free(slots);
+    pthread_cond_destroy(&w.done);
+    pthread_mutex_destroy(&w.lock);
+    /* An append that failed on the I/O thread left its message there. */
+    if (err == LG_OK && appended != LG_OK)
+        err = lgi_error(appended,
+                        "writing the %s marker of transactional.id \"%s\" "
+                        "to %s [%" PRId32 "]: %s",
+                        commit ? "commit" : "abort", t->id,
+                        t->partitions.items[failed].topic,
+                        t->partitions.items[failed].partition,
+                        lg_strerror(appended));
+    return err;
 }
 
 /* Finishes a transaction in PrepareCommit / PrepareAbort. */
@@ -509,6 +599,32 @@ static void begin_ongoing(lgi_txn_coordinator_t *c, txn_t *t) {
     }
 }
 
+/* Non-zero when __transaction_state is replicated (lg_topic_set_replicas):
+ * its writes must then be acks=all each. */
+static int state_replicated(lg_engine_t *engine) {
+    lgi_partition_ref_t ref;
+    if (lgi_engine_acquire(engine, LGI_TXN_STATE_TOPIC, 0, &ref) != LG_OK) {
+        lgi_error_clear();
+        return 1; /* the append will say what is wrong */
+    }
+    int replicated = lgi_partition_replicated(ref.partition);
+    lgi_engine_release(engine, &ref);
+    return replicated;
+}
+
+lg_err_t lgi_txn_sync(lg_engine_t *engine) {
+    lgi_partition_ref_t ref;
+    lg_err_t err = lgi_engine_acquire(engine, LGI_TXN_STATE_TOPIC, 0, &ref);
+    if (err != LG_OK)
+        return err;
+    err = lgi_partition_flush(ref.partition);
+    lgi_engine_release(engine, &ref);
+    if (err != LG_OK)
+        err = lgi_error(err, "making transaction registrations durable in "
+                        "%s: %s", LGI_TXN_STATE_TOPIC, lg_strerror(err));
+    return err;
+}
+
 lg_err_t lgi_txn_add_partition(lg_engine_t *engine,
                                const char *transactional_id,
                                int64_t producer_id, int16_t epoch,
@@ -525,7 +641,12 @@ lg_err_t lgi_txn_add_partition(lg_engine_t *engine,
                                           LG_OFFSET_INVALID);
         if (err == LG_OK) {
             begin_ongoing(c, t);
-            if ((err = persist(c, t)) != LG_OK) {
+            /* Written now, made durable by lgi_txn_sync before any data
+             * (see INVARIANTS). */
+            if ((err = persist_acks(c, t,
+                                    state_replicated(engine)
+                                        ? LG_ACKS_ALL
+                                        : LG_ACKS_LEADER)) != LG_OK) {
                 lgi_free(t->partitions.items[--t->partitions.count].topic);
                 t->state = previous;
                 t->start_ms = start;

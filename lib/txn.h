@@ -40,12 +40,19 @@ lg_err_t lgi_txn_init(lg_engine_t *engine, const char *transactional_id,
                       int16_t *epochp);
 
 /* AddPartitionsToTxn: registers (topic, partition) in the open
- * transaction, durably, before any of its data may be written.
+ * transaction.  The record is written but (unless __transaction_state is
+ * replicated) not yet fdatasync'd: the caller must call lgi_txn_sync after
+ * it and before any data of the transaction reaches the partition.
  * LG_ERR_PRODUCER_FENCED when (producer_id, epoch) is no longer current. */
 lg_err_t lgi_txn_add_partition(lg_engine_t *engine,
                                const char *transactional_id,
                                int64_t producer_id, int16_t epoch,
                                const char *topic, int32_t partition);
+
+/* Makes every __transaction_state record written so far durable (one
+ * fdatasync covers all registrations made before the call).  Any
+ * thread; does not take the coordinator's lock. */
+lg_err_t lgi_txn_sync(lg_engine_t *engine);
 
 /* TxnOffsetCommit: offsets of group_id to commit with the transaction
  * (one group per transaction; a later call for the same partition

@@ -350,12 +350,12 @@ END_TEST
 START_TEST(producer_ids_never_repeat_across_restarts) {
     lgi_producer_ids_t *ids;
     int64_t first, second, third;
-    ck_assert_int_eq(lgi_producer_ids_open(dir, &ids), LG_OK);
+    ck_assert_int_eq(lgi_producer_ids_open(dir, -1, &ids), LG_OK);
     ck_assert_int_eq(lgi_producer_ids_next(ids, &first), LG_OK);
     ck_assert_int_eq(lgi_producer_ids_next(ids, &second), LG_OK);
     ck_assert_int_eq(second, first + 1);
     lgi_producer_ids_free(ids); /* as a crash: the block is not given back */
-    ck_assert_int_eq(lgi_producer_ids_open(dir, &ids), LG_OK);
+    ck_assert_int_eq(lgi_producer_ids_open(dir, -1, &ids), LG_OK);
     ck_assert_int_eq(lgi_producer_ids_next(ids, &third), LG_OK);
     ck_assert_int_ge(third, first + LGI_PRODUCER_ID_BLOCK);
     for (int i = 0; i < 2 * LGI_PRODUCER_ID_BLOCK; i++) {
@@ -363,6 +363,22 @@ START_TEST(producer_ids_never_repeat_across_restarts) {
         ck_assert_int_eq(lgi_producer_ids_next(ids, &id), LG_OK);
         ck_assert_int_eq(id, third + 1 + i);
     }
+    lgi_producer_ids_free(ids);
+}
+END_TEST
+
+/* Replicas of one partition take producers from several engines: each
+ * node.id has its own range, so their ids never meet. */
+START_TEST(producer_ids_of_different_nodes_never_meet) {
+    lgi_producer_ids_t *ids;
+    int64_t id;
+    ck_assert_int_eq(lgi_producer_ids_open(dir, 3, &ids), LG_OK);
+    ck_assert_int_eq(lgi_producer_ids_next(ids, &id), LG_OK);
+    ck_assert_int_eq(id, (int64_t)3 << 32);
+    lgi_producer_ids_free(ids);
+    ck_assert_int_eq(lgi_producer_ids_open(dir, 3, &ids), LG_OK);
+    ck_assert_int_eq(lgi_producer_ids_next(ids, &id), LG_OK);
+    ck_assert_int_eq(id, ((int64_t)3 << 32) + LGI_PRODUCER_ID_BLOCK);
     lgi_producer_ids_free(ids);
 }
 END_TEST
@@ -767,6 +783,7 @@ static Suite *idempotence_suite(void) {
     tcase_add_test(tc, rolled_back_batch_is_forgotten_so_its_retry_is_appended);
     tcase_add_test(tc, new_producer_whose_first_batch_failed_must_resend_it_first);
     tcase_add_test(tc, producer_ids_never_repeat_across_restarts);
+    tcase_add_test(tc, producer_ids_of_different_nodes_never_meet);
     tcase_add_test(tc, silent_producers_expire_at_a_roll);
     suite_add_tcase(suite, tc);
     TCase *producer = tcase_create("producer");

@@ -5,6 +5,7 @@
  */
 #include "logtest.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 static char *dir;
@@ -231,6 +232,63 @@ START_TEST(recover_rebuilds_corrupt_epoch_checkpoint) {
 }
 END_TEST
 
+/* Overwrites the 4-byte big-endian field at position of file path. */
+static void put_be32(const char *path, long long position, uint32_t value) {
+    uint8_t bytes[4] = {(uint8_t)(value >> 24), (uint8_t)(value >> 16),
+                        (uint8_t)(value >> 8), (uint8_t)value};
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, bytes, 4, (off_t)position), 4);
+    close(fd);
+}
+
+/* partitionLeaderEpoch (bytes 12..15 of a batch) is outside the CRC: a
+ * batch whose first sector was torn while the rest landed keeps a valid
+ * CRC with a wrong epoch.  The checkpoint is stored before the first batch
+ * of a newer epoch is written, so a scanned batch must carry the epoch the
+ * checkpoint gives its offset; one that does not is cut off like a bad
+ * CRC (older or newer epoch alike), and one that does is kept. */
+START_TEST(recover_rejects_batch_whose_epoch_the_checkpoint_denies) {
+    lgi_partition_t *partition = reopen(0, 0);
+    lgi_partition_set_leader_epoch(partition, 4);
+    lgt_append_n(partition, 2, 2, 100, 1000, LG_ACKS_LEADER);
+    lgi_partition_set_leader_epoch(partition, 5);
+    lgt_append_n(partition, 2, 2, 100, 1000, LG_ACKS_LEADER);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    char *log = lgt_path(dir, "00000000000000000000.log");
+    partition = reopen(0, 0); /* scanned, nothing wrong: all kept */
+    ck_assert_int_eq(log_end_of(partition), 8);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+
+    /* the 4th batch says epoch 9, which the checkpoint never saw */
+    put_be32(log, (long long)batch_len * 3 + 12, 9);
+    partition = reopen(0, 0);
+    ck_assert_int_eq(log_end_of(partition), 6);
+    ck_assert_int_eq(lgt_file_size(log), (long long)batch_len * 3);
+    check_readable(partition);
+    int32_t epoch;
+    int64_t end;
+    lgi_partition_end_offset_for_epoch(partition, 9, &epoch, &end);
+    ck_assert_int_eq(epoch, 5);
+    ck_assert_int_eq(end, 6);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+
+    /* the 2nd batch's epoch torn to zeros: cut there, the rest with it */
+    put_be32(log, (long long)batch_len + 12, 0);
+    partition = reopen(0, 0);
+    ck_assert_int_eq(log_end_of(partition), 2);
+    ck_assert_int_eq(lgt_file_size(log), (long long)batch_len);
+    check_readable(partition);
+    lgi_partition_end_offset_for_epoch(partition, 9, &epoch, &end);
+    ck_assert_int_eq(epoch, 4);
+    ck_assert_int_eq(end, 2);
+    /* appends go on after the cut */
+    ck_assert_int_eq(lgt_append_n(partition, 1, 2, 100, 1000, LG_ACKS_ALL), 2);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    free(log);
+}
+END_TEST
+
 static Suite *recovery_suite(void) {
     Suite *suite = suite_create("recovery");
     TCase *tc = tcase_create("recovery");
@@ -243,6 +301,7 @@ static Suite *recovery_suite(void) {
     tcase_add_test(tc, recover_handles_empty_files);
     tcase_add_test(tc, recovery_skips_segments_below_recovery_point);
     tcase_add_test(tc, recover_rebuilds_corrupt_epoch_checkpoint);
+    tcase_add_test(tc, recover_rejects_batch_whose_epoch_the_checkpoint_denies);
     suite_add_tcase(suite, tc);
     return suite;
 }

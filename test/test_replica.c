@@ -86,10 +86,13 @@ START_TEST(decoder_rejects_bad_header_and_checksum) {
     reseal(bytes, len);
     expect_corrupt(bytes, len);
     bytes[0] ^= 1;
-    bytes[5] = 2; /* version */
+    bytes[5] = LGI_REPLICA_VERSION + 1; /* version */
     reseal(bytes, len);
     expect_corrupt(bytes, len);
-    bytes[5] = 1;
+    bytes[5] = 1; /* the version before the log start fields */
+    reseal(bytes, len);
+    expect_corrupt(bytes, len);
+    bytes[5] = LGI_REPLICA_VERSION;
     bytes[7] = 1; /* flags */
     reseal(bytes, len);
     expect_corrupt(bytes, len);
@@ -129,7 +132,7 @@ START_TEST(decoder_rejects_bad_counts_types_and_fields) {
     /* entries on a message type that carries none: first message's
      * entry_count is its last 4 fixed bytes */
     memcpy(copy, bytes, len);
-    copy[32 + 60 + 6 - 1] = 1;
+    copy[32 + 80 + 6 - 1] = 1;
     reseal(copy, len);
     expect_corrupt(copy, len);
     free(copy);

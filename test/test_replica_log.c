@@ -8,6 +8,7 @@
  * byte-identical logs.
  */
 #include "logtest.h"
+#include "metafile.h"
 #include "replica.h"
 #include "replica_log.h"
 
@@ -401,6 +402,133 @@ START_TEST(untrusted_entries_are_rejected) {
 }
 END_TEST
 
+/* Writes dir's replica-log-start file (as a crash would leave it). */
+static void write_start(int i, const char *body) {
+    char *path = lgt_path(dirs[i], "replica-log-start");
+    ck_assert_int_eq(lgi_metafile_write(path, body, strlen(body)), LG_OK);
+    free(path);
+}
+
+static void expect_start(lgi_replica_storage_t *s, int64_t first,
+                         int32_t epoch, int64_t offset) {
+    int64_t got_first, got_offset;
+    int32_t got_epoch;
+    s->log_start(s->opaque, &got_first, &got_epoch, &got_offset);
+    ck_assert_int_eq(got_first, first);
+    ck_assert_int_eq(got_epoch, epoch);
+    ck_assert_int_eq(got_offset, offset);
+}
+
+START_TEST(log_start_survives_deletion_reset_and_crashes) {
+    start_node(0);
+    lgi_replica_storage_t s = lgi_replica_log_storage(logs[0]);
+    /* 40 entries of 10 records; entry k has epoch 1 + k / 10 */
+    for (int k = 0; k < 40; k++) {
+        size_t len;
+        uint8_t *batch = lgt_batch(10, now, 100, &len);
+        ck_assert_int_eq(s.append(s.opaque, 1 + k / 10, batch, (uint32_t)len),
+                         0);
+        lgi_free(batch);
+    }
+    ck_assert_int_eq(s.sync(s.opaque), 0);
+    expect_start(&s, 0, 0, 0);
+
+    /* Deleting below entry 25 keeps the numbering: the table starts
+     * there, the partition deleted whole segments below its offset. */
+    ck_assert_int_eq(s.delete_before(s.opaque, 25), 0);
+    expect_start(&s, 25, 3, 250);
+    ck_assert_int_gt(lgi_partition_log_start(parts[0]), 0);
+    ck_assert_int_le(lgi_partition_log_start(parts[0]), 250);
+    int32_t epoch, e;
+    int64_t e_end;
+    const uint8_t *data;
+    uint32_t dlen;
+    ck_assert_int_eq(s.read(s.opaque, 24, &epoch, &data, &dlen), -1);
+    ck_assert_int_eq(s.read(s.opaque, 25, &epoch, &data, &dlen), 0);
+    ck_assert_int_eq(epoch, 3);
+    s.end_offset_for_epoch(s.opaque, 3, &e, &e_end);
+    ck_assert_int_eq(e, 3);
+    ck_assert_int_eq(e_end, 30);
+    s.end_offset_for_epoch(s.opaque, 2, &e, &e_end); /* unknown below */
+    ck_assert_int_eq(e, -1);
+    ck_assert_int_eq(s.truncate_to(s.opaque, 20), -1); /* never below it */
+    ck_assert_int_eq(lgi_replica_log_record_offset(logs[0], 10), 250);
+    ck_assert_int_eq(lgi_replica_log_entry_of(logs[0], 100), 25);
+    lgi_replica_log_release_reads(logs[0]);
+
+    /* A reopen numbers the batches from the persisted start. */
+    kill_node(0);
+    start_node(0);
+    s = lgi_replica_log_storage(logs[0]);
+    expect_start(&s, 25, 3, 250);
+    ck_assert_int_eq(s.end_offset(s.opaque), 40);
+    ck_assert_int_eq(lgi_replica_log_record_offset(logs[0], 39), 390);
+
+    /* A crash between writing the file and deleting: open deletes. */
+    kill_node(0);
+    write_start(0, "entry 35\noffset 350\nepoch 4\nreset 0\n");
+    start_node(0);
+    s = lgi_replica_log_storage(logs[0]);
+    expect_start(&s, 35, 4, 350);
+    ck_assert_int_eq(s.end_offset(s.opaque), 40);
+    ck_assert_int_gt(lgi_partition_log_start(parts[0]), 250);
+
+    /* A crash in a reset (file marked, partition not yet restarted):
+     * open finishes it. */
+    kill_node(0);
+    write_start(0, "entry 60\noffset 600\nepoch 5\nreset 1\n");
+    start_node(0);
+    s = lgi_replica_log_storage(logs[0]);
+    expect_start(&s, 60, 5, 600);
+    ck_assert_int_eq(s.end_offset(s.opaque), 60);
+    ck_assert_int_eq(lgi_partition_log_start(parts[0]), 600);
+    ck_assert_int_eq(lgi_partition_end_offset(parts[0]), 600);
+    size_t len;
+    uint8_t *batch = lgt_batch(10, now, 100, &len);
+    ck_assert_int_eq(s.append(s.opaque, 6, batch, (uint32_t)len), 0);
+    lgi_free(batch);
+    ck_assert_int_eq(lgi_replica_log_record_offset(logs[0], 60), 600);
+    s.end_offset_for_epoch(s.opaque, 5, &e, &e_end); /* the entry before */
+    ck_assert_int_eq(e, 5);
+    ck_assert_int_eq(e_end, 60);
+
+    /* A reset through the storage table, as the core does it. */
+    ck_assert_int_eq(s.reset_to(s.opaque, 80, 7, 900), 0);
+    expect_start(&s, 80, 7, 900);
+    ck_assert_int_eq(s.end_offset(s.opaque), 80);
+    ck_assert_int_eq(lgi_partition_log_start(parts[0]), 900);
+    kill_node(0);
+    start_node(0);
+    s = lgi_replica_log_storage(logs[0]);
+    expect_start(&s, 80, 7, 900);
+    ck_assert_int_eq(s.end_offset(s.opaque), 80);
+
+    /* Damaged, or naming an offset below the partition's start: refused
+     * by name. */
+    kill_node(0);
+    static const char *bad[] = {"entry 1\n",
+                                "entry -1\noffset 0\nepoch 0\nreset 0\n",
+                                "entry 1\noffset 10\nepoch 0\nreset 0\n"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        write_start(0, bad[k]);
+        lgi_log_config_t config;
+        lgt_default_config(&config);
+        ck_assert_int_eq(lgi_partition_open(dirs[0], &config, io, 0, 0, now,
+                                            &parts[0]),
+                         LG_OK);
+        char *state = lgt_path(dirs[0], "quorum-state");
+        ck_assert_int_eq(lgi_replica_log_open(parts[0], state, now, &logs[0]),
+                         LG_ERR_CORRUPT);
+        ck_assert_msg(strstr(lg_last_error_message(), "replica") != NULL,
+                      "%s", lg_last_error_message());
+        free(state);
+        ck_assert_int_eq(lgi_partition_close(parts[0]), LG_OK);
+        parts[0] = NULL;
+        logs[0] = NULL;
+    }
+}
+END_TEST
+
 /* Marks what the leader's high watermark covers at the proposal's epoch:
  * what acks=all would acknowledge. */
 static void mark_acked(int leader) {
@@ -494,6 +622,7 @@ static Suite *replica_log_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, untrusted_entries_are_rejected);
+    tcase_add_test(tc, log_start_survives_deletion_reset_and_crashes);
     tcase_add_test(tc, leader_failover_keeps_every_committed_batch);
     tcase_add_loop_test(tc, lossy_network_and_repeated_failover_lose_nothing_acked,
                         0, 3);

@@ -7,18 +7,32 @@
  * (fork + _exit) between PrepareCommit and the markers, the last stable
  * offset, and a consume-transform-produce loop SIGKILLed at random points
  * whose committed output holds every input exactly once (checked by hand
- * from the markers and through a read_committed consumer).
+ * from the markers and through a read_committed consumer), partitions
+ * registered durably before their data (power loss; a failed sync), and a
+ * failed marker completed at the next open.
  */
 #include "engine.h"
+#include "faultio.h"
 #include "group.h"
 #include "logtest.h"
 #include "producer_state.h"
 #include "txn.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* The power-loss journal must see the library's direct fdatasyncs too
+ * (segment seals), or it would undo data that was synced; as in
+ * test_crash, the test binary's definition wins for the static library.
+ * Without a journal it is a plain fdatasync. */
+int fdatasync(int fd) {
+    lgt_faultio_note_sync(fd);
+    return (int)syscall(SYS_fdatasync, fd);
+}
 
 static char *dir;
 
@@ -935,6 +949,180 @@ START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Registrations are durable before data: the partitions a transaction
+ * touches are recorded in __transaction_state with one fdatasync, which
+ * the producer's sender issues before handing off the transaction's data.
+ * A child begins a transaction, writes a record to both partitions of "t",
+ * flushes (the data is fdatasync'd) and is SIGKILLed; the power-loss
+ * replay then undoes every write not fdatasync'd.  The successor must
+ * still find both partitions in the open transaction and abort it there,
+ * or their LSO would stay stuck behind data nobody can close.
+ * --------------------------------------------------------------------- */
+
+static void power_loss_child(const char *journal, int ready_fd) {
+    if (lgt_faultio_journal_start(journal) != 0)
+        _exit(30);
+    lg_engine_t *engine = NULL;
+    if (lg_engine_open(dir, NULL, &engine) != LG_OK)
+        _exit(31);
+    lgi_io_set_fault(engine->io, lgt_faultio_hook, NULL);
+    lg_conf_t *conf = lg_conf_new();
+    lg_conf_set(conf, "transactional.id", "pl");
+    lg_producer_t *p = NULL;
+    if (lg_producer_new(engine, conf, &p) != LG_OK ||
+        lg_producer_init_transactions(p) != LG_OK ||
+        lg_producer_begin_transaction(p) != LG_OK)
+        _exit(32);
+    lg_conf_destroy(conf);
+    for (int32_t partition = 0; partition < 2; partition++)
+        if (lg_produce(p, "t", partition, "k", 1, "v", 1, LG_TIMESTAMP_NOW,
+                       NULL) != LG_OK)
+            _exit(33);
+    if (lg_producer_flush(p, -1) != LG_OK)
+        _exit(34);
+    if (write(ready_fd, "x", 1) != 1)
+        _exit(35);
+    for (;;)
+        pause(); /* until SIGKILL */
+}
+
+START_TEST(registrations_survive_power_loss_before_the_data) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    char *journal_dir = lgt_tmpdir("txn-journal");
+    char *journal = lgt_path(journal_dir, "journal");
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(fds[0]);
+        power_loss_child(journal, fds[1]);
+    }
+    close(fds[1]);
+    char byte;
+    ck_assert_int_eq(read(fds[0], &byte, 1), 1);
+    close(fds[0]);
+    ck_assert_int_eq(kill(child, SIGKILL), 0);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFSIGNALED(status));
+    ck_assert_int_ge(lgt_faultio_power_loss(journal, 6), 0);
+
+    engine = open_engine();
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.data_records, 1); /* it was fdatasync'd */
+        ck_assert_int_eq(lso(engine, partition), 0);
+    }
+    ck_assert_int_eq(txn_state(engine, "pl", NULL, NULL), LGI_TXN_ONGOING);
+    lg_producer_t *p = txn_producer(engine, "pl", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.aborts, 1);
+        ck_assert_int_eq(lso(engine, partition), high(engine, partition));
+    }
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+    lgt_rmrf(journal_dir);
+    free(journal);
+    free(journal_dir);
+}
+END_TEST
+
+/* The sync of the registrations fails (EIO on that fdatasync): the
+ * transaction's data must not be written at all, and commit must say the
+ * transaction can only be aborted. */
+START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    /* From here the first fdatasync is the sender's lgi_txn_sync: the
+     * registration is written without one, and nothing else is synced
+     * before the data, which waits for it. */
+    static lgt_fault_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    plan.stage = LGI_IO_FAULT_FSYNC;
+    plan.result = -EIO;
+    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    produce(p, 0, 3);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1),
+                     LG_ERR_TXN_ABORTABLE);
+    ck_assert_int_eq(atomic_load(&plan.fired), 1);
+    scan_t s;
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 0);
+    ck_assert_int_eq(high(engine, 0), 0);
+    /* __transaction_state is fenced now (a failed fdatasync proves
+     * nothing on retry), so the abort cannot be recorded either. */
+    ck_assert_int_ne(lg_producer_abort_transaction(p, -1), LG_OK);
+    lg_producer_destroy(p);
+    lgi_io_set_fault(engine->io, NULL, NULL);
+    lg_engine_close(engine);
+    /* After a reopen the successor finishes the job: nothing of the
+     * transaction is visible, nothing stays open. */
+    engine = open_engine();
+    p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    scan(engine, 0, &s);
+    ck_assert_int_eq(s.data_records, 0);
+    ck_assert_int_eq(lso(engine, 0), high(engine, 0));
+    lg_producer_destroy(p);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
+/* A marker's fdatasync fails (the markers of one commit are appended
+ * concurrently): commit reports it, and since PrepareCommit was durable
+ * the outcome stands -- the next open writes the markers. */
+START_TEST(a_failed_marker_fails_commit_and_open_completes_it) {
+    lg_engine_t *engine = open_engine();
+    create_topics(engine);
+    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
+    produce(p, 0, 2);
+    produce(p, 1, 2);
+    ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
+    /* fdatasync 0 is PrepareCommit's, 1 the first marker's. */
+    static lgt_fault_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    plan.stage = LGI_IO_FAULT_FSYNC;
+    plan.at = 1;
+    plan.result = -EIO;
+    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_ERR_IO);
+    ck_assert_int_eq(atomic_load(&plan.fired), 1);
+    ck_assert_ptr_nonnull(strstr(lg_last_error_message(),
+                                 "commit marker of transactional.id \"tx\" "
+                                 "to t ["));
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_PREPARE_COMMIT);
+    lg_producer_destroy(p);
+    lgi_io_set_fault(engine->io, NULL, NULL);
+    lg_engine_close(engine);
+    engine = open_engine();
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_COMMIT);
+    for (int32_t partition = 0; partition < 2; partition++) {
+        scan_t s;
+        scan(engine, partition, &s);
+        ck_assert_int_eq(s.data_records, 2);
+        ck_assert_int_eq(s.last_marker, 1);
+        ck_assert_int_eq(s.aborts, 0);
+        ck_assert_int_eq(lso(engine, partition), high(engine, partition));
+    }
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+END_TEST
+
 static Suite *txn_suite(void) {
     Suite *suite = suite_create("txn");
     TCase *tc = tcase_create("txn");
@@ -959,6 +1147,9 @@ static Suite *txn_suite(void) {
     tcase_add_test(tc, lso_after_a_crash_with_an_open_transaction);
     tcase_add_test(tc, producer_state_tracks_open_transactions_through_rollback);
     tcase_add_test(tc, consume_transform_produce_is_exactly_once_under_kills);
+    tcase_add_test(tc, registrations_survive_power_loss_before_the_data);
+    tcase_add_test(tc, a_registration_that_cannot_be_synced_fails_the_transaction);
+    tcase_add_test(tc, a_failed_marker_fails_commit_and_open_completes_it);
     suite_add_tcase(suite, tc);
     return suite;
 }

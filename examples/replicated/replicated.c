@@ -184,6 +184,9 @@ static int node_main(int id, const char *dir, int listen_fd) {
     lg_err_t err = lg_topic_create(engine, "demo", 1, NULL);
     lg_transport_t transport = {.version = LG_TRANSPORT_VERSION,
                                 .send = tcp_send};
+    /* The replica set is persisted with the topic: a restarted node
+     * resumes from lg_engine_set_transport alone, and the same set again
+     * (as here, on every start) is a no-op. */
     int32_t nodes[NODES] = {0, 1, 2};
     if ((err && err != LG_ERR_TOPIC_EXISTS) ||
         lg_engine_set_transport(engine, &transport) ||
