@@ -961,22 +961,8 @@ static void batch_take_credit(lg_producer_t *producer, pbatch_t *batch,
         batch->credit = more * charge;
 }
 
-/* Ends an accumulate call with outcome (acc->lock held; released here).
- * A direct batch (linger.ms=0) is ready now: handed off here, or
- * left open for the sender, which is told of it. */
-static int accumulate_end(lg_producer_t *producer, accumulator_t *acc,
-                          int outcome) {
-    pbatch_t *batch = acc->open;
-    if (batch && batch->direct && batch->builder.count > 0 &&
-        !hand_off_direct(producer, acc) &&
-        !batch->sender_notified)
-        sender_note_deadline(producer, batch,
-                             atomic_load(&acc->deadline_ms));
-    pthread_mutex_unlock(&acc->lock);
-    return outcome;
-}
-
-/* Appends the n records fields[] to partition's accumulator.  With
+/* Appends the n records fields[] to partition's accumulator (acc->lock
+ * held).  With
  * abort_on_new_batch, returns NEEDS_NEW_BATCH instead of opening a batch
  * (the sticky partitioner then moves on, as Kafka's).  charges[i] is the
  * buffer.memory charge of record i.  With reserved, the caller already
@@ -984,12 +970,11 @@ static int accumulate_end(lg_producer_t *producer, accumulator_t *acc,
  * charged to the open batch's credit, and NEEDS_MEMORY (nothing changed)
  * says there is no open batch it fits with enough credit.  Records that do
  * not fit the open batch start a new one, so one call may span batches. */
-static int accumulate(lg_producer_t *producer, accumulator_t *acc,
-                      const lgi_record_fields_t *fields, const size_t *sizes,
-                      size_t n, void *message_opaque,
-                      int abort_on_new_batch, int reserved,
-                      size_t *appendedp) {
-    pthread_mutex_lock(&acc->lock);
+static int accumulate_locked(lg_producer_t *producer, accumulator_t *acc,
+                             const lgi_record_fields_t *fields,
+                             const size_t *sizes, size_t n,
+                             void *message_opaque, int abort_on_new_batch,
+                             int reserved, size_t *appendedp) {
     for (size_t i = 0; i < n; i++) {
         const lgi_record_fields_t *r = &fields[i];
         pbatch_t *batch = acc->open;
@@ -998,7 +983,7 @@ static int accumulate(lg_producer_t *producer, accumulator_t *acc,
         if (!reserved && (!batch || batch->credit < size ||
                           lgi_batch_builder_size(&batch->builder) + size >
                               batch->limit))
-            return accumulate_end(producer, acc, NEEDS_MEMORY);
+            return NEEDS_MEMORY;
         if (batch && lgi_batch_builder_size(&batch->builder) + size >
                          batch->limit) {
             batch_ready(producer, acc);
@@ -1006,25 +991,23 @@ static int accumulate(lg_producer_t *producer, accumulator_t *acc,
         }
         if (!batch) {
             if (abort_on_new_batch && i == 0)
-                return accumulate_end(producer, acc, NEEDS_NEW_BATCH);
+                return NEEDS_NEW_BATCH;
             batch = open_batch(producer, acc, size);
             if (!batch)
-                return accumulate_end(producer, acc, APPEND_NOMEM);
+                return APPEND_NOMEM;
         }
         if (batch->opaques && (size_t)batch->builder.count ==
                                   batch->opaque_cap) {
             size_t cap = batch->opaque_cap * 2;
             void **grown = lgi_realloc(batch->opaques, cap * sizeof *grown);
             if (!grown)
-                return accumulate_end(producer, acc,
-                                      reserved ? APPEND_NOMEM : NEEDS_MEMORY);
+                return reserved ? APPEND_NOMEM : NEEDS_MEMORY;
             batch->opaques = grown;
             batch->opaque_cap = cap;
         }
         size_t before = lgi_batch_builder_size(&batch->builder);
         if (lgi_batch_builder_add(&batch->builder, r) != 0)
-            return accumulate_end(producer, acc,
-                                  reserved ? APPEND_NOMEM : NEEDS_MEMORY);
+            return reserved ? APPEND_NOMEM : NEEDS_MEMORY;
         if (batch->opaques)
             batch->opaques[batch->builder.count - 1] = message_opaque;
         if (!reserved)
@@ -1051,7 +1034,28 @@ static int accumulate(lg_producer_t *producer, accumulator_t *acc,
         if (lgi_batch_builder_size(&batch->builder) + size > batch->limit)
             batch_ready(producer, acc);
     }
-    return accumulate_end(producer, acc, APPENDED);
+    return APPENDED;
+}
+
+/* accumulate_locked under acc->lock.  A direct batch (linger.ms=0) is
+ * ready when the call ends: handed off here, or left open for the sender,
+ * which is told of it then. */
+static int accumulate(lg_producer_t *producer, accumulator_t *acc,
+                      const lgi_record_fields_t *fields, const size_t *sizes,
+                      size_t n, void *message_opaque,
+                      int abort_on_new_batch, int reserved,
+                      size_t *appendedp) {
+    pthread_mutex_lock(&acc->lock);
+    int outcome = accumulate_locked(producer, acc, fields, sizes, n,
+                                    message_opaque, abort_on_new_batch,
+                                    reserved, appendedp);
+    pbatch_t *batch = acc->open;
+    if (batch && batch->direct && batch->builder.count > 0 &&
+        !hand_off_direct(producer, acc) && !batch->sender_notified)
+        sender_note_deadline(producer, batch,
+                             atomic_load(&acc->deadline_ms));
+    pthread_mutex_unlock(&acc->lock);
+    return outcome;
 }
 
 /* Charges size bytes to buffer.memory, waiting up to max.block.ms for
