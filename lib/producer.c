@@ -13,12 +13,12 @@
  *        stored in a parallel array.  Without an open batch with room and
  *        credit, the record is charged on its own (atomic; waits up to
  *        max.block.ms) and may open a batch.  A batch that cannot take
- *        another record of the same size is ready at once, and so is
- *        every batch when linger.ms is 0: while no earlier batch of its
- *        partition is pending, the producing thread seals it and hands it
- *        to the partition itself (DIRECT HAND-OFF, below); otherwise it
- *        goes to the ready queue (with linger.ms=0 it stays open for the
- *        sender, so records arriving meanwhile share it).
+ *        another record of the same size is moved to the ready queue at
+ *        once.  With linger.ms=0, a batch opened on an idle partition
+ *        (nothing pending, no batch opened in the last 50 us) is sealed
+ *        and handed to the partition by the producing thread itself when
+ *        the call ends (DIRECT HAND-OFF, below); other batches wait for
+ *        the sender, so records arriving meanwhile share them.
  *   sender thread
  *     -> moves batches whose linger.ms expired (or that a flush wants) to
  *        the ready queue, under the accumulator's mutex, so the queue holds
@@ -177,7 +177,7 @@ struct pbatch {
      * thread hands it off itself (DIRECT HAND-OFF). */
     int direct;
     /* The sender was told of this batch's linger deadline (open_batch
-     * leaves that to accumulate_end for a direct batch). */
+     * leaves that to accumulate for a direct batch). */
     int sender_notified;
     int32_t base_sequence; /* idempotence: stamped at first hand-off */
     int16_t stamped_epoch; /* epoch base_sequence belongs to, -1 none */
