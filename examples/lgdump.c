@@ -3,9 +3,11 @@
  *
  * Role: a format reader independent of the library.  It parses the
  * documented on-disk formats directly -- Kafka record batch v2 in <base>.log,
- * the 8-byte offset index entries of <base>.index and the 12-byte time index
- * entries of <base>.timeindex (layouts atop lib/segment.c, lib/batch.c and
- * lib/index.c) -- with its own CRC-32C table and varint decoder, and links
+ * the 8-byte offset index entries of <base>.index, the 12-byte time index
+ * entries of <base>.timeindex and the 34-byte aborted-transaction entries
+ * of <base>.txnindex (layouts atop lib/segment.c, lib/batch.c,
+ * lib/index.c and lib/txnindex.c) -- with its own CRC-32C table and varint
+ * decoder, and links
  * libzstd only to open compressed batches.  It uses no liblog internals,
  * so it also reads segments Kafka wrote, and a bug in the library's codec
  * cannot hide itself by being shared with the checker.
@@ -19,7 +21,10 @@
  * (<base>.index entries must point at the start of the batch whose last
  * offset they name; <base>.timeindex entries must name a batch's last
  * offset and carry the greatest batch max timestamp up to that batch, with
- * timestamps non-decreasing and offsets strictly increasing).  Every
+ * timestamps non-decreasing and offsets strictly increasing; <base>.txnindex
+ * entries must have version 0, markers in increasing order, firstOffset <=
+ * lastOffset, and lastOffset must be an ABORT marker of that producer in
+ * the .log).  Every
  * problem is printed to stderr naming the file and byte position; the exit
  * status is 0 when nothing was wrong, 1 when a check failed, 2 on usage or
  * I/O errors.
@@ -206,7 +211,25 @@ typedef struct batch_info {
     int64_t base_offset;
     int64_t last_offset;
     int64_t max_timestamp;
+    int64_t producer_id;
+    int control_type; /* a control batch's record type (0 ABORT, 1 COMMIT),
+                         -1 for data or when it does not decode */
 } batch_info_t;
+
+/* The type of a control batch's (uncompressed) first record: the int16 at
+ * bytes 2-3 of its key; -1 when it does not decode. */
+static int control_type_of(const uint8_t *records, size_t len) {
+    cursor_t cursor = {records, len, 0, 0};
+    read_varlong(&cursor);     /* length */
+    read_bytes(&cursor, 1);    /* attributes */
+    read_varlong(&cursor);     /* timestampDelta */
+    read_varlong(&cursor);     /* offsetDelta */
+    int64_t key_len = read_varlong(&cursor);
+    const uint8_t *key = read_bytes(&cursor, key_len);
+    if (cursor.failed || !key || key_len < 4)
+        return -1;
+    return (int16_t)load_be16(key + 2);
+}
 
 typedef struct batch_list {
     batch_info_t *items;
@@ -456,7 +479,11 @@ static void dump_log(const char *path, const uint8_t *data, size_t len,
         }
         if (batches) {
             batch_info_t info = {position, base_offset, last_offset,
-                                 max_timestamp};
+                                 max_timestamp, producer_id,
+                                 control && codec == 0
+                                     ? control_type_of(b + BATCH_HEADER,
+                                                       size - BATCH_HEADER)
+                                     : -1};
             if (batch_list_push(batches, &info) != 0) {
                 fprintf(stderr, "out of memory\n");
                 exit(2);
@@ -594,6 +621,46 @@ static void dump_time_index(const char *path, const uint8_t *data, size_t len,
     }
 }
 
+/* .txnindex: 34-byte entries, version int16 (0), producerId, firstOffset,
+ * lastOffset (the ABORT marker), lastStableOffset (all int64). */
+static void dump_txn_index(const char *path, const uint8_t *data, size_t len,
+                           int verify, const batch_list_t *batches) {
+    char what[240];
+    if (len % 34)
+        problem(path, len - len % 34, "size is not a multiple of 34 bytes");
+    int64_t previous = -1;
+    for (size_t position = 0; position + 34 <= len; position += 34) {
+        int version = (int16_t)load_be16(data + position);
+        int64_t producer_id = (int64_t)load_be64(data + position + 2);
+        int64_t first = (int64_t)load_be64(data + position + 10);
+        int64_t last = (int64_t)load_be64(data + position + 18);
+        int64_t stable = (int64_t)load_be64(data + position + 26);
+        printf("version: %d producerId: %" PRId64 " firstOffset: %" PRId64
+               " lastOffset: %" PRId64 " lastStableOffset: %" PRId64 "\n",
+               version, producer_id, first, last, stable);
+        if (!verify)
+            continue;
+        if (version != 0 || first > last || last <= previous) {
+            snprintf(what, sizeof what,
+                     "entry (version %d, firstOffset %" PRId64
+                     ", lastOffset %" PRId64 ") is not a version 0 entry "
+                     "following lastOffset %" PRId64,
+                     version, first, last, previous);
+            problem(path, position, what);
+        }
+        previous = last;
+        const batch_info_t *batch = batch_by_last_offset(batches, last);
+        if (!batch || batch->base_offset != last || batch->control_type != 0 ||
+            batch->producer_id != producer_id) {
+            snprintf(what, sizeof what,
+                     "lastOffset %" PRId64 " is not an ABORT marker of "
+                     "producer %" PRId64 " in the .log",
+                     last, producer_id);
+            problem(path, position, what);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------
  * main
  * --------------------------------------------------------------------- */
@@ -606,7 +673,7 @@ static int ends_with(const char *text, const char *suffix) {
 static void usage(void) {
     fprintf(stderr,
             "usage: lgdump [--print-data] [--verify] FILE...\n"
-            "  FILE is a segment's .log, .index or .timeindex\n"
+            "  FILE is a segment's .log, .index, .timeindex or .txnindex\n"
             "  --print-data  print every record of a .log\n"
             "  --verify      check CRCs, offsets and indexes; exit 1 on any "
             "problem\n");
@@ -642,17 +709,21 @@ int main(int argc, char **argv) {
         printf("Dumping %s\n", path);
         if (ends_with(path, ".log")) {
             dump_log(path, data, len, 1, print_data, verify, NULL);
-        } else if (ends_with(path, ".index") || ends_with(path, ".timeindex")) {
+        } else if (ends_with(path, ".index") || ends_with(path, ".timeindex") ||
+                   ends_with(path, ".txnindex")) {
             batch_list_t batches = {0};
             if (verify && load_sibling_log(path, &batches) != 0)
                 io_failed = 1;
             else if (ends_with(path, ".index"))
                 dump_offset_index(path, data, len, verify, &batches);
-            else
+            else if (ends_with(path, ".timeindex"))
                 dump_time_index(path, data, len, verify, &batches);
+            else
+                dump_txn_index(path, data, len, verify, &batches);
             free(batches.items);
         } else {
-            fprintf(stderr, "%s: not a .log, .index or .timeindex file\n",
+            fprintf(stderr,
+                    "%s: not a .log, .index, .timeindex or .txnindex file\n",
                     path);
             io_failed = 1;
         }

@@ -158,5 +158,25 @@ int main(int argc, char **argv) {
         0, 0, 0, 2, 0, 0, 0, 3, 'a', 'b', 'c'};
     seed(corpus, "replica_msg", "vote-and-fetch", &fix, 1, envelope,
          sizeof envelope);
+    /* the same with a PreVote for epoch 3 (end offset 3, last epoch 1) and
+     * a granted PreVoteResponse (responder's epoch 2, asked about epoch 1,
+     * no leader) */
+    static const uint8_t prevote[] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,          /* magic..length */
+        0, 0, 0, 0, 0, 0, 0, 0,                      /* cluster 0 */
+        0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2,          /* from 1, to 0, 2 msgs */
+        7, 1, 't', 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 1, /* Pre */
+        0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0,        /* vote */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* start */
+        0, 0, 0, 0,
+        8, 1, 't', 0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff, /* Pre */
+        0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* vote response */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* start */
+        0, 0, 0, 0};
+    seed(corpus, "replica_msg", "prevote", &fix, 1, prevote, sizeof prevote);
     return 0;
 }

@@ -270,7 +270,8 @@ LG_API void lg_free_string(char *string);
  *
  * Guarded calls and what they ask:
  *   lg_append, lg_produce, lg_produce_records   WRITE  TOPIC <topic>
- *   lg_read, lg_consumer_assign                 READ   TOPIC <topic>
+ *   lg_read, lg_read_committed,
+ *   lg_consumer_assign                          READ   TOPIC <topic>
  *   lg_topic_create                             CREATE TOPIC <name>
  *   lg_topic_delete                             DELETE TOPIC <name>
  *   lg_topic_add_partitions, lg_topic_config_set ALTER TOPIC <name>
@@ -425,6 +426,16 @@ typedef struct lg_message lg_message_t;
 LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
                         int32_t partition, int64_t offset, size_t max_bytes,
                         lg_fetch_t **fetchp);
+
+/* lg_read with read_committed isolation: the fetch stops at the last stable
+ * offset (lg_watermarks_lso) and lg_fetch_next skips the records of aborted
+ * transactions (lg_read returns them; transaction markers neither).  An
+ * offset in [LSO, log end] gives an empty fetch whose lg_fetch_next_offset
+ * is the offset (or the LSO, when nothing but a gap left by compaction lies
+ * below it).  Errors and thread-safety as lg_read. */
+LG_API lg_err_t lg_read_committed(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, int64_t offset,
+                                  size_t max_bytes, lg_fetch_t **fetchp);
 
 /* Sets *messagep to the next record of fetch, or to NULL at the end of the
  * fetch (returning LG_OK).  LG_ERR_CORRUPT if a record fails to decode.
@@ -660,14 +671,20 @@ typedef struct lg_consumer lg_consumer_t;
 
 /* Special offsets for assign/seek. */
 #define LG_OFFSET_BEGINNING (-2) /* the log start offset */
-#define LG_OFFSET_END (-1)       /* the log end offset: only new records */
+#define LG_OFFSET_END (-1)       /* the log end offset (the LSO under
+                                    read_committed): only new records */
 
 /* A new consumer on engine; conf (may be NULL; borrowed) carries consumer
  * properties (enable.partition.eof, fetch.max.bytes,
- * max.partition.fetch.bytes, auto.offset.reset, and for groups group.id,
- * group.instance.id, partition.assignment.strategy, session.timeout.ms,
- * max.poll.interval.ms, enable.auto.commit, auto.commit.interval.ms).
- * Destroy it before closing the engine.  Any thread. */
+ * max.partition.fetch.bytes, auto.offset.reset, isolation.level, and for
+ * groups group.id, group.instance.id, partition.assignment.strategy,
+ * session.timeout.ms, max.poll.interval.ms, enable.auto.commit,
+ * auto.commit.interval.ms).  isolation.level is read_committed by default
+ * (librdkafka's default): a partition's end is then its last stable offset
+ * (lg_watermarks_lso) for reads, EOF events, LG_OFFSET_END and
+ * auto.offset.reset, and records of aborted transactions are skipped;
+ * read_uncommitted returns every record.  Transaction markers are never
+ * returned.  Destroy it before closing the engine.  Any thread. */
 LG_API lg_err_t lg_consumer_new(lg_engine_t *engine, const lg_conf_t *conf,
                                 lg_consumer_t **consumerp);
 

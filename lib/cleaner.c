@@ -418,6 +418,31 @@ lg_err_t lgi_cleaner_retention_point(lgi_partition_t *partition,
  * Filtering one batch
  * --------------------------------------------------------------------- */
 
+/* Writes the batch header over the first LGI_BATCH_HEADER_SIZE bytes of
+ * packed (which holds the whole batch, records after the header): the
+ * leader epoch and producer fields come from header, the rest from the
+ * arguments; then the CRC over everything after it. */
+static void seal_header(lgi_buf_t *packed, const lgi_batch_header_t *header,
+                        int16_t attributes, int32_t last_offset_delta,
+                        int64_t base_timestamp, int64_t max_timestamp,
+                        int32_t record_count) {
+    uint8_t *b = packed->data;
+    lgi_put_be64(b + 0, (uint64_t)header->base_offset);
+    lgi_put_be32(b + 8, (uint32_t)(packed->len - LGI_BATCH_OVERHEAD));
+    lgi_put_be32(b + 12, (uint32_t)header->partition_leader_epoch);
+    b[16] = LGI_BATCH_MAGIC;
+    lgi_put_be16(b + 21, (uint16_t)attributes);
+    lgi_put_be32(b + 23, (uint32_t)last_offset_delta);
+    lgi_put_be64(b + 27, (uint64_t)base_timestamp);
+    lgi_put_be64(b + 35, (uint64_t)max_timestamp);
+    lgi_put_be64(b + 43, (uint64_t)header->producer_id);
+    lgi_put_be16(b + 51, (uint16_t)header->producer_epoch);
+    lgi_put_be32(b + 53, (uint32_t)header->base_sequence);
+    lgi_put_be32(b + 57, (uint32_t)record_count);
+    lgi_put_be32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
+                                    packed->len - LGI_BATCH_CRC_START));
+}
+
 /* Encodes records[0..count) of the batch header describes as a new batch
  * in cleaner->packed: same base offset, epoch, producer fields and codec;
  * baseTimestamp = horizon with the delete-horizon bit when horizon >= 0,
@@ -490,23 +515,11 @@ static lg_err_t encode_kept(lgi_cleaner_t *cleaner,
         attributes |= LGI_ATTR_DELETE_HORIZON;
     else
         attributes &= (int16_t)~LGI_ATTR_DELETE_HORIZON;
-    uint8_t *b = packed->data;
-    lgi_put_be64(b + 0, (uint64_t)header->base_offset);
-    lgi_put_be32(b + 8, (uint32_t)(packed->len - LGI_BATCH_OVERHEAD));
-    lgi_put_be32(b + 12, (uint32_t)header->partition_leader_epoch);
-    b[16] = LGI_BATCH_MAGIC;
-    lgi_put_be16(b + 21, (uint16_t)attributes);
-    lgi_put_be32(b + 23, keep_delta ? (uint32_t)header->last_offset_delta
-                                    : (uint32_t)(records[count - 1].offset -
-                                                 header->base_offset));
-    lgi_put_be64(b + 27, (uint64_t)base_timestamp);
-    lgi_put_be64(b + 35, (uint64_t)max_timestamp);
-    lgi_put_be64(b + 43, (uint64_t)header->producer_id);
-    lgi_put_be16(b + 51, (uint16_t)header->producer_epoch);
-    lgi_put_be32(b + 53, (uint32_t)header->base_sequence);
-    lgi_put_be32(b + 57, (uint32_t)count);
-    lgi_put_be32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
-                             packed->len - LGI_BATCH_CRC_START));
+    int32_t last_offset_delta =
+        keep_delta ? header->last_offset_delta
+                   : (int32_t)(records[count - 1].offset - header->base_offset);
+    seal_header(packed, header, attributes, last_offset_delta, base_timestamp,
+                max_timestamp, (int32_t)count);
     return LG_OK;
 }
 
@@ -524,21 +537,8 @@ static lg_err_t encode_empty(lgi_cleaner_t *cleaner,
     int16_t attributes = (int16_t)(header->attributes &
                                    ~(LGI_ATTR_CODEC_MASK |
                                      LGI_ATTR_DELETE_HORIZON));
-    uint8_t *b = packed->data;
-    lgi_put_be64(b + 0, (uint64_t)header->base_offset);
-    lgi_put_be32(b + 8, (uint32_t)(packed->len - LGI_BATCH_OVERHEAD));
-    lgi_put_be32(b + 12, (uint32_t)header->partition_leader_epoch);
-    b[16] = LGI_BATCH_MAGIC;
-    lgi_put_be16(b + 21, (uint16_t)attributes);
-    lgi_put_be32(b + 23, (uint32_t)header->last_offset_delta);
-    lgi_put_be64(b + 27, (uint64_t)header->base_timestamp);
-    lgi_put_be64(b + 35, (uint64_t)header->max_timestamp);
-    lgi_put_be64(b + 43, (uint64_t)header->producer_id);
-    lgi_put_be16(b + 51, (uint16_t)header->producer_epoch);
-    lgi_put_be32(b + 53, (uint32_t)header->base_sequence);
-    lgi_put_be32(b + 57, 0);
-    lgi_put_be32(b + 17, lgi_crc32c(0, b + LGI_BATCH_CRC_START,
-                                    packed->len - LGI_BATCH_CRC_START));
+    seal_header(packed, header, attributes, header->last_offset_delta,
+                header->base_timestamp, header->max_timestamp, 0);
     *outp = packed->data;
     *out_lenp = packed->len;
     return LG_OK;
@@ -587,6 +587,21 @@ static lg_err_t transaction_decision(lgi_txn_clean_t *txn,
 /* A marker kept until its delete horizon: copied when it has one, else
  * re-encoded with horizon = now + delete.retention.ms; the horizon is
  * reported so the cleaner comes back for it. */
+/* Grows cleaner->records to hold at least count records (a batch's
+ * record_count); the buffer is reused across batches and only grows.
+ * Returns LG_ERR_NOMEM when it cannot, the buffer left as it was. */
+static lg_err_t reserve_records(lgi_cleaner_t *cleaner, int32_t count) {
+    if ((size_t)count <= cleaner->record_cap)
+        return LG_OK;
+    size_t cap = (size_t)count;
+    lgi_record_t *grown = lgi_realloc(cleaner->records, cap * sizeof(*grown));
+    if (!grown)
+        return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
+    cleaner->records = grown;
+    cleaner->record_cap = cap;
+    return LG_OK;
+}
+
 static lg_err_t keep_marker_until_horizon(lgi_cleaner_t *cleaner,
                                           const uint8_t *batch,
                                           const lgi_batch_header_t *header,
@@ -598,18 +613,12 @@ static lg_err_t keep_marker_until_horizon(lgi_cleaner_t *cleaner,
     stats->records_kept += header->record_count;
     if (!(header->attributes & LGI_ATTR_DELETE_HORIZON)) {
         horizon = now_ms + settings->delete_retention_ms;
-        if ((size_t)header->record_count > cleaner->record_cap) {
-            size_t cap = (size_t)header->record_count;
-            lgi_record_t *grown =
-                lgi_realloc(cleaner->records, cap * sizeof(*grown));
-            if (!grown)
-                return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
-            cleaner->records = grown;
-            cleaner->record_cap = cap;
-        }
+        lg_err_t err = reserve_records(cleaner, header->record_count);
+        if (err != LG_OK)
+            return err;
         lgi_record_iter_t iter;
         size_t count = 0;
-        lg_err_t err = lgi_record_iter_init(&iter, batch, header,
+        err = lgi_record_iter_init(&iter, batch, header,
                                             &cleaner->scratch);
         for (int done = 0; err == LG_OK;) {
             lgi_record_t record;
@@ -677,17 +686,11 @@ static lg_err_t filter_batch(lgi_cleaner_t *cleaner,
         stats->records_kept += header->record_count;
         return LG_OK;
     }
-    if ((size_t)header->record_count > cleaner->record_cap) {
-        size_t cap = (size_t)header->record_count;
-        lgi_record_t *grown =
-            lgi_realloc(cleaner->records, cap * sizeof(*grown));
-        if (!grown)
-            return lgi_error(LG_ERR_NOMEM, "cleaner: out of memory");
-        cleaner->records = grown;
-        cleaner->record_cap = cap;
-    }
+    lg_err_t err = reserve_records(cleaner, header->record_count);
+    if (err != LG_OK)
+        return err;
     lgi_record_iter_t iter;
-    lg_err_t err = lgi_record_iter_init(&iter, batch, header,
+    err = lgi_record_iter_init(&iter, batch, header,
                                         &cleaner->scratch);
     if (err != LG_OK)
         return err;

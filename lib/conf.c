@@ -366,6 +366,12 @@ static const property_t properties[LGI_CONF__COUNT] = {
          "liblog: an acks=all append to a replicated partition not committed "
          "within this much host time fails with LG_ERR_TIMED_OUT (outcome "
          "unknown)"},
+    [LGI_CONF_REPLICATION_RANDOM_SEED] =
+        {"replication.random.seed", LGI_SCOPE_ENGINE, TYPE_INT, -1,
+         INT64_MAX, -1, NULL,
+         "liblog: seed of the replication core's randomness (election "
+         "timeouts), so a test can replay or vary an election schedule; "
+         "-1 derives it from node.id"},
 };
 
 /* ------------------------------------------------------------------------

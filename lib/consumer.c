@@ -274,12 +274,16 @@ static int is_active(const assignment_t *assignment) {
     return !assignment->dropped && assignment->stopped == LG_OK;
 }
 
-/* Where the assignment's readable records end: the LSO under
- * read_committed, else the published end.  Lock-free. */
-static int64_t readable_end(const assignment_t *assignment) {
-    return assignment->consumer->read_committed
-               ? lgi_partition_stable_end(assignment->log)
-               : lgi_partition_published_end(assignment->log);
+/* Whether a read at the position would find something: records past it,
+ * or (an end below it) an out-of-range position to resolve.  Under
+ * read_committed a position in [LSO, end] waits for the LSO to pass it.
+ * Lock-free. */
+static int records_ahead(const assignment_t *assignment) {
+    int64_t position = assignment->position;
+    int64_t end = lgi_partition_published_end(assignment->log);
+    if (!assignment->consumer->read_committed || end < position)
+        return end != position;
+    return lgi_partition_stable_end(assignment->log) > position;
 }
 
 /* Whether a poll would return something now: a wakeup, records past a
@@ -294,7 +298,7 @@ static int anything_pending(lg_consumer_t *consumer) {
             continue;
         if (assignment->fetch)
             return 1;
-        if (readable_end(assignment) != assignment->position)
+        if (records_ahead(assignment))
             return 1;
         if (consumer->enable_partition_eof && !assignment->eof_reported)
             return 1;
@@ -323,7 +327,7 @@ static void settle_eventfd(lg_consumer_t *consumer) {
 static int arm(assignment_t *assignment) {
     atomic_store(&assignment->caught_up, 1);
     atomic_thread_fence(memory_order_seq_cst);
-    return readable_end(assignment) != assignment->position;
+    return records_ahead(assignment);
 }
 
 /* Makes room for n more retired fetches. */
@@ -625,8 +629,7 @@ static lg_err_t collect(lg_consumer_t *consumer, const lg_message_t **messages,
 static int records_arrived(lg_consumer_t *consumer) {
     for (size_t i = 0; i < consumer->count; i++) {
         assignment_t *assignment = consumer->assignments[i];
-        if (is_active(assignment) &&
-            readable_end(assignment) != assignment->position)
+        if (is_active(assignment) && records_ahead(assignment))
             return 1;
     }
     return 0;
@@ -822,7 +825,7 @@ void lgi_consumer_stats(lg_consumer_t *consumer, uint64_t *records,
         lgi_consumer_partition_stats_t partition = {
             assignment->topic, assignment->partition,
             atomic_load_explicit(&assignment->position, memory_order_relaxed),
-            readable_end(assignment)};
+            lgi_partition_published_end(assignment->log)};
         each(opaque, &partition);
     }
     pthread_mutex_unlock(&consumer->stats_lock);

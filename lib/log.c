@@ -31,6 +31,21 @@ static lg_err_t acquire_partition(lg_engine_t *engine, const char *topic,
     return lgi_engine_acquire(engine, topic, partition, ref);
 }
 
+/* The checks both read calls make before reading at offset of topic's
+ * partition: the offset is not negative and the caller may read the
+ * topic; on LG_OK *ref holds the partition (release it). */
+static lg_err_t acquire_for_read(lg_engine_t *engine, const char *topic,
+                                 int32_t partition, int64_t offset,
+                                 lgi_partition_ref_t *ref) {
+    if (offset < 0)
+        return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
+                         "offset %" PRId64 " is negative", offset);
+    lg_err_t err = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_TOPIC, topic);
+    if (err)
+        return err;
+    return acquire_partition(engine, topic, partition, ref);
+}
+
 LG_API lg_err_t lg_append(lg_engine_t *engine, const char *topic,
                           int32_t partition, const lg_records_t *records,
                           int acks, int64_t *base_offsetp) {
@@ -104,14 +119,8 @@ LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
         return lgi_error(LG_ERR_INVALID_ARG,
                          "lg_read: engine, topic and fetchp must not be NULL");
     *fetchp = NULL;
-    if (offset < 0)
-        return lgi_error(LG_ERR_OFFSET_OUT_OF_RANGE,
-                         "offset %" PRId64 " is negative", offset);
-    lg_err_t err = lgi_authorize(engine, LG_OP_READ, LG_RESOURCE_TOPIC, topic);
-    if (err)
-        return err;
     lgi_partition_ref_t ref;
-    err = acquire_partition(engine, topic, partition, &ref);
+    lg_err_t err = acquire_for_read(engine, topic, partition, offset, &ref);
     if (err)
         return err;
     uint8_t *data = NULL;
@@ -124,6 +133,47 @@ LG_API lg_err_t lg_read(lg_engine_t *engine, const char *topic,
     if ((err = lgi_fetch_new(data, len, offset, LGI_BATCH_MAX_DECOMPRESSED,
                              fetchp)))
         lgi_free(data);
+    return err;
+}
+
+LG_API lg_err_t lg_read_committed(lg_engine_t *engine, const char *topic,
+                                  int32_t partition, int64_t offset,
+                                  size_t max_bytes, lg_fetch_t **fetchp) {
+    lgi_error_clear();
+    if (!engine || !topic || !fetchp)
+        return lgi_error(LG_ERR_INVALID_ARG,
+                         "lg_read_committed: engine, topic and fetchp must "
+                         "not be NULL");
+    *fetchp = NULL;
+    lgi_partition_ref_t ref;
+    lg_err_t err = acquire_for_read(engine, topic, partition, offset, &ref);
+    if (err)
+        return err;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int64_t stable = offset;
+    lgi_aborted_txn_t *aborted = NULL;
+    size_t aborted_count = 0;
+    err = lgi_partition_read_committed(ref.partition, offset, max_bytes, &data,
+                                       &len, &stable, &aborted,
+                                       &aborted_count);
+    lgi_engine_release(engine, &ref);
+    if (err)
+        return err;
+    /* Nothing below the LSO although offset is: a gap the cleaner left,
+     * which the reader steps over. */
+    int64_t start = len == 0 && stable > offset ? stable : offset;
+    if ((err = lgi_fetch_new(data, len, start, LGI_BATCH_MAX_DECOMPRESSED,
+                             fetchp))) {
+        lgi_free(data);
+        lgi_free(aborted);
+        return err;
+    }
+    if ((err = lgi_fetch_set_aborted(*fetchp, aborted, aborted_count))) {
+        lgi_free(aborted);
+        lg_fetch_destroy(*fetchp);
+        *fetchp = NULL;
+    }
     return err;
 }
 

@@ -77,7 +77,10 @@
  * .txnindex at hand-off (txnindex.c); a read_committed read stops at the
  * LSO and returns the aborted transactions overlapping what it read.  At
  * open, segments whose .txnindex is stale (scanned by recovery, missing,
- * invalid) get it rebuilt by one replay of the log's batch headers.
+ * invalid) get it rebuilt by a replay of the log's batch headers: from
+ * the producer snapshot on, seeded with the snapshot's open transactions,
+ * in the same walk that rebuilds the producer table; from the first
+ * segment only when a stale file lies below the snapshot.
  *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
@@ -857,42 +860,124 @@ static int producer_tracked(const lgi_batch_header_t *header) {
             (header->attributes & LGI_ATTR_CONTROL));
 }
 
+/* Feeds the batch at position of segment (header read) to replay; when
+ * the segment's .txnindex is being rebuilt (stale), reads a marker's
+ * control record to tell an abort from a commit and appends the entry an
+ * abort yields.  buf is scratch for the marker. */
+static lg_err_t txn_replay_batch(lgi_partition_t *partition,
+                                 lgi_txn_replay_t *replay,
+                                 lgi_segment_t *segment, int64_t position,
+                                 const lgi_batch_header_t *header, int stale,
+                                 lgi_buf_t *buf) {
+    int type = -1;
+    if (stale && header->producer_id >= 0 &&
+        (header->attributes & LGI_ATTR_CONTROL)) {
+        size_t size = lgi_batch_size(header);
+        buf->len = 0;
+        if (lgi_buf_reserve(buf, size) != 0)
+            return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                             partition->path);
+        lg_err_t err = lgi_segment_pread(segment, position, buf->data, size);
+        if (err != LG_OK)
+            return err;
+        type = lgi_batch_control_type(buf->data, header);
+    }
+    lgi_aborted_txn_t aborted;
+    int produced = lgi_txn_replay_feed(replay, header, type, &aborted);
+    if (produced < 0)
+        return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                         partition->path);
+    if (produced && stale)
+        return lgi_txnindex_append(&segment->txn_index,
+                                   segment->txn_index_path, &aborted);
+    return LG_OK;
+}
+
+/* Ends the rebuild of a stale segment's .txnindex: written and synced. */
+static lg_err_t txn_index_rebuilt(lgi_segment_t *segment) {
+    lg_err_t err = lgi_txnindex_store(&segment->txn_index,
+                                      segment->txn_index_path, 1);
+    if (err == LG_OK)
+        segment->txn_index_stale = 0;
+    return err;
+}
+
+static int seed_replay(void *opaque, int64_t producer_id,
+                       int64_t first_offset) {
+    return lgi_txn_replay_open(opaque, producer_id, first_offset);
+}
+
 /* Loads the newest usable producer snapshot and replays the batch headers
- * after it (every batch when there is none) into the producer table. */
+ * after it (every batch when there is none) into the producer table.  The
+ * same walk rebuilds the stale .txnindex files it covers whole (usually
+ * the segments recovery scanned): the snapshot's open transactions
+ * (CurrentTxnFirstOffset) seed the replay, so nothing before the snapshot
+ * is read.  Stale files of earlier segments are left to
+ * txn_indexes_rebuild. */
 static lg_err_t producers_rebuild(lgi_partition_t *partition) {
     int64_t from;
     lg_err_t err = lgi_producer_state_load_latest(
         partition->producers, partition->path, partition->log_end, &from);
     if (err != LG_OK)
         return err;
-    for (size_t i = 0; i < partition->segment_count; i++) {
+    size_t first_stale = 0;
+    while (first_stale < partition->segment_count &&
+           !partition->segments[first_stale]->txn_index_stale)
+        first_stale++;
+    lgi_txn_replay_t *replay = NULL;
+    lgi_buf_t buf = LGI_BUF_INIT;
+    if (first_stale < partition->segment_count && from >= 0 &&
+        partition->segments[first_stale]->base_offset >= from) {
+        if (!(replay = lgi_txn_replay_new()) ||
+            lgi_producer_state_each_open_txn(partition->producers,
+                                             seed_replay, replay) != 0) {
+            lgi_txn_replay_free(replay);
+            return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
+                             partition->path);
+        }
+    }
+    for (size_t i = 0; i < partition->segment_count && err == LG_OK; i++) {
         lgi_segment_t *segment = partition->segments[i];
         if (segment->next_offset <= from)
             continue;
+        /* Only segments wholly after the snapshot (base >= from, as every
+         * stale one is when replay is set). */
+        int stale = replay && segment->txn_index_stale;
+        if (stale)
+            lgi_txnindex_reset(&segment->txn_index);
         int64_t position = 0;
         while (position < segment->size) {
             lgi_batch_header_t header;
             err = lgi_segment_read_header(segment, position, segment->size,
                                           &header);
             if (err != LG_OK)
-                return err;
+                break;
             if (producer_tracked(&header) &&
                 lgi_batch_last_offset(&header) >= from &&
                 (err = lgi_producer_state_update(
                      partition->producers, &header, INT64_MAX,
                      header.max_timestamp)) != LG_OK)
-                return err;
+                break;
+            if (replay && lgi_batch_last_offset(&header) >= from &&
+                (err = txn_replay_batch(partition, replay, segment, position,
+                                        &header, stale, &buf)) != LG_OK)
+                break;
             position += (int64_t)lgi_batch_size(&header);
         }
+        if (err == LG_OK && stale)
+            err = txn_index_rebuilt(segment);
     }
-    return LG_OK;
+    lgi_buf_free(&buf);
+    lgi_txn_replay_free(replay);
+    return err;
 }
 
-/* Rebuilds the .txnindex of every stale segment (txnindex.h): one replay
- * of the batch headers from the first segment to the last stale one --
- * earlier segments only to learn which transactions are open -- reading
- * the control record of markers in stale segments to tell aborts from
- * commits.  Rebuilt files are written and fdatasync'd. */
+/* Rebuilds the .txnindex of every segment still stale after
+ * producers_rebuild (its file was missing or invalid below the producer
+ * snapshot, or there was no snapshot): one replay of the batch headers
+ * from the first segment to the last stale one -- earlier segments only
+ * to learn which transactions are open.  Rebuilt files are written and
+ * fdatasync'd. */
 static lg_err_t txn_indexes_rebuild(lgi_partition_t *partition) {
     size_t last_stale = SIZE_MAX;
     for (size_t i = 0; i < partition->segment_count; i++)
@@ -901,7 +986,7 @@ static lg_err_t txn_indexes_rebuild(lgi_partition_t *partition) {
     if (last_stale == SIZE_MAX)
         return LG_OK;
     lgi_txn_replay_t *replay = lgi_txn_replay_new();
-    lgi_buf_t batch = LGI_BUF_INIT;
+    lgi_buf_t buf = LGI_BUF_INIT;
     lg_err_t err = LG_OK;
     if (!replay)
         return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
@@ -915,42 +1000,15 @@ static lg_err_t txn_indexes_rebuild(lgi_partition_t *partition) {
             lgi_batch_header_t header;
             err = lgi_segment_read_header(segment, position, segment->size,
                                           &header);
-            if (err != LG_OK)
-                break;
-            size_t size = lgi_batch_size(&header);
-            int type = -1;
-            if (stale && header.producer_id >= 0 &&
-                (header.attributes & LGI_ATTR_CONTROL)) {
-                batch.len = 0;
-                if (lgi_buf_reserve(&batch, size) != 0) {
-                    err = lgi_error(LG_ERR_NOMEM, "partition %s: out of "
-                                    "memory", partition->path);
-                    break;
-                }
-                if ((err = lgi_segment_pread(segment, position, batch.data,
-                                             size)) != LG_OK)
-                    break;
-                type = lgi_batch_control_type(batch.data, &header);
-            }
-            lgi_aborted_txn_t aborted;
-            int produced = lgi_txn_replay_feed(replay, &header, type,
-                                               &aborted);
-            if (produced < 0)
-                err = lgi_error(LG_ERR_NOMEM, "partition %s: out of memory",
-                                partition->path);
-            else if (produced && stale)
-                err = lgi_txnindex_append(&segment->txn_index,
-                                          segment->txn_index_path, &aborted);
-            position += (int64_t)size;
-        }
-        if (err == LG_OK && stale) {
-            err = lgi_txnindex_store(&segment->txn_index,
-                                     segment->txn_index_path, 1);
             if (err == LG_OK)
-                segment->txn_index_stale = 0;
+                err = txn_replay_batch(partition, replay, segment, position,
+                                       &header, stale, &buf);
+            position += (int64_t)lgi_batch_size(&header);
         }
+        if (err == LG_OK && stale)
+            err = txn_index_rebuilt(segment);
     }
-    lgi_buf_free(&batch);
+    lgi_buf_free(&buf);
     lgi_txn_replay_free(replay);
     return err;
 }

@@ -366,6 +366,21 @@ void lgi_producer_state_aborted_txn(const lgi_producer_state_t *state,
     *last_stable_offsetp = stable;
 }
 
+int lgi_producer_state_each_open_txn(const lgi_producer_state_t *state,
+                                     int (*fn)(void *opaque,
+                                               int64_t producer_id,
+                                               int64_t first_offset),
+                                     void *opaque) {
+    for (size_t i = 0; state->transactional && i < state->count; i++) {
+        const producer_entry_t *entry = &state->entries[i];
+        int rc;
+        if (entry->txn_first_offset >= 0 &&
+            (rc = fn(opaque, entry->producer_id, entry->txn_first_offset)))
+            return rc;
+    }
+    return 0;
+}
+
 void lgi_producer_state_truncate(lgi_producer_state_t *state, int64_t offset) {
     for (size_t i = 0; i < state->count; i++) {
         producer_entry_t *entry = &state->entries[i];

@@ -75,6 +75,15 @@ void lgi_producer_state_aborted_txn(const lgi_producer_state_t *state,
                                     int64_t *first_offsetp,
                                     int64_t *last_stable_offsetp);
 
+/* Calls fn for every producer with an open transaction (its first
+ * offset), in producer id order; stops at and returns fn's first non-zero
+ * return, else 0. */
+int lgi_producer_state_each_open_txn(const lgi_producer_state_t *state,
+                                     int (*fn)(void *opaque,
+                                               int64_t producer_id,
+                                               int64_t first_offset),
+                                     void *opaque);
+
 /* Forgets every batch at or above offset (log rollback or truncation).
  * A producer left without batches stays known, expecting the first
  * sequence that was removed (see producer_state.c). */

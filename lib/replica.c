@@ -12,10 +12,11 @@
  * watermark (HW) = commit index).  Every voter is in one of four roles:
  *
  *   unattached  knows its epoch but no leader; after a randomized election
- *               timeout in [T, 2T) it becomes candidate.
+ *               timeout in [T, 2T) it pre-votes (below).
  *   candidate   epoch+1, votes for itself, persists (epoch, voted_for) and
  *               sends Vote(epoch, last epoch, end offset).  A majority of
- *               grants makes it leader; a timeout starts a new election.
+ *               grants makes it leader; a timeout sends it back to
+ *               pre-voting (unattached, its vote kept).
  *   leader      appends a leader-change marker in its own epoch first, then
  *               client entries; answers fetches; fsyncs on each tick (group
  *               commit); the HW is the largest offset that a majority holds
@@ -27,6 +28,33 @@
  *               it records min(durable end, offset) for that voter and sends
  *               entries from offset; otherwise it answers Diverging(epoch,
  *               end offset) and the follower truncates there and retries.
+ *               Its election timer restarts at every answer from the
+ *               leader; when it fires the follower pre-votes, fetching on.
+ *
+ * Pre-vote (KIP-996, Raft thesis 9.6): a node whose timer fires does not
+ * bump its epoch; it asks PreVote(epoch+1, last epoch, end offset) and
+ * becomes candidate only with a majority of grants (itself included).  A
+ * voter grants when epoch+1 is beyond its own epoch, the asker's log is at
+ * least as up to date as its own, and it knows no live leader: it is not
+ * the leader and has not had a fetch answered by its leader within T.
+ * Answering changes nothing on the voter -- no epoch adopted, no vote
+ * saved, no timer restarted -- and the answer carries the voter's epoch
+ * (an asker behind adopts it) and the live leader it follows (an asker
+ * that knows none joins it).  So a node cut off for a long time, or one
+ * that restarts, comes back at the epoch it left and follows the leader
+ * instead of deposing it, and candidates whose logs cannot win no longer
+ * drive epochs up.  Pre-vote alone can stall: a leader reaching only a
+ * minority would keep that minority refusing forever; check-quorum (a
+ * leader resigns when a majority has not fetched within 2T) ends that,
+ * and only answered fetches -- not BeginQuorum -- count as hearing from a
+ * leader, as in KIP-996.  The other stall: a node already in a newer
+ * epoch (it voted in an election that failed) whose log cannot win would
+ * ignore the leader of the older epoch, which its voters keep alive; it
+ * answers that leader's BeginQuorum with "fenced" and its newer epoch, so
+ * the leader resigns and the next election includes it.  Leadership
+ * transfer skips pre-vote: the resigning leader names the target, which
+ * stands at once.  Pre-vote touches liveness only: the safety argument
+ * below does not use it.
  *
  * Log start (retention, optional in the storage table): every fetch
  * response carries the leader's log start, and the follower deletes below
@@ -72,7 +100,11 @@
  *
  * Unclean election (lgi_replica_force_leader) is the one deliberate hole:
  * an operator makes a node leader without votes when no majority can ever
- * return, accepting the loss of whatever only the lost nodes held.
+ * return, accepting the loss of whatever only the lost nodes held.  It
+ * jumps FORCED_EPOCH_GAP epochs ahead: the nodes it could not reach, if
+ * they do return, may elect among themselves before they hear of it, and
+ * with pre-vote they come back at the epoch they left, so the next epoch
+ * would likely get two leaders.
  *
  * Storage: test/support/simdisk.c (simulator), test/support/memlog.c (unit
  * tests) or lib/replica_log.c (a real partition; one entry = one record
@@ -91,6 +123,10 @@
 #include <string.h>
 
 #define MAX_VOTERS 32
+/* Epochs an unclean election skips (see the file comment): more than the
+ * elections returning nodes could hold before hearing of the forced
+ * leader, which tells them at once. */
+#define FORCED_EPOCH_GAP 1000
 
 /* ------------------------------------------------------------------------
  * State
@@ -113,6 +149,11 @@ typedef struct group {
     /* candidate */
     uint32_t votes; /* bitmask over voter index */
 
+    /* pre-vote round (any role but leader): asking whether a majority
+     * would vote for it in epoch + 1 before bumping anything */
+    int prospective;
+    uint32_t prevotes; /* bitmask over voter index */
+
     /* leader */
     int64_t leader_epoch_start;
     int64_t matched[MAX_VOTERS];       /* durable and validated end */
@@ -122,6 +163,9 @@ typedef struct group {
 
     /* follower */
     int64_t next_fetch_ms;
+    int64_t leader_contact_ms; /* last fetch response from the leader: a
+                                  voter refuses pre-votes while it is
+                                  recent */
 } group_t;
 
 typedef struct outbox {
@@ -313,8 +357,11 @@ static int become_follower(lgi_replica_node_t *node, group_t *g,
         if (persist(g) != 0)
             return -1;
     }
+    if (leader != g->leader)
+        g->leader_contact_ms = INT64_MIN / 2; /* not heard from it yet */
     g->role = leader >= 0 ? LGI_ROLE_FOLLOWER : LGI_ROLE_UNATTACHED;
     g->leader = leader;
+    g->prospective = 0;
     g->next_fetch_ms = node->now_ms;
     reset_election_timer(node, g);
     return 0;
@@ -343,6 +390,7 @@ static void update_hw(lgi_replica_node_t *node, group_t *g);
 
 static void become_leader(lgi_replica_node_t *node, group_t *g) {
     g->role = LGI_ROLE_LEADER;
+    g->prospective = 0;
     g->leader = node->config.node_id;
     g->leader_epoch_start = end_offset(g);
     g->leader_since_ms = node->now_ms;
@@ -375,6 +423,7 @@ static void start_election(lgi_replica_node_t *node, group_t *g) {
     }
     g->role = LGI_ROLE_CANDIDATE;
     g->leader = -1;
+    g->prospective = 0;
     g->votes = 1u << voter_index(g, node->config.node_id);
     reset_election_timer(node, g);
     if (g->voter_count == 1) {
@@ -383,6 +432,35 @@ static void start_election(lgi_replica_node_t *node, group_t *g) {
     }
     lgi_msg_t m;
     base_msg(g, &m, LGI_MSG_VOTE);
+    m.node = node->config.node_id;
+    m.last_epoch = last_epoch(g);
+    m.offset = end_offset(g);
+    for (size_t i = 0; i < g->voter_count; i++)
+        if (g->voters[i] != node->config.node_id)
+            queue(node, g->voters[i], &m);
+}
+
+/* The election timer fired: ask the voters whether they would vote for
+ * this node in epoch + 1 (pre-vote) and stand for real only with a
+ * majority of yeses (on_pre_vote_response).  Nothing is persisted and no
+ * epoch moves, so a node cut off for a long time comes back at the epoch
+ * it left and cannot depose a healthy leader.  A candidate whose round
+ * failed goes back to pre-voting too, which keeps colliding stale
+ * candidates from driving the epoch up.  The node keeps fetching from
+ * the leader it knows meanwhile: an answer ends the round. */
+static void start_prevote(lgi_replica_node_t *node, group_t *g) {
+    if (g->voter_count == 1 || node->config.unsafe_no_prevote) {
+        start_election(node, g);
+        return;
+    }
+    if (g->role == LGI_ROLE_CANDIDATE)
+        g->role = LGI_ROLE_UNATTACHED; /* keeps its vote for itself */
+    g->prospective = 1;
+    g->prevotes = 1u << voter_index(g, node->config.node_id);
+    reset_election_timer(node, g);
+    lgi_msg_t m;
+    base_msg(g, &m, LGI_MSG_PRE_VOTE);
+    m.epoch = g->epoch + 1;
     m.node = node->config.node_id;
     m.last_epoch = last_epoch(g);
     m.offset = end_offset(g);
@@ -450,6 +528,72 @@ static void on_vote(lgi_replica_node_t *node, group_t *g, int32_t from,
     queue(node, from, &r);
 }
 
+/* Whether this node knows a live leader: it is the leader, or it has had
+ * a fetch answered by its leader within the (base) election timeout.  A
+ * leader that lost its majority resigns (check-quorum, tick_group), so a
+ * leader only a minority still reaches cannot make the majority refuse
+ * pre-votes forever -- the liveness trap pre-vote has without
+ * check-quorum (KIP-996 pairs them the same way).  Only answered fetches
+ * count, not BeginQuorum: a leader that is heard but cannot hear back is
+ * not live. */
+static int knows_live_leader(lgi_replica_node_t *node, group_t *g) {
+    if (g->role == LGI_ROLE_LEADER)
+        return 1;
+    return g->role == LGI_ROLE_FOLLOWER && g->leader >= 0 &&
+           node->now_ms - g->leader_contact_ms <
+               node->config.election_timeout_ms;
+}
+
+/* A pre-vote changes nothing here -- no epoch adopted, no vote recorded,
+ * no timer restarted -- whatever the answer. */
+static void on_pre_vote(lgi_replica_node_t *node, group_t *g, int32_t from,
+                        const lgi_msg_t *m) {
+    if (m->node != from)
+        return;
+    lgi_msg_t r;
+    base_msg(g, &r, LGI_MSG_PRE_VOTE_RESPONSE);
+    r.node = knows_live_leader(node, g) ? g->leader : -1;
+    r.last_epoch = m->epoch;
+    int32_t my_last = last_epoch(g);
+    int64_t my_end = end_offset(g);
+    int up_to_date = m->last_epoch > my_last ||
+                     (m->last_epoch == my_last && m->offset >= my_end);
+    r.granted = m->epoch > g->epoch && up_to_date &&
+                !knows_live_leader(node, g);
+    queue(node, from, &r);
+}
+
+static void on_pre_vote_response(lgi_replica_node_t *node, group_t *g,
+                                 int32_t from, const lgi_msg_t *m) {
+    int32_t leader = m->node;
+    if (voter_index(g, leader) < 0 || leader == node->config.node_id)
+        leader = -1;
+    if (m->epoch > g->epoch) {
+        /* behind: catch up with the epoch (and its leader, if named) and
+         * stand later, if at all, in a later one */
+        if (become_follower(node, g, m->epoch, leader) == 0 && leader >= 0)
+            send_fetch(node, g);
+        return;
+    }
+    if (m->epoch < g->epoch || g->role == LGI_ROLE_LEADER)
+        return;
+    if (leader >= 0 && g->leader < 0 && g->role != LGI_ROLE_CANDIDATE) {
+        /* a voter follows a live leader of this epoch that this node has
+         * not heard of (one per epoch): join it instead of standing */
+        if (become_follower(node, g, g->epoch, leader) == 0)
+            send_fetch(node, g);
+        return;
+    }
+    if (!g->prospective || !m->granted || m->last_epoch != g->epoch + 1)
+        return;
+    g->prevotes |= 1u << voter_index(g, from);
+    size_t granted = 0;
+    for (size_t i = 0; i < g->voter_count; i++)
+        granted += (g->prevotes >> i) & 1u;
+    if (granted * 2 > g->voter_count)
+        start_election(node, g);
+}
+
 static void on_vote_response(lgi_replica_node_t *node, group_t *g,
                              int32_t from, const lgi_msg_t *m) {
     if (m->epoch > g->epoch) {
@@ -468,8 +612,26 @@ static void on_vote_response(lgi_replica_node_t *node, group_t *g,
 
 static void on_begin_quorum(lgi_replica_node_t *node, group_t *g,
                             int32_t from, const lgi_msg_t *m) {
-    if (m->node != from || m->epoch < g->epoch)
+    if (m->node != from)
         return;
+    if (m->epoch < g->epoch && node->config.unsafe_no_prevote)
+        return; /* without pre-vote, this node's Vote deposes it */
+    if (m->epoch < g->epoch) {
+        /* A leader of an older epoch.  This node may be the one that
+         * moved on (an election that failed, or a vote in one): with
+         * pre-vote nothing else would tell that leader, the voters it
+         * has refuse this node's pre-votes, and this node, whose log may
+         * be too far behind to win, would stay outside for good.  Fence
+         * it with the newer epoch (KRaft answers an old BeginQuorumEpoch
+         * the same way; etcd answers old heartbeats): it resigns and an
+         * election in a later epoch brings everyone back together. */
+        lgi_msg_t r;
+        base_msg(g, &r, LGI_MSG_FETCH_RESPONSE);
+        r.kind = LGI_FETCH_FENCED;
+        r.node = g->leader;
+        queue(node, from, &r);
+        return;
+    }
     if (m->epoch == g->epoch &&
         (g->role == LGI_ROLE_LEADER || g->leader == from))
         return;
@@ -584,6 +746,8 @@ static void on_fetch_response(lgi_replica_node_t *node, group_t *g,
             return;
     }
     reset_election_timer(node, g);
+    g->leader_contact_ms = node->now_ms;
+    g->prospective = 0; /* the leader answers: no election needed */
     int64_t end = end_offset(g);
     /* Act only on an answer to our current position (see safety 3). */
     if (m->offset != end || m->last_epoch != last_epoch(g))
@@ -766,6 +930,10 @@ lg_err_t lgi_replica_node_receive(lgi_replica_node_t *node, int32_t from,
         case LGI_MSG_END_QUORUM: on_end_quorum(node, g, from, m); break;
         case LGI_MSG_FETCH: on_fetch(node, g, from, m); break;
         case LGI_MSG_FETCH_RESPONSE: on_fetch_response(node, g, from, m); break;
+        case LGI_MSG_PRE_VOTE: on_pre_vote(node, g, from, m); break;
+        case LGI_MSG_PRE_VOTE_RESPONSE:
+            on_pre_vote_response(node, g, from, m);
+            break;
         }
     }
     lgi_envelope_free(&env);
@@ -804,16 +972,16 @@ static void tick_group(lgi_replica_node_t *node, group_t *g) {
     }
     case LGI_ROLE_FOLLOWER:
         if (now >= g->election_deadline) {
-            start_election(node, g);
-            break;
+            start_prevote(node, g);
+            /* and fetch on: an answer from the leader ends the round */
         }
-        if (now >= g->next_fetch_ms)
+        if (g->role == LGI_ROLE_FOLLOWER && now >= g->next_fetch_ms)
             send_fetch(node, g);
         break;
     case LGI_ROLE_UNATTACHED:
     case LGI_ROLE_CANDIDATE:
         if (now >= g->election_deadline)
-            start_election(node, g);
+            start_prevote(node, g);
         break;
     }
 }
@@ -877,12 +1045,16 @@ lg_err_t lgi_replica_force_leader(lgi_replica_node_t *node, const char *topic,
     group_t *g = node ? find_group(node, topic, partition) : NULL;
     if (g == NULL)
         return lgi_error(LG_ERR_INVALID_ARG, "replica force: bad argument");
+    if (g->epoch > INT32_MAX - FORCED_EPOCH_GAP)
+        return lgi_error(LG_ERR_STATE, "%s-%d: epochs exhausted", topic,
+                         partition);
     if (now_ms > node->now_ms)
         node->now_ms = now_ms;
-    g->epoch++;
+    g->epoch += FORCED_EPOCH_GAP;
     g->voted_for = node->config.node_id;
+    g->prospective = 0;
     if (persist(g) != 0) {
-        g->epoch--;
+        g->epoch -= FORCED_EPOCH_GAP;
         return lgi_error(LG_ERR_IO, "%s-%d: cannot persist quorum state",
                          topic, partition);
     }

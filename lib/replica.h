@@ -28,7 +28,7 @@
  * --------------------------------------------------------------------- */
 
 #define LGI_REPLICA_MAGIC 0x4c475250u      /* "LGRP" */
-#define LGI_REPLICA_VERSION 2
+#define LGI_REPLICA_VERSION 3
 #define LGI_REPLICA_MAX_ENVELOPE (16u << 20)
 #define LGI_REPLICA_MAX_MESSAGES 4096
 #define LGI_REPLICA_MAX_ENTRIES 4096
@@ -40,7 +40,9 @@ typedef enum {
     LGI_MSG_BEGIN_QUORUM = 3,  /* new leader announces itself */
     LGI_MSG_END_QUORUM = 4,    /* leader resigns (transfer), names successor */
     LGI_MSG_FETCH = 5,         /* follower pulls from fetch_offset */
-    LGI_MSG_FETCH_RESPONSE = 6 /* data, diverging epoch, or fenced */
+    LGI_MSG_FETCH_RESPONSE = 6, /* data, diverging epoch, or fenced */
+    LGI_MSG_PRE_VOTE = 7,         /* would you vote for me in epoch+1? */
+    LGI_MSG_PRE_VOTE_RESPONSE = 8 /* granted or not; changes nothing */
 } lgi_msg_type_t;
 
 typedef enum {
@@ -62,15 +64,19 @@ typedef struct lgi_msg {
     uint8_t type;
     char topic[LGI_REPLICA_MAX_TOPIC + 1];
     int32_t partition;
-    int32_t epoch;          /* sender's epoch (every type) */
-    int32_t node;           /* candidate / leader / preferred successor */
-    int32_t last_epoch;     /* VOTE: candidate's last epoch; FETCH: last
-                               fetched epoch */
-    int64_t offset;         /* VOTE: end offset; FETCH / FETCH_RESPONSE:
-                               fetch offset */
+    int32_t epoch;          /* sender's epoch (every type but PRE_VOTE,
+                               which carries the epoch it would stand in) */
+    int32_t node;           /* candidate / leader / preferred successor;
+                               PRE_VOTE_RESPONSE: the leader the responder
+                               follows (-1 none) */
+    int32_t last_epoch;     /* VOTE / PRE_VOTE: candidate's last epoch;
+                               FETCH: last fetched epoch; PRE_VOTE_RESPONSE:
+                               the epoch asked about */
+    int64_t offset;         /* VOTE / PRE_VOTE: end offset; FETCH /
+                               FETCH_RESPONSE: fetch offset */
     int64_t durable_end;    /* FETCH: follower's fsync'd end */
     int64_t high_watermark; /* FETCH_RESPONSE */
-    uint8_t granted;        /* VOTE_RESPONSE */
+    uint8_t granted;        /* VOTE_RESPONSE, PRE_VOTE_RESPONSE */
     uint8_t kind;           /* FETCH_RESPONSE: lgi_fetch_kind_t */
     int32_t diverging_epoch;
     int64_t diverging_end;
@@ -180,6 +186,12 @@ typedef struct lgi_replica_config {
      * entries of earlier epochs before its own epoch's marker is on a
      * majority (Raft's Figure 8 bug).  Must make the checker fail. */
     int unsafe_commit_before_marker;
+    /* Test only: the election protocol before pre-vote -- stands for
+     * election as soon as the timer fires, and ignores a BeginQuorum of an
+     * older epoch instead of fencing its leader (its own Vote requests
+     * depose that leader) -- so the simulator can show the disruption
+     * pre-vote prevents and replay seeds found before it. */
+    int unsafe_no_prevote;
 } lgi_replica_config_t;
 
 lg_err_t lgi_replica_node_create(const lgi_replica_config_t *config,

@@ -13,7 +13,9 @@
  *
  *   envelope header (32 bytes)
  *     0  u32 magic        "LGRP" (0x4c475250)
- *     4  u16 version      2 (1 lacked the log start fields)
+ *     4  u16 version      3 (2 lacked the PRE_VOTE types, 1 also the
+ *                         log start fields; other versions are rejected,
+ *                         so a node never reads a pre-vote as a vote)
  *     6  u16 flags        0 (reserved; non-zero is rejected)
  *     8  u32 total_len    whole envelope including the trailing checksum
  *    12  u64 cluster_id   receivers drop envelopes of another cluster
@@ -233,7 +235,7 @@ lg_err_t lgi_envelope_decode(const uint8_t *bytes, size_t len,
     for (uint32_t i = 0; i < count; i++) {
         lgi_msg_t *m = &env->msgs[i];
         m->type = get_u8(&r);
-        if (m->type < LGI_MSG_VOTE || m->type > LGI_MSG_FETCH_RESPONSE)
+        if (m->type < LGI_MSG_VOTE || m->type > LGI_MSG_PRE_VOTE_RESPONSE)
             return corrupt(env, "unknown message type");
         uint8_t topic_len = get_u8(&r);
         if (topic_len == 0 || topic_len > LGI_REPLICA_MAX_TOPIC ||

@@ -31,8 +31,10 @@
  * The core's time is the host's: the protocol never reads a clock (record
  * timestamps -- of the leader-change batches too -- and segment.ms stay on
  * the engine's wall clock like every other append).  Randomness
- * (election timeouts) is seeded from node.id, so a test driving several
- * engines on virtual time replays exactly.
+ * (election timeouts) comes from a generator seeded with
+ * replication.random.seed, by default derived from node.id, so a test
+ * driving several engines on virtual time replays exactly, and can vary
+ * the schedule by changing the seeds.
  */
 #include "replication.h"
 
@@ -352,10 +354,13 @@ LG_API lg_err_t lg_engine_set_transport(lg_engine_t *engine,
         (size_t)lgi_conf_int(&engine->conf, LGI_CONF_REPLICATION_FACTOR);
     repl->ack_timeout_ms =
         lgi_conf_int(&engine->conf, LGI_CONF_REPLICATION_ACK_TIMEOUT_MS);
+    int64_t seed =
+        lgi_conf_int(&engine->conf, LGI_CONF_REPLICATION_RANDOM_SEED);
     lgi_replica_config_t config = {
         .node_id = repl->node_id,
         .cluster_id = CLUSTER_ID,
-        .seed = 0x6c67000000000000ull ^ (uint64_t)node_id,
+        .seed = seed >= 0 ? (uint64_t)seed
+                          : 0x6c67000000000000ull ^ (uint64_t)node_id,
         .election_timeout_ms = lgi_conf_int(
             &engine->conf, LGI_CONF_REPLICATION_ELECTION_TIMEOUT_MS),
         .fetch_interval_ms = lgi_conf_int(

@@ -45,7 +45,9 @@
  *
  * RECOVERY (lgi_segment_recover)
  *
- *   position = 0, expected = base offset; reset both indexes
+ *   position = 0, expected = base offset; reset both indexes, and mark
+ *   the .txnindex stale (its entries depend on transactions begun in
+ *   earlier segments: the partition rebuilds it, atop partition.c)
  *   loop:
  *     if fewer than 61 header bytes remain            -> stop (torn tail)
  *     parse the header: magic 2, batchLength sane      else stop

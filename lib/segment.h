@@ -93,8 +93,10 @@ lg_err_t lgi_segment_load(lgi_segment_t *segment, lgi_segment_batch_fn fn,
 
 /* Scans the whole .log batch by batch (length, magic, CRC, offsets
  * increasing and representable relative to the base), rebuilds both
- * indexes, and truncates the file at the first invalid byte.  fn (may be
- * NULL) sees every valid batch and may reject it.  *truncatedp (may be NULL) gets the bytes
+ * indexes, empties the .txnindex and marks it stale (the partition
+ * rebuilds it), and truncates the file at the first invalid byte.  fn (may
+ * be NULL) sees every valid batch and may reject it.  *truncatedp (may be
+ * NULL) gets the bytes
  * cut off; *scannedp (may be NULL) gets the bytes read. */
 lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                              void *opaque, int64_t *truncatedp,

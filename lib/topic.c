@@ -179,6 +179,16 @@ out:
     return err;
 }
 
+/* write_topics_file under a read lock on topics, for callers that hold
+ * meta_lock (which keeps other writers of the table out) but not the
+ * topics lock; readers of the table may run while the file is written. */
+static lg_err_t persist_topics(lg_engine_t *engine, const lgi_topic_t *extra) {
+    pthread_rwlock_rdlock(&engine->topics_lock);
+    lg_err_t err = write_topics_file(engine, extra);
+    pthread_rwlock_unlock(&engine->topics_lock);
+    return err;
+}
+
 /* What one checkpoint file records per partition. */
 typedef int64_t (*offset_of_fn)(lgi_partition_t *partition);
 
@@ -714,9 +724,7 @@ LG_API lg_err_t lg_topic_create(lg_engine_t *engine, const char *name,
                                     NULL, NULL, 0, 1)))
         goto fail;
     /* Commit point. */
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    err = write_topics_file(engine, topic);
-    pthread_rwlock_unlock(&engine->topics_lock);
+    err = persist_topics(engine, topic);
     if (err)
         goto fail;
     pthread_rwlock_wrlock(&engine->topics_lock);
@@ -815,9 +823,7 @@ LG_API lg_err_t lg_topic_delete(lg_engine_t *engine, const char *name) {
                          name);
     }
     /* Commit point: the topic is gone once the metadata says so. */
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    lg_err_t err = write_topics_file(engine, NULL);
-    pthread_rwlock_unlock(&engine->topics_lock);
+    lg_err_t err = persist_topics(engine, NULL);
     if (err) {
         pthread_rwlock_wrlock(&engine->topics_lock);
         int failed = add_topic(engine, topic);
@@ -976,9 +982,7 @@ LG_API lg_err_t lg_topic_config_set(lg_engine_t *engine, const char *name,
     topic->overrides = overrides;
     topic->effective = effective;
     pthread_rwlock_unlock(&engine->topics_lock);
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    err = write_topics_file(engine, NULL);
-    pthread_rwlock_unlock(&engine->topics_lock);
+    err = persist_topics(engine, NULL);
     if (err) {
         pthread_rwlock_wrlock(&engine->topics_lock);
         topic->overrides = old_overrides;
@@ -1038,9 +1042,7 @@ lg_err_t lgi_topic_claim_replicas(lg_engine_t *engine, const char *name,
     a->next = topic->assignments;
     topic->assignments = a;
     pthread_rwlock_unlock(&engine->topics_lock);
-    pthread_rwlock_rdlock(&engine->topics_lock);
-    err = write_topics_file(engine, NULL);
-    pthread_rwlock_unlock(&engine->topics_lock);
+    err = persist_topics(engine, NULL);
     if (err) {
         pthread_rwlock_wrlock(&engine->topics_lock);
         topic->assignments = a->next;
@@ -1070,9 +1072,7 @@ void lgi_topic_unclaim_replicas(lg_engine_t *engine, const char *name,
             }
         pthread_rwlock_unlock(&engine->topics_lock);
         if (gone) {
-            pthread_rwlock_rdlock(&engine->topics_lock);
-            (void)write_topics_file(engine, NULL); /* best effort */
-            pthread_rwlock_unlock(&engine->topics_lock);
+            (void)persist_topics(engine, NULL); /* best effort */
             lgi_free(gone);
         }
     }

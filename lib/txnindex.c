@@ -333,6 +333,35 @@ static size_t replay_find(const lgi_txn_replay_t *replay, int64_t producer_id,
     return low;
 }
 
+/* Inserts producer_id's open transaction at index i. */
+static int replay_insert(lgi_txn_replay_t *replay, size_t i,
+                         int64_t producer_id, int64_t first_offset) {
+    if (replay->count == replay->cap) {
+        size_t cap = replay->cap ? replay->cap * 2 : 8;
+        open_txn_t *grown = lgi_realloc(replay->open, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        replay->open = grown;
+        replay->cap = cap;
+    }
+    memmove(replay->open + i + 1, replay->open + i,
+            (replay->count - i) * sizeof *replay->open);
+    replay->open[i] = (open_txn_t){producer_id, first_offset};
+    replay->count++;
+    return 0;
+}
+
+int lgi_txn_replay_open(lgi_txn_replay_t *replay, int64_t producer_id,
+                        int64_t first_offset) {
+    int found;
+    size_t i = replay_find(replay, producer_id, &found);
+    if (found) {
+        replay->open[i].first_offset = first_offset;
+        return 0;
+    }
+    return replay_insert(replay, i, producer_id, first_offset);
+}
+
 int lgi_txn_replay_feed(lgi_txn_replay_t *replay,
                         const lgi_batch_header_t *header, int control_type,
                         lgi_aborted_txn_t *entryp) {
@@ -344,20 +373,8 @@ int lgi_txn_replay_feed(lgi_txn_replay_t *replay,
     if (!(header->attributes & LGI_ATTR_CONTROL)) {
         if (found)
             return 0; /* its transaction is open already */
-        if (replay->count == replay->cap) {
-            size_t cap = replay->cap ? replay->cap * 2 : 8;
-            open_txn_t *grown = lgi_realloc(replay->open, cap * sizeof *grown);
-            if (!grown)
-                return -1;
-            replay->open = grown;
-            replay->cap = cap;
-        }
-        memmove(replay->open + i + 1, replay->open + i,
-                (replay->count - i) * sizeof *replay->open);
-        replay->open[i] = (open_txn_t){header->producer_id,
-                                       header->base_offset};
-        replay->count++;
-        return 0;
+        return replay_insert(replay, i, header->producer_id,
+                             header->base_offset);
     }
     int64_t first = found ? replay->open[i].first_offset : header->base_offset;
     if (found) {

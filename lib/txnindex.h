@@ -115,6 +115,11 @@ typedef struct lgi_txn_replay lgi_txn_replay_t;
 lgi_txn_replay_t *lgi_txn_replay_new(void);
 void lgi_txn_replay_free(lgi_txn_replay_t *replay); /* NULL no-op */
 
+/* Seeds an open transaction known from elsewhere (a producer snapshot)
+ * before the walk starts.  0, or -1 out of memory. */
+int lgi_txn_replay_open(lgi_txn_replay_t *replay, int64_t producer_id,
+                        int64_t first_offset);
+
 /* Feeds one batch header; control_type is the batch's control record type
  * (-1 for data batches).  For an ABORT marker *entryp is filled and 1
  * returned; 0 otherwise; -1 when out of memory. */

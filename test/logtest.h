@@ -110,6 +110,62 @@ static inline size_t lgt_batch_bases(const uint8_t *data, size_t len,
     return count;
 }
 
+/* Called with each batch lgt_each_batch reads, validated. */
+typedef void (*lgt_each_batch_fn)(void *opaque, const uint8_t *batch,
+                             const lgi_batch_header_t *header);
+
+/* Reads partition from offset from up to its high watermark (1 MiB a
+ * read) and calls on_batch(opaque, batch, header) for every batch, in
+ * offset order.  Stops early if a read returns nothing. */
+static inline void lgt_each_batch(lgi_partition_t *partition, int64_t from,
+                                  lgt_each_batch_fn on_batch, void *opaque) {
+    int64_t offset = from, end;
+    lgi_partition_watermarks(partition, NULL, &end);
+    while (offset < end) {
+        uint8_t *data;
+        size_t len;
+        ck_assert_int_eq(lgi_partition_read(partition, offset, 1 << 20,
+                                            &data, &len),
+                         LG_OK);
+        if (!data)
+            break;
+        for (size_t at = 0; at < len;) {
+            lgi_batch_header_t header;
+            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
+                                                INT32_MAX, &header),
+                             LG_OK);
+            on_batch(opaque, data + at, &header);
+            offset = lgi_batch_last_offset(&header) + 1;
+            at += lgi_batch_size(&header);
+        }
+        lgi_free(data);
+    }
+}
+
+/* Called with each record lgt_each_record decodes. */
+typedef void (*lgt_each_record_fn)(void *opaque, const lgi_record_t *record);
+
+/* Decodes batch (validated into header) and calls on_record(opaque,
+ * record) for each of its records, in order; record's key and value
+ * point into batch or a scratch buffer valid for that call only. */
+static inline void lgt_each_record(const uint8_t *batch,
+                                   const lgi_batch_header_t *header,
+                                   lgt_each_record_fn on_record, void *opaque) {
+    lgi_record_iter_t iter;
+    lgi_buf_t scratch = LGI_BUF_INIT;
+    ck_assert_int_eq(lgi_record_iter_init(&iter, batch, header, &scratch),
+                     LG_OK);
+    for (;;) {
+        lgi_record_t record;
+        int done;
+        ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &done), LG_OK);
+        if (done)
+            break;
+        on_record(opaque, &record);
+    }
+    lgi_buf_free(&scratch);
+}
+
 /* Runs suite, returns the process exit status. */
 static inline int lgt_run(Suite *suite) {
     SRunner *runner = srunner_create(suite);

@@ -74,21 +74,6 @@ typedef struct ack {
     uint64_t hash;
 } ack_t;
 
-static uint64_t fnv1a(const void *data, size_t len) {
-    const uint8_t *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static uint64_t xorshift(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
-}
-
 /* Fills value (len >= VALUE_HEADER) as a self-checking record value and
  * returns its whole-value hash (what the parent compares). */
 static uint64_t make_value(uint8_t *value, size_t len, uint32_t writer,
@@ -96,10 +81,10 @@ static uint64_t make_value(uint8_t *value, size_t len, uint32_t writer,
     memcpy(value + 8, &writer, 4);
     memcpy(value + 12, &sequence, 8);
     for (size_t i = VALUE_HEADER; i < len; i++)
-        value[i] = (uint8_t)xorshift(random_state);
-    uint64_t inner = fnv1a(value + 8, len - 8);
+        value[i] = (uint8_t)lgt_xorshift(random_state);
+    uint64_t inner = lgt_fnv1a(value + 8, len - 8);
     memcpy(value, &inner, 8);
-    return fnv1a(value, len);
+    return lgt_fnv1a(value, len);
 }
 
 static int value_is_intact(const uint8_t *value, size_t len) {
@@ -107,18 +92,7 @@ static int value_is_intact(const uint8_t *value, size_t len) {
         return 0;
     uint64_t inner;
     memcpy(&inner, value, 8);
-    return inner == fnv1a(value + 8, len - 8);
-}
-
-static long env_long(const char *name, long fallback) {
-    const char *s = getenv(name);
-    return s && *s ? strtol(s, NULL, 10) : fallback;
-}
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return inner == lgt_fnv1a(value + 8, len - 8);
 }
 
 static lg_conf_t *engine_conf(void) {
@@ -160,11 +134,12 @@ static void *writer_main(void *arg) {
         child_fail("records");
     for (;;) {
         lg_records_clear(records);
-        int32_t partition = (int32_t)(xorshift(&w->random_state) % PARTITIONS);
-        int count = 1 + (int)(xorshift(&w->random_state) % 6);
+        int32_t partition =
+            (int32_t)(lgt_xorshift(&w->random_state) % PARTITIONS);
+        int count = 1 + (int)(lgt_xorshift(&w->random_state) % 6);
         ack_t acks[8];
         for (int i = 0; i < count; i++) {
-            size_t len = VALUE_HEADER + xorshift(&w->random_state) % 300;
+            size_t len = VALUE_HEADER + lgt_xorshift(&w->random_state) % 300;
             acks[i].partition = partition;
             acks[i].reserved = 0;
             acks[i].hash = make_value(value, len, w->id, sequence++,
@@ -252,39 +227,16 @@ static void reset_expected(void) {
     }
 }
 
+static void on_ack(void *opaque, const uint8_t *record) {
+    ack_t ack;
+    memcpy(&ack, record, sizeof ack);
+    note_ack(&ack);
+}
+
 /* Reads acks from fd until EOF or deadline (ms, monotonic; -1: EOF). */
 static void drain_acks(int fd, int64_t deadline, uint8_t *buf, size_t *have) {
-    for (;;) {
-        int timeout = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
-            if (left <= 0)
-                return;
-            timeout = (int)left;
-        }
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int rc = poll(&pfd, 1, timeout);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(rc, 0);
-        if (rc == 0)
-            return;
-        ssize_t n = read(fd, buf + *have, 4096 - *have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(n, 0);
-        if (n == 0)
-            return;
-        *have += (size_t)n;
-        size_t whole = *have / sizeof(ack_t) * sizeof(ack_t);
-        for (size_t at = 0; at < whole; at += sizeof(ack_t)) {
-            ack_t ack;
-            memcpy(&ack, buf + at, sizeof ack);
-            note_ack(&ack);
-        }
-        memmove(buf, buf + whole, *have - whole);
-        *have -= whole;
-    }
+    lgt_drain_records(fd, deadline, buf, 4096, have, sizeof(ack_t), on_ack,
+                      NULL);
 }
 
 /* Reopens dir and checks one partition against every acknowledgement. */
@@ -311,7 +263,7 @@ static void verify_partition(lg_engine_t *engine, int32_t partition) {
             ck_assert_msg(value_is_intact(value, len),
                           "p%d offset %" PRId64 " damaged", partition, next);
             if (next < e->cap && e->hash[next]) {
-                uint64_t h = fnv1a(value, len);
+                uint64_t h = lgt_fnv1a(value, len);
                 ck_assert_msg((h ? h : 1) == e->hash[next],
                               "p%d offset %" PRId64 " is not the "
                               "acknowledged record",
@@ -349,9 +301,9 @@ static void verify_partition(lg_engine_t *engine, int32_t partition) {
 }
 
 static void run_rounds(int power_loss) {
-    long kills = env_long("LIBLOG_CRASH_KILLS", 30);
-    long seconds = env_long("LIBLOG_CRASH_SECONDS", 60);
-    uint64_t seed = (uint64_t)env_long("LIBLOG_CRASH_SEED", 0);
+    long kills = lgt_env_long("LIBLOG_CRASH_KILLS", 30);
+    long seconds = lgt_env_long("LIBLOG_CRASH_SECONDS", 60);
+    uint64_t seed = (uint64_t)lgt_env_long("LIBLOG_CRASH_SEED", 0);
     if (!seed)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
     printf("%s: seed %" PRIu64 "\n", power_loss ? "power loss" : "sigkill",
@@ -360,11 +312,12 @@ static void run_rounds(int power_loss) {
     char *base_dir = lgt_tmpdir("crash");
     char *dir = lgt_path(base_dir, "data");
     char *journal = lgt_path(base_dir, "journal");
-    int64_t start = now_ms();
+    int64_t start = lgt_monotonic_ms();
     long rounds = 0, undone = 0, hard_kills = 0;
     total_acks = 0;
     reset_expected();
-    for (; rounds < kills && now_ms() - start < seconds * 1000; rounds++) {
+    for (; rounds < kills && lgt_monotonic_ms() - start < seconds * 1000;
+         rounds++) {
         if (rounds % 100 == 0) {
             /* A fresh directory with the topic created and closed. */
             lgt_rmrf(dir);
@@ -383,7 +336,7 @@ static void run_rounds(int power_loss) {
         unlink(journal);
         int fds[2];
         ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-        uint64_t child_seed = xorshift(&random_state);
+        uint64_t child_seed = lgt_xorshift(&random_state);
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -393,10 +346,10 @@ static void run_rounds(int power_loss) {
         close(fds[1]);
         /* Kill anywhere from during open/recovery to well into the
          * appends. */
-        int64_t delay = 1 + (int64_t)(xorshift(&random_state) % 80);
+        int64_t delay = 1 + (int64_t)(lgt_xorshift(&random_state) % 80);
         uint8_t buf[4096];
         size_t have = 0;
-        drain_acks(fds[0], now_ms() + delay, buf, &have);
+        drain_acks(fds[0], lgt_monotonic_ms() + delay, buf, &have);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
         drain_acks(fds[0], -1, buf, &have);
         close(fds[0]);
@@ -407,7 +360,8 @@ static void run_rounds(int power_loss) {
                       status);
         hard_kills++;
         if (power_loss) {
-            long n = lgt_faultio_power_loss(journal, xorshift(&random_state));
+            long n =
+                lgt_faultio_power_loss(journal, lgt_xorshift(&random_state));
             ck_assert_int_ge(n, 0);
             undone += n;
         }
@@ -424,7 +378,7 @@ static void run_rounds(int power_loss) {
     printf("%s: %ld kills, %ld acknowledged records verified, %ld unsynced "
            "writes undone, %.1f s\n",
            power_loss ? "power loss" : "sigkill", hard_kills, total_acks,
-           undone, (double)(now_ms() - start) / 1000.0);
+           undone, (double)(lgt_monotonic_ms() - start) / 1000.0);
     ck_assert_int_ge(hard_kills, kills < 10 ? kills : 10);
     ck_assert_int_gt(total_acks, 0);
     if (power_loss && hard_kills >= 10)
@@ -446,7 +400,8 @@ int main(void) {
     Suite *suite = suite_create("crash");
     TCase *tc = tcase_create("crash");
     /* Bounded by LIBLOG_CRASH_SECONDS, plus the last round and verify. */
-    tcase_set_timeout(tc, (double)env_long("LIBLOG_CRASH_SECONDS", 60) + 60);
+    tcase_set_timeout(tc,
+                      (double)lgt_env_long("LIBLOG_CRASH_SECONDS", 60) + 60);
     tcase_add_test(tc, acked_records_survive_sigkill);
     tcase_add_test(tc, acked_records_survive_power_loss);
     suite_add_tcase(suite, tc);

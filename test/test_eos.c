@@ -136,83 +136,74 @@ static void count_output(int *seen, int32_t partitions, int per_partition,
  * producer count once its commit marker follows them, and not when an
  * abort marker does or none does yet.  Returns the number of aborted
  * records met. */
+/* committed_by_markers' walk of one partition of "out". */
+typedef struct marker_walk {
+    int *seen;
+    int32_t partitions, partition;
+    int per_partition;
+    long aborted;
+    int control; /* the batch being walked is a marker */
+    /* One transaction open at a time per partition: the records since
+     * the last marker. */
+    struct pending {
+        char key[64], value[64];
+        size_t key_len, value_len;
+    } *pending;
+    size_t pending_count;
+} marker_walk_t;
+
+static void marker_walk_record(void *opaque, const lgi_record_t *record) {
+    marker_walk_t *w = opaque;
+    if (w->control) {
+        /* Control key: version int16, type int16 (1 = commit, 0 =
+         * abort). */
+        int commit = ((const uint8_t *)record->key)[3] == 1;
+        for (size_t i = 0; i < w->pending_count; i++)
+            if (commit)
+                count_output(w->seen, w->partitions, w->per_partition,
+                             w->partition, w->pending[i].key,
+                             w->pending[i].key_len, w->pending[i].value,
+                             w->pending[i].value_len);
+        if (!commit)
+            w->aborted += (long)w->pending_count;
+        w->pending_count = 0;
+        return;
+    }
+    ck_assert_uint_lt(w->pending_count, (size_t)w->per_partition * 4);
+    struct pending *r = &w->pending[w->pending_count++];
+    ck_assert_uint_lt(record->key_len, sizeof r->key);
+    ck_assert_uint_lt(record->value_len, sizeof r->value);
+    memcpy(r->key, record->key, record->key_len);
+    memcpy(r->value, record->value, record->value_len);
+    r->key_len = record->key_len;
+    r->value_len = record->value_len;
+}
+
+static void marker_walk_batch(void *opaque, const uint8_t *batch,
+                              const lgi_batch_header_t *h) {
+    marker_walk_t *w = opaque;
+    ck_assert(h->attributes & LGI_ATTR_TRANSACTIONAL);
+    w->control = (h->attributes & LGI_ATTR_CONTROL) != 0;
+    lgt_each_record(batch, h, marker_walk_record, w);
+}
+
 static long committed_by_markers(lg_engine_t *engine, int *seen,
                                  int32_t partitions, int per_partition) {
-    long aborted = 0;
+    marker_walk_t w = {.seen = seen,
+                       .partitions = partitions,
+                       .per_partition = per_partition};
+    w.pending = calloc((size_t)per_partition * 4, sizeof *w.pending);
+    ck_assert_ptr_nonnull(w.pending);
     for (int32_t p = 0; p < partitions; p++) {
         lgi_partition_ref_t ref;
         ck_assert_int_eq(lgi_engine_acquire(engine, "out", p, &ref), LG_OK);
-        int64_t offset = 0, end;
-        lgi_partition_watermarks(ref.partition, NULL, &end);
-        /* One transaction open at a time per partition: the records since
-         * the last marker. */
-        struct pending {
-            char key[64], value[64];
-            size_t key_len, value_len;
-        } *pending = calloc((size_t)per_partition * 4, sizeof *pending);
-        size_t pending_count = 0;
-        while (offset < end) {
-            uint8_t *data;
-            size_t len;
-            ck_assert_int_eq(lgi_partition_read(ref.partition, offset,
-                                                1 << 20, &data, &len),
-                             LG_OK);
-            size_t at = 0;
-            while (at < len) {
-                lgi_batch_header_t h;
-                ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                    INT32_MAX, &h),
-                                 LG_OK);
-                ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
-                lgi_record_iter_t iter;
-                lgi_buf_t scratch = LGI_BUF_INIT;
-                ck_assert_int_eq(
-                    lgi_record_iter_init(&iter, data + at, &h, &scratch),
-                    LG_OK);
-                for (;;) {
-                    lgi_record_t record;
-                    int fin;
-                    ck_assert_int_eq(
-                        lgi_record_iter_next(&iter, &record, &fin), LG_OK);
-                    if (fin)
-                        break;
-                    if (h.attributes & LGI_ATTR_CONTROL) {
-                        /* Control key: version int16, type int16 (1 =
-                         * commit, 0 = abort). */
-                        int commit =
-                            ((const uint8_t *)record.key)[3] == 1;
-                        for (size_t i = 0; i < pending_count; i++)
-                            if (commit)
-                                count_output(seen, partitions, per_partition,
-                                             p, pending[i].key,
-                                             pending[i].key_len,
-                                             pending[i].value,
-                                             pending[i].value_len);
-                        if (!commit)
-                            aborted += (long)pending_count;
-                        pending_count = 0;
-                        continue;
-                    }
-                    ck_assert_uint_lt(pending_count,
-                                      (size_t)per_partition * 4);
-                    struct pending *r = &pending[pending_count++];
-                    ck_assert_uint_lt(record.key_len, sizeof r->key);
-                    ck_assert_uint_lt(record.value_len, sizeof r->value);
-                    memcpy(r->key, record.key, record.key_len);
-                    memcpy(r->value, record.value, record.value_len);
-                    r->key_len = record.key_len;
-                    r->value_len = record.value_len;
-                }
-                lgi_buf_free(&scratch);
-                offset = lgi_batch_last_offset(&h) + 1;
-                at += lgi_batch_size(&h);
-            }
-            lgi_free(data);
-        }
-        free(pending);
+        w.partition = p;
+        w.pending_count = 0;
+        lgt_each_batch(ref.partition, 0, marker_walk_batch, &w);
         lgi_engine_release(engine, &ref);
     }
-    return aborted;
+    free(w.pending);
+    return w.aborted;
 }
 
 /* Reads all of "out" with a read_committed consumer into seen. */
@@ -250,6 +241,26 @@ static void committed_by_consumer(lg_engine_t *engine, int *seen,
     lg_consumer_destroy(consumer);
 }
 
+/* The offsets eos's group "eos-out" committed for partitions 0 ..
+ * partitions - 1 of "in", into offsets (as lg_consumer_committed reports
+ * them: no offset where the group committed none). */
+static void committed_offsets(lg_engine_t *engine, int32_t partitions,
+                              int64_t *offsets) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "group.id", "eos-out"), LG_OK);
+    lg_consumer_t *consumer;
+    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
+    lg_conf_destroy(conf);
+    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
+    for (int32_t p = 0; p < partitions; p++)
+        lg_topic_partition_list_add(list, "in", p, LG_OFFSET_INVALID);
+    ck_assert_int_eq(lg_consumer_committed(consumer, list), LG_OK);
+    for (int32_t p = 0; p < partitions; p++)
+        offsets[p] = lg_topic_partition_list_offset(list, (size_t)p);
+    lg_topic_partition_list_destroy(list);
+    lg_consumer_destroy(consumer);
+}
+
 /* Checks that committed output holds every input record exactly once
  * (both ways) and that group eos-out's offsets are at the input's end.
  * Returns the number of aborted output records. */
@@ -279,20 +290,12 @@ static long check_exactly_once(int32_t partitions, int per_partition,
     free(by_markers);
     free(by_consumer);
     /* Every input offset was committed with the output of its record. */
-    lg_conf_t *conf = lg_conf_new();
-    ck_assert_int_eq(lg_conf_set(conf, "group.id", "eos-out"), LG_OK);
-    lg_consumer_t *consumer;
-    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
-    lg_conf_destroy(conf);
-    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
+    int64_t *offsets = calloc((size_t)partitions, sizeof *offsets);
+    ck_assert_ptr_nonnull(offsets);
+    committed_offsets(engine, partitions, offsets);
     for (int32_t p = 0; p < partitions; p++)
-        lg_topic_partition_list_add(list, "in", p, LG_OFFSET_INVALID);
-    ck_assert_int_eq(lg_consumer_committed(consumer, list), LG_OK);
-    for (int32_t p = 0; p < partitions; p++)
-        ck_assert_int_eq(lg_topic_partition_list_offset(list, (size_t)p),
-                         per_partition);
-    lg_topic_partition_list_destroy(list);
-    lg_consumer_destroy(consumer);
+        ck_assert_int_eq(offsets[p], per_partition);
+    free(offsets);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     return aborted;
 }
@@ -344,18 +347,10 @@ START_TEST(eos_is_exactly_once_when_killed_and_restarted) {
     int kills = 0, finished = 0;
     for (int round = 0; !finished && round < 200; round++) {
         pid_t child = start_eos(arguments);
-        int status = 0;
-        pid_t done = 0;
-        if (kills < 10) {
-            usleep((useconds_t)(100000 + rand() % 300000));
-            done = waitpid(child, &status, WNOHANG);
-            if (done == 0) {
-                kill(child, SIGKILL);
-                kills++;
-            }
-        }
-        if (done == 0)
-            ck_assert_int_eq(waitpid(child, &status, 0), child);
+        int killed;
+        int status = lgt_wait_or_kill(
+            child, kills < 10 ? 100000 + rand() % 300000 : -1, &killed);
+        kills += killed;
         if (WIFEXITED(status)) {
             ck_assert_int_eq(WEXITSTATUS(status), 0);
             finished = 1;
@@ -399,22 +394,11 @@ START_TEST(eos_commits_its_work_on_sigterm) {
     /* What it reported is exactly what the group committed. */
     lg_engine_t *engine;
     ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
-    lg_conf_t *conf = lg_conf_new();
-    ck_assert_int_eq(lg_conf_set(conf, "group.id", "eos-out"), LG_OK);
-    lg_consumer_t *consumer;
-    ck_assert_int_eq(lg_consumer_new(engine, conf, &consumer), LG_OK);
-    lg_conf_destroy(conf);
-    lg_topic_partition_list_t *list = lg_topic_partition_list_new();
-    for (int32_t p = 0; p < PARTITIONS; p++)
-        lg_topic_partition_list_add(list, "in", p, LG_OFFSET_INVALID);
-    ck_assert_int_eq(lg_consumer_committed(consumer, list), LG_OK);
+    int64_t offsets[PARTITIONS];
+    committed_offsets(engine, PARTITIONS, offsets);
     long committed = 0;
-    for (int32_t p = 0; p < PARTITIONS; p++) {
-        int64_t offset = lg_topic_partition_list_offset(list, (size_t)p);
-        committed += offset > 0 ? (long)offset : 0;
-    }
-    lg_topic_partition_list_destroy(list);
-    lg_consumer_destroy(consumer);
+    for (int32_t p = 0; p < PARTITIONS; p++)
+        committed += offsets[p] > 0 ? (long)offsets[p] : 0;
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     ck_assert_int_eq(committed, records);
     /* Finish, then everything is there once. */

@@ -68,26 +68,6 @@ int fdatasync(int fd) {
     return (int)syscall(SYS_fdatasync, fd);
 }
 
-static uint64_t fnv1a(const void *data, size_t len) {
-    const uint8_t *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static uint64_t xorshift(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
-}
-
-static long env_long(const char *name, long fallback) {
-    const char *s = getenv(name);
-    return s && *s ? strtol(s, NULL, 10) : fallback;
-}
-
 /* Acknowledged value hashes per partition, by offset (0: none). */
 static uint64_t *acked[PARTITIONS];
 static int64_t acked_cap[PARTITIONS];
@@ -126,18 +106,18 @@ static lg_engine_t *open_engine(const char *dir) {
 static lg_err_t append_batch(lg_engine_t *engine, int32_t partition, int acks,
                              int64_t *basep) {
     lg_records_t *records = lg_records_new();
-    int count = 1 + (int)(xorshift(&random_state) % 3);
+    int count = 1 + (int)(lgt_xorshift(&random_state) % 3);
     uint64_t hashes[3];
     uint8_t value[256];
     for (int i = 0; i < count; i++) {
-        size_t len = VALUE_HEADER + xorshift(&random_state) % 200;
+        size_t len = VALUE_HEADER + lgt_xorshift(&random_state) % 200;
         uint32_t seq = sequence++;
         memcpy(value + 8, &seq, 4);
         for (size_t b = VALUE_HEADER; b < len; b++)
-            value[b] = (uint8_t)xorshift(&random_state);
-        uint64_t inner = fnv1a(value + 8, len - 8);
+            value[b] = (uint8_t)lgt_xorshift(&random_state);
+        uint64_t inner = lgt_fnv1a(value + 8, len - 8);
         memcpy(value, &inner, 8);
-        hashes[i] = fnv1a(value, len);
+        hashes[i] = lgt_fnv1a(value, len);
         ck_assert_int_eq(lg_records_add(records, NULL, 0, value, len,
                                         LG_TIMESTAMP_NOW),
                          LG_OK);
@@ -176,10 +156,10 @@ static void verify_all(lg_engine_t *engine) {
                 ck_assert(value && len >= VALUE_HEADER);
                 uint64_t inner;
                 memcpy(&inner, value, 8);
-                ck_assert_msg(inner == fnv1a(value + 8, len - 8),
+                ck_assert_msg(inner == lgt_fnv1a(value + 8, len - 8),
                               "p%d offset %" PRId64 " damaged", p, next);
                 if (next < acked_cap[p] && acked[p][next])
-                    ck_assert_msg((fnv1a(value, len) | 1) == acked[p][next],
+                    ck_assert_msg((lgt_fnv1a(value, len) | 1) == acked[p][next],
                                   "p%d offset %" PRId64 " is not the "
                                   "acknowledged record", p, next);
                 next++;
@@ -211,7 +191,7 @@ static int run_point(const char *dir, int kind, long point) {
     lg_engine_t *engine = open_engine(dir);
     lgt_fault_plan_t plan;
     memset(&plan, 0, sizeof plan);
-    plan.at = (long)(xorshift(&random_state) % 6);
+    plan.at = (long)(lgt_xorshift(&random_state) % 6);
     switch (kind) {
     case WRITE_EIO:
         plan.stage = LGI_IO_FAULT_WRITE, plan.result = -EIO;
@@ -229,7 +209,7 @@ static int run_point(const char *dir, int kind, long point) {
         break;
     default:
         plan.stage = LGI_IO_FAULT_WRITE;
-        plan.result = 1 + (int)(xorshift(&random_state) % 60);
+        plan.result = 1 + (int)(lgt_xorshift(&random_state) % 60);
         break;
     }
     if (kind == SEAL_FSYNC_EIO)
@@ -240,8 +220,9 @@ static int run_point(const char *dir, int kind, long point) {
     int fenced[PARTITIONS] = {0, 0};
     int fired_before = 0;
     for (int i = 0; i < 16; i++) {
-        int32_t p = (int32_t)(xorshift(&random_state) % PARTITIONS);
-        int acks = xorshift(&random_state) % 2 ? LG_ACKS_ALL : LG_ACKS_LEADER;
+        int32_t p = (int32_t)(lgt_xorshift(&random_state) % PARTITIONS);
+        int acks =
+            lgt_xorshift(&random_state) % 2 ? LG_ACKS_ALL : LG_ACKS_LEADER;
         int64_t end_before;
         ck_assert_int_eq(lg_watermarks(engine, TOPIC, p, NULL, &end_before),
                          LG_OK);
@@ -271,7 +252,7 @@ static int run_point(const char *dir, int kind, long point) {
             ck_assert_int_eq(err, LG_ERR_DISK_FULL);
             ck_assert_msg(strstr(append_message, "No space left"),
                           "message: %s", append_message);
-            if (xorshift(&random_state) % 3 == 0)
+            if (lgt_xorshift(&random_state) % 3 == 0)
                 atomic_store(&plan.cleared, 1); /* space freed */
             break;
         case FSYNC_EIO:
@@ -327,8 +308,8 @@ static int run_point(const char *dir, int kind, long point) {
 }
 
 START_TEST(random_io_faults_keep_acknowledged_records) {
-    long points = env_long("LIBLOG_FAULT_POINTS", 100);
-    uint64_t seed = (uint64_t)env_long("LIBLOG_FAULT_SEED", 0);
+    long points = lgt_env_long("LIBLOG_FAULT_POINTS", 100);
+    uint64_t seed = (uint64_t)lgt_env_long("LIBLOG_FAULT_SEED", 0);
     if (!seed)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
     printf("faults: seed %" PRIu64 "\n", seed);

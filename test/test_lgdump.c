@@ -1,7 +1,8 @@
 /*
  * test_lgdump.c -- examples/lgdump against segments the library wrote:
  * it prints every batch and record, --verify passes on an intact segment
- * (log, offset index and time index, plain and zstd batches, headers), and
+ * (log, offset index, time index and transaction index, plain and zstd
+ * batches, headers, transactions committed and aborted), and
  * one flipped byte anywhere that matters makes --verify exit non-zero with
  * a message naming the position.  lgdump is run as a separate program, as
  * an operator would run it.
@@ -65,6 +66,26 @@ static void write_segments(void) {
     ck_assert_int_eq(lg_append(engine, "t", 0, records, LG_ACKS_ALL, NULL),
                      LG_OK);
     lg_records_destroy(records);
+    /* Topic x: transactions, every other one aborted, so x-0's .txnindex
+     * has entries. */
+    ck_assert_int_eq(lg_topic_create(engine, "x", 1, NULL), LG_OK);
+    lg_conf_t *txn = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(txn, "transactional.id", "dump"), LG_OK);
+    lg_producer_t *producer;
+    ck_assert_int_eq(lg_producer_new(engine, txn, &producer), LG_OK);
+    lg_conf_destroy(txn);
+    ck_assert_int_eq(lg_producer_init_transactions(producer), LG_OK);
+    for (int t = 0; t < 4; t++) {
+        ck_assert_int_eq(lg_producer_begin_transaction(producer), LG_OK);
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(lg_produce(producer, "x", 0, "k", 1, "v", 1,
+                                        LG_TIMESTAMP_NOW, NULL),
+                             LG_OK);
+        ck_assert_int_eq(t % 2 ? lg_producer_abort_transaction(producer, -1)
+                               : lg_producer_commit_transaction(producer, -1),
+                         LG_OK);
+    }
+    lg_producer_destroy(producer);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     lg_conf_destroy(conf);
 }
@@ -175,6 +196,31 @@ START_TEST(verify_fails_on_a_time_index_entry_with_a_wrong_timestamp) {
 }
 END_TEST
 
+START_TEST(verify_checks_the_transaction_index) {
+    char *index = lgt_path(dir, "x-0/00000000000000000000.txnindex");
+    ck_assert_int_eq(lgt_file_size(index), 2 * 34);
+    char args[1024];
+    snprintf(args, sizeof args, "--verify %s/x-0/*.log %s", dir, index);
+    int rc = run_lgdump(args);
+    char *err = read_text("err");
+    ck_assert_msg(rc == 0, "lgdump exit %d: %s", rc, err);
+    free(err);
+    char *out = read_text("out");
+    ck_assert_ptr_nonnull(strstr(out, "version: 0 producerId: "));
+    ck_assert_ptr_nonnull(strstr(out, " lastStableOffset: "));
+    ck_assert_ptr_nonnull(strstr(out, "isControl: true"));
+    free(out);
+    /* The second entry's lastOffset one lower: not a marker any more. */
+    ck_assert_int_eq(lgt_flip_bit(index, 34 + 25, 0), 0);
+    snprintf(args, sizeof args, "--verify %s", index);
+    ck_assert_int_eq(run_lgdump(args), 1);
+    err = read_text("err");
+    ck_assert_ptr_nonnull(strstr(err, "is not an ABORT marker"));
+    free(err);
+    free(index);
+}
+END_TEST
+
 START_TEST(verify_fails_on_a_torn_tail) {
     char *log = lgt_path(dir, "t-0/00000000000000000000.log");
     long long size = lgt_file_size(log);
@@ -197,6 +243,7 @@ int main(void) {
     tcase_add_test(tc, verify_fails_on_a_corrupt_record_byte);
     tcase_add_test(tc, verify_fails_on_an_index_entry_off_a_batch_start);
     tcase_add_test(tc, verify_fails_on_a_time_index_entry_with_a_wrong_timestamp);
+    tcase_add_test(tc, verify_checks_the_transaction_index);
     tcase_add_test(tc, verify_fails_on_a_torn_tail);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

@@ -122,8 +122,9 @@ START_TEST(roll_on_segment_bytes_creates_kafka_named_files) {
     ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
     const int64_t bases[3] = {0, 5 * per_segment, 10 * per_segment};
     for (int i = 0; i < 3; i++) {
-        const char *suffixes[3] = {".log", ".index", ".timeindex"};
-        for (int s = 0; s < 3; s++) {
+        const char *suffixes[4] = {".log", ".index", ".timeindex",
+                                   ".txnindex"};
+        for (int s = 0; s < 4; s++) {
             char *path = lgt_segment_file(dir, bases[i], suffixes[s]);
             ck_assert_msg(lgt_file_size(path) >= 0, "missing %s", path);
             free(path);

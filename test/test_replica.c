@@ -92,6 +92,10 @@ START_TEST(decoder_rejects_bad_header_and_checksum) {
     bytes[5] = 1; /* the version before the log start fields */
     reseal(bytes, len);
     expect_corrupt(bytes, len);
+    bytes[5] = 2; /* the version before pre-vote: it would read one as a
+                     vote, so it must not talk to this one */
+    reseal(bytes, len);
+    expect_corrupt(bytes, len);
     bytes[5] = LGI_REPLICA_VERSION;
     bytes[7] = 1; /* flags */
     reseal(bytes, len);
@@ -554,6 +558,171 @@ START_TEST(diverging_response_without_a_place_is_ignored) {
 }
 END_TEST
 
+/* Delivers one message from node `from` to node `to` (not pumped) and
+ * returns in *out the first message of type `type` that `to` queued for
+ * `from` in answer; the queue is emptied.  0 when there is none. */
+static int exchange(cluster_t *c, int from, int to, const lgi_msg_t *m,
+                    uint8_t type, lgi_msg_t *out) {
+    lgi_envelope_t env = {.from = from, .to = to, .cluster_id = 5,
+                          .count = 1, .msgs = (lgi_msg_t *)m};
+    uint8_t *bytes;
+    size_t len;
+    ck_assert_int_eq(lgi_envelope_encode(&env, &bytes, &len), LG_OK);
+    ck_assert_int_eq(
+        lgi_replica_node_receive(c->nodes[to], from, bytes, len, c->now),
+        LG_OK);
+    lgi_free(bytes);
+    int found = 0;
+    while (c->head != c->tail) {
+        pkt_t p = c->q[c->head++ % 4096];
+        lgi_envelope_t got;
+        ck_assert_int_eq(lgi_envelope_decode(p.bytes, p.len, &got), LG_OK);
+        for (uint32_t i = 0; i < got.count; i++)
+            if (!found && p.from == to && p.to == from &&
+                got.msgs[i].type == type) {
+                *out = got.msgs[i];
+                out->entries = NULL;
+                found = 1;
+            }
+        lgi_envelope_free(&got);
+        free(p.bytes);
+    }
+    return found;
+}
+
+static lgi_msg_t pre_vote(int32_t candidate, int32_t epoch,
+                          int32_t last_epoch, int64_t end) {
+    lgi_msg_t m = {.type = LGI_MSG_PRE_VOTE, .topic = "t", .epoch = epoch,
+                   .node = candidate, .last_epoch = last_epoch,
+                   .offset = end, .diverging_end = -1,
+                   .diverging_epoch = -1};
+    return m;
+}
+
+START_TEST(pre_vote_changes_nothing_and_checks_the_log) {
+    cluster_t *c = cluster_new();
+    lgi_replica_storage_t st = lgt_memlog_storage(&c->logs[0]);
+    st.append(st.opaque, 3, (const uint8_t *)"a", 1);
+    st.append(st.opaque, 3, (const uint8_t *)"b", 1);
+    ck_assert_int_eq(st.save_state(st.opaque, 4, 2), 0);
+    long saves = c->logs[0].state_saves;
+    lgi_replica_node_destroy(c->nodes[0]);
+    lgi_replica_config_t conf = {.node_id = 0, .cluster_id = 5, .seed = 9,
+                                 .election_timeout_ms = 100,
+                                 .fetch_interval_ms = 10, .send = csend,
+                                 .send_opaque = &c->ids[0]};
+    ck_assert_int_eq(lgi_replica_node_create(&conf, 0, &c->nodes[0]), LG_OK);
+    int32_t voters[N] = {0, 1, 2};
+    ck_assert_int_eq(lgi_replica_node_add(c->nodes[0], "t", 0, voters, N, &st,
+                                          0),
+                     LG_OK);
+    lgi_msg_t r, m;
+    /* up to date and a later epoch: granted, yet nothing moves */
+    m = pre_vote(1, 9, 3, 2);
+    ck_assert(exchange(c, 1, 0, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(r.granted, 1);
+    ck_assert_int_eq(r.epoch, 4);      /* the voter's own epoch */
+    ck_assert_int_eq(r.last_epoch, 9); /* the epoch asked about */
+    ck_assert_int_eq(r.node, -1);      /* it knows no leader */
+    lgi_replica_status_t s;
+    lgi_replica_status(c->nodes[0], "t", 0, &s);
+    ck_assert_int_eq(s.epoch, 4);
+    ck_assert_int_eq(s.voted_for, 2);
+    ck_assert_int_eq(c->logs[0].state_saves, saves);
+    ck_assert_int_eq(c->logs[0].state_epoch, 4);
+    ck_assert_int_eq(c->logs[0].state_vote, 2);
+    /* a log behind: shorter in the same last epoch, or an older epoch */
+    m = pre_vote(1, 9, 3, 1);
+    ck_assert(exchange(c, 1, 0, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(r.granted, 0);
+    m = pre_vote(1, 9, 2, 7);
+    ck_assert(exchange(c, 1, 0, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(r.granted, 0);
+    /* an epoch not beyond the voter's: refused, the answer carries the
+     * voter's epoch so the asker catches up */
+    m = pre_vote(1, 4, 3, 2);
+    ck_assert(exchange(c, 1, 0, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(r.granted, 0);
+    ck_assert_int_eq(r.epoch, 4);
+    /* a sender that is not the candidate named gets no answer */
+    m = pre_vote(2, 9, 3, 2);
+    ck_assert(!exchange(c, 1, 0, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(c->logs[0].state_saves, saves);
+    cluster_free(c);
+}
+END_TEST
+
+START_TEST(pre_vote_refused_while_the_leader_is_live) {
+    cluster_t *c = cluster_new();
+    advance(c, 1000);
+    int leader = leader_of(c);
+    ck_assert_int_ge(leader, 0);
+    int f = (leader + 1) % N, o = (leader + 2) % N;
+    lgi_replica_status_t s;
+    lgi_replica_status(c->nodes[f], "t", 0, &s);
+    int32_t epoch = s.epoch;
+    int64_t end = c->logs[f].count;
+    int32_t last = c->logs[f].entries[end - 1].epoch;
+    lgi_msg_t r, m = pre_vote(o, epoch + 1, last, end);
+    /* the follower fetched from the leader moments ago, and the leader
+     * is the leader: both refuse, naming it */
+    ck_assert(exchange(c, o, f, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(r.granted, 0);
+    ck_assert_int_eq(r.node, leader);
+    ck_assert(exchange(c, o, leader, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(r.granted, 0);
+    ck_assert_int_eq(r.node, leader);
+    /* the leader gone for longer than an election timeout: granted */
+    c->cut[leader] = 1;
+    c->cut[o] = 1; /* o must not stand itself meanwhile */
+    for (int i = 0; i < 24; i++) { /* 120 ms > the 100 ms timeout */
+        c->now += 5;
+        lgi_replica_node_tick(c->nodes[f], c->now);
+        pump(c);
+    }
+    c->cut[o] = 0;
+    ck_assert(exchange(c, o, f, &m, LGI_MSG_PRE_VOTE_RESPONSE, &r));
+    ck_assert_int_eq(r.granted, 1);
+    lgi_replica_status(c->nodes[f], "t", 0, &s);
+    ck_assert_int_eq(s.epoch, epoch); /* still nothing moved */
+    cluster_free(c);
+}
+END_TEST
+
+START_TEST(rejoining_node_learns_the_leader_from_pre_vote_answers) {
+    cluster_t *c = cluster_new();
+    advance(c, 1000);
+    int leader = leader_of(c);
+    int x = (leader + 1) % N;
+    lgi_replica_status_t s;
+    lgi_replica_status(c->nodes[leader], "t", 0, &s);
+    int32_t epoch = s.epoch;
+    /* x alone for many election timeouts: it pre-votes and never stands,
+     * so its epoch stays; the others keep their leader */
+    c->cut[x] = 1;
+    for (int t = 0; t < 2000; t += 5) {
+        c->now += 5;
+        lgi_replica_node_tick(c->nodes[x], c->now);
+        for (int i = 0; i < N; i++)
+            if (i != x)
+                lgi_replica_node_tick(c->nodes[i], c->now);
+        pump(c);
+    }
+    lgi_replica_status(c->nodes[x], "t", 0, &s);
+    ck_assert_int_eq(s.epoch, epoch);
+    ck_assert_int_ne(s.role, LGI_ROLE_CANDIDATE);
+    c->cut[x] = 0;
+    advance(c, 500);
+    ck_assert_int_eq(leader_of(c), leader);
+    lgi_replica_status(c->nodes[leader], "t", 0, &s);
+    ck_assert_int_eq(s.epoch, epoch);
+    lgi_replica_status(c->nodes[x], "t", 0, &s);
+    ck_assert_int_eq(s.role, LGI_ROLE_FOLLOWER);
+    ck_assert_int_eq(s.leader, leader);
+    cluster_free(c);
+}
+END_TEST
+
 static Suite *replica_suite(void) {
     Suite *s = suite_create("replica");
     TCase *wire = tcase_create("wire");
@@ -575,6 +744,9 @@ static Suite *replica_suite(void) {
     tcase_add_test(core, unclean_election_only_when_forced);
     tcase_add_test(core, receive_rejects_foreign_envelopes);
     tcase_add_test(core, diverging_response_without_a_place_is_ignored);
+    tcase_add_test(core, pre_vote_changes_nothing_and_checks_the_log);
+    tcase_add_test(core, pre_vote_refused_while_the_leader_is_live);
+    tcase_add_test(core, rejoining_node_learns_the_leader_from_pre_vote_answers);
     suite_add_tcase(s, core);
     return s;
 }

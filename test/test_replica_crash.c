@@ -75,19 +75,10 @@ typedef struct report {
     uint64_t hash;
 } report_t;
 
+/* Never 0: a 0 hash means "no record at this offset" below. */
 static uint64_t fnv1a(const void *data, size_t len) {
-    const uint8_t *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
+    uint64_t h = lgt_fnv1a(data, len);
     return h ? h : 1;
-}
-
-static uint64_t xorshift(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
 }
 
 static int value_is_intact(const uint8_t *value, size_t len) {
@@ -96,17 +87,6 @@ static int value_is_intact(const uint8_t *value, size_t len) {
     uint64_t inner;
     memcpy(&inner, value, 8);
     return inner == fnv1a(value + 8, len - 8);
-}
-
-static long env_long(const char *name, long fallback) {
-    const char *s = getenv(name);
-    return s && *s ? strtol(s, NULL, 10) : fallback;
-}
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------------------------
@@ -134,7 +114,7 @@ static int net_send(void *opaque, int32_t node_id, const void *bytes,
     int32_t from = *(const int32_t *)opaque;
     pthread_mutex_lock(&net_lock);
     int drop = packet_count == MAX_PACKETS ||
-               (net_random && xorshift(&net_random) % 100 < 5);
+               (net_random && lgt_xorshift(&net_random) % 100 < 5);
     if (!drop) {
         uint8_t *copy = malloc(len);
         if (copy == NULL)
@@ -254,14 +234,14 @@ static void *writer_main(void *arg) {
             continue;
         }
         lg_records_clear(records);
-        int count = 1 + (int)(xorshift(&w->random_state) % 3);
+        int count = 1 + (int)(lgt_xorshift(&w->random_state) % 3);
         report_t reports[4];
         for (int r = 0; r < count; r++) {
-            size_t len = VALUE_HEADER + xorshift(&w->random_state) % 150;
+            size_t len = VALUE_HEADER + lgt_xorshift(&w->random_state) % 150;
             uint64_t seq = (w->random_state << 20) ^ sequence++;
             memcpy(value + 8, &seq, 8);
             for (size_t k = VALUE_HEADER; k < len; k++)
-                value[k] = (uint8_t)xorshift(&w->random_state);
+                value[k] = (uint8_t)lgt_xorshift(&w->random_state);
             uint64_t inner = fnv1a(value + 8, len - 8);
             memcpy(value, &inner, 8);
             reports[r].hash = fnv1a(value, len);
@@ -283,7 +263,7 @@ static void *reader_main(void *arg) {
     child_thread_t *r = arg;
     int64_t next[NODES] = {0};
     for (;;) {
-        int i = (int)(xorshift(&r->random_state) % NODES);
+        int i = (int)(lgt_xorshift(&r->random_state) % NODES);
         lg_fetch_t *fetch;
         if (lg_read(engines[i], TOPIC, 0, next[i], 1 << 14, &fetch) != LG_OK) {
             usleep(200);
@@ -325,9 +305,9 @@ static void child_main(const char *journal, int ack_fd, int seen_fd,
         pthread_create(&threads[1], NULL, reader_main, &reader) != 0)
         _exit(6);
     for (;;) { /* until SIGKILL */
-        if (xorshift(&random_state) % 200 == 0) /* move the leader around */
-            isolated = isolated >= 0 ? -1
-                                     : (int)(xorshift(&random_state) % NODES);
+        if (lgt_xorshift(&random_state) % 200 == 0) /* move the leader around */
+            isolated =
+                isolated >= 0 ? -1 : (int)(lgt_xorshift(&random_state) % NODES);
         cluster_tick();
         cluster_deliver();
         usleep(300); /* most kills land while appends wait for a tick */
@@ -366,51 +346,37 @@ static void note(known_t *k, const report_t *r, const char *what) {
     k->hash[r->offset] = r->hash;
 }
 
+/* Where drain's reports go. */
+typedef struct drain_target {
+    known_t *known;
+    long *total;
+    const char *what;
+} drain_target_t;
+
+static void on_report(void *opaque, const uint8_t *record) {
+    drain_target_t *target = opaque;
+    report_t r;
+    memcpy(&r, record, sizeof r);
+    note(target->known, &r, target->what);
+    ++*target->total;
+}
+
 static void drain(int fd, int64_t deadline, uint8_t *buf, size_t *have,
                   known_t *k, long *total, const char *what) {
-    for (;;) {
-        int timeout = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - wall_ms();
-            if (left <= 0)
-                return;
-            timeout = (int)left;
-        }
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int rc = poll(&pfd, 1, timeout);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(rc, 0);
-        if (rc == 0)
-            return;
-        ssize_t n = read(fd, buf + *have, 4096 - *have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ck_assert_int_ge(n, 0);
-        if (n == 0)
-            return;
-        *have += (size_t)n;
-        size_t whole = *have / sizeof(report_t) * sizeof(report_t);
-        for (size_t at = 0; at < whole; at += sizeof(report_t)) {
-            report_t r;
-            memcpy(&r, buf + at, sizeof r);
-            note(k, &r, what);
-            ++*total;
-        }
-        memmove(buf, buf + whole, *have - whole);
-        *have -= whole;
-    }
+    drain_target_t target = {k, total, what};
+    lgt_drain_records(fd, deadline, buf, 4096, have, sizeof(report_t),
+                      on_report, &target);
 }
 
 /* Both pipes until the deadline (-1: until both reach EOF). */
 static void drain_both(int ack_fd, int seen_fd, int64_t deadline,
                        uint8_t bufs[2][4096], size_t have[2]) {
     do {
-        int64_t slice = deadline >= 0 ? wall_ms() + 5 : -1;
+        int64_t slice = deadline >= 0 ? lgt_monotonic_ms() + 5 : -1;
         drain(ack_fd, slice, bufs[0], &have[0], &acked, &total_acks,
               "acknowledged");
         drain(seen_fd, slice, bufs[1], &have[1], &seen, &total_seen, "seen");
-    } while (deadline >= 0 && wall_ms() < deadline);
+    } while (deadline >= 0 && lgt_monotonic_ms() < deadline);
 }
 
 /* The hashes of node i's records [0, end) by offset, checked intact and
@@ -519,9 +485,9 @@ static void verify_round(long round) {
 }
 
 START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
-    long kills = env_long("LIBLOG_REPL_CRASH_KILLS", 6);
-    long seconds = env_long("LIBLOG_REPL_CRASH_SECONDS", 30);
-    uint64_t seed = (uint64_t)env_long("LIBLOG_REPL_CRASH_SEED", 0);
+    long kills = lgt_env_long("LIBLOG_REPL_CRASH_KILLS", 6);
+    long seconds = lgt_env_long("LIBLOG_REPL_CRASH_SECONDS", 30);
+    uint64_t seed = (uint64_t)lgt_env_long("LIBLOG_REPL_CRASH_SEED", 0);
     if (!seed)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
     printf("replicated power loss: seed %" PRIu64 "\n", seed);
@@ -533,17 +499,17 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
         snprintf(name, sizeof name, "node%d", i);
         dirs[i] = lgt_path(base_dir, name);
     }
-    int64_t start = wall_ms();
+    int64_t start = lgt_monotonic_ms();
     long rounds = 0, undone = 0;
     total_acks = total_seen = 0;
     for (; rounds < kills &&
-           (rounds == 0 || wall_ms() - start < seconds * 1000);
+           (rounds == 0 || lgt_monotonic_ms() - start < seconds * 1000);
          rounds++) {
         unlink(journal); /* never replay an old journal (test_crash.c) */
         int ack_pipe[2], seen_pipe[2];
         ck_assert_int_eq(pipe2(ack_pipe, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(seen_pipe, O_CLOEXEC), 0);
-        uint64_t child_seed = xorshift(&random_state);
+        uint64_t child_seed = lgt_xorshift(&random_state);
         fflush(stdout);
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
@@ -554,10 +520,11 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
         }
         close(ack_pipe[1]);
         close(seen_pipe[1]);
-        int64_t delay = 100 + (int64_t)(xorshift(&random_state) % 400);
+        int64_t delay = 100 + (int64_t)(lgt_xorshift(&random_state) % 400);
         uint8_t bufs[2][4096];
         size_t have[2] = {0, 0};
-        drain_both(ack_pipe[0], seen_pipe[0], wall_ms() + delay, bufs, have);
+        drain_both(ack_pipe[0], seen_pipe[0], lgt_monotonic_ms() + delay, bufs,
+                   have);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
         drain_both(ack_pipe[0], seen_pipe[0], -1, bufs, have);
         close(ack_pipe[0]);
@@ -567,7 +534,7 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
         ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
                       "child ended by itself (status %d): see its stderr",
                       status);
-        long n = lgt_faultio_power_loss(journal, xorshift(&random_state));
+        long n = lgt_faultio_power_loss(journal, lgt_xorshift(&random_state));
         ck_assert_int_ge(n, 0);
         undone += n;
         verify_round(rounds);
@@ -575,7 +542,7 @@ START_TEST(acked_and_visible_records_survive_cluster_power_loss) {
     printf("replicated power loss: %ld power cuts, %ld acknowledged and "
            "%ld seen records verified, %ld unsynced writes undone, %.1f s\n",
            rounds, total_acks, total_seen, undone,
-           (double)(wall_ms() - start) / 1000.0);
+           (double)(lgt_monotonic_ms() - start) / 1000.0);
     ck_assert_int_gt(total_acks, 0);
     if (rounds >= 20) /* a few cuts may each find everything synced */
         ck_assert_int_gt(undone, 0); /* the power cuts really lost data */
@@ -593,8 +560,8 @@ END_TEST
 int main(void) {
     Suite *suite = suite_create("replica_crash");
     TCase *tc = tcase_create("replica_crash");
-    tcase_set_timeout(tc,
-                      (double)env_long("LIBLOG_REPL_CRASH_SECONDS", 30) + 90);
+    tcase_set_timeout(
+        tc, (double)lgt_env_long("LIBLOG_REPL_CRASH_SECONDS", 30) + 90);
     tcase_add_test(tc, acked_and_visible_records_survive_cluster_power_loss);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define NODES 3
@@ -48,6 +49,7 @@ static lg_conf_t *topic_conf; /* for topic "t" when start_node creates it */
 static char *dirs[NODES];
 static lg_engine_t *engines[NODES];
 static int64_t now_ms;
+static const char *seeds[NODES]; /* replication.random.seed; NULL: default */
 
 static int net_send(void *opaque, int32_t node_id, const void *bytes,
                     size_t len) {
@@ -81,6 +83,9 @@ static void open_node(int i) {
                      LG_OK);
     ck_assert_int_eq(lg_conf_set(conf, "replication.ack.timeout.ms", "2000"),
                      LG_OK);
+    if (seeds[i])
+        ck_assert_int_eq(
+            lg_conf_set(conf, "replication.random.seed", seeds[i]), LG_OK);
     ck_assert_int_eq(lg_engine_open(dirs[i], conf, &engines[i]), LG_OK);
     lg_conf_destroy(conf);
 }
@@ -254,6 +259,8 @@ static void setup(void) {
     }
     now_ms = 1000;
     isolated = -1;
+    for (int i = 0; i < NODES; i++)
+        seeds[i] = NULL;
     packet_count = 0;
     topic_conf = NULL;
 }
@@ -1251,12 +1258,78 @@ START_TEST(damaged_replica_metadata_is_a_clear_error) {
 }
 END_TEST
 
+/* The election schedule of a fresh cluster whose nodes use seeds s[]:
+ * each of three rounds waits for a leader, notes (virtual time, leader,
+ * epoch) in trace, then stops that leader -- restarting the one stopped in
+ * the round before -- so later rounds depend on the timeouts drawn. */
+static void election_schedule(const char *s0, const char *s1, const char *s2,
+                              int64_t trace[9]) {
+    for (int i = 0; i < NODES; i++) {
+        lgt_rmrf(dirs[i]);
+        ck_assert_int_eq(mkdir(dirs[i], 0755), 0);
+    }
+    seeds[0] = s0;
+    seeds[1] = s1;
+    seeds[2] = s2;
+    now_ms = 1000;
+    for (size_t k = 0; k < packet_count; k++)
+        free(packets[k].bytes); /* the previous cluster's */
+    packet_count = 0;
+    for (int i = 0; i < NODES; i++)
+        start(i);
+    int stopped = -1;
+    for (int round = 0; round < 3; round++) {
+        int l = wait_leader();
+        int32_t epoch;
+        ck_assert_int_eq(lg_replica_leader(engines[l], "t", 0, NULL, &epoch,
+                                           NULL),
+                         LG_OK);
+        trace[3 * round] = now_ms;
+        trace[3 * round + 1] = l;
+        trace[3 * round + 2] = epoch;
+        stop(l);
+        if (stopped >= 0)
+            start_node(stopped, 0);
+        stopped = l;
+    }
+    for (int i = 0; i < NODES; i++)
+        if (engines[i])
+            stop(i);
+}
+
+START_TEST(random_seed_replays_or_varies_the_election_schedule) {
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "replication.random.seed", "-2"),
+                     LG_ERR_INVALID_CONFIG);
+    ck_assert_int_eq(lg_conf_set(conf, "replication.random.seed", "x"),
+                     LG_ERR_INVALID_CONFIG);
+    ck_assert_int_eq(
+        lg_conf_set(conf, "replication.random.seed", "9223372036854775807"),
+        LG_OK);
+    lg_conf_destroy(conf);
+    int64_t a[9], b[9], c[9], d[9];
+    election_schedule("11", "22", "33", a);
+    election_schedule("11", "22", "33", b);
+    ck_assert_mem_eq(a, b, sizeof a); /* same seeds: same schedule */
+    election_schedule(NULL, NULL, NULL, c);
+    election_schedule(NULL, NULL, NULL, d);
+    ck_assert_mem_eq(c, d, sizeof c); /* the node.id default replays too */
+    /* other seeds draw other timeouts: the schedule moves */
+    int64_t e[9];
+    election_schedule("5", "6", "7", e);
+    ck_assert(memcmp(a, e, sizeof a) != 0);
+    ck_assert(memcmp(c, e, sizeof c) != 0);
+    ck_assert(memcmp(a, c, sizeof a) != 0);
+}
+END_TEST
+
 static Suite *replication_suite(void) {
     Suite *s = suite_create("replication");
     TCase *tc = tcase_create("engines");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, without_transport_nothing_changes);
+    tcase_add_test(tc, random_seed_replays_or_varies_the_election_schedule);
     tcase_add_test(tc, failover_loses_no_acknowledged_record);
     tcase_add_test(tc, acks_all_without_a_majority_times_out);
     tcase_add_test(tc, leadership_transfer_moves_the_leader_without_loss);

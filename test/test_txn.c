@@ -43,29 +43,19 @@ static void teardown(void) {
     free(dir);
 }
 
-static lg_engine_t *open_engine(void) {
-    lg_engine_t *engine = NULL;
-    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
-    return engine;
-}
+static lg_engine_t *open_engine(void) { return lgt_engine_open(dir); }
 
 static void create_topics(lg_engine_t *engine) {
     ck_assert_int_eq(lg_topic_create(engine, "t", 2, NULL), LG_OK);
     ck_assert_int_eq(lg_topic_create(engine, "in", 1, NULL), LG_OK);
 }
 
-static lg_producer_t *txn_producer(lg_engine_t *engine, const char *id,
-                                   const char *timeout_ms) {
-    lg_conf_t *conf = lg_conf_new();
-    ck_assert_int_eq(lg_conf_set(conf, "transactional.id", id), LG_OK);
-    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
-    if (timeout_ms)
-        ck_assert_int_eq(lg_conf_set(conf, "transaction.timeout.ms",
-                                     timeout_ms),
-                         LG_OK);
-    lg_producer_t *producer = NULL;
-    ck_assert_int_eq(lg_producer_new(engine, conf, &producer), LG_OK);
-    lg_conf_destroy(conf);
+/* A transactional producer (lgt_txn_producer) with its transactions
+ * initialized. */
+static lg_producer_t *ready_producer(lg_engine_t *engine, const char *id,
+                                     const char *timeout_ms) {
+    lg_producer_t *producer = lgt_txn_producer(engine, id, timeout_ms);
+    ck_assert_int_eq(lg_producer_init_transactions(producer), LG_OK);
     return producer;
 }
 
@@ -86,58 +76,43 @@ typedef struct scan {
     int64_t last_producer_id;
 } scan_t;
 
+static void scan_batch(void *opaque, const uint8_t *batch,
+                       const lgi_batch_header_t *h) {
+    scan_t *s = opaque;
+    s->last_producer_id = h->producer_id;
+    if (h->attributes & LGI_ATTR_CONTROL) {
+        ck_assert(h->attributes & LGI_ATTR_TRANSACTIONAL);
+        lgi_record_iter_t iter;
+        lgi_buf_t scratch = LGI_BUF_INIT;
+        lgi_record_t record;
+        int done;
+        ck_assert_int_eq(lgi_record_iter_init(&iter, batch, h, &scratch),
+                         LG_OK);
+        ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &done), LG_OK);
+        ck_assert(!done);
+        ck_assert_uint_eq(record.key_len, 4);
+        const uint8_t *key = record.key;
+        int type = key[3];
+        s->last_marker = type;
+        s->last_marker_epoch = h->producer_epoch;
+        if (type == 1)
+            s->commits++;
+        else
+            s->aborts++;
+        lgi_buf_free(&scratch);
+    } else if (h->attributes & LGI_ATTR_TRANSACTIONAL) {
+        s->data_records += h->record_count;
+    } else {
+        s->plain_records += h->record_count;
+    }
+}
+
 static void scan(lg_engine_t *engine, int32_t partition, scan_t *s) {
     memset(s, 0, sizeof *s);
     s->last_marker = -1;
     lgi_partition_ref_t ref;
     ck_assert_int_eq(lgi_engine_acquire(engine, "t", partition, &ref), LG_OK);
-    int64_t offset = 0, end;
-    lgi_partition_watermarks(ref.partition, NULL, &end);
-    while (offset < end) {
-        uint8_t *data;
-        size_t len;
-        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
-                                            &data, &len),
-                         LG_OK);
-        size_t at = 0;
-        while (at < len) {
-            lgi_batch_header_t h;
-            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                INT32_MAX, &h),
-                             LG_OK);
-            s->last_producer_id = h.producer_id;
-            if (h.attributes & LGI_ATTR_CONTROL) {
-                ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
-                lgi_record_iter_t iter;
-                lgi_buf_t scratch = LGI_BUF_INIT;
-                lgi_record_t record;
-                int done;
-                ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
-                                                      &scratch),
-                                 LG_OK);
-                ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &done),
-                                 LG_OK);
-                ck_assert(!done);
-                ck_assert_uint_eq(record.key_len, 4);
-                const uint8_t *key = record.key;
-                int type = key[3];
-                s->last_marker = type;
-                s->last_marker_epoch = h.producer_epoch;
-                if (type == 1)
-                    s->commits++;
-                else
-                    s->aborts++;
-                lgi_buf_free(&scratch);
-            } else if (h.attributes & LGI_ATTR_TRANSACTIONAL) {
-                s->data_records += h.record_count;
-            } else {
-                s->plain_records += h.record_count;
-            }
-            offset = lgi_batch_last_offset(&h) + 1;
-            at += lgi_batch_size(&h);
-        }
-        lgi_free(data);
-    }
+    lgt_each_batch(ref.partition, 0, scan_batch, s);
     lgi_engine_release(engine, &ref);
 }
 
@@ -158,8 +133,7 @@ static int txn_state(lg_engine_t *engine, const char *id, int64_t *pidp,
 START_TEST(commit_writes_a_marker_to_every_partition_touched) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 5);
     produce(p, 1, 3);
@@ -203,8 +177,7 @@ END_TEST
 START_TEST(abort_writes_abort_markers_and_the_producer_goes_on) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 4);
     ck_assert_int_eq(lg_producer_abort_transaction(p, -1), LG_OK);
@@ -236,7 +209,7 @@ END_TEST
 START_TEST(calls_out_of_order_are_refused) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
+    lg_producer_t *p = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_ERR_STATE);
     ck_assert_int_eq(lg_produce(p, "t", 0, "k", 1, "v", 1, LG_TIMESTAMP_NOW,
                                 NULL),
@@ -282,7 +255,7 @@ END_TEST
 START_TEST(a_new_producer_fences_the_old_one_and_aborts_its_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *old = txn_producer(engine, "tx", NULL);
+    lg_producer_t *old = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(old), LG_OK);
     int64_t pid = -1;
     int16_t old_epoch = -1, epoch = -1;
@@ -291,7 +264,7 @@ START_TEST(a_new_producer_fences_the_old_one_and_aborts_its_transaction) {
     produce(old, 0, 3);
     ck_assert_int_eq(lg_producer_flush(old, -1), LG_OK);
 
-    lg_producer_t *young = txn_producer(engine, "tx", NULL);
+    lg_producer_t *young = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(young), LG_OK);
     int64_t young_pid;
     txn_state(engine, "tx", &young_pid, &epoch);
@@ -334,13 +307,13 @@ END_TEST
 START_TEST(an_old_epoch_is_fenced_in_the_partition_too) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *old = txn_producer(engine, "tx", NULL);
+    lg_producer_t *old = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(old), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(old), LG_OK);
     /* Registered with the coordinator, records still lingering. */
     produce(old, 0, 1);
     ck_assert_int_eq(lg_producer_flush(old, -1), LG_OK);
-    lg_producer_t *young = txn_producer(engine, "tx", NULL);
+    lg_producer_t *young = lgt_txn_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(young), LG_OK);
     /* Partition 0 was registered already, so the producer does not ask
      * the coordinator again: the partition refuses the old epoch. */
@@ -360,8 +333,7 @@ END_TEST
 START_TEST(offsets_are_committed_only_with_the_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     lg_topic_partition_list_t *offsets = lg_topic_partition_list_new();
     ck_assert_int_eq(lg_topic_partition_list_add(offsets, "in", 0, 7),
                      LG_OK);
@@ -408,8 +380,7 @@ END_TEST
 START_TEST(epoch_survives_restart) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     int64_t pid = -1, pid2 = -1;
     int16_t epoch = -1, epoch2 = -1;
     txn_state(engine, "tx", &pid, &epoch);
@@ -420,8 +391,7 @@ START_TEST(epoch_survives_restart) {
                      LGI_TXN_EMPTY);
     ck_assert_int_eq(pid2, pid);
     ck_assert_int_eq(epoch2, epoch);
-    p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    p = ready_producer(engine, "tx", NULL);
     txn_state(engine, "tx", &pid2, &epoch2);
     ck_assert_int_eq(pid2, pid);
     ck_assert_int_eq(epoch2, epoch + 1);
@@ -433,8 +403,7 @@ END_TEST
 START_TEST(abandoned_transaction_times_out) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", "200");
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", "200");
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 1, 2);
     ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
@@ -500,10 +469,9 @@ static void run_child(int crash_point) {
     ck_assert_int_eq(WEXITSTATUS(status), 0);
 }
 
-static void check_recovered_commit(void) {
-    lg_engine_t *engine = open_engine();
-    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
-                     LGI_TXN_COMPLETE_COMMIT);
+/* Both partitions of "t" hold a transaction's two records, committed:
+ * the last marker is a COMMIT and there is no ABORT. */
+static void check_committed_on_both(lg_engine_t *engine) {
     for (int32_t partition = 0; partition < 2; partition++) {
         scan_t s;
         scan(engine, partition, &s);
@@ -512,6 +480,13 @@ static void check_recovered_commit(void) {
         ck_assert_int_eq(s.aborts, 0);
         ck_assert_int_eq(s.last_marker, 1);
     }
+}
+
+static void check_recovered_commit(void) {
+    lg_engine_t *engine = open_engine();
+    ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
+                     LGI_TXN_COMPLETE_COMMIT);
+    check_committed_on_both(engine);
     ck_assert_int_eq(lgi_group_committed(engine, "g", "in", 0), 42);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
     /* Nothing left to do at the next open. */
@@ -560,25 +535,19 @@ END_TEST
 
 
 static int64_t lso(lg_engine_t *engine, int32_t partition) {
-    int64_t value = -2;
-    ck_assert_int_eq(lg_watermarks_lso(engine, "t", partition, &value),
-                     LG_OK);
-    return value;
+    return lgt_lso(engine, "t", partition);
 }
 
 static int64_t high(lg_engine_t *engine, int32_t partition) {
-    int64_t end = -2;
-    ck_assert_int_eq(lg_watermarks(engine, "t", partition, NULL, &end),
-                     LG_OK);
-    return end;
+    return lgt_high(engine, "t", partition);
 }
 
 START_TEST(lso_stops_at_the_oldest_open_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
     ck_assert_int_eq(lso(engine, 0), 0);
-    lg_producer_t *a = txn_producer(engine, "a", NULL);
-    lg_producer_t *b = txn_producer(engine, "b", NULL);
+    lg_producer_t *a = lgt_txn_producer(engine, "a", NULL);
+    lg_producer_t *b = lgt_txn_producer(engine, "b", NULL);
     ck_assert_int_eq(lg_producer_init_transactions(a), LG_OK);
     ck_assert_int_eq(lg_producer_init_transactions(b), LG_OK);
     ck_assert_int_eq(lg_producer_begin_transaction(a), LG_OK);
@@ -641,8 +610,7 @@ static void lso_survives_restart(int rebuild_from_log) {
                      LG_OK);
     ck_assert_int_eq(lg_producer_flush(plain, -1), LG_OK);
     lg_producer_destroy(plain);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 2); /* offsets 1..2 */
     ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
@@ -654,8 +622,7 @@ static void lso_survives_restart(int rebuild_from_log) {
     ck_assert_int_eq(high(engine, 0), 3);
     ck_assert_int_eq(lso(engine, 0), 1);
     /* Its successor aborts it. */
-    p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lso(engine, 0), 4);
     lg_producer_destroy(p);
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
@@ -677,8 +644,7 @@ START_TEST(lso_after_a_crash_with_an_open_transaction) {
     ck_assert_int_eq(high(engine, 0), 2);
     ck_assert_int_eq(lso(engine, 0), 0);
     ck_assert_int_eq(lso(engine, 1), 0);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lso(engine, 0), 3);
     ck_assert_int_eq(lso(engine, 1), 3);
     lg_producer_destroy(p);
@@ -801,6 +767,51 @@ static void eos_worker(void) {
     _exit(0);
 }
 
+/* What eos_worker's committed output holds: data batches of a producer
+ * count once its commit marker follows; aborted and still open ones do
+ * not. */
+typedef struct eos_output {
+    int seen[EOS_RECORDS]; /* times each input value is committed */
+    int pending[EOS_RECORDS * 2], pending_count; /* since the last marker */
+    int64_t pending_pid;
+} eos_output_t;
+
+static void eos_output_record(void *opaque, const lgi_record_t *record) {
+    eos_output_t *out = opaque;
+    char text[16] = {0};
+    memcpy(text, record->value, record->value_len < 15 ? record->value_len
+                                                        : 15);
+    int v = atoi(text);
+    ck_assert(v >= 0 && v < EOS_RECORDS);
+    ck_assert_int_lt(out->pending_count, EOS_RECORDS * 2);
+    out->pending[out->pending_count++] = v;
+}
+
+static void eos_output_batch(void *opaque, const uint8_t *batch,
+                             const lgi_batch_header_t *h) {
+    eos_output_t *out = opaque;
+    ck_assert(h->attributes & LGI_ATTR_TRANSACTIONAL);
+    /* One transactional producer id at a time (epochs change). */
+    if (out->pending_pid >= 0)
+        ck_assert_int_eq(h->producer_id, out->pending_pid);
+    out->pending_pid = h->producer_id;
+    if (!(h->attributes & LGI_ATTR_CONTROL)) {
+        lgt_each_record(batch, h, eos_output_record, out);
+        return;
+    }
+    lgi_record_iter_t iter;
+    lgi_buf_t scratch = LGI_BUF_INIT;
+    ck_assert_int_eq(lgi_record_iter_init(&iter, batch, h, &scratch), LG_OK);
+    lgi_record_t record;
+    int fin;
+    ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &fin), LG_OK);
+    if (((const uint8_t *)record.key)[3] == 1)
+        for (int i = 0; i < out->pending_count; i++)
+            out->seen[out->pending[i]]++;
+    out->pending_count = 0;
+    lgi_buf_free(&scratch);
+}
+
 START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
@@ -824,18 +835,10 @@ START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
         ck_assert_int_ge(child, 0);
         if (child == 0)
             eos_worker();
-        int status;
-        pid_t done = 0;
-        if (kills < 12) {
-            usleep((useconds_t)(rand() % 40000));
-            done = waitpid(child, &status, WNOHANG);
-            if (done == 0) {
-                kill(child, SIGKILL);
-                kills++;
-            }
-        }
-        if (done == 0)
-            ck_assert_int_eq(waitpid(child, &status, 0), child);
+        int killed;
+        int status = lgt_wait_or_kill(child, kills < 12 ? rand() % 40000 : -1,
+                                      &killed);
+        kills += killed;
         if (WIFEXITED(status)) {
             ck_assert_int_eq(WEXITSTATUS(status), 0);
             finished = 1;
@@ -846,71 +849,18 @@ START_TEST(consume_transform_produce_is_exactly_once_under_kills) {
     /* Committed output: data batches of a producer count once its commit
      * marker follows; aborted and still open ones do not. */
     engine = open_engine();
-    int seen[EOS_RECORDS] = {0};
-    int pending[EOS_RECORDS * 2], pending_count = 0;
-    int64_t pending_pid = -1;
+    static eos_output_t out;
+    memset(&out, 0, sizeof out);
+    out.pending_pid = -1;
     lgi_partition_ref_t ref;
     ck_assert_int_eq(lgi_engine_acquire(engine, "t", 0, &ref), LG_OK);
-    int64_t offset = 0, end;
+    int64_t end;
     lgi_partition_watermarks(ref.partition, NULL, &end);
-    while (offset < end) {
-        uint8_t *data;
-        size_t len;
-        ck_assert_int_eq(lgi_partition_read(ref.partition, offset, 1 << 20,
-                                            &data, &len),
-                         LG_OK);
-        size_t at = 0;
-        while (at < len) {
-            lgi_batch_header_t h;
-            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                INT32_MAX, &h),
-                             LG_OK);
-            ck_assert(h.attributes & LGI_ATTR_TRANSACTIONAL);
-            /* One transactional producer id at a time (epochs change). */
-            if (pending_pid >= 0)
-                ck_assert_int_eq(h.producer_id, pending_pid);
-            pending_pid = h.producer_id;
-            lgi_record_iter_t iter;
-            lgi_buf_t scratch = LGI_BUF_INIT;
-            ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &h,
-                                                  &scratch),
-                             LG_OK);
-            if (h.attributes & LGI_ATTR_CONTROL) {
-                lgi_record_t record;
-                int fin;
-                ck_assert_int_eq(lgi_record_iter_next(&iter, &record, &fin),
-                                 LG_OK);
-                if (((const uint8_t *)record.key)[3] == 1)
-                    for (int i = 0; i < pending_count; i++)
-                        seen[pending[i]]++;
-                pending_count = 0;
-            } else {
-                for (;;) {
-                    lgi_record_t record;
-                    int fin;
-                    ck_assert_int_eq(
-                        lgi_record_iter_next(&iter, &record, &fin), LG_OK);
-                    if (fin)
-                        break;
-                    char text[16] = {0};
-                    memcpy(text, record.value,
-                           record.value_len < 15 ? record.value_len : 15);
-                    int v = atoi(text);
-                    ck_assert(v >= 0 && v < EOS_RECORDS);
-                    ck_assert_int_lt(pending_count, EOS_RECORDS * 2);
-                    pending[pending_count++] = v;
-                }
-            }
-            lgi_buf_free(&scratch);
-            offset = lgi_batch_last_offset(&h) + 1;
-            at += lgi_batch_size(&h);
-        }
-        lgi_free(data);
-    }
+    lgt_each_batch(ref.partition, 0, eos_output_batch, &out);
     lgi_engine_release(engine, &ref);
     for (int i = 0; i < EOS_RECORDS; i++)
-        ck_assert_msg(seen[i] == 1, "input %d is in the committed output %d "
-                      "times (%d kills)", i, seen[i], kills);
+        ck_assert_msg(out.seen[i] == 1, "input %d is in the committed output "
+                      "%d times (%d kills)", i, out.seen[i], kills);
     /* A read_committed consumer (the default isolation.level) sees
      * exactly that: every input once, nothing aborted. */
     int read[EOS_RECORDS] = {0};
@@ -1019,8 +969,7 @@ START_TEST(registrations_survive_power_loss_before_the_data) {
         ck_assert_int_eq(lso(engine, partition), 0);
     }
     ck_assert_int_eq(txn_state(engine, "pl", NULL, NULL), LGI_TXN_ONGOING);
-    lg_producer_t *p = txn_producer(engine, "pl", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "pl", NULL);
     for (int32_t partition = 0; partition < 2; partition++) {
         scan_t s;
         scan(engine, partition, &s);
@@ -1035,23 +984,30 @@ START_TEST(registrations_survive_power_loss_before_the_data) {
 }
 END_TEST
 
+/* From now on engine's fdatasync number at (0: the next one) fails with
+ * EIO, once; plan (static: the I/O threads read it) counts what fired. */
+static void fail_fdatasync(lg_engine_t *engine, lgt_fault_plan_t *plan,
+                           long at) {
+    memset(plan, 0, sizeof *plan);
+    plan->stage = LGI_IO_FAULT_FSYNC;
+    plan->at = at;
+    plan->result = -EIO;
+    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, plan);
+}
+
 /* The sync of the registrations fails (EIO on that fdatasync): the
  * transaction's data must not be written at all, and commit must say the
  * transaction can only be aborted. */
 START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     /* From here the first fdatasync is the sender's lgi_txn_sync: the
      * registration is written without one, and nothing else is synced
      * before the data, which waits for it. */
     static lgt_fault_plan_t plan;
-    memset(&plan, 0, sizeof plan);
-    plan.stage = LGI_IO_FAULT_FSYNC;
-    plan.result = -EIO;
-    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    fail_fdatasync(engine, &plan, 0);
     produce(p, 0, 3);
     ck_assert_int_eq(lg_producer_commit_transaction(p, -1),
                      LG_ERR_TXN_ABORTABLE);
@@ -1069,8 +1025,7 @@ START_TEST(a_registration_that_cannot_be_synced_fails_the_transaction) {
     /* After a reopen the successor finishes the job: nothing of the
      * transaction is visible, nothing stays open. */
     engine = open_engine();
-    p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    p = ready_producer(engine, "tx", NULL);
     scan(engine, 0, &s);
     ck_assert_int_eq(s.data_records, 0);
     ck_assert_int_eq(lso(engine, 0), high(engine, 0));
@@ -1085,19 +1040,14 @@ END_TEST
 START_TEST(a_failed_marker_fails_commit_and_open_completes_it) {
     lg_engine_t *engine = open_engine();
     create_topics(engine);
-    lg_producer_t *p = txn_producer(engine, "tx", NULL);
-    ck_assert_int_eq(lg_producer_init_transactions(p), LG_OK);
+    lg_producer_t *p = ready_producer(engine, "tx", NULL);
     ck_assert_int_eq(lg_producer_begin_transaction(p), LG_OK);
     produce(p, 0, 2);
     produce(p, 1, 2);
     ck_assert_int_eq(lg_producer_flush(p, -1), LG_OK);
     /* fdatasync 0 is PrepareCommit's, 1 the first marker's. */
     static lgt_fault_plan_t plan;
-    memset(&plan, 0, sizeof plan);
-    plan.stage = LGI_IO_FAULT_FSYNC;
-    plan.at = 1;
-    plan.result = -EIO;
-    lgi_io_set_fault(engine->io, lgt_faultio_inject_hook, &plan);
+    fail_fdatasync(engine, &plan, 1);
     ck_assert_int_eq(lg_producer_commit_transaction(p, -1), LG_ERR_IO);
     ck_assert_int_eq(atomic_load(&plan.fired), 1);
     ck_assert_ptr_nonnull(strstr(lg_last_error_message(),
@@ -1111,14 +1061,9 @@ START_TEST(a_failed_marker_fails_commit_and_open_completes_it) {
     engine = open_engine();
     ck_assert_int_eq(txn_state(engine, "tx", NULL, NULL),
                      LGI_TXN_COMPLETE_COMMIT);
-    for (int32_t partition = 0; partition < 2; partition++) {
-        scan_t s;
-        scan(engine, partition, &s);
-        ck_assert_int_eq(s.data_records, 2);
-        ck_assert_int_eq(s.last_marker, 1);
-        ck_assert_int_eq(s.aborts, 0);
+    check_committed_on_both(engine);
+    for (int32_t partition = 0; partition < 2; partition++)
         ck_assert_int_eq(lso(engine, partition), high(engine, partition));
-    }
     ck_assert_int_eq(lg_engine_close(engine), LG_OK);
 }
 END_TEST
