@@ -23,7 +23,8 @@
  * of one core -- spinning buys latency with CPU, so both are shown.  The
  * record is written two ways: lg_append with LG_ACKS_LEADER (the I/O
  * thread's write is part of the time), and lg_produce on a producer with
- * linger.ms=0 and acks=1 (the sender thread's hand-off is too).  Each is
+ * linger.ms=0 and acks=1 (the producing thread hands the batch of an idle
+ * partition to the I/O thread itself, skipping the sender).  Each is
  * run with the defaults (io.spin.us=0, poll.spin.us=20) and with both
  * threads spinning through the gap (io.spin.us=500, poll.spin.us=500),
  * `repeats` times (default 3), printing every run and the best.  The data

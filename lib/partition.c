@@ -86,7 +86,10 @@
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
  * position) under the mutex and pread outside it; the I/O thread takes the
- * mutex only in the completion callback.
+ * mutex only in the completion callback.  Rolls and rollbacks hold the
+ * mutex across I/O, so a caller that must never wait on the disk (a
+ * producer's own thread handing off its batch) uses the try form, which
+ * only try-locks and backs off from anything that would wait or do I/O.
  */
 #include "partition.h"
 
@@ -1490,11 +1493,17 @@ static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
 /* The append path shared by the waiting and the asynchronous forms.  With
  * done_fn NULL it returns once acks holds; otherwise it returns after
  * hand-off (errors it returns happened before hand-off, and done_fn has
- * not been called for them). */
+ * not been called for them).  With would_blockp (asynchronous form only),
+ * nothing that could wait is done: when the hand-off would have to wait
+ * for the mutex (held across I/O by a roll or a rollback), for a roll, or
+ * would do I/O itself (rollback, leader-epoch checkpoint, fallocate,
+ * .txnindex), it sets *would_blockp, changes nothing and returns LG_OK
+ * with batch still the caller's. */
 static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                        size_t len, int acks, int64_t now_ms,
                        lgi_append_done_fn done_fn, void *done_opaque,
-                       int64_t *base_offsetp, int replica_origin) {
+                       int64_t *base_offsetp, int replica_origin,
+                       int *would_blockp) {
     lgi_batch_header_t header;
     append_entry_t *entry;
     lg_err_t err;
@@ -1525,7 +1534,10 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     entry->batch = batch;
     entry->len = len;
 
-    pthread_mutex_lock(&partition->mutex);
+    if (!would_blockp)
+        pthread_mutex_lock(&partition->mutex);
+    else if (pthread_mutex_trylock(&partition->mutex) != 0)
+        goto would_block_unlocked;
     if (len > (size_t)partition->config.max_message_bytes) {
         err = lgi_error(LG_ERR_RECORD_TOO_LARGE,
                         "append to %s: batch of %zu bytes exceeds "
@@ -1542,6 +1554,9 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                             partition->path);
             goto fail;
         }
+        if (would_blockp && partition->write_failed &&
+            partition->inflight == 0)
+            goto would_block; /* the rollback truncates files */
         if ((err = maybe_rollback(partition)) != LG_OK)
             goto fail;
         if (partition->write_failed) {
@@ -1552,6 +1567,8 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                             write_failure_text(partition->write_error));
             goto fail;
         }
+        if (would_blockp && partition->rolling)
+            goto would_block;
         if (partition->rolling) {
             pthread_cond_wait(&partition->cond, &partition->mutex);
             continue;
@@ -1560,6 +1577,8 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                          partition->log_end + header.last_offset_delta,
                          now_ms))
             break;
+        if (would_blockp)
+            goto would_block;
         if (partition->inflight > 0) {
             partition->rolling = 1;
             while (partition->inflight > 0)
@@ -1572,6 +1591,16 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             goto fail;
     }
 
+    if (would_blockp) {
+        lgi_segment_t *active = active_segment(partition);
+        if ((header.attributes & LGI_ATTR_CONTROL) ||
+            (partition->current_epoch >= 0 &&
+             partition->current_epoch > epochs_latest(partition)) ||
+            (partition->config.preallocate_bytes > 0 &&
+             active->size + (int64_t)len > active->preallocated_to))
+            goto would_block;
+    }
+
     /* A batch copied from a replication leader was validated there; the
      * follower only records it (Kafka's AppendOrigin.REPLICATION). */
     if (producer_tracked(&header) && !replica_origin) {
@@ -1581,6 +1610,8 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
         case LGI_SEQUENCE_OK:
             break;
         case LGI_SEQUENCE_DUPLICATE:
+            if (would_blockp && acks != LG_ACKS_NONE)
+                goto would_block;
             err = await_duplicate(partition, acks, original_last);
             pthread_mutex_unlock(&partition->mutex);
             lgi_free(entry);
@@ -1746,6 +1777,13 @@ fail:
     lgi_free(entry);
     lgi_free(batch);
     return err;
+
+would_block:
+    pthread_mutex_unlock(&partition->mutex);
+would_block_unlocked:
+    lgi_free(entry);
+    *would_blockp = 1;
+    return LG_OK;
 }
 
 static const lgi_append_hook_t *append_hook(lgi_partition_t *partition) {
@@ -1760,21 +1798,21 @@ lg_err_t lgi_partition_append(lgi_partition_t *partition, uint8_t *batch,
         return hook->append(hook->opaque, batch, len, acks, now_ms, NULL,
                             NULL, base_offsetp);
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp, 0);
+                  base_offsetp, 0, NULL);
 }
 
 lg_err_t lgi_partition_append_direct(lgi_partition_t *partition,
                                      uint8_t *batch, size_t len, int acks,
                                      int64_t now_ms, int64_t *base_offsetp) {
     return append(partition, batch, len, acks, now_ms, NULL, NULL,
-                  base_offsetp, 0);
+                  base_offsetp, 0, NULL);
 }
 
 lg_err_t lgi_partition_append_replica(lgi_partition_t *partition,
                                       uint8_t *batch, size_t len,
                                       int64_t now_ms, int64_t *base_offsetp) {
     return append(partition, batch, len, LG_ACKS_LEADER, now_ms, NULL, NULL,
-                  base_offsetp, 1);
+                  base_offsetp, 1, NULL);
 }
 
 void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
@@ -1785,9 +1823,27 @@ void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
         hook ? hook->append(hook->opaque, batch, len, acks, now_ms, done,
                             opaque, NULL)
              : append(partition, batch, len, acks, now_ms, done, opaque,
-                      NULL, 0);
+                      NULL, 0, NULL);
     if (err != LG_OK)
         done(opaque, err, -1);
+}
+
+int lgi_partition_try_append_async(lgi_partition_t *partition,
+                                   uint8_t *batch, size_t len, int acks,
+                                   int64_t now_ms, lgi_append_done_fn done,
+                                   void *opaque) {
+    /* Replication's hook may wait (it appends through the same path):
+     * replicated partitions are left to the blocking form. */
+    if (append_hook(partition))
+        return 0;
+    int would_block = 0;
+    lg_err_t err = append(partition, batch, len, acks, now_ms, done, opaque,
+                          NULL, 0, &would_block);
+    if (would_block)
+        return 0;
+    if (err != LG_OK)
+        done(opaque, err, -1);
+    return 1;
 }
 
 void lgi_partition_set_append_hook(lgi_partition_t *partition,

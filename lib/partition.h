@@ -97,6 +97,21 @@ void lgi_partition_append_async(lgi_partition_t *partition, uint8_t *batch,
                                 size_t len, int acks, int64_t now_ms,
                                 lgi_append_done_fn done, void *opaque);
 
+/* As lgi_partition_append_async, but only when the hand-off can be made
+ * at once without waiting or doing I/O on the calling thread: not when
+ * the partition's mutex is taken (a roll or a rollback may hold it across
+ * I/O), a roll or rollback is due, the leader-epoch checkpoint or a
+ * fallocate would be written, the batch is a control batch, or the
+ * partition is replicated.  Returns 1 when it handed off (ownership of
+ * batch passed; done is called as lgi_partition_append_async calls it),
+ * 0 when it did nothing (batch is still the caller's; done is not
+ * called).  For callers that have somewhere else to send the batch: the
+ * producer's thread, which falls back to its sender thread. */
+int lgi_partition_try_append_async(lgi_partition_t *partition,
+                                   uint8_t *batch, size_t len, int acks,
+                                   int64_t now_ms, lgi_append_done_fn done,
+                                   void *opaque);
+
 /* Replication (replication.c) takes over a partition's appends and caps
  * what readers see:
  *   - an append hook, once set, receives every lgi_partition_append /

@@ -87,6 +87,9 @@ typedef struct lgi_producer_stats {
     uint64_t delivered, failed;
     uint64_t queue_length;
     uint64_t memory_used;
+    /* Batches the producing thread handed off itself (producer.c, DIRECT
+     * HAND-OFF); not rendered, for tests and benchmarks. */
+    uint64_t direct_batches;
 } lgi_producer_stats_t;
 
 /* Cleaner progress, engine-wide (engine.c counts, after each pass). */

@@ -9,6 +9,7 @@
 #include "logtest.h"
 #include "producer_id.h"
 #include "producer_state.h"
+#include "stats.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -392,6 +393,7 @@ typedef struct log_content {
     int values[20000];
     int count;
     int64_t producer_id;
+    int batches;
     int batches_without_producer;
     int sequence_breaks;
 } log_content_t;
@@ -416,6 +418,7 @@ static void read_log(lg_engine_t *engine, log_content_t *content) {
             ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
                                                 INT32_MAX, &header),
                              LG_OK);
+            content->batches++;
             if (header.producer_id < 0)
                 content->batches_without_producer++;
             content->producer_id = header.producer_id;
@@ -519,6 +522,121 @@ END_TEST
 
 START_TEST(producer_retries_with_lingering_batches_keep_order) {
     produce_through_failures(10000, 1500, "2");
+}
+END_TEST
+
+/* What the delivery callback saw for each record (message_opaque is the
+ * record's number + 1). */
+typedef struct report_log {
+    int count[4000];
+    int64_t offset[4000];
+    atomic_int failed, stray;
+} report_log_t;
+
+static void on_report(void *opaque, lg_err_t err, const char *topic,
+                      int32_t partition, int64_t offset,
+                      void *message_opaque) {
+    report_log_t *reports = opaque;
+    intptr_t i = (intptr_t)message_opaque - 1;
+    if (err != LG_OK)
+        atomic_fetch_add(&reports->failed, 1);
+    if (i < 0 || i >= 4000 || partition != 0) {
+        atomic_fetch_add(&reports->stray, 1);
+        return;
+    }
+    reports->count[i]++; /* served on this thread, by poll/flush */
+    reports->offset[i] = offset;
+}
+
+/* With linger.ms=0 a batch opened on an idle partition is handed to the
+ * partition by the producing thread, the rest go through the sender (its
+ * linger expiry), and failed writes come back through the sender's
+ * retries: records produced in paced runs (direct) and bursts (sender),
+ * with ENOSPC injected now and then when idempotent, must all land once,
+ * in order, each reported once with the offset it has.  Without
+ * idempotence (and so without faults: plain retries may reorder, as
+ * Kafka's) the order rests on the direct path alone, which must never
+ * overtake a batch queued in the sender. */
+static void produce_paced_and_in_bursts(int idempotent) {
+    enum { N = 4000 };
+    lg_engine_t *engine;
+    ck_assert_int_eq(lg_engine_open(dir, NULL, &engine), LG_OK);
+    ck_assert_int_eq(lg_topic_create(engine, "t", 1, NULL), LG_OK);
+    lg_conf_t *conf = lg_conf_new();
+    ck_assert_int_eq(lg_conf_set(conf, "linger.ms", "0"), LG_OK);
+    ck_assert_int_eq(lg_conf_set(conf, "retry.backoff.ms", "1"), LG_OK);
+    if (!idempotent) {
+        ck_assert_int_eq(lg_conf_set(conf, "enable.idempotence", "false"),
+                         LG_OK);
+        ck_assert_int_eq(lg_conf_set(conf, "acks", "1"), LG_OK);
+    }
+    lg_producer_t *producer;
+    ck_assert_int_eq(lg_producer_new(engine, conf, &producer), LG_OK);
+    lg_conf_destroy(conf);
+    report_log_t *reports = calloc(1, sizeof *reports);
+    ck_assert_int_eq(lg_producer_set_delivery_callback(producer, on_report,
+                                                       reports),
+                     LG_OK);
+    lgi_io_set_fault(engine->io, fault, NULL);
+    int injected = 0;
+    for (int i = 0; i < N; i++) {
+        /* Runs of 40: the first half paced (the partition idles between
+         * records), the second a burst. */
+        if (i % 40 < 20)
+            usleep(200);
+        if (idempotent && i % 250 == 125) {
+            atomic_store(&fail_writes, 1 + i % 2);
+            injected++;
+        }
+        char value[16];
+        int len = snprintf(value, sizeof value, "%d", i);
+        ck_assert_int_eq(lg_produce(producer, "t", 0, NULL, 0, value,
+                                    (size_t)len, LG_TIMESTAMP_NOW,
+                                    (void *)(intptr_t)(i + 1)),
+                         LG_OK);
+        if (i % 100 == 0)
+            lg_producer_poll(producer, 0);
+    }
+    ck_assert_int_eq(lg_producer_flush(producer, 30000), LG_OK);
+    lgi_io_set_fault(engine->io, NULL, NULL);
+    ck_assert_int_eq(injected, idempotent ? N / 250 : 0);
+    ck_assert_int_eq(atomic_load(&fail_writes), 0); /* all were hit */
+
+    lgi_producer_stats_t stats;
+    lgi_producer_stats(producer, &stats);
+    log_content_t *content = malloc(sizeof *content);
+    read_log(engine, content);
+    ck_assert_int_eq(content->count, N);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(content->values[i], i);
+    ck_assert_int_eq(content->batches_without_producer,
+                     idempotent ? 0 : content->batches);
+    if (idempotent)
+        ck_assert_int_eq(content->sequence_breaks, 0);
+    /* Both paths were taken: some batches directly, and fewer directly
+     * than there are batches. */
+    ck_assert_uint_gt(stats.direct_batches, 0);
+    ck_assert_uint_lt(stats.direct_batches, (uint64_t)content->batches);
+    ck_assert_int_eq(atomic_load(&reports->failed), 0);
+    ck_assert_int_eq(atomic_load(&reports->stray), 0);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(reports->count[i], 1);
+        /* the log holds record i at offset i (values checked above) */
+        ck_assert_int_eq(reports->offset[i], i);
+    }
+    free(content);
+    free(reports);
+    lg_producer_destroy(producer);
+    ck_assert_int_eq(lg_engine_close(engine), LG_OK);
+}
+
+START_TEST(direct_hand_off_keeps_order_and_reports_each_record_once) {
+    produce_paced_and_in_bursts(1);
+}
+END_TEST
+
+START_TEST(direct_hand_off_never_overtakes_the_sender) {
+    produce_paced_and_in_bursts(0);
 }
 END_TEST
 
@@ -673,6 +791,9 @@ static Suite *idempotence_suite(void) {
     tcase_set_timeout(producer, 120);
     tcase_add_test(producer, producer_retries_after_disk_full_never_duplicate);
     tcase_add_test(producer, producer_retries_with_lingering_batches_keep_order);
+    tcase_add_test(producer,
+                   direct_hand_off_keeps_order_and_reports_each_record_once);
+    tcase_add_test(producer, direct_hand_off_never_overtakes_the_sender);
     tcase_add_test(producer, idempotence_needs_acks_all);
     tcase_add_test(producer,
                    failed_sequenced_batches_move_the_producer_to_a_new_epoch);
