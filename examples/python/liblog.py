@@ -97,6 +97,8 @@ _append = _bind("lg_append", _int, _p, _char_p, _i32, _p, _int,
                 ctypes.POINTER(_i64))
 _read = _bind("lg_read", _int, _p, _char_p, _i32, _i64, _size,
               ctypes.POINTER(_p))
+_read_committed = _bind("lg_read_committed", _int, _p, _char_p, _i32, _i64,
+                        _size, ctypes.POINTER(_p))
 _fetch_next = _bind("lg_fetch_next", _int, _p, ctypes.POINTER(_p))
 _fetch_destroy = _bind("lg_fetch_destroy", None, _p)
 _watermarks = _bind("lg_watermarks", _int, _p, _char_p, _i32,
@@ -410,11 +412,15 @@ class Engine:
         finally:
             _records_destroy(handle)
 
-    def read(self, topic, partition, offset, max_bytes=1 << 20):
-        """Messages from offset on (lg_read), as a list."""
+    def read(self, topic, partition, offset, max_bytes=1 << 20,
+             committed=False):
+        """Messages from offset on, as a list: lg_read, or with
+        committed=True lg_read_committed (stops at the last stable offset,
+        skips aborted transactions)."""
         fetch = _p()
-        _check(_read(self._h(), _b(topic), partition, offset, max_bytes,
-                     ctypes.byref(fetch)))
+        read = _read_committed if committed else _read
+        _check(read(self._h(), _b(topic), partition, offset, max_bytes,
+                    ctypes.byref(fetch)))
         try:
             messages = []
             message = _p()

@@ -78,6 +78,13 @@ class BindingTest(unittest.TestCase):
             self.assertIsNone(messages[1].key)
             self.assertIsNone(messages[2].value)
             self.assertGreater(messages[0].timestamp, 0)
+            # No transactions here: read_committed sees the same records.
+            committed = engine.read("t", 0, 1, committed=True)
+            self.assertEqual([m.offset for m in committed], [1, 2])
+            with self.assertRaises(liblog.LiblogError) as caught:
+                engine.read("t", 0, 4, committed=True)
+            self.assertEqual(caught.exception.name,
+                             "LG_ERR_OFFSET_OUT_OF_RANGE")
 
     def test_produce_with_delivery_reports_then_consume(self):
         reports = []
