@@ -179,6 +179,15 @@ lg_err_t lgi_engine_acquire(lg_engine_t *engine, const char *topic,
  * the I/O thread. */
 void lgi_engine_release(lg_engine_t *engine, lgi_partition_ref_t *ref);
 
+/* Calls apply(opaque, message) for every record of partition of topic,
+ * from its log start to its end as of the call, in offset order: how the
+ * coordinators rebuild their tables from their internal topics at open.
+ * Stops at the first error apply or a read returns. */
+typedef lg_err_t (*lgi_replay_fn)(void *opaque, const lg_message_t *message);
+lg_err_t lgi_engine_replay(lg_engine_t *engine, const char *topic,
+                           int32_t partition, lgi_replay_fn apply,
+                           void *opaque);
+
 /* Drops one reference to topic (the engine table's own, or one taken by
  * lgi_engine_acquire). */
 void lgi_topic_release(lg_engine_t *engine, lgi_topic_t *topic);

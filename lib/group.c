@@ -1333,6 +1333,11 @@ static void load_record(lgi_coordinator_t *coordinator,
         set_offset(group, topic, partition, offset, commit_ms);
 }
 
+static lg_err_t replay_record(void *opaque, const lg_message_t *message) {
+    load_record(opaque, message);
+    return LG_OK;
+}
+
 /* Replays __consumer_offsets into the table. */
 static lg_err_t load_offsets(lgi_coordinator_t *coordinator) {
     lg_engine_t *engine = coordinator->engine;
@@ -1341,24 +1346,8 @@ static lg_err_t load_offsets(lgi_coordinator_t *coordinator) {
         LG_OK)
         return LG_OK; /* never used */
     for (int32_t p = 0; p < partitions; p++) {
-        int64_t offset, end;
-        lg_err_t err = lg_watermarks(engine, LGI_OFFSETS_TOPIC, p, &offset,
-                                     &end);
-        while (err == LG_OK && offset < end) {
-            lg_fetch_t *fetch;
-            if ((err = lg_read(engine, LGI_OFFSETS_TOPIC, p, offset,
-                               1 << 20, &fetch)) != LG_OK)
-                break;
-            const lg_message_t *message;
-            while ((err = lg_fetch_next(fetch, &message)) == LG_OK &&
-                   message)
-                load_record(coordinator, message);
-            int64_t next = lg_fetch_next_offset(fetch);
-            lg_fetch_destroy(fetch);
-            if (next <= offset)
-                break;
-            offset = next;
-        }
+        lg_err_t err = lgi_engine_replay(engine, LGI_OFFSETS_TOPIC, p,
+                                         replay_record, coordinator);
         if (err != LG_OK)
             return err;
     }

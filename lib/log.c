@@ -218,3 +218,26 @@ LG_API lg_err_t lg_offset_for_time(lg_engine_t *engine, const char *topic,
     lgi_engine_release(engine, &ref);
     return err;
 }
+
+lg_err_t lgi_engine_replay(lg_engine_t *engine, const char *topic,
+                           int32_t partition, lgi_replay_fn apply,
+                           void *opaque) {
+    int64_t offset, end;
+    lg_err_t err = lg_watermarks(engine, topic, partition, &offset, &end);
+    while (err == LG_OK && offset < end) {
+        lg_fetch_t *fetch;
+        if ((err = lg_read(engine, topic, partition, offset, 1 << 20,
+                           &fetch)) != LG_OK)
+            break;
+        const lg_message_t *message;
+        while (err == LG_OK &&
+               (err = lg_fetch_next(fetch, &message)) == LG_OK && message)
+            err = apply(opaque, message);
+        int64_t next = lg_fetch_next_offset(fetch);
+        lg_fetch_destroy(fetch);
+        if (next <= offset)
+            break; /* no progress: nothing more is readable */
+        offset = next;
+    }
+    return err;
+}

@@ -790,31 +790,19 @@ static lg_err_t load_record(lgi_txn_coordinator_t *c,
     return LG_OK;
 }
 
+static lg_err_t replay_record(void *opaque, const lg_message_t *message) {
+    return load_record(opaque, message);
+}
+
 static lg_err_t load(lgi_txn_coordinator_t *c) {
-    lg_engine_t *engine = c->engine;
     int64_t offset, end_offset;
-    if (lg_watermarks(engine, LGI_TXN_STATE_TOPIC, 0, &offset,
+    if (lg_watermarks(c->engine, LGI_TXN_STATE_TOPIC, 0, &offset,
                       &end_offset) != LG_OK) {
         lgi_error_clear();
         return LG_OK; /* never used */
     }
-    lg_err_t err = LG_OK;
-    while (err == LG_OK && offset < end_offset) {
-        lg_fetch_t *fetch;
-        if ((err = lg_read(engine, LGI_TXN_STATE_TOPIC, 0, offset, 1 << 20,
-                           &fetch)) != LG_OK)
-            break;
-        const lg_message_t *message;
-        while (err == LG_OK &&
-               (err = lg_fetch_next(fetch, &message)) == LG_OK && message)
-            err = load_record(c, message);
-        int64_t next = lg_fetch_next_offset(fetch);
-        lg_fetch_destroy(fetch);
-        if (next <= offset)
-            break;
-        offset = next;
-    }
-    return err;
+    return lgi_engine_replay(c->engine, LGI_TXN_STATE_TOPIC, 0, replay_record,
+                             c);
 }
 
 lg_err_t lgi_txn_open(lg_engine_t *engine) {
