@@ -250,6 +250,20 @@ static void run_producer(producer_t *p) {
     pthread_join(thread, NULL);
 }
 
+/* Appends batches first..first+count with acks=all through engine i. */
+static void produce_batches(int i, int first, int count, int64_t *bases) {
+    static producer_t p;
+    p.engine = i;
+    p.first = first;
+    p.count = count;
+    run_producer(&p);
+    for (int k = 0; k < count; k++) {
+        ck_assert_msg(p.errs[k] == LG_OK, "batch %d: %s", first + k,
+                      lg_err_name(p.errs[k]));
+        bases[first + k] = p.bases[k];
+    }
+}
+
 static void setup(void) {
     for (int i = 0; i < NODES; i++) {
         char tag[16];
@@ -540,13 +554,8 @@ START_TEST(leadership_transfer_moves_the_leader_without_loss) {
     for (int i = 0; i < NODES; i++)
         start(i);
     int l = wait_leader();
-    static producer_t p;
-    p.engine = l;
-    p.first = 0;
-    p.count = 5;
-    run_producer(&p);
-    for (int k = 0; k < 5; k++)
-        ck_assert_int_eq(p.errs[k], LG_OK);
+    int64_t bases[5];
+    produce_batches(l, 0, 5, bases);
     int target = (l + 1) % NODES, other = (l + 2) % NODES;
     /* errors first: a follower cannot transfer, nor to a non-replica */
     ck_assert_int_eq(lg_replica_transfer_leadership(engines[target], "t", 0,
@@ -581,7 +590,7 @@ START_TEST(leadership_transfer_moves_the_leader_without_loss) {
     ck_assert_int_eq(append(l, 99, LG_ACKS_LEADER, NULL), LG_ERR_NOT_LEADER);
     /* nothing acknowledged was lost */
     for (int k = 0; k < 5; k++)
-        check_batch(target, k, p.bases[k]);
+        check_batch(target, k, bases[k]);
 }
 END_TEST
 
@@ -589,11 +598,8 @@ START_TEST(unclean_election_only_by_operator_call) {
     for (int i = 0; i < NODES; i++)
         start(i);
     int l = wait_leader();
-    static producer_t p;
-    p.engine = l;
-    p.first = 0;
-    p.count = 3;
-    run_producer(&p);
+    int64_t bases[3];
+    produce_batches(l, 0, 3, bases);
     for (int s = 0; s < 50; s++)
         step();
     int survivor = (l + 1) % NODES;
@@ -612,7 +618,7 @@ START_TEST(unclean_election_only_by_operator_call) {
     ck_assert_int_eq(leader(), survivor);
     /* it kept what it had replicated, and accepts leader-local appends */
     for (int k = 0; k < 3; k++)
-        check_batch(survivor, k, p.bases[k]);
+        check_batch(survivor, k, bases[k]);
     ck_assert_int_eq(append(survivor, 50, LG_ACKS_LEADER, NULL), LG_OK);
 }
 END_TEST
@@ -919,20 +925,6 @@ static int64_t low(int i) {
     int64_t l;
     ck_assert_int_eq(lg_watermarks(engines[i], "t", 0, &l, NULL), LG_OK);
     return l;
-}
-
-/* Appends batches first..first+count with acks=all through engine i. */
-static void produce_batches(int i, int first, int count, int64_t *bases) {
-    static producer_t p;
-    p.engine = i;
-    p.first = first;
-    p.count = count;
-    run_producer(&p);
-    for (int k = 0; k < count; k++) {
-        ck_assert_msg(p.errs[k] == LG_OK, "batch %d: %s", first + k,
-                      lg_err_name(p.errs[k]));
-        bases[first + k] = p.bases[k];
-    }
 }
 
 START_TEST(retention_follows_the_leader_and_a_lagging_follower_resets) {
