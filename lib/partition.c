@@ -85,7 +85,8 @@
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
- * position) under the mutex and pread outside it; the I/O thread takes the
+ * position or a remembered batch end) under the mutex and pread outside
+ * it, a fetch's batches in one pread; the I/O thread takes the
  * mutex only in the completion callback.  Rolls and rollbacks hold the
  * mutex across I/O, so a caller that must never wait on the disk (a
  * producer's own thread handing off its batch) uses the try form, which
@@ -411,13 +412,14 @@ static lg_err_t errno_to_err(int errnum) {
  * its position there are the ones that were published.  Appends and
  * rolls only add bytes past the published end, so they keep every entry.
  * Whatever cuts or replaces bytes or removes segments forgets the whole
- * ring, under the mutex, before it changes anything: a write failure's
- * rollback (maybe_rollback; it cuts only unpublished bytes, but it
- * truncates and deletes segments, so it forgets rather than rely on
- * that), a replica's truncation (lgi_partition_truncate_to, so also
+ * ring in the critical section that makes the change (readers look only
+ * under the mutex, so none sees the change with the old ring): a write
+ * failure's rollback (maybe_rollback; it cuts only unpublished bytes,
+ * but it truncates and deletes segments, so it forgets rather than rely
+ * on that), a replica's truncation (lgi_partition_truncate_to, so also
  * restart_at, which then starts a segment of its own and forgets again),
- * retention and log-start deletion (lgi_partition_delete_before), and the
- * cleaner's swap (lgi_partition_swap_in): every change of
+ * retention and log-start deletion (lgi_partition_delete_before), and
+ * the cleaner's swap (lgi_partition_swap_in): every change of
  * segments_version forgets.  Deleting a topic closes its partitions and
  * their rings.  As a second guard, a read uses an entry only when its
  * segment is the list's segment for the offset (compared by address,
