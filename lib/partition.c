@@ -2193,6 +2193,13 @@ static lg_err_t read_whole_batches(lgi_partition_t *partition,
         }
         end += size;
     }
+    if (span - end > span / 4 && span - end > 4096) {
+        /* A large batch did not fit: do not hold its bytes as long as
+         * the caller holds the fetch. */
+        uint8_t *trimmed = lgi_realloc(data, end);
+        if (trimmed)
+            data = trimmed;
+    }
     *datap = data;
     *endp = position + (int64_t)end;
     return LG_OK;

@@ -665,6 +665,25 @@ START_TEST(tail_reader_is_positioned_by_recent_batch_ends) {
 }
 END_TEST
 
+START_TEST(reads_of_large_batches_keep_whole_batches_within_max_bytes) {
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[4];
+    int64_t position = 0;
+    for (int b = 0; b < 4; b++) { /* about 10 KB each */
+        batches[b] = append_kept(partition, 1 + b % 2, 1000 + b, 5000);
+        read_tail(partition, &position, &batches[b]);
+    }
+    size_t one = batches[0].len, two = one + batches[1].len;
+    expect_read(partition, 0, one + one / 2, batches, 1);
+    expect_read(partition, 0, two, batches, 2);
+    expect_read(partition, 0, two + batches[2].len - 1, batches, 2);
+    expect_read(partition, 1, 100, &batches[1], 1);
+    expect_read(partition, 1, 1 << 20, &batches[1], 3);
+    free_kept(batches, 4);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
 START_TEST(tail_reader_follows_across_segment_rolls) {
     config.segment_bytes = 1000;
     config.index_interval_bytes = 256;
@@ -888,6 +907,7 @@ static Suite *partition_suite(void) {
     tcase_add_test(tc, record_too_large_is_rejected);
     tcase_add_test(tc, preallocation_keeps_file_size_at_logical_end);
     tcase_add_test(tc, tail_reader_is_positioned_by_recent_batch_ends);
+    tcase_add_test(tc, reads_of_large_batches_keep_whole_batches_within_max_bytes);
     tcase_add_test(tc, tail_reader_follows_across_segment_rolls);
     tcase_add_test(tc,
                    tail_reader_after_write_failure_reads_the_batch_written_instead);
