@@ -1128,13 +1128,15 @@ int lgi_io_write_here(lgi_io_t *io, lgi_io_req_t *req) {
         int fault = fault_hook
                         ? fault_hook(fault_opaque, req, LGI_IO_FAULT_WRITE)
                         : 0;
-        if (fault < 0)
-            return fault;
         if (fault > 0 && (uint64_t)fault < limit)
             limit = (uint64_t)fault;
-        int count = build_remaining_iov(req, &slot, limit);
-        ssize_t written = pwritev(req->fd, slot.iov, count,
-                                  (off_t)(req->pos + req->written));
+        ssize_t written = -1;
+        errno = -fault;
+        if (fault >= 0) {
+            int count = build_remaining_iov(req, &slot, limit);
+            written = pwritev(req->fd, slot.iov, count,
+                              (off_t)(req->pos + req->written));
+        }
         if (written < 0 && (errno == EAGAIN || errno == EINTR)) {
             if (++retries > LGI_IO_MAX_RETRIES)
                 return -errno;
