@@ -583,7 +583,7 @@ START_TEST(write_here_resumes_short_writes_and_retries) {
     ck_assert_int_eq(atomic_load(&faults.write_calls), 7);
     ck_assert_uint_eq(stats.writes, 1);
     ck_assert_uint_eq(stats.caller_writes, 1);
-    ck_assert_uint_eq(stats.submits, 0); /* the I/O thread saw nothing */
+    ck_assert_uint_eq(stats.inline_writes, 0); /* none on the I/O thread */
     lgi_io_close(io);
     assert_file_equals(scratch.path, data, sizeof data);
     scratch_close(&scratch);
