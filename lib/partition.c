@@ -82,6 +82,19 @@
  * in the same walk that rebuilds the producer table; from the first
  * segment only when a stale file lies below the snapshot.
  *
+ * Writes done by the appender: a caller that waits for acks=1 (lg_append,
+ * a follower's append) does a batch of at most LGI_IO_SMALL_WRITE_MAX
+ * bytes itself with lgi_io_write_here, outside the mutex, and completes it
+ * through the same write_done.  Handing it to the I/O thread would cost
+ * two thread wake-ups -- the I/O thread's and then the caller's own --
+ * for a copy into the page cache that takes a microsecond; Kafka's request
+ * handler threads append to the log themselves for the same reason.  The
+ * entry is in the FIFO like any other, so publication stays in offset
+ * order, a roll or rollback still waits for it, and a failure is handled
+ * as on the I/O thread.  What must never wait on the disk (lg_produce and
+ * its sender), acks=all (group commit) and larger batches still go
+ * through the I/O thread.
+ *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
@@ -1842,10 +1855,14 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     entry->req.flags = entry->sync ? LGI_IO_SYNC : 0;
     entry->req.done = write_done;
     entry->req.opaque = entry;
-    /* Queued under the mutex, so the engine sees writes in offset order;
+    /* A caller that waits for acks=1 writes a small batch itself (file
+     * comment, "Writes done by the appender").  Otherwise the write is
+     * queued under the mutex, so the engine sees writes in offset order;
      * the I/O thread woken after it, as its write_done needs the mutex
      * (see lgi_io_enqueue). */
-    int wake = lgi_io_enqueue(partition->io, &entry->req);
+    int write_here = entry->has_waiter && acks == LG_ACKS_LEADER &&
+                     len <= LGI_IO_SMALL_WRITE_MAX;
+    int wake = !write_here && lgi_io_enqueue(partition->io, &entry->req);
     lgi_count(&partition->counters.records, (uint64_t)header.record_count);
     lgi_count(&partition->counters.bytes, len);
     lgi_count(&partition->counters.batches, 1);
@@ -1860,7 +1877,11 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
         return LG_OK;
     }
 
-    if (wake) {
+    if (write_here) {
+        pthread_mutex_unlock(&partition->mutex);
+        write_done(&entry->req, lgi_io_write_here(partition->io, &entry->req));
+        pthread_mutex_lock(&partition->mutex);
+    } else if (wake) {
         pthread_mutex_unlock(&partition->mutex);
         lgi_io_wake(partition->io);
         pthread_mutex_lock(&partition->mutex);

@@ -1,7 +1,8 @@
 /*
  * uring.c -- the I/O engine: one thread per lgi_io_t that alone issues
- * every write, fdatasync and fallocate, through io_uring or through plain
- * system calls with the same semantics.
+ * every fdatasync and fallocate and every write a caller does not wait
+ * for, through io_uring or through plain system calls with the same
+ * semantics.
  *
  * Role.  Segment stores on any thread hand requests to lgi_io_submit().
  * The request is pushed onto a mutex-protected intrusive FIFO (the lock is
@@ -48,6 +49,12 @@
  *    Results are identical either way (a short or failed inline write is
  *    handled by the same write_finished), and doing the write on this
  *    thread is what the syscall backend does for every request.
+ *
+ *  - Writes done by the caller.  A caller that would only hand a small
+ *    write over and wait for it can do it itself (lgi_io_write_here: the
+ *    same pwritev, fault hook and retry rules, without the ring) and save
+ *    both wake-ups; partition.c does so for acks=1 appends that wait.
+ *    The ring's single issuer is unchanged: that path never touches it.
  *
  * Invariants (all state below the queue is touched by the I/O thread only,
  * so it needs no locks):
@@ -108,7 +115,7 @@
  * comment): copying 64 KiB into the page cache takes some 10 us, less
  * than the io-wq round trip it replaces, and short enough not to hold up
  * the completions queued behind it. */
-#define LGI_IO_INLINE_WRITE_MAX 65536u
+#define LGI_IO_INLINE_WRITE_MAX LGI_IO_SMALL_WRITE_MAX
 
 /* The spin before sleeping uses the pause instruction for this long, then
  * sched_yield between looks (2 cores are easily all taken). */
@@ -206,12 +213,14 @@ struct lgi_io {
     _Atomic uint64_t stat_short_writes;
     _Atomic uint64_t stat_retries;
     _Atomic uint64_t stat_inline_writes;
+    _Atomic uint64_t stat_caller_writes;
 };
 
 static atomic_int uring_init_failure;
 
-/* Counters are only ever added to by the I/O thread; relaxed order is
- * enough because readers want a recent value, not a consistent snapshot. */
+/* Counters are added to by the I/O thread and by lgi_io_write_here's
+ * callers; relaxed order is enough because readers want a recent value,
+ * not a consistent snapshot. */
 static void stat_add(_Atomic uint64_t *counter, uint64_t amount) {
     atomic_fetch_add_explicit(counter, amount, memory_order_relaxed);
 }
@@ -1088,6 +1097,65 @@ void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req) {
         lgi_io_wake(io);
 }
 
+/* ------------------------------------------------------------------------
+ * Writes done by the caller
+ * --------------------------------------------------------------------- */
+
+int lgi_io_write_here(lgi_io_t *io, lgi_io_req_t *req) {
+    req->next = NULL;
+    req->written = 0;
+    req->result = 0;
+    req->len = 0;
+    if (req->op != LGI_IO_WRITE || (req->flags & LGI_IO_SYNC) ||
+        req->iovcnt < 0 || req->iovcnt > LGI_IO_MAX_IOV ||
+        (req->iovcnt > 0 && !req->iov))
+        return -EINVAL;
+    for (int i = 0; i < req->iovcnt; i++)
+        req->len += req->iov[i].iov_len;
+    pthread_mutex_lock(&io->queue_lock);
+    lgi_io_fault_fn fault_hook = io->fault;
+    void *fault_opaque = io->fault_opaque;
+    pthread_mutex_unlock(&io->queue_lock);
+
+    /* start_write and write_finished's rules, in a loop on this thread:
+     * a short write resumes, EAGAIN/EINTR retry up to the bound, no
+     * progress is EIO. */
+    lgi_io_slot_t slot;
+    int retries = 0;
+    stat_add(&io->stat_caller_writes, 1);
+    while (req->written < req->len) {
+        uint64_t limit = req->len - req->written;
+        int fault = fault_hook
+                        ? fault_hook(fault_opaque, req, LGI_IO_FAULT_WRITE)
+                        : 0;
+        if (fault > 0 && (uint64_t)fault < limit)
+            limit = (uint64_t)fault;
+        ssize_t written = -1;
+        errno = -fault;
+        if (fault >= 0) {
+            int count = build_remaining_iov(req, &slot, limit);
+            written = pwritev(req->fd, slot.iov, count,
+                              (off_t)(req->pos + req->written));
+        }
+        if (written < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (++retries > LGI_IO_MAX_RETRIES)
+                return -errno;
+            stat_add(&io->stat_retries, 1);
+            continue;
+        }
+        if (written < 0)
+            return -errno;
+        if (written == 0)
+            return -EIO;
+        retries = 0;
+        req->written += (uint64_t)written;
+        if (req->written < req->len)
+            stat_add(&io->stat_short_writes, 1);
+    }
+    stat_add(&io->stat_writes, 1);
+    return 0;
+}
+
 void lgi_io_set_spin(lgi_io_t *io, int64_t spin_ns) {
     atomic_store_explicit(&io->spin_ns, spin_ns < 0 ? 0 : spin_ns,
                           memory_order_relaxed);
@@ -1158,6 +1226,8 @@ void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats) {
     stats->retries = atomic_load_explicit(&io->stat_retries,
                                           memory_order_relaxed);
     stats->inline_writes = atomic_load_explicit(&io->stat_inline_writes,
+                                                memory_order_relaxed);
+    stats->caller_writes = atomic_load_explicit(&io->stat_caller_writes,
                                                 memory_order_relaxed);
 }
 

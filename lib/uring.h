@@ -43,6 +43,11 @@ enum lgi_io_op {
     LGI_IO_FALLOCATE = 2, /* fallocate(fd, FALLOC_FL_KEEP_SIZE, pos, len) */
 };
 
+/* Writes up to this size are done without the ring where that saves a
+ * hand-off: inline on the I/O thread (uring.c, "Small writes inline") or
+ * by a caller waiting for them (lgi_io_write_here). */
+#define LGI_IO_SMALL_WRITE_MAX 65536u
+
 /* Flag for LGI_IO_WRITE: complete only once the write is durable
  * (write, then the group fdatasync of its fd). */
 #define LGI_IO_SYNC 0x1u
@@ -102,6 +107,16 @@ void lgi_io_submit(lgi_io_t *io, lgi_io_req_t *req);
 bool lgi_io_enqueue(lgi_io_t *io, lgi_io_req_t *req);
 void lgi_io_wake(lgi_io_t *io);
 
+/* Does the write req describes on the calling thread and returns its
+ * result (0 or -errno) without calling req->done: the same pwritev the I/O
+ * thread would do for a small write, with the same fault hook, retries
+ * and resumption of short writes.  For a caller that would otherwise hand
+ * the write over and wait for it (see partition.c, "Writes done by the
+ * appender"), which saves both hand-offs.  Not for LGI_IO_SYNC writes
+ * (-EINVAL): those join the I/O thread's group commit.  Any thread except
+ * inside a completion callback, concurrently with other requests. */
+int lgi_io_write_here(lgi_io_t *io, lgi_io_req_t *req);
+
 /* Convenience: submits req and waits for it; returns its result (0 or
  * -errno).  req->done/opaque are overwritten.  Must not be called from a
  * completion callback (the I/O thread would wait on itself); it returns
@@ -123,6 +138,7 @@ typedef struct lgi_io_stats {
     uint64_t retries;      /* resubmissions after EAGAIN/EINTR */
     uint64_t inline_writes; /* io_uring backend: write attempts made on the
                                I/O thread instead of the ring */
+    uint64_t caller_writes; /* writes done by lgi_io_write_here */
 } lgi_io_stats_t;
 
 void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats);
@@ -155,7 +171,7 @@ enum lgi_io_fault_stage {
  * that errno as the operation's result without performing it; for
  * LGI_IO_FAULT_WRITE, a positive n smaller than the bytes still to write
  * to perform a real write of only the first n of them (a short write).
- * Runs on the I/O thread. */
+ * Runs on the I/O thread, or on the caller of lgi_io_write_here. */
 typedef int (*lgi_io_fault_fn)(void *opaque, const lgi_io_req_t *req,
                                int stage);
 

@@ -399,6 +399,59 @@ START_TEST(concurrent_appends_keep_order) {
 }
 END_TEST
 
+/* A waiting acks=1 append of a small batch is written by the caller
+ * (partition.c, "Writes done by the appender"); acks=0, acks=all and
+ * batches over LGI_IO_SMALL_WRITE_MAX go through the I/O thread.  Either
+ * way the bytes land in order and read back. */
+START_TEST(small_acks1_append_is_written_by_the_caller) {
+    config.max_message_bytes = 1 << 20;
+    lgi_partition_t *partition = open_partition(0, 0);
+    lgi_io_stats_t before, after;
+    lgi_io_get_stats(io, &before);
+    ck_assert_int_eq(lgt_append_n(partition, 3, 2, 100, 1000, LG_ACKS_LEADER),
+                     0);
+    lgi_io_get_stats(io, &after);
+    ck_assert_uint_eq(after.caller_writes - before.caller_writes, 3);
+    ck_assert_uint_eq(after.writes - before.writes, 3);
+
+    before = after;
+    ck_assert_int_eq(lgt_append_n(partition, 1, 2, 100, 1000, LG_ACKS_ALL), 6);
+    ck_assert_int_eq(lgt_append_n(partition, 1, 2, 100, 1000, LG_ACKS_NONE),
+                     8);
+    size_t len;
+    int64_t base;
+    uint8_t *big = lgt_batch(1, 1000, LGI_IO_SMALL_WRITE_MAX, &len);
+    ck_assert_uint_gt(len, LGI_IO_SMALL_WRITE_MAX);
+    ck_assert_int_eq(lgi_partition_append(partition, big, len, LG_ACKS_LEADER,
+                                          1000, &base),
+                     LG_OK);
+    ck_assert_int_eq(base, 10);
+    ck_assert_int_eq(lgi_partition_flush(partition), LG_OK);
+    lgi_io_get_stats(io, &after);
+    ck_assert_uint_eq(after.caller_writes, before.caller_writes);
+    ck_assert_uint_eq(after.writes - before.writes, 3);
+
+    int64_t offset = 0;
+    int batches = 0;
+    while (offset < 11) {
+        uint8_t *data;
+        size_t got;
+        ck_assert_int_eq(lgi_partition_read(partition, offset, 1 << 20, &data,
+                                            &got),
+                         LG_OK);
+        lgi_batch_header_t header;
+        ck_assert_int_eq(lgi_batch_validate(data, got, INT32_MAX, &header),
+                         LG_OK);
+        ck_assert_int_eq(header.base_offset, offset);
+        offset = lgi_batch_last_offset(&header) + 1;
+        batches++;
+        lgi_free(data);
+    }
+    ck_assert_int_eq(batches, 6);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
 /* Fault hook: fails the write (or fdatasync) of requests while armed. */
 static atomic_int fail_writes;
 static atomic_int fail_fsyncs;
@@ -902,6 +955,7 @@ static Suite *partition_suite(void) {
     tcase_add_test(tc, leader_epoch_checkpoint_persists);
     tcase_add_test(tc, acks_all_waits_for_fdatasync);
     tcase_add_test(tc, concurrent_appends_keep_order);
+    tcase_add_test(tc, small_acks1_append_is_written_by_the_caller);
     tcase_add_test(tc, write_error_rolls_back_and_later_append_succeeds);
     tcase_add_test(tc, fsync_error_fences_partition);
     tcase_add_test(tc, record_too_large_is_rejected);
