@@ -8,6 +8,7 @@
 #include "logtest.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -891,6 +892,116 @@ START_TEST(tail_reader_after_retention_reads_from_the_new_log_start) {
 }
 END_TEST
 
+/* A reader thread following the tail while the test thread appends
+ * single-record batches across rolls and deletes old segments behind it:
+ * every batch it reads is the next one, whole and byte for byte as
+ * appended (below the log start it restarts there, as a consumer's
+ * auto.offset.reset would).  Failures are counted, not asserted: Check
+ * asserts on the test's own thread. */
+#define FOLLOWED 3000
+
+static int64_t followed_timestamp(int64_t offset) { return 100000 + offset; }
+
+static size_t followed_value_size(int64_t offset) {
+    return 40 + (size_t)(offset % 50);
+}
+
+struct follower {
+    lgi_partition_t *partition;
+    int64_t read;     /* batches read and checked */
+    int64_t restarts; /* jumps to the log start */
+    int failures;
+};
+
+static int followed_batch_ok(const uint8_t *data, size_t len,
+                             int64_t offset, size_t *sizep) {
+    lgi_batch_header_t header;
+    size_t want_len;
+    if (lgi_batch_validate(data, len, INT32_MAX, &header) != LG_OK ||
+        header.base_offset != offset || header.record_count != 1)
+        return 0;
+    uint8_t *want = lgt_batch(1, followed_timestamp(offset),
+                              followed_value_size(offset), &want_len);
+    int same = lgi_batch_size(&header) == want_len &&
+               memcmp(data + 16, want + 16, want_len - 16) == 0;
+    lgi_free(want);
+    *sizep = want_len;
+    return same;
+}
+
+static void *follower_main(void *arg) {
+    struct follower *f = arg;
+    int64_t position = 0;
+    while (position < FOLLOWED && f->failures == 0) {
+        uint8_t *data;
+        size_t len;
+        lg_err_t err = lgi_partition_read(f->partition, position, 1 << 12,
+                                          &data, &len);
+        if (err == LG_ERR_OFFSET_OUT_OF_RANGE) {
+            int64_t start;
+            lgi_partition_watermarks(f->partition, &start, NULL);
+            if (start <= position)
+                f->failures++;
+            position = start;
+            f->restarts++;
+            continue;
+        }
+        if (err != LG_OK) {
+            f->failures++;
+            break;
+        }
+        if (!data) {
+            sched_yield();
+            continue;
+        }
+        for (size_t at = 0, size; at < len; at += size, position++) {
+            if (!followed_batch_ok(data + at, len - at, position, &size)) {
+                f->failures++;
+                break;
+            }
+            f->read++;
+        }
+        lgi_free(data);
+    }
+    return NULL;
+}
+
+START_TEST(tail_reader_thread_keeps_up_with_appends_rolls_and_retention) {
+    config.segment_bytes = 4096;
+    config.index_interval_bytes = 512;
+    lgi_partition_t *partition = open_partition(0, 0);
+    struct follower follower = {.partition = partition};
+    pthread_t thread;
+    pthread_create(&thread, NULL, follower_main, &follower);
+    size_t deleted_total = 0;
+    for (int64_t offset = 0; offset < FOLLOWED; offset++) {
+        size_t len, deleted;
+        int64_t base;
+        uint8_t *batch = lgt_batch(1, followed_timestamp(offset),
+                                   followed_value_size(offset), &len);
+        ck_assert_int_eq(lgi_partition_append(partition, batch, len,
+                                              LG_ACKS_LEADER,
+                                              followed_timestamp(offset),
+                                              &base),
+                         LG_OK);
+        ck_assert_int_eq(base, offset);
+        if (offset % 100 == 99) {
+            ck_assert_int_eq(lgi_partition_delete_before(partition,
+                                                         offset - 150,
+                                                         &deleted),
+                             LG_OK);
+            deleted_total += deleted;
+        }
+    }
+    pthread_join(thread, NULL);
+    ck_assert_int_eq(follower.failures, 0);
+    ck_assert_int_gt(follower.read, FOLLOWED / 2);
+    ck_assert_uint_gt(deleted_total, 10);
+    ck_assert_uint_gt(recent_hits(partition), 0);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
 START_TEST(read_errors_name_the_corrupt_batch) {
     lgi_partition_t *partition = open_partition(0, 0);
     kept_t batches[4];
@@ -967,6 +1078,8 @@ static Suite *partition_suite(void) {
                    tail_reader_after_write_failure_reads_the_batch_written_instead);
     tcase_add_test(tc, tail_reader_after_truncation_reads_the_new_history);
     tcase_add_test(tc, tail_reader_after_retention_reads_from_the_new_log_start);
+    tcase_add_test(tc,
+                   tail_reader_thread_keeps_up_with_appends_rolls_and_retention);
     tcase_add_test(tc, read_errors_name_the_corrupt_batch);
     suite_add_tcase(suite, tc);
     return suite;
