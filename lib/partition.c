@@ -2167,29 +2167,58 @@ static lg_err_t read_batches_by_header(lgi_partition_t *partition,
     return LG_OK;
 }
 
-/* As read_batches_by_header, but in one pread (two when the first batch
- * alone is larger than max_bytes): fetch_span bytes are read and the
- * headers walked in memory.  Anything out of the ordinary -- a failed or
- * short read, a header that does not parse or runs past limit -- sends
- * the read through read_batches_by_header, which reports it exactly as
- * it always has.  *datap is lgi_malloc'd and may be larger than
- * *endp - position.  Mutex not held. */
+/* Makes the first *havep bytes of *datap (the file from position on)
+ * the first need bytes, growing the buffer and reading the rest.
+ * LG_ERR_NOMEM (*datap freed), LG_ERR_IO for a failed or short read, or
+ * LG_OK.  Mutex not held. */
+static lg_err_t read_more(lgi_partition_t *partition,
+                          const lgi_segment_t *segment, int64_t position,
+                          uint8_t **datap, size_t *havep, size_t need) {
+    if (need <= *havep)
+        return LG_OK;
+    uint8_t *grown = lgi_realloc(*datap, need);
+    if (!grown) {
+        lgi_free(*datap);
+        *datap = NULL;
+        return lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
+                         partition->path);
+    }
+    *datap = grown;
+    lg_err_t err = lgi_segment_pread(segment, position + (int64_t)*havep,
+                                     grown + *havep, need - *havep);
+    if (err == LG_OK)
+        *havep = need;
+    return err;
+}
+
+/* As read_batches_by_header, but in one pread (none when prefix, the
+ * first prefix_len bytes from position that a scan already read, covers
+ * the fetch; one more when the first batch alone is larger than
+ * max_bytes): fetch_span bytes are read and the headers walked in
+ * memory.  Anything out of the ordinary -- a failed or short read, a
+ * header that does not parse or runs past limit -- sends the read
+ * through read_batches_by_header, which reports it exactly as it always
+ * has.  prefix (may be NULL) is lgi_malloc'd and taken over.  *datap is
+ * lgi_malloc'd and may be larger than *endp - position.  Mutex not
+ * held. */
 static lg_err_t read_whole_batches(lgi_partition_t *partition,
                                    const lgi_segment_t *segment,
                                    int64_t position, int64_t limit,
-                                   size_t max_bytes, uint8_t **datap,
+                                   size_t max_bytes, uint8_t *prefix,
+                                   size_t prefix_len, uint8_t **datap,
                                    int64_t *endp) {
     int64_t available = limit - position;
-    size_t span = fetch_span(available, max_bytes), end = 0;
-    uint8_t *data = lgi_malloc(span);
-    if (!data)
-        return lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
-                         partition->path);
-    if (lgi_segment_pread(segment, position, data, span) != LG_OK)
+    uint8_t *data = prefix;
+    size_t have = prefix ? prefix_len : 0, end = 0;
+    lg_err_t err = read_more(partition, segment, position, &data, &have,
+                             fetch_span(available, max_bytes));
+    if (err == LG_ERR_NOMEM)
+        return err;
+    if (err != LG_OK)
         goto by_header;
     while ((int64_t)end < available) {
         lgi_batch_header_t header;
-        if (end + LGI_BATCH_HEADER_SIZE > span ||
+        if (end + LGI_BATCH_HEADER_SIZE > have ||
             lgi_batch_parse_header(data + end, LGI_BATCH_HEADER_SIZE,
                                    LGI_SEGMENT_MAX_BATCH, &header) != LG_OK)
             goto by_header;
@@ -2198,25 +2227,20 @@ static lg_err_t read_whole_batches(lgi_partition_t *partition,
             goto by_header;
         if (end > 0 && end + size > max_bytes)
             break;
-        if (end + size > span) { /* the first batch, beyond max_bytes */
-            size_t more = fetch_span(available, size);
-            uint8_t *grown = lgi_realloc(data, more);
-            if (!grown) {
-                lgi_free(data);
-                return lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
-                                 partition->path);
-            }
-            data = grown;
-            if (lgi_segment_pread(segment, position + (int64_t)span,
-                                  data + span, more - span) != LG_OK)
+        if (end + size > have) { /* the first batch, beyond max_bytes */
+            err = read_more(partition, segment, position, &data, &have,
+                            fetch_span(available, size));
+            if (err == LG_ERR_NOMEM)
+                return err;
+            if (err != LG_OK)
                 goto by_header;
-            span = more;
         }
         end += size;
     }
-    if (span - end > span / 4 && span - end > 4096) {
-        /* A large batch did not fit: do not hold its bytes as long as
-         * the caller holds the fetch. */
+    if (have - end > have / 4 && have - end > 4096) {
+        /* Bytes past the batches kept (a large batch that did not fit,
+         * or the rest of a scan's window): not held as long as the
+         * caller holds the fetch. */
         uint8_t *trimmed = lgi_realloc(data, end);
         if (trimmed)
             data = trimmed;
@@ -2240,7 +2264,8 @@ static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
     int64_t limit = 0, position = 0, start = 0, end = 0;
     lgi_batch_header_t header;
     lg_err_t err = LG_OK;
-    uint8_t *data = NULL;
+    uint8_t *data = NULL, *window = NULL; /* what a scan read */
+    size_t window_len = 0;
     int capped = mode != READ_UNCAPPED;
 
     *datap = NULL;
@@ -2284,10 +2309,13 @@ static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
             position = start;
             break;
         }
-        err = lgi_segment_scan_to_offset(segment, start, limit, offset,
-                                         &position, &header);
+        err = lgi_segment_scan_to_offset_keep(segment, start, limit, offset,
+                                              &position, &header, &window,
+                                              &window_len);
         if (err == LG_OK && position < limit)
             break;
+        lgi_free(window);
+        window = NULL;
         lgi_segment_unref(segment);
         segment = NULL;
         pthread_mutex_lock(&partition->mutex);
@@ -2320,7 +2348,7 @@ static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
 
     /* Whole batches from position: at least one, then while they fit. */
     err = read_whole_batches(partition, segment, position, limit, max_bytes,
-                             &data, &end);
+                             window, window_len, &data, &end);
     if (err != LG_OK)
         goto out;
     for (size_t at = 0; err == LG_OK && at < (size_t)(end - position);) {

@@ -467,10 +467,12 @@ static size_t pread_some(const lgi_segment_t *segment, int64_t position,
  * past limit is read again with lgi_segment_read_header, which fails
  * exactly as a header-by-header walk would (and, should the window have
  * been short or out of memory, simply reads it). */
-lg_err_t lgi_segment_scan_to_offset(const lgi_segment_t *segment,
-                                    int64_t position, int64_t limit,
-                                    int64_t offset, int64_t *positionp,
-                                    lgi_batch_header_t *header) {
+lg_err_t lgi_segment_scan_to_offset_keep(const lgi_segment_t *segment,
+                                         int64_t position, int64_t limit,
+                                         int64_t offset, int64_t *positionp,
+                                         lgi_batch_header_t *header,
+                                         uint8_t **windowp,
+                                         size_t *window_lenp) {
     uint8_t *window = NULL;
     size_t window_size = 0;
     int64_t window_start = position, window_end = position;
@@ -506,10 +508,30 @@ lg_err_t lgi_segment_scan_to_offset(const lgi_segment_t *segment,
             break;
         position += (int64_t)lgi_batch_size(header);
     }
+    if (windowp) {
+        *windowp = NULL;
+        *window_lenp = 0;
+    }
+    if (windowp && err == LG_OK && position < limit &&
+        position >= window_start && position < window_end) {
+        size_t kept = (size_t)(window_end - position);
+        memmove(window, window + (position - window_start), kept);
+        *windowp = window;
+        *window_lenp = kept;
+        window = NULL;
+    }
     lgi_free(window);
     if (err == LG_OK)
         *positionp = position < limit ? position : limit;
     return err;
+}
+
+lg_err_t lgi_segment_scan_to_offset(const lgi_segment_t *segment,
+                                    int64_t position, int64_t limit,
+                                    int64_t offset, int64_t *positionp,
+                                    lgi_batch_header_t *header) {
+    return lgi_segment_scan_to_offset_keep(segment, position, limit, offset,
+                                           positionp, header, NULL, NULL);
 }
 
 int64_t lgi_segment_time_lookup(const lgi_segment_t *segment,
