@@ -2169,8 +2169,8 @@ static lg_err_t read_batches_by_header(lgi_partition_t *partition,
 
 /* Makes the first *havep bytes of *datap (the file from position on)
  * the first need bytes, growing the buffer and reading the rest.
- * LG_ERR_NOMEM (*datap freed), LG_ERR_IO for a failed or short read, or
- * LG_OK.  Mutex not held. */
+ * LG_ERR_NOMEM (*datap freed), lgi_segment_pread's error for a failed or
+ * short read (*datap kept), or LG_OK.  Mutex not held. */
 static lg_err_t read_more(lgi_partition_t *partition,
                           const lgi_segment_t *segment, int64_t position,
                           uint8_t **datap, size_t *havep, size_t need) {
