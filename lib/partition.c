@@ -98,7 +98,8 @@
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
- * position) under the mutex and pread outside it; the I/O thread takes the
+ * position or a remembered batch end) under the mutex and pread outside
+ * it, a fetch's batches in one pread; the I/O thread takes the
  * mutex only in the completion callback.  Rolls and rollbacks hold the
  * mutex across I/O, so a caller that must never wait on the disk (a
  * producer's own thread handing off its batch) uses the try form, which
@@ -168,6 +169,17 @@ typedef struct epoch_entry {
     int32_t epoch;
     int64_t start_offset;
 } epoch_entry_t;
+
+/* Recently published batch ends remembered for readers (see "Recent batch
+ * ends" below). */
+#define RECENT_ENDS 64
+
+typedef struct recent_end {
+    int64_t end_offset;           /* one past a published batch's last offset */
+    const lgi_segment_t *segment; /* holding that batch: compared with the
+                                     list's segments, never dereferenced */
+    int64_t position;             /* the byte after that batch there */
+} recent_end_t;
 
 struct lgi_partition {
     char *path;
@@ -243,6 +255,13 @@ struct lgi_partition {
     /* The LSO as of the last change of the readable end (written under
      * the mutex, read lock-free: see the file comment). */
     int64_t stable_end;
+
+    /* The last recent_count published batch ends, newest at
+     * recent_next - 1 (mod RECENT_ENDS), in ascending end offset. */
+    recent_end_t recent_ends[RECENT_ENDS];
+    unsigned recent_next;
+    unsigned recent_count;
+    uint64_t recent_hits; /* reads positioned by them (tests) */
 };
 
 /* ------------------------------------------------------------------------
@@ -389,6 +408,98 @@ static lg_err_t delete_segments_after(lgi_partition_t *partition,
 
 static lg_err_t errno_to_err(int errnum) {
     return errnum == ENOSPC ? LG_ERR_DISK_FULL : LG_ERR_IO;
+}
+
+/* ------------------------------------------------------------------------
+ * Recent batch ends
+ *
+ * A consumer following the tail asks for the offset just past the batch
+ * it read last, which is usually the end of a batch published a moment
+ * ago.  Finding its position the general way takes the offset index and
+ * then a walk of batch headers from the index entry, one pread each (up
+ * to index.interval.bytes / batch size of them).  So every publish
+ * remembers (end offset -> segment, byte after the batch) in a small
+ * ring, and a read looks there first, under the mutex.
+ *
+ * An entry holds while its segment is in the list and the bytes before
+ * its position there are the ones that were published.  Appends and
+ * rolls only add bytes past the published end, so they keep every entry.
+ * Whatever cuts or replaces bytes or removes segments forgets the whole
+ * ring in the critical section that makes the change (readers look only
+ * under the mutex, so none sees the change with the old ring): a write
+ * failure's rollback (maybe_rollback; it cuts only unpublished bytes,
+ * but it truncates and deletes segments, so it forgets rather than rely
+ * on that), a replica's truncation (lgi_partition_truncate_to, so also
+ * restart_at, which then starts a segment of its own and forgets again),
+ * retention and log-start deletion (lgi_partition_delete_before), and
+ * the cleaner's swap (lgi_partition_swap_in): every change of
+ * segments_version forgets.  Deleting a topic closes its partitions and
+ * their rings.  As a second guard, a read uses an entry only when its
+ * segment is the list's segment for the offset (compared by address,
+ * which forgetting at every removal keeps unambiguous) and its position
+ * lies within that segment's readable bytes.
+ *
+ * Ends enter in publish order and published_end moves back only in a
+ * truncation, which forgets, so the ring is in ascending end offset.
+ * --------------------------------------------------------------------- */
+
+/* Remembers a published batch end.  Mutex held. */
+static void recent_end_note(lgi_partition_t *partition, int64_t end_offset,
+                            const lgi_segment_t *segment, int64_t position) {
+    recent_end_t *end = &partition->recent_ends[partition->recent_next];
+    end->end_offset = end_offset;
+    end->segment = segment;
+    end->position = position;
+    partition->recent_next = (partition->recent_next + 1) % RECENT_ENDS;
+    if (partition->recent_count < RECENT_ENDS)
+        partition->recent_count++;
+}
+
+/* Forgets every remembered end.  Mutex held. */
+static void recent_ends_forget(lgi_partition_t *partition) {
+    partition->recent_count = 0;
+}
+
+/* The newest remembered end at or below offset, NULL when none (tail
+ * followers find theirs in the first slot looked at).  Mutex held. */
+static const recent_end_t *recent_end_find(const lgi_partition_t *partition,
+                                           int64_t offset) {
+    unsigned count = partition->recent_count;
+    unsigned next = partition->recent_next;
+    if (count == 0 ||
+        partition->recent_ends[(next + RECENT_ENDS - count) % RECENT_ENDS]
+                .end_offset > offset)
+        return NULL;
+    for (unsigned k = 1; k <= count; k++) {
+        const recent_end_t *end =
+            &partition->recent_ends[(next + RECENT_ENDS - k) % RECENT_ENDS];
+        if (end->end_offset <= offset)
+            return end;
+    }
+    return NULL;
+}
+
+/* Where a read of offset may start in segment, the list's segment for
+ * offset, whose readable bytes end at limit.  Returns 1 when a remembered
+ * end is offset itself, with *positionp set to the batch there (the first
+ * with an offset >= offset, so the one holding it); else 0, having moved
+ * *positionp (a batch boundary at or below the batch holding offset,
+ * from the offset index) forward to a remembered end closer to offset,
+ * if there is one.  Mutex held. */
+static int recent_position(lgi_partition_t *partition,
+                           const lgi_segment_t *segment, int64_t offset,
+                           int64_t limit, int64_t *positionp) {
+    const recent_end_t *end = recent_end_find(partition, offset);
+    if (!end || end->segment != segment || end->position > limit)
+        return 0;
+    if (end->end_offset == offset && end->position < limit) {
+        *positionp = end->position;
+        partition->recent_hits++;
+        return 1;
+    }
+    if (end->position > *positionp)
+        *positionp = end->position;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -1192,6 +1303,8 @@ static void advance_published(lgi_partition_t *partition) {
             partition->published_segment = entry->segment;
             partition->published_position =
                 entry->position + (int64_t)entry->len;
+            recent_end_note(partition, entry->end_offset, entry->segment,
+                            partition->published_position);
             if (entry->fsync_failed) {
                 entry->error = LG_ERR_IO; /* message set by the waiter */
             } else {
@@ -1355,6 +1468,7 @@ static lg_err_t maybe_rollback(lgi_partition_t *partition) {
     int64_t position = segment == partition->published_segment
                            ? partition->published_position
                            : 0;
+    recent_ends_forget(partition);
     lg_err_t err = delete_segments_after(partition, keep);
     if (err == LG_OK)
         err = lgi_segment_truncate_bytes(segment, position, end);
@@ -2005,16 +2119,153 @@ lg_err_t lgi_partition_read_committed(lgi_partition_t *partition,
     return err;
 }
 
+/* The bytes a read of up to max_bytes from a position with available
+ * readable bytes after it takes in one pread: the batches that fit, and
+ * the header of the batch after them, which is checked even when the
+ * batch does not fit. */
+static size_t fetch_span(int64_t available, size_t max_bytes) {
+    if ((uint64_t)available <= LGI_BATCH_HEADER_SIZE ||
+        max_bytes >= (uint64_t)available - LGI_BATCH_HEADER_SIZE)
+        return (size_t)available;
+    return max_bytes + LGI_BATCH_HEADER_SIZE;
+}
+
+/* Whole batches from position (a batch boundary in segment) to at most
+ * limit: the first, then each next one while the total stays within
+ * max_bytes.  The batches are not validated yet.  The header walk goes
+ * header by header, one pread each, which gives every error its message
+ * and position.  Mutex not held. */
+static lg_err_t read_batches_by_header(lgi_partition_t *partition,
+                                       const lgi_segment_t *segment,
+                                       int64_t position, int64_t limit,
+                                       size_t max_bytes, uint8_t **datap,
+                                       int64_t *endp) {
+    lgi_batch_header_t header;
+    lg_err_t err = lgi_segment_read_header(segment, position, limit, &header);
+    if (err != LG_OK)
+        return err;
+    int64_t end = position + (int64_t)lgi_batch_size(&header);
+    while (end < limit) {
+        err = lgi_segment_read_header(segment, end, limit, &header);
+        if (err != LG_OK)
+            return err;
+        if ((size_t)(end - position) + lgi_batch_size(&header) > max_bytes)
+            break;
+        end += (int64_t)lgi_batch_size(&header);
+    }
+    uint8_t *data = lgi_malloc((size_t)(end - position));
+    if (!data)
+        return lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
+                         partition->path);
+    err = lgi_segment_pread(segment, position, data, (size_t)(end - position));
+    if (err != LG_OK) {
+        lgi_free(data);
+        return err;
+    }
+    *datap = data;
+    *endp = end;
+    return LG_OK;
+}
+
+/* Makes the first *havep bytes of *datap (the file from position on)
+ * the first need bytes, growing the buffer and reading the rest.
+ * LG_ERR_NOMEM (*datap freed), lgi_segment_pread's error for a failed or
+ * short read (*datap kept), or LG_OK.  Mutex not held. */
+static lg_err_t read_more(lgi_partition_t *partition,
+                          const lgi_segment_t *segment, int64_t position,
+                          uint8_t **datap, size_t *havep, size_t need) {
+    if (need <= *havep)
+        return LG_OK;
+    uint8_t *grown = lgi_realloc(*datap, need);
+    if (!grown) {
+        lgi_free(*datap);
+        *datap = NULL;
+        return lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
+                         partition->path);
+    }
+    *datap = grown;
+    lg_err_t err = lgi_segment_pread(segment, position + (int64_t)*havep,
+                                     grown + *havep, need - *havep);
+    if (err == LG_OK)
+        *havep = need;
+    return err;
+}
+
+/* As read_batches_by_header, but in one pread (none when prefix, the
+ * first prefix_len bytes from position that a scan already read, covers
+ * the fetch; one more when the first batch alone is larger than
+ * max_bytes): fetch_span bytes are read and the headers walked in
+ * memory.  Anything out of the ordinary -- a failed or short read, a
+ * header that does not parse or runs past limit -- sends the read
+ * through read_batches_by_header, which reports it exactly as it always
+ * has.  prefix (may be NULL) is lgi_malloc'd and taken over.  *datap is
+ * lgi_malloc'd and may be larger than *endp - position.  Mutex not
+ * held. */
+static lg_err_t read_whole_batches(lgi_partition_t *partition,
+                                   const lgi_segment_t *segment,
+                                   int64_t position, int64_t limit,
+                                   size_t max_bytes, uint8_t *prefix,
+                                   size_t prefix_len, uint8_t **datap,
+                                   int64_t *endp) {
+    int64_t available = limit - position;
+    uint8_t *data = prefix;
+    size_t have = prefix ? prefix_len : 0, end = 0;
+    lg_err_t err = read_more(partition, segment, position, &data, &have,
+                             fetch_span(available, max_bytes));
+    if (err == LG_ERR_NOMEM)
+        return err;
+    if (err != LG_OK)
+        goto by_header;
+    while ((int64_t)end < available) {
+        lgi_batch_header_t header;
+        if (end + LGI_BATCH_HEADER_SIZE > have ||
+            lgi_batch_parse_header(data + end, LGI_BATCH_HEADER_SIZE,
+                                   LGI_SEGMENT_MAX_BATCH, &header) != LG_OK)
+            goto by_header;
+        size_t size = lgi_batch_size(&header);
+        if ((int64_t)size > available - (int64_t)end)
+            goto by_header;
+        if (end > 0 && end + size > max_bytes)
+            break;
+        if (end + size > have) { /* the first batch, beyond max_bytes */
+            err = read_more(partition, segment, position, &data, &have,
+                            fetch_span(available, size));
+            if (err == LG_ERR_NOMEM)
+                return err;
+            if (err != LG_OK)
+                goto by_header;
+        }
+        end += size;
+    }
+    if (have - end > have / 4 && have - end > 4096) {
+        /* Bytes past the batches kept (a large batch that did not fit,
+         * or the rest of a scan's window): not held as long as the
+         * caller holds the fetch. */
+        uint8_t *trimmed = lgi_realloc(data, end);
+        if (trimmed)
+            data = trimmed;
+    }
+    *datap = data;
+    *endp = position + (int64_t)end;
+    return LG_OK;
+
+by_header:
+    lgi_free(data);
+    return read_batches_by_header(partition, segment, position, limit,
+                                  max_bytes, datap, endp);
+}
+
 /* mode: enum read_mode.  *capp (may be NULL) gets the end the read was
  * capped at. */
 static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
                              size_t max_bytes, uint8_t **datap, size_t *lenp,
                              int mode, int64_t *capp) {
     lgi_segment_t *segment = NULL;
-    int64_t limit = 0, position = 0, start = 0, end;
+    int64_t limit = 0, position = 0, start = 0, end = 0;
     lgi_batch_header_t header;
     lg_err_t err = LG_OK;
-    uint8_t *data;
+    uint8_t *data = NULL, *window = NULL; /* what a scan read */
+    size_t window_len = 0;
     int capped = mode != READ_UNCAPPED;
 
     *datap = NULL;
@@ -2045,16 +2296,26 @@ static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
          i < partition->segment_count;) {
         /* Snapshot, then scan outside the mutex; a segment whose readable
          * bytes end before offset (a boundary, or a gap the cleaner left)
-         * sends us to the next one. */
+         * sends us to the next one.  A remembered batch end at offset
+         * needs no scan, one below it shortens the scan. */
         segment = partition->segments[i];
         limit = readable_limit(partition, i);
         start = lgi_segment_index_position(segment, offset);
+        int recent = recent_position(partition, segment, offset, limit,
+                                     &start);
         lgi_segment_ref(segment);
         pthread_mutex_unlock(&partition->mutex);
-        err = lgi_segment_scan_to_offset(segment, start, limit, offset,
-                                         &position, &header);
+        if (recent) {
+            position = start;
+            break;
+        }
+        err = lgi_segment_scan_to_offset_keep(segment, start, limit, offset,
+                                              &position, &header, &window,
+                                              &window_len);
         if (err == LG_OK && position < limit)
             break;
+        lgi_free(window);
+        window = NULL;
         lgi_segment_unref(segment);
         segment = NULL;
         pthread_mutex_lock(&partition->mutex);
@@ -2086,23 +2347,10 @@ static lg_err_t read_batches(lgi_partition_t *partition, int64_t offset,
     }
 
     /* Whole batches from position: at least one, then while they fit. */
-    end = position + (int64_t)lgi_batch_size(&header);
-    while (end < limit) {
-        lgi_batch_header_t next;
-        err = lgi_segment_read_header(segment, end, limit, &next);
-        if (err != LG_OK)
-            goto out;
-        if ((size_t)(end - position) + lgi_batch_size(&next) > max_bytes)
-            break;
-        end += (int64_t)lgi_batch_size(&next);
-    }
-    data = lgi_malloc((size_t)(end - position));
-    if (!data) {
-        err = lgi_error(LG_ERR_NOMEM, "read %s: out of memory",
-                        partition->path);
+    err = read_whole_batches(partition, segment, position, limit, max_bytes,
+                             window, window_len, &data, &end);
+    if (err != LG_OK)
         goto out;
-    }
-    err = lgi_segment_pread(segment, position, data, (size_t)(end - position));
     for (size_t at = 0; err == LG_OK && at < (size_t)(end - position);) {
         if (lgi_batch_validate(data + at, (size_t)(end - position) - at,
                                LGI_SEGMENT_MAX_BATCH, &header) != LG_OK)
@@ -2214,6 +2462,14 @@ void lgi_partition_stats(lgi_partition_t *partition,
     stats->cleaner_offset = lgi_partition_cleaner_offset(partition);
 }
 
+void lgi_partition_recent_ends(lgi_partition_t *partition, uint64_t *hitsp,
+                               size_t *rememberedp) {
+    pthread_mutex_lock(&partition->mutex);
+    *hitsp = partition->recent_hits;
+    *rememberedp = partition->recent_count;
+    pthread_mutex_unlock(&partition->mutex);
+}
+
 size_t lgi_partition_segment_count(lgi_partition_t *partition) {
     pthread_mutex_lock(&partition->mutex);
     size_t count = partition->segment_count;
@@ -2282,6 +2538,7 @@ lg_err_t lgi_partition_truncate_to(lgi_partition_t *partition,
     size_t keep = segment_index_for(partition, offset);
     lgi_segment_t *segment = partition->segments[keep];
     int64_t new_end;
+    recent_ends_forget(partition);
     if ((err = delete_segments_after(partition, keep)) != LG_OK ||
         (err = lgi_segment_truncate_to(segment, offset, &new_end)) != LG_OK ||
         (err = lgi_segment_sync(segment)) != LG_OK ||
@@ -2321,6 +2578,7 @@ lg_err_t lgi_partition_restart_at(lgi_partition_t *partition,
     }
     if (offset > partition->log_end) {
         lgi_segment_t *segment;
+        recent_ends_forget(partition);
         err = lgi_segment_create(partition->path, offset,
                                  partition->config.index_interval_bytes,
                                  partition->config.segment_index_bytes,
@@ -2485,6 +2743,7 @@ lg_err_t lgi_partition_delete_before(lgi_partition_t *partition,
             (partition->segment_count - count) * sizeof(*gone));
     partition->segment_count -= count;
     partition->segments_version++;
+    recent_ends_forget(partition);
     pthread_mutex_unlock(&partition->mutex);
     /* Unlinked now; the space is freed when the last reader's reference
      * closes the fd. */
@@ -2528,6 +2787,7 @@ lg_err_t lgi_partition_swap_in(lgi_partition_t *partition,
             (partition->segment_count - at - count) * sizeof(cleaned));
     partition->segment_count -= count - 1;
     partition->segments_version++;
+    recent_ends_forget(partition);
     pthread_mutex_unlock(&partition->mutex);
     for (size_t i = 0; i < count; i++) {
         if (i > 0)

@@ -275,6 +275,14 @@ void lgi_partition_stats(lgi_partition_t *partition,
 /* Number of segments (tests, stats). */
 size_t lgi_partition_segment_count(lgi_partition_t *partition);
 
+/* Reads since open whose position came from a remembered batch end
+ * without a scan (*hitsp), and how many published batch ends are
+ * remembered now (*rememberedp): 0 right after anything that cuts,
+ * replaces or removes segment bytes ("Recent batch ends" in partition.c).
+ * For tests.  Any thread. */
+void lgi_partition_recent_ends(lgi_partition_t *partition, uint64_t *hitsp,
+                               size_t *rememberedp);
+
 /* ------------------------------------------------------------------------
  * Retention and cleaning support (cleaner.c is the only caller besides
  * open's recovery).  The cleaner's file protocol is documented atop

@@ -438,23 +438,100 @@ int64_t lgi_segment_index_position(const lgi_segment_t *segment,
     return 0;
 }
 
+/* Bytes the header walk of lgi_segment_scan_to_offset reads at once.  It
+ * starts at an offset-index entry, at most about index.interval.bytes
+ * (default 4096) before the batch sought, so one window usually holds
+ * the whole walk. */
+#define SCAN_WINDOW 8192
+
+/* Reads up to len bytes at position into buf, stopping early at the end
+ * of the file or at an error: what was read is all the caller learns
+ * (the header-by-header read that follows reports any failure). */
+static size_t pread_some(const lgi_segment_t *segment, int64_t position,
+                         uint8_t *buf, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(segment->fd, buf + done, len - done,
+                          (off_t)(position + (int64_t)done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    return done;
+}
+
+/* Walks the headers in windows of SCAN_WINDOW bytes read at once.  A
+ * header that is not wholly in the window read, does not parse, or runs
+ * past limit is read again with lgi_segment_read_header, which fails
+ * exactly as a header-by-header walk would (and, should the window have
+ * been short or out of memory, simply reads it). */
+lg_err_t lgi_segment_scan_to_offset_keep(const lgi_segment_t *segment,
+                                         int64_t position, int64_t limit,
+                                         int64_t offset, int64_t *positionp,
+                                         lgi_batch_header_t *header,
+                                         uint8_t **windowp,
+                                         size_t *window_lenp) {
+    uint8_t *window = NULL;
+    size_t window_size = 0;
+    int64_t window_start = position, window_end = position;
+    lg_err_t err = LG_OK;
+    while (position < limit) {
+        if (position + LGI_BATCH_HEADER_SIZE > window_end &&
+            limit - position >= LGI_BATCH_HEADER_SIZE) {
+            if (!window) {
+                window_size = limit - position < SCAN_WINDOW
+                                  ? (size_t)(limit - position)
+                                  : SCAN_WINDOW;
+                window = lgi_malloc(window_size);
+            }
+            size_t want = limit - position < (int64_t)window_size
+                              ? (size_t)(limit - position)
+                              : window_size;
+            window_start = position;
+            window_end = position +
+                         (window ? (int64_t)pread_some(segment, position,
+                                                       window, want)
+                                 : 0);
+        }
+        if (position + LGI_BATCH_HEADER_SIZE > window_end ||
+            lgi_batch_parse_header(window + (position - window_start),
+                                   LGI_BATCH_HEADER_SIZE,
+                                   LGI_SEGMENT_MAX_BATCH, header) != LG_OK ||
+            (int64_t)lgi_batch_size(header) > limit - position) {
+            err = lgi_segment_read_header(segment, position, limit, header);
+            if (err != LG_OK)
+                break;
+        }
+        if (lgi_batch_last_offset(header) >= offset)
+            break;
+        position += (int64_t)lgi_batch_size(header);
+    }
+    if (windowp) {
+        *windowp = NULL;
+        *window_lenp = 0;
+    }
+    if (windowp && err == LG_OK && position < limit &&
+        position >= window_start && position < window_end) {
+        size_t kept = (size_t)(window_end - position);
+        memmove(window, window + (position - window_start), kept);
+        *windowp = window;
+        *window_lenp = kept;
+        window = NULL;
+    }
+    lgi_free(window);
+    if (err == LG_OK)
+        *positionp = position < limit ? position : limit;
+    return err;
+}
+
 lg_err_t lgi_segment_scan_to_offset(const lgi_segment_t *segment,
                                     int64_t position, int64_t limit,
                                     int64_t offset, int64_t *positionp,
                                     lgi_batch_header_t *header) {
-    while (position < limit) {
-        lg_err_t err = lgi_segment_read_header(segment, position, limit,
-                                               header);
-        if (err != LG_OK)
-            return err;
-        if (lgi_batch_last_offset(header) >= offset) {
-            *positionp = position;
-            return LG_OK;
-        }
-        position += (int64_t)lgi_batch_size(header);
-    }
-    *positionp = limit;
-    return LG_OK;
+    return lgi_segment_scan_to_offset_keep(segment, position, limit, offset,
+                                           positionp, header, NULL, NULL);
 }
 
 int64_t lgi_segment_time_lookup(const lgi_segment_t *segment,

@@ -133,6 +133,18 @@ lg_err_t lgi_segment_scan_to_offset(const lgi_segment_t *segment,
                                     int64_t offset, int64_t *positionp,
                                     lgi_batch_header_t *header);
 
+/* lgi_segment_scan_to_offset that also hands over what it read of the
+ * file from the batch found on: *windowp (lgi_malloc'd, the caller frees;
+ * NULL when the scan found no batch or holds none of its bytes) gets
+ * *window_lenp bytes starting at *positionp, at most limit - *positionp
+ * and usually a few KiB (the walk reads in windows). */
+lg_err_t lgi_segment_scan_to_offset_keep(const lgi_segment_t *segment,
+                                         int64_t position, int64_t limit,
+                                         int64_t offset, int64_t *positionp,
+                                         lgi_batch_header_t *header,
+                                         uint8_t **windowp,
+                                         size_t *window_lenp);
+
 /* pread of len bytes at position, retried until complete. */
 lg_err_t lgi_segment_pread(const lgi_segment_t *segment, int64_t position,
                            void *buf, size_t len);

@@ -1,11 +1,14 @@
 /*
  * test_partition.c -- one partition's log: offsets, reads, time lookups,
  * rolling, indexes, truncation, the leader-epoch cache, durability modes,
- * concurrent appends, write and fsync failures.
+ * concurrent appends, write and fsync failures, and a reader following
+ * the tail across each of those (and the errors reads give for corrupt
+ * batches).
  */
 #include "logtest.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -554,6 +557,500 @@ START_TEST(preallocation_keeps_file_size_at_logical_end) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * A reader following the tail: each read at the end of what it read
+ * before gets exactly the batch appended since, whatever cut, replaced or
+ * removed segment bytes in between (reads position themselves by the
+ * partition's recently published batch ends; these tests also check that
+ * everything that may move bytes forgets them).
+ * --------------------------------------------------------------------- */
+
+/* A batch as appended: its offsets [base, end) and a copy of its bytes. */
+typedef struct kept {
+    int64_t base, end;
+    uint8_t *bytes;
+    size_t len;
+} kept_t;
+
+/* Appends a batch of count records with values of value_size bytes and
+ * timestamps from timestamp (so batches differ), keeping a copy. */
+static kept_t append_kept(lgi_partition_t *partition, int count,
+                          int64_t timestamp, size_t value_size) {
+    kept_t kept;
+    uint8_t *batch = lgt_batch(count, timestamp, value_size, &kept.len);
+    kept.bytes = malloc(kept.len);
+    ck_assert_ptr_nonnull(kept.bytes);
+    memcpy(kept.bytes, batch, kept.len);
+    ck_assert_int_eq(lgi_partition_append(partition, batch, kept.len,
+                                          LG_ACKS_LEADER, timestamp,
+                                          &kept.base),
+                     LG_OK);
+    kept.end = kept.base + count;
+    return kept;
+}
+
+/* Checks that data (len bytes a read returned) starts with the batch
+ * kept: the base offset the append assigned, the length, and every byte
+ * from the magic on (the leader epoch is stamped at append).  Returns
+ * the batch's size. */
+static size_t expect_batch(const uint8_t *data, size_t len,
+                           const kept_t *kept) {
+    lgi_batch_header_t header;
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_ge(len, kept->len);
+    ck_assert_int_eq(lgi_batch_validate(data, len, INT32_MAX, &header),
+                     LG_OK);
+    ck_assert_int_eq(header.base_offset, kept->base);
+    ck_assert_uint_eq(lgi_batch_size(&header), kept->len);
+    ck_assert_int_eq(memcmp(data + 16, kept->bytes + 16, kept->len - 16), 0);
+    return kept->len;
+}
+
+/* Reads at offset and checks the result is exactly batches[0..count). */
+static void expect_read(lgi_partition_t *partition, int64_t offset,
+                        size_t max_bytes, const kept_t *batches,
+                        size_t count) {
+    uint8_t *data;
+    size_t len, at = 0;
+    ck_assert_int_eq(lgi_partition_read(partition, offset, max_bytes, &data,
+                                        &len),
+                     LG_OK);
+    for (size_t i = 0; i < count; i++)
+        at += expect_batch(data + at, len - at, &batches[i]);
+    ck_assert_uint_eq(at, len);
+    lgi_free(data);
+}
+
+/* Reads from offset on, a read per segment at most, and checks the
+ * results are exactly batches[0..count) and then the end. */
+static void expect_all(lgi_partition_t *partition, int64_t offset,
+                       const kept_t *batches, size_t count) {
+    size_t i = 0;
+    while (i < count) {
+        uint8_t *data;
+        size_t len, at = 0;
+        ck_assert_int_eq(lgi_partition_read(partition, offset, 1 << 20,
+                                            &data, &len),
+                         LG_OK);
+        ck_assert_uint_gt(len, 0);
+        while (at < len) {
+            ck_assert_uint_lt(i, count);
+            at += expect_batch(data + at, len - at, &batches[i]);
+            offset = batches[i++].end;
+        }
+        lgi_free(data);
+    }
+    uint8_t *data;
+    size_t len;
+    ck_assert_int_eq(lgi_partition_read(partition, offset, 1 << 20, &data,
+                                        &len),
+                     LG_OK);
+    ck_assert_uint_eq(len, 0);
+}
+
+/* The tail reader's step: at *position the one batch there is kept, and
+ * after it nothing yet. */
+static void read_tail(lgi_partition_t *partition, int64_t *position,
+                      const kept_t *kept) {
+    uint8_t *data;
+    size_t len;
+    expect_read(partition, *position, 1 << 20, kept, 1);
+    *position = kept->end;
+    ck_assert_int_eq(lgi_partition_read(partition, *position, 1 << 20, &data,
+                                        &len),
+                     LG_OK);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(len, 0);
+}
+
+static uint64_t recent_hits(lgi_partition_t *partition) {
+    uint64_t hits;
+    size_t remembered;
+    lgi_partition_recent_ends(partition, &hits, &remembered);
+    return hits;
+}
+
+static size_t recent_remembered(lgi_partition_t *partition) {
+    uint64_t hits;
+    size_t remembered;
+    lgi_partition_recent_ends(partition, &hits, &remembered);
+    return remembered;
+}
+
+static void free_kept(kept_t *batches, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        free(batches[i].bytes);
+}
+
+START_TEST(tail_reader_is_positioned_by_recent_batch_ends) {
+    config.index_interval_bytes = 256;
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[100];
+    int64_t position = 0;
+    for (int b = 0; b < 100; b++) {
+        batches[b] = append_kept(partition, 1 + b % 4, 1000 + 10 * b,
+                                 20 + (size_t)(b % 7) * 30);
+        read_tail(partition, &position, &batches[b]);
+    }
+    /* Every read at a batch end but the first (at 0, no end below it)
+     * took its position from the ends remembered at publish. */
+    ck_assert_uint_eq(recent_hits(partition), 99);
+    ck_assert_uint_eq(recent_remembered(partition), 64);
+    /* Offsets inside a batch, recent or older than the remembered ends,
+     * return the batch holding them. */
+    for (int b = 0; b < 100; b++)
+        expect_read(partition, batches[b].end - 1, 1, &batches[b], 1);
+    /* max_bytes counts whole batches, at least one; the batch after
+     * them is left out even when only part of it would not fit. */
+    uint64_t hits = recent_hits(partition);
+    size_t three = batches[97].len + batches[98].len + batches[99].len;
+    expect_read(partition, batches[97].base, three, &batches[97], 3);
+    expect_read(partition, batches[97].base, three - 1, &batches[97], 2);
+    expect_read(partition, batches[97].base, 0, &batches[97], 1);
+    ck_assert_uint_eq(recent_hits(partition), hits + 3);
+    /* Batch 10's start is older than the 64 ends remembered: found
+     * through the offset index. */
+    size_t two = batches[10].len + batches[11].len;
+    expect_read(partition, batches[10].base, two, &batches[10], 2);
+    expect_read(partition, batches[41].base + 1, 1 << 20, &batches[41], 59);
+    ck_assert_uint_eq(recent_hits(partition), hits + 3);
+    free_kept(batches, 100);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+START_TEST(reads_of_large_batches_keep_whole_batches_within_max_bytes) {
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[4];
+    int64_t position = 0;
+    for (int b = 0; b < 4; b++) { /* about 10 KB each */
+        batches[b] = append_kept(partition, 1 + b % 2, 1000 + b, 5000);
+        read_tail(partition, &position, &batches[b]);
+    }
+    size_t one = batches[0].len, two = one + batches[1].len;
+    expect_read(partition, 0, one + one / 2, batches, 1);
+    expect_read(partition, 0, two, batches, 2);
+    expect_read(partition, 0, two + batches[2].len - 1, batches, 2);
+    expect_read(partition, 1, 100, &batches[1], 1);
+    expect_read(partition, 1, 1 << 20, &batches[1], 3);
+    free_kept(batches, 4);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+START_TEST(tail_reader_follows_across_segment_rolls) {
+    config.segment_bytes = 1000;
+    config.index_interval_bytes = 256;
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[60];
+    int64_t position = 0;
+    for (int b = 0; b < 60; b++) {
+        batches[b] = append_kept(partition, 1 + b % 3, 5000 + b, 60 + b % 5);
+        read_tail(partition, &position, &batches[b]);
+    }
+    ck_assert_uint_gt(lgi_partition_segment_count(partition), 8);
+    /* The first batch of each segment is not found by its predecessor's
+     * end (that end lies in the segment before); the others are. */
+    ck_assert_uint_ge(recent_hits(partition),
+                      60 - lgi_partition_segment_count(partition));
+    /* A reader from the start crosses each boundary, a batch or a
+     * segment at a time. */
+    for (int64_t offset = 0, b = 0; b < 60; b++) {
+        expect_read(partition, offset, 1, &batches[b], 1);
+        offset = batches[b].end;
+    }
+    expect_all(partition, 0, batches, 60);
+    free_kept(batches, 60);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+START_TEST(tail_reader_after_write_failure_reads_the_batch_written_instead) {
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[8];
+    int64_t position = 0, end;
+    size_t len;
+    for (int b = 0; b < 5; b++) {
+        batches[b] = append_kept(partition, 2, 1000 + b, 100);
+        read_tail(partition, &position, &batches[b]);
+    }
+    ck_assert_uint_gt(recent_remembered(partition), 0);
+    lgi_io_set_fault(io, fault, NULL);
+    atomic_store(&fail_writes, 1);
+    uint8_t *batch = lgt_batch(3, 2000, 40, &len);
+    ck_assert_int_eq(lgi_partition_append(partition, batch, len,
+                                          LG_ACKS_LEADER, 2000, NULL),
+                     LG_ERR_DISK_FULL);
+    /* The rollback cut the log back to the published end and forgot the
+     * remembered ends with the bytes. */
+    ck_assert_uint_eq(recent_remembered(partition), 0);
+    lgi_partition_watermarks(partition, NULL, &end);
+    ck_assert_int_eq(end, position);
+    /* What is written in the failed batch's place is what the tail
+     * reader gets next, and the batches before it are unchanged. */
+    for (int b = 5; b < 8; b++) {
+        batches[b] = append_kept(partition, 1 + b % 2, 3000 + b, 70 + b);
+        read_tail(partition, &position, &batches[b]);
+    }
+    expect_read(partition, batches[3].base, 1 << 20, &batches[3], 5);
+    expect_read(partition, 0, 1 << 20, batches, 8);
+    lgi_io_set_fault(io, NULL, NULL);
+    free_kept(batches, 8);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+START_TEST(tail_reader_after_truncation_reads_the_new_history) {
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t old[10], batches[8];
+    int64_t position = 0, end;
+    uint8_t *data;
+    size_t len;
+    for (int b = 0; b < 10; b++) { /* [0, 2) ... [18, 20) */
+        old[b] = append_kept(partition, 2, 1000 + b, 60);
+        read_tail(partition, &position, &old[b]);
+    }
+    /* A follower diverged from its leader: offsets 6 on are replaced by
+     * batches of other sizes, whose offsets 8, 10, 12, ... now lie
+     * inside batches although they were batch ends before. */
+    ck_assert_int_eq(lgi_partition_truncate_to(partition, 6), LG_OK);
+    ck_assert_uint_eq(recent_remembered(partition), 0);
+    ck_assert_int_eq(lgi_partition_read(partition, 8, 1 << 20, &data, &len),
+                     LG_ERR_OFFSET_OUT_OF_RANGE);
+    memcpy(batches, old, 3 * sizeof *old);
+    position = 6;
+    for (int b = 3; b < 8; b++) { /* [6, 9) [9, 12) ... [18, 21) */
+        batches[b] = append_kept(partition, 3, 2000 + b, 90);
+        read_tail(partition, &position, &batches[b]);
+    }
+    for (int64_t offset = 0; offset < 21; offset++) {
+        int b = offset < 6 ? (int)offset / 2 : 3 + (int)(offset - 6) / 3;
+        expect_read(partition, offset, 1, &batches[b], 1);
+    }
+    expect_read(partition, 10, 1 << 20, &batches[4], 4);
+    /* Reset to a leader's log start past everything: the old segments
+     * go, reads start there, and the tail reader follows from it. */
+    ck_assert_int_eq(lgi_partition_restart_at(partition, 100), LG_OK);
+    ck_assert_uint_eq(recent_remembered(partition), 0);
+    lgi_partition_watermarks(partition, &position, &end);
+    ck_assert_int_eq(position, 100);
+    ck_assert_int_eq(end, 100);
+    ck_assert_int_eq(lgi_partition_read(partition, 20, 1 << 20, &data, &len),
+                     LG_ERR_OFFSET_OUT_OF_RANGE);
+    kept_t after[3];
+    for (int b = 0; b < 3; b++) {
+        after[b] = append_kept(partition, 2, 4000 + b, 50);
+        ck_assert_int_eq(after[b].base, 100 + 2 * b);
+        read_tail(partition, &position, &after[b]);
+    }
+    expect_read(partition, 100, 1 << 20, after, 3);
+    free_kept(old, 10);
+    free_kept(batches + 3, 5);
+    free_kept(after, 3);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+START_TEST(tail_reader_after_retention_reads_from_the_new_log_start) {
+    config.segment_bytes = 800;
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[40];
+    int64_t position = 0, start;
+    uint8_t *data;
+    size_t len, deleted;
+    for (int b = 0; b < 30; b++) {
+        batches[b] = append_kept(partition, 2, 1000 + b, 50 + b % 3);
+        read_tail(partition, &position, &batches[b]);
+    }
+    size_t segments = lgi_partition_segment_count(partition);
+    ck_assert_uint_gt(segments, 4);
+    ck_assert_int_eq(lgi_partition_delete_before(partition, batches[20].base,
+                                                 &deleted),
+                     LG_OK);
+    ck_assert_uint_gt(deleted, 1);
+    ck_assert_uint_eq(recent_remembered(partition), 0);
+    lgi_partition_watermarks(partition, &start, NULL);
+    ck_assert_int_gt(start, 0);
+    ck_assert_int_le(start, batches[20].base);
+    int first = 0;
+    while (batches[first].base < start)
+        first++;
+    ck_assert_int_eq(batches[first].base, start); /* a segment's base */
+    ck_assert_int_eq(lgi_partition_read(partition, start - 1, 1 << 20, &data,
+                                        &len),
+                     LG_ERR_OFFSET_OUT_OF_RANGE);
+    expect_all(partition, start, &batches[first], 30 - (size_t)first);
+    for (int b = 30; b < 40; b++) {
+        batches[b] = append_kept(partition, 2, 1000 + b, 50 + b % 3);
+        read_tail(partition, &position, &batches[b]);
+    }
+    for (int b = first; b < 40; b++)
+        expect_read(partition, batches[b].base, 1, &batches[b], 1);
+    expect_all(partition, start, &batches[first], 40 - (size_t)first);
+    free_kept(batches, 40);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+/* A reader thread following the tail while the test thread appends
+ * single-record batches across rolls and deletes old segments behind it:
+ * every batch it reads is the next one, whole and byte for byte as
+ * appended (below the log start it restarts there, as a consumer's
+ * auto.offset.reset would).  Failures are counted, not asserted: Check
+ * asserts on the test's own thread. */
+#define FOLLOWED 3000
+
+static int64_t followed_timestamp(int64_t offset) { return 100000 + offset; }
+
+static size_t followed_value_size(int64_t offset) {
+    return 40 + (size_t)(offset % 50);
+}
+
+struct follower {
+    lgi_partition_t *partition;
+    int64_t read;     /* batches read and checked */
+    int64_t restarts; /* jumps to the log start */
+    int failures;
+};
+
+static int followed_batch_ok(const uint8_t *data, size_t len,
+                             int64_t offset, size_t *sizep) {
+    lgi_batch_header_t header;
+    size_t want_len;
+    if (lgi_batch_validate(data, len, INT32_MAX, &header) != LG_OK ||
+        header.base_offset != offset || header.record_count != 1)
+        return 0;
+    uint8_t *want = lgt_batch(1, followed_timestamp(offset),
+                              followed_value_size(offset), &want_len);
+    int same = lgi_batch_size(&header) == want_len &&
+               memcmp(data + 16, want + 16, want_len - 16) == 0;
+    lgi_free(want);
+    *sizep = want_len;
+    return same;
+}
+
+static void *follower_main(void *arg) {
+    struct follower *f = arg;
+    int64_t position = 0;
+    while (position < FOLLOWED && f->failures == 0) {
+        uint8_t *data;
+        size_t len;
+        lg_err_t err = lgi_partition_read(f->partition, position, 1 << 12,
+                                          &data, &len);
+        if (err == LG_ERR_OFFSET_OUT_OF_RANGE) {
+            int64_t start;
+            lgi_partition_watermarks(f->partition, &start, NULL);
+            if (start <= position)
+                f->failures++;
+            position = start;
+            f->restarts++;
+            continue;
+        }
+        if (err != LG_OK) {
+            f->failures++;
+            break;
+        }
+        if (!data) {
+            sched_yield();
+            continue;
+        }
+        for (size_t at = 0, size; at < len; at += size, position++) {
+            if (!followed_batch_ok(data + at, len - at, position, &size)) {
+                f->failures++;
+                break;
+            }
+            f->read++;
+        }
+        lgi_free(data);
+    }
+    return NULL;
+}
+
+START_TEST(tail_reader_thread_keeps_up_with_appends_rolls_and_retention) {
+    config.segment_bytes = 4096;
+    config.index_interval_bytes = 512;
+    lgi_partition_t *partition = open_partition(0, 0);
+    struct follower follower = {.partition = partition};
+    pthread_t thread;
+    pthread_create(&thread, NULL, follower_main, &follower);
+    size_t deleted_total = 0;
+    for (int64_t offset = 0; offset < FOLLOWED; offset++) {
+        size_t len, deleted;
+        int64_t base;
+        uint8_t *batch = lgt_batch(1, followed_timestamp(offset),
+                                   followed_value_size(offset), &len);
+        ck_assert_int_eq(lgi_partition_append(partition, batch, len,
+                                              LG_ACKS_LEADER,
+                                              followed_timestamp(offset),
+                                              &base),
+                         LG_OK);
+        ck_assert_int_eq(base, offset);
+        if (offset % 100 == 99) {
+            ck_assert_int_eq(lgi_partition_delete_before(partition,
+                                                         offset - 150,
+                                                         &deleted),
+                             LG_OK);
+            deleted_total += deleted;
+        }
+    }
+    pthread_join(thread, NULL);
+    ck_assert_int_eq(follower.failures, 0);
+    ck_assert_int_gt(follower.read, FOLLOWED / 2);
+    ck_assert_uint_gt(deleted_total, 10);
+    ck_assert_uint_gt(recent_hits(partition), 0);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+START_TEST(read_errors_name_the_corrupt_batch) {
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[4];
+    int64_t position = 0;
+    uint8_t *data;
+    size_t len;
+    char want[256];
+    for (int b = 0; b < 4; b++) { /* [0, 2) [2, 4) [4, 6) [6, 8) */
+        batches[b] = append_kept(partition, 2, 1000 + b, 100);
+        read_tail(partition, &position, &batches[b]);
+    }
+    long long size = (long long)batches[0].len;
+    char *log = lgt_path(dir, "00000000000000000000.log");
+    /* A flipped bit in batch 2's records: its CRC fails. */
+    ck_assert_int_eq(lgt_flip_bit(log, 2 * size + 80, 3), 0);
+    ck_assert_int_eq(lgi_partition_read(partition, 0, 1 << 20, &data, &len),
+                     LG_ERR_CORRUPT);
+    snprintf(want, sizeof want, "read %s: batch at %lld failed validation",
+             log, 2 * size);
+    ck_assert_str_eq(lg_last_error_message(), want);
+    ck_assert_int_eq(lgi_partition_read(partition, 4, 1 << 20, &data, &len),
+                     LG_ERR_CORRUPT);
+    ck_assert_str_eq(lg_last_error_message(), want);
+    /* Batches that do not reach it read as before. */
+    expect_read(partition, 0, (size_t)(2 * size), batches, 2);
+    expect_read(partition, 6, 1 << 20, &batches[3], 1);
+    /* A broken header (batch 3's magic) fails every read that walks to
+     * it: to its offset, and past the last batch that fits max_bytes. */
+    ck_assert_int_eq(lgt_flip_bit(log, 3 * size + 16, 0), 0);
+    snprintf(want, sizeof want, "%s: bad batch header at %lld", log,
+             3 * size);
+    ck_assert_int_eq(lgi_partition_read(partition, 6, 1 << 20, &data, &len),
+                     LG_ERR_CORRUPT);
+    ck_assert_str_eq(lg_last_error_message(), want);
+    ck_assert_int_eq(lgi_partition_read(partition, 7, 1 << 20, &data, &len),
+                     LG_ERR_CORRUPT);
+    ck_assert_str_eq(lg_last_error_message(), want);
+    ck_assert_int_eq(lgi_partition_read(partition, 4, (size_t)size, &data,
+                                        &len),
+                     LG_ERR_CORRUPT);
+    ck_assert_str_eq(lg_last_error_message(), want);
+    expect_read(partition, 0, (size_t)size, batches, 1);
+    expect_read(partition, 2, (size_t)size, &batches[1], 1);
+    free(log);
+    free_kept(batches, 4);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
 static Suite *partition_suite(void) {
     Suite *suite = suite_create("partition");
     TCase *tc = tcase_create("partition");
@@ -574,6 +1071,16 @@ static Suite *partition_suite(void) {
     tcase_add_test(tc, fsync_error_fences_partition);
     tcase_add_test(tc, record_too_large_is_rejected);
     tcase_add_test(tc, preallocation_keeps_file_size_at_logical_end);
+    tcase_add_test(tc, tail_reader_is_positioned_by_recent_batch_ends);
+    tcase_add_test(tc, reads_of_large_batches_keep_whole_batches_within_max_bytes);
+    tcase_add_test(tc, tail_reader_follows_across_segment_rolls);
+    tcase_add_test(tc,
+                   tail_reader_after_write_failure_reads_the_batch_written_instead);
+    tcase_add_test(tc, tail_reader_after_truncation_reads_the_new_history);
+    tcase_add_test(tc, tail_reader_after_retention_reads_from_the_new_log_start);
+    tcase_add_test(tc,
+                   tail_reader_thread_keeps_up_with_appends_rolls_and_retention);
+    tcase_add_test(tc, read_errors_name_the_corrupt_batch);
     suite_add_tcase(suite, tc);
     return suite;
 }

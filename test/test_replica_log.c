@@ -402,6 +402,58 @@ START_TEST(untrusted_entries_are_rejected) {
 }
 END_TEST
 
+/* Reads the partition (as replication and consumers do) at offset and
+ * checks the first batch returned is base..base+count-1 with the bytes
+ * of want from the magic on. */
+static void expect_first_batch(int64_t offset, int64_t base, int count,
+                               const uint8_t *want, size_t want_len) {
+    uint8_t *data;
+    size_t len;
+    lgi_batch_header_t h;
+    ck_assert_int_eq(lgi_partition_read_uncapped(parts[0], offset, 1, &data,
+                                                 &len),
+                     LG_OK);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(lgi_batch_validate(data, len, INT32_MAX, &h), LG_OK);
+    ck_assert_int_eq(h.base_offset, base);
+    ck_assert_int_eq(lgi_batch_last_offset(&h), base + count - 1);
+    ck_assert_uint_eq(len, want_len);
+    ck_assert_int_eq(memcmp(data + 16, want + 16, want_len - 16), 0);
+    lgi_free(data);
+}
+
+/* A follower's divergence truncation through the storage adapter, then
+ * entries of other sizes in its place: reads at the old batch ends (each
+ * remembered as a published end before) find the new batches. */
+START_TEST(reads_after_a_divergence_truncation_find_the_new_entries) {
+    start_node(0);
+    lgi_replica_storage_t s = lgi_replica_log_storage(logs[0]);
+    size_t len;
+    for (int k = 0; k < 6; k++) { /* entries 0..5: offsets 2k, 2k + 1 */
+        uint8_t *batch = lgt_batch(2, now + k, 30, &len);
+        ck_assert_int_eq(s.append(s.opaque, 1, batch, (uint32_t)len), 0);
+        expect_first_batch(2 * k, 2 * k, 2, batch, len);
+        lgi_free(batch);
+    }
+    ck_assert_int_eq(s.truncate_to(s.opaque, 2), 0);
+    ck_assert_int_eq(s.end_offset(s.opaque), 2);
+    ck_assert_int_eq(lgi_partition_end_offset(parts[0]), 4);
+    uint8_t *kept[3];
+    size_t kept_len[3];
+    for (int k = 0; k < 3; k++) { /* entries 2..4: offsets 4..6, 7..9, ... */
+        kept[k] = lgt_batch(3, now + 100 + k, 50, &kept_len[k]);
+        ck_assert_int_eq(s.append(s.opaque, 2, kept[k], (uint32_t)kept_len[k]),
+                         0);
+    }
+    for (int64_t offset = 4; offset < 13; offset++) {
+        int k = (int)(offset - 4) / 3;
+        expect_first_batch(offset, 4 + 3 * k, 3, kept[k], kept_len[k]);
+    }
+    for (int k = 0; k < 3; k++)
+        lgi_free(kept[k]);
+}
+END_TEST
+
 /* Writes dir's replica-log-start file (as a crash would leave it). */
 static void write_start(int i, const char *body) {
     char *path = lgt_path(dirs[i], "replica-log-start");
@@ -622,6 +674,7 @@ static Suite *replica_log_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, untrusted_entries_are_rejected);
+    tcase_add_test(tc, reads_after_a_divergence_truncation_find_the_new_entries);
     tcase_add_test(tc, log_start_survives_deletion_reset_and_crashes);
     tcase_add_test(tc, leader_failover_keeps_every_committed_batch);
     tcase_add_loop_test(tc, lossy_network_and_repeated_failover_lose_nothing_acked,
