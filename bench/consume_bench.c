@@ -25,7 +25,7 @@
  * thread writes it to the page cache itself), and lg_produce on a
  * producer with linger.ms=0 and acks=1 (the producing thread hands the
  * batch of an idle partition to the I/O thread, which writes it).  Each
- * is run with the defaults (io.spin.us=0, poll.spin.us=20, the writer
+ * is run with the defaults (io.spin.us=0, poll.spin.us=0, the writer
  * sleeping through the gap) and with the library's threads spinning
  * through it (io.spin.us=500, poll.spin.us=500).  A last run gives each
  * thread of the lg_append path a core, as a latency-critical deployment
@@ -423,8 +423,8 @@ static latency_result_t latency_run(const char *dir,
  * least disturbed by others). */
 static void latency(const char *dir, int repeats) {
     static const latency_config_t configs[] = {
-        {"defaults", 0, 20, 0, 0},
-        {"defaults", 0, 20, 1, 0},
+        {"defaults", 0, 0, 0, 0},
+        {"defaults", 0, 0, 1, 0},
         {"spinning", 500, 500, 0, 0},
         {"spinning", 500, 500, 1, 0},
         {"cores", 0, 500, 0, 1},

@@ -201,15 +201,17 @@ static const property_t properties[LGI_CONF__COUNT] = {
                                        "when a partition's end is reached "
                                        "(librdkafka)"},
     [LGI_CONF_POLL_SPIN_US] = {"poll.spin.us", LGI_SCOPE_CONSUMER, TYPE_INT,
-                               0, 100000, 20, NULL,
+                               0, 100000, 0, NULL,
                                "microseconds a blocking poll that found "
                                "nothing keeps looking for new records "
                                "before it sleeps (liblog): the first 5 us "
                                "spinning, then yielding the CPU between "
                                "looks; records published meanwhile are "
-                               "returned without a wake-up (5-30 us), at "
-                               "the price of that much CPU; 0 sleeps at "
-                               "once"},
+                               "returned without a wake-up, at the price "
+                               "of that much CPU.  Only for a consumer "
+                               "with a core of its own: a consumer that "
+                               "spun on a shared core is woken later; 0 "
+                               "sleeps at once"},
     [LGI_CONF_FETCH_MAX_BYTES] = {"fetch.max.bytes", LGI_SCOPE_CONSUMER,
                                   TYPE_INT, 0, INT32_MAX, 52428800, NULL,
                                   "bytes one poll reads across partitions"},

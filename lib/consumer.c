@@ -230,17 +230,25 @@ static void drain(lg_consumer_t *consumer) {
     (void)got; /* EAGAIN: a signaller's flag store overtook its write */
 }
 
-/* The partition's notify: runs on the I/O thread (or an appender's)
- * whenever the published end advances.  Only signals. */
-static void on_publish(lgi_partition_watch_t *watch) {
+/* The partition's notify: runs on the I/O thread (or an appender's),
+ * under the partition's mutex, whenever the published end advances.
+ * Disarms and asks for on_signal when the consumer was armed. */
+static int on_publish(lgi_partition_watch_t *watch) {
     assignment_t *assignment = watch->opaque;
     /* Pairs with the fence in arm(): the published end was stored before
      * this call, so either this load sees caught_up = 1 or arm's re-read
      * sees the new end. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&assignment->caught_up, memory_order_relaxed) &&
-        atomic_exchange(&assignment->caught_up, 0) == 1)
-        signal_eventfd(assignment->consumer);
+    return atomic_load_explicit(&assignment->caught_up,
+                                memory_order_relaxed) &&
+           atomic_exchange(&assignment->caught_up, 0) == 1;
+}
+
+/* The signal on_publish asked for, usually given after the partition's
+ * mutex is released (the woken poll will want it). */
+static void on_signal(lgi_partition_watch_t *watch) {
+    assignment_t *assignment = watch->opaque;
+    signal_eventfd(assignment->consumer);
 }
 
 #define ARMED_QUIET 2
@@ -947,6 +955,7 @@ static lg_err_t assign_one(const char *function, lg_consumer_t *consumer,
     fresh->held_topic = ref.topic;
     fresh->log = ref.partition;
     fresh->watch.notify = on_publish;
+    fresh->watch.signal = on_signal;
     fresh->watch.opaque = fresh;
     atomic_init(&fresh->caught_up, 0);
     fresh->stopped = LG_OK;

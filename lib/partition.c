@@ -119,6 +119,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +264,10 @@ struct lgi_partition {
     unsigned recent_next;
     unsigned recent_count;
     uint64_t recent_hits; /* reads positioned by them (tests) */
+
+    /* Threads giving signals they deferred past the mutex (see
+     * unlock_and_signal). */
+    atomic_int signalling;
 };
 
 /* ------------------------------------------------------------------------
@@ -313,10 +319,43 @@ int64_t lgi_partition_stable_end(lgi_partition_t *partition) {
     return __atomic_load_n(&partition->stable_end, __ATOMIC_ACQUIRE);
 }
 
-/* Mutex held. */
-static void notify_watchers(lgi_partition_t *partition) {
-    for (lgi_partition_watch_t *w = partition->watchers; w; w = w->next)
-        w->notify(w);
+/* Watchers to signal once the mutex is released (see lgi_partition_watch_t):
+ * filled under the mutex by notify_watchers, emptied by unlock_and_signal.
+ * A watcher beyond the first SIGNALS_DEFERRED is signalled at once. */
+#define SIGNALS_DEFERRED 16
+
+typedef struct signals {
+    lgi_partition_watch_t *watches[SIGNALS_DEFERRED];
+    size_t count;
+} signals_t;
+
+/* Tells every watcher the readable end moved; the signals they ask for
+ * are left in deferred, or given at once when deferred is NULL.  Mutex
+ * held. */
+static void notify_watchers(lgi_partition_t *partition, signals_t *deferred) {
+    for (lgi_partition_watch_t *w = partition->watchers; w; w = w->next) {
+        if (!w->notify(w))
+            continue;
+        if (deferred && deferred->count < SIGNALS_DEFERRED)
+            deferred->watches[deferred->count++] = w;
+        else
+            w->signal(w);
+    }
+}
+
+/* Releases the mutex, then gives the deferred signals.  `signalling`
+ * counts threads between the two, so that unwatch, which unlinks under
+ * the mutex, can wait until no deferred signal of its watch is left. */
+static void unlock_and_signal(lgi_partition_t *partition,
+                              signals_t *deferred) {
+    if (deferred->count > 0)
+        atomic_fetch_add(&partition->signalling, 1);
+    pthread_mutex_unlock(&partition->mutex);
+    if (deferred->count == 0)
+        return;
+    for (size_t i = 0; i < deferred->count; i++)
+        deferred->watches[i]->signal(deferred->watches[i]);
+    atomic_fetch_sub(&partition->signalling, 1);
 }
 
 void lgi_partition_watch(lgi_partition_t *partition,
@@ -333,7 +372,8 @@ void lgi_partition_watch(lgi_partition_t *partition,
 void lgi_partition_unwatch(lgi_partition_t *partition,
                            lgi_partition_watch_t *watch) {
     /* notify runs under the mutex, so once we hold it no notify of this
-     * watch is running, and after unlinking none will start. */
+     * watch is running, and after unlinking none will start; a signal
+     * deferred past the mutex is waited for below. */
     pthread_mutex_lock(&partition->mutex);
     if (watch->prev)
         watch->prev->next = watch->next;
@@ -343,6 +383,9 @@ void lgi_partition_unwatch(lgi_partition_t *partition,
         watch->next->prev = watch->prev;
     watch->prev = watch->next = NULL;
     pthread_mutex_unlock(&partition->mutex);
+    /* A signal deferred before the unlink may still be on its way. */
+    while (atomic_load(&partition->signalling) > 0)
+        sched_yield();
 }
 
 /* Marks the partition read-only after a failed fdatasync (under the
@@ -1287,7 +1330,8 @@ static void entry_free(append_entry_t *entry) {
  * fails those at or after the first failed one.  Mutex held. */
 static void finish_async(lgi_partition_t *partition, append_entry_t *entry);
 
-static void advance_published(lgi_partition_t *partition) {
+static void advance_published(lgi_partition_t *partition,
+                              signals_t *deferred) {
     append_entry_t *entry;
     int64_t published_before = partition->published_end;
     while ((entry = partition->fifo_head) != NULL && entry->done) {
@@ -1325,7 +1369,7 @@ static void advance_published(lgi_partition_t *partition) {
         complete_durable_waiters(partition);
     if (partition->published_end != published_before) {
         update_stable_end(partition);
-        notify_watchers(partition);
+        notify_watchers(partition, deferred);
     }
 }
 
@@ -1355,9 +1399,10 @@ static void write_done(lgi_io_req_t *req, int result) {
             partition->write_error = errno_to_err(-result);
         }
     }
-    advance_published(partition);
+    signals_t deferred = {.count = 0};
+    advance_published(partition, &deferred);
     pthread_cond_broadcast(&partition->cond);
-    pthread_mutex_unlock(&partition->mutex);
+    unlock_and_signal(partition, &deferred);
 }
 
 /* ------------------------------------------------------------------------
@@ -1996,7 +2041,7 @@ void lgi_partition_set_read_limit(lgi_partition_t *partition, int64_t limit) {
     __atomic_store_n(&partition->read_limit, limit, __ATOMIC_RELEASE);
     update_stable_end(partition);
     if (visible_end(partition) != before)
-        notify_watchers(partition);
+        notify_watchers(partition, NULL);
     pthread_mutex_unlock(&partition->mutex);
 }
 

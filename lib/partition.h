@@ -157,17 +157,22 @@ lg_err_t lgi_partition_read_uncapped(lgi_partition_t *partition,
 
 /* Watchers are told when the published end advances (new records became
  * readable), so consumers can sleep instead of polling.  notify runs on
- * the I/O thread (or an appender's thread) and must only signal: no
- * blocking, no calls into the partition. */
+ * the thread that moved the end (the I/O thread, or an appender's) under
+ * the partition's mutex, and returns 1 when the watcher wants to be
+ * signalled; signal then runs on the same thread, usually after the
+ * mutex is released, so the thread it wakes -- about to read, which
+ * takes that mutex -- does not find it held.  Neither may block or call
+ * into the partition. */
 typedef struct lgi_partition_watch lgi_partition_watch_t;
 struct lgi_partition_watch {
-    void (*notify)(lgi_partition_watch_t *watch);
+    int (*notify)(lgi_partition_watch_t *watch);
+    void (*signal)(lgi_partition_watch_t *watch);
     void *opaque;
     lgi_partition_watch_t *prev, *next; /* private to the partition */
 };
 
 /* Registers / unregisters watch (any thread).  After unwatch returns,
- * notify is not running and will not be called for watch. */
+ * neither notify nor signal is running or will be called for watch. */
 void lgi_partition_watch(lgi_partition_t *partition,
                          lgi_partition_watch_t *watch);
 void lgi_partition_unwatch(lgi_partition_t *partition,

@@ -848,7 +848,7 @@ START_TEST(poll_spin_is_range_checked) {
 END_TEST
 
 START_TEST(poll_without_spin_still_gets_records_and_times_out) {
-    lg_consumer_t *consumer = consumer_with("poll.spin.us", "0");
+    lg_consumer_t *consumer = consumer_with("poll.spin.us", "0"); /* default */
     ck_assert_int_eq(lg_consumer_assign(consumer, "t", 0, LG_OFFSET_END),
                      LG_OK);
     const lg_message_t *message;

@@ -197,17 +197,32 @@ END_TEST
 typedef struct counting_watch {
     lgi_partition_watch_t watch;
     atomic_int notified;
+    atomic_int signalled;
+    atomic_int in_signal;   /* 1 while a signal runs */
+    int slow_signal_ms;     /* how long each signal takes */
 } counting_watch_t;
 
-static void count_notify(lgi_partition_watch_t *watch) {
+/* Asks for a signal every other notify. */
+static int count_notify(lgi_partition_watch_t *watch) {
     counting_watch_t *w = (counting_watch_t *)watch;
-    atomic_fetch_add(&w->notified, 1);
+    return atomic_fetch_add(&w->notified, 1) % 2 == 0;
+}
+
+static void count_signal(lgi_partition_watch_t *watch) {
+    counting_watch_t *w = (counting_watch_t *)watch;
+    atomic_store(&w->in_signal, 1);
+    if (w->slow_signal_ms)
+        usleep((useconds_t)w->slow_signal_ms * 1000);
+    atomic_fetch_add(&w->signalled, 1);
+    atomic_store(&w->in_signal, 0);
 }
 
 START_TEST(watchers_hear_published_end_advance) {
     lgi_partition_t *partition = open_partition();
-    counting_watch_t w = {.watch = {.notify = count_notify}};
+    counting_watch_t w = {.watch = {.notify = count_notify,
+                                    .signal = count_signal}};
     atomic_init(&w.notified, 0);
+    atomic_init(&w.signalled, 0);
     lgi_partition_watch(partition, &w.watch);
     ck_assert_int_eq(lgi_partition_published_end(partition), 0);
     lgt_append_n(partition, 5, 3, 10, 1000, LG_ACKS_LEADER);
@@ -216,8 +231,44 @@ START_TEST(watchers_hear_published_end_advance) {
     ck_assert(atomic_load(&w.notified) >= 1);
     int before = atomic_load(&w.notified);
     lgi_partition_unwatch(partition, &w.watch);
+    /* Every notify that asked for a signal got exactly one. */
+    ck_assert_int_eq(atomic_load(&w.signalled), (before + 1) / 2);
     lgt_append_n(partition, 5, 1, 10, 1000, LG_ACKS_LEADER);
     ck_assert_int_eq(atomic_load(&w.notified), before);
+    ck_assert_int_eq(atomic_load(&w.signalled), (before + 1) / 2);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+}
+END_TEST
+
+/* A signal runs after the appender released the mutex; unwatch must
+ * still not return while one for its watch is on its way (the watcher
+ * frees itself next). */
+static void *append_one(void *arg) {
+    lgt_append_n(arg, 1, 1, 10, 1000, LG_ACKS_LEADER);
+    return NULL;
+}
+
+START_TEST(unwatch_waits_for_a_signal_under_way) {
+    lgi_partition_t *partition = open_partition();
+    counting_watch_t w = {.watch = {.notify = count_notify,
+                                    .signal = count_signal},
+                          .slow_signal_ms = 200};
+    atomic_init(&w.notified, 0);
+    atomic_init(&w.signalled, 0);
+    atomic_init(&w.in_signal, 0);
+    lgi_partition_watch(partition, &w.watch);
+    pthread_t thread;
+    pthread_create(&thread, NULL, append_one, partition);
+    while (!atomic_load(&w.in_signal))
+        usleep(100);
+    /* The mutex is free while the signal runs: a read goes through. */
+    int64_t start, end;
+    lgi_partition_watermarks(partition, &start, &end);
+    ck_assert_int_eq(end, 1);
+    lgi_partition_unwatch(partition, &w.watch);
+    ck_assert_int_eq(atomic_load(&w.in_signal), 0);
+    ck_assert_int_eq(atomic_load(&w.signalled), 1);
+    pthread_join(thread, NULL);
     ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
 }
 END_TEST
@@ -287,6 +338,7 @@ static Suite *async_suite(void) {
     tcase_add_test(tc, async_write_failure_is_reported_and_log_rolls_back);
     tcase_add_test(tc, async_fsync_failure_fails_waiters_and_fences);
     tcase_add_test(tc, watchers_hear_published_end_advance);
+    tcase_add_test(tc, unwatch_waits_for_a_signal_under_way);
     tcase_add_test(tc, published_end_is_safe_to_read_without_the_lock);
     suite_add_tcase(suite, tc);
     return suite;
