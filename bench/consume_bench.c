@@ -181,6 +181,17 @@ static void pin_to(int cpu) {
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+/* The writer's pause of LATENCY_GAP_US after a record written at `from`:
+ * asleep, or (busy) watching the clock. */
+static void wait_gap(int busy, int64_t from) {
+    if (!busy) {
+        usleep(LATENCY_GAP_US);
+        return;
+    }
+    while (now_ns() - from < LATENCY_GAP_US * 1000)
+        ;
+}
+
 static void *latency_writer(void *arg) {
     latency_job_t *job = arg;
     if (job->busy_writer)
@@ -202,11 +213,7 @@ static void *latency_writer(void *arg) {
                                          LG_ACKS_LEADER, NULL));
         int64_t done = now_ns();
         job->call_ns[i] = done - start;
-        if (job->busy_writer)
-            while (now_ns() - done < LATENCY_GAP_US * 1000)
-                ;
-        else
-            usleep(LATENCY_GAP_US);
+        wait_gap(job->busy_writer, done);
     }
     lg_records_destroy(list);
     return NULL;
@@ -272,11 +279,7 @@ static void *floor_writer(void *arg) {
             if (write(job->eventfd, &one, sizeof one) != sizeof one)
                 exit(EXIT_FAILURE);
         }
-        if (job->busy_writer)
-            while (now_ns() - start < LATENCY_GAP_US * 1000)
-                ;
-        else
-            usleep(LATENCY_GAP_US);
+        wait_gap(job->busy_writer, now_ns());
     }
     return NULL;
 }
