@@ -265,7 +265,7 @@ demo: deps
 	$(BUILD)/examples/demo $(DEMO_DIR)
 
 # ---------------------------------------------------------------- bench
-$(BUILD)/bench/%: bench/%.c $(STATIC) $(LIB_HDRS) | $(BUILD)/bench
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(STATIC) $(LIB_HDRS) | $(BUILD)/bench
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(DEP_LIBS) -pthread -lm
 
 benches: $(BENCH_BINS)

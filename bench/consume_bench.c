@@ -39,7 +39,7 @@
  * virtual machine it moves from minute to minute.  The data directories
  * are removed at the end.
  */
-#include <liblog.h>
+#include "bench.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -61,20 +61,6 @@
 #define LATENCY_GAP_US 200
 /* A 100-byte value in a v2 batch of one record, as the runs write it. */
 #define FLOOR_RECORD_BYTES 170
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void check(const char *what, lg_err_t err) {
-    if (err == LG_OK)
-        return;
-    fprintf(stderr, "consume_bench: %s: %s (%s)\n", what, lg_strerror(err),
-            lg_last_error_message());
-    exit(EXIT_FAILURE);
-}
 
 static void fill(lg_engine_t *engine, long records) {
     char value[VALUE_BYTES];
@@ -217,11 +203,6 @@ static void *latency_writer(void *arg) {
     }
     lg_records_destroy(list);
     return NULL;
-}
-
-static int compare_int64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 static double percentile_us(const int64_t *sorted, int n, double p) {

@@ -41,7 +41,7 @@
  *                  delay of a saturated pipeline.  PRODUCE_BENCH_NO_LATENCY
  *                  in the environment skips it.
  */
-#include <liblog.h>
+#include "bench.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -60,8 +60,6 @@ static int64_t clock_ns(clockid_t clock) {
     clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
-
-static int64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
 /* Bytes one record takes in the log: its own encoding (length 2, attributes
  * 1, timestamp delta 1, offset delta 2, key length 1, value length 1 and
@@ -127,17 +125,6 @@ static double clock_read_ns(void) {
     return (double)(now_ns() - start) / reads;
 }
 
-static void die(const char *what, lg_err_t err) {
-    fprintf(stderr, "produce_bench: %s: %s (%s)\n", what, lg_strerror(err),
-            lg_last_error_message());
-    exit(EXIT_FAILURE);
-}
-
-static int compare_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct latency {
     int64_t *sent;    /* produce time of sampled records, by sample index */
     int64_t *samples; /* report - produce, ns */
@@ -169,10 +156,10 @@ static lg_producer_t *make_producer(lg_engine_t *engine, const char *acks,
      * serves them when the queue is full (librdkafka's idiom) rather than
      * blocking in lg_produce. */
     if (err)
-        die("lg_conf_set", err);
+        check("lg_conf_set", err);
     lg_producer_t *producer;
     if ((err = lg_producer_new(engine, conf, &producer)))
-        die("lg_producer_new", err);
+        check("lg_producer_new", err);
     lg_conf_destroy(conf);
     lg_producer_set_delivery_callback(producer, on_delivery, l);
     return producer;
@@ -207,7 +194,7 @@ static double run(lg_engine_t *engine, const char *topic, const char *acks,
                LG_ERR_QUEUE_FULL)
             lg_producer_poll(producer, 1);
         if (err)
-            die("lg_produce", err);
+            check("lg_produce", err);
         if ((i & 4095) == 4095)
             lg_producer_poll(producer, 0);
     }
@@ -215,11 +202,11 @@ static double run(lg_engine_t *engine, const char *topic, const char *acks,
     int64_t thread_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - thread_start;
     lg_err_t err = lg_producer_flush(producer, -1);
     if (err)
-        die("lg_producer_flush", err);
+        check("lg_producer_flush", err);
     int64_t elapsed = now_ns() - start;
     int64_t process_cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - process_start;
     if (l.first_error)
-        die("delivery report", l.first_error);
+        check("delivery report", l.first_error);
     lg_producer_destroy(producer);
     double mb = (double)records * VALUE_SIZE / 1e6;
     double loop_rate = records / (in_produce / 1e9);
@@ -258,12 +245,12 @@ static double run(lg_engine_t *engine, const char *topic, const char *acks,
                LG_ERR_QUEUE_FULL)
             lg_producer_poll(producer, 1);
         if (err)
-            die("lg_produce", err);
+            check("lg_produce", err);
     }
     if ((err = lg_producer_flush(producer, -1)))
-        die("lg_producer_flush", err);
+        check("lg_producer_flush", err);
     lg_producer_destroy(producer);
-    qsort(l.samples, l.count, sizeof *l.samples, compare_i64);
+    qsort(l.samples, l.count, sizeof *l.samples, compare_int64);
     if (l.count)
         printf("%-18s produce->report latency at 20k records/s: "
                "p50 %.2f ms, p99 %.2f ms (%zu samples; linger.ms 5)\n",
@@ -303,7 +290,7 @@ int main(int argc, char **argv) {
     lg_engine_t *engine;
     lg_err_t err = lg_engine_open(path, NULL, &engine);
     if (err)
-        die("lg_engine_open", err);
+        check("lg_engine_open", err);
     printf("produce_bench: %lld records of %d-byte values, 1 thread, "
            "I/O backend %s\n",
            records, VALUE_SIZE, lg_engine_io_backend(engine));
@@ -324,7 +311,7 @@ int main(int argc, char **argv) {
         snprintf(topic, sizeof topic, "bench-%d-acks-%s", i, acks[i]);
         lg_topic_delete(engine, topic);
         if ((err = lg_topic_create(engine, topic, 1, NULL)))
-            die("lg_topic_create", err);
+            check("lg_topic_create", err);
         double rate = run(engine, topic, acks[i], idempotence[i], records,
                           &bounds);
         if (i == 0)

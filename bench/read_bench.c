@@ -16,7 +16,7 @@
  * is in the page cache: this measures the read path, not the disk.  The
  * data directory is removed at the end.
  */
-#include <liblog.h>
+#include "bench.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -28,27 +28,8 @@
 
 #define VALUE_BYTES 100
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void check(const char *what, lg_err_t err) {
-    if (err == LG_OK)
-        return;
-    fprintf(stderr, "read_bench: %s: %s (%s)\n", what, lg_strerror(err),
-            lg_last_error_message());
-    exit(EXIT_FAILURE);
-}
-
-static int compare(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void report(const char *what, int64_t *ns, long count) {
-    qsort(ns, (size_t)count, sizeof *ns, compare);
+    qsort(ns, (size_t)count, sizeof *ns, compare_int64);
     printf("%-44s p50 %6.2f us  p99 %6.2f us  p99.9 %6.2f us  (%ld)\n", what,
            ns[count / 2] / 1e3, ns[count * 99 / 100] / 1e3,
            ns[count * 999 / 1000] / 1e3, count);

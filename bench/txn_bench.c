@@ -34,7 +34,7 @@
  * writes of one commit are sequential, so a commit costs a few of them).
  * The data directory is removed at the end.
  */
-#include <liblog.h>
+#include "bench.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -47,23 +47,6 @@
 
 #define VALUE_SIZE 100
 #define FSYNC_PROBES 200
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void die(const char *what, lg_err_t err) {
-    fprintf(stderr, "txn_bench: %s: %s (%s)\n", what, lg_strerror(err),
-            lg_last_error_message());
-    exit(EXIT_FAILURE);
-}
-
-static int compare_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* p-th percentile (0..100) of sorted[0..count), in ms. */
 static double percentile_ms(const int64_t *sorted, size_t count, int p) {
@@ -103,7 +86,7 @@ static long long engine_fsyncs(lg_engine_t *engine) {
     char *json;
     lg_err_t err = lg_engine_stats_json(engine, &json);
     if (err)
-        die("lg_engine_stats_json", err);
+        check("lg_engine_stats_json", err);
     const char *field = strstr(json, "\"fsyncs\":");
     long long count = field ? atoll(field + strlen("\"fsyncs\":")) : -1;
     lg_free_string(json);
@@ -134,14 +117,14 @@ static result_t run(lg_engine_t *engine, const char *topic,
         err = lg_conf_set(conf, "transactional.id", id);
     }
     if (err)
-        die("lg_conf_set", err);
+        check("lg_conf_set", err);
     lg_producer_t *producer;
     if ((err = lg_producer_new(engine, conf, &producer)))
-        die("lg_producer_new", err);
+        check("lg_producer_new", err);
     lg_conf_destroy(conf);
     lg_producer_set_delivery_callback(producer, on_delivery, NULL);
     if (m->transactional && (err = lg_producer_init_transactions(producer)))
-        die("lg_producer_init_transactions", err);
+        check("lg_producer_init_transactions", err);
 
     size_t max_chunks = m->chunk ? (size_t)(records / m->chunk + 1) : 1;
     int64_t *latency = calloc(max_chunks, sizeof *latency);
@@ -155,14 +138,14 @@ static result_t run(lg_engine_t *engine, const char *topic,
     for (long long i = 0; i < records; i++) {
         if (m->transactional && i % m->chunk == 0 &&
             (err = lg_producer_begin_transaction(producer)))
-            die("lg_producer_begin_transaction", err);
+            check("lg_producer_begin_transaction", err);
         while ((err = lg_produce(producer, topic, (int32_t)(i % partitions),
                                  NULL, 0, value, sizeof value,
                                  LG_TIMESTAMP_NOW, NULL)) ==
                LG_ERR_QUEUE_FULL)
             lg_producer_poll(producer, 1);
         if (err)
-            die("lg_produce", err);
+            check("lg_produce", err);
         if ((i & 4095) == 4095)
             lg_producer_poll(producer, 0);
         if (m->chunk && (i % m->chunk == m->chunk - 1 || i == records - 1)) {
@@ -171,21 +154,21 @@ static result_t run(lg_engine_t *engine, const char *topic,
                       ? lg_producer_commit_transaction(producer, -1)
                       : lg_producer_flush(producer, -1);
             if (err)
-                die(m->transactional ? "lg_producer_commit_transaction"
+                check(m->transactional ? "lg_producer_commit_transaction"
                                      : "lg_producer_flush",
                     err);
             latency[chunks++] = now_ns() - t0;
         }
     }
     if ((err = lg_producer_flush(producer, -1)))
-        die("lg_producer_flush", err);
+        check("lg_producer_flush", err);
     int64_t elapsed = now_ns() - start;
     long long fsyncs = engine_fsyncs(engine) - fsyncs_before;
     if (first_delivery_error)
-        die("delivery report", first_delivery_error);
+        check("delivery report", first_delivery_error);
     lg_producer_destroy(producer);
 
-    qsort(latency, chunks, sizeof *latency, compare_i64);
+    qsort(latency, chunks, sizeof *latency, compare_int64);
     result_t r = {
         .records_per_s = (double)records / (elapsed / 1e9),
         .chunks = chunks,
@@ -219,7 +202,7 @@ static void fsync_probe(const char *dir, double *p50, double *p99) {
     }
     close(fd);
     unlink(path);
-    qsort(samples, FSYNC_PROBES, sizeof *samples, compare_i64);
+    qsort(samples, FSYNC_PROBES, sizeof *samples, compare_int64);
     *p50 = percentile_ms(samples, FSYNC_PROBES, 50);
     *p99 = percentile_ms(samples, FSYNC_PROBES, 99);
 }
@@ -241,7 +224,7 @@ int main(int argc, char **argv) {
     lg_engine_t *engine;
     lg_err_t err = lg_engine_open(path, NULL, &engine);
     if (err)
-        die("lg_engine_open", err);
+        check("lg_engine_open", err);
     printf("txn_bench: %lld records of %d-byte values per mode, 1 thread, "
            "I/O backend %s\n", records, VALUE_SIZE,
            lg_engine_io_backend(engine));
@@ -261,7 +244,7 @@ int main(int argc, char **argv) {
             snprintf(topic, sizeof topic, "bench-%d-%zu", (int)partitions, i);
             lg_topic_delete(engine, topic);
             if ((err = lg_topic_create(engine, topic, partitions, NULL)))
-                die("lg_topic_create", err);
+                check("lg_topic_create", err);
             results[i] =
                 run(engine, topic, partitions, &modes[i], records, serial++);
             lg_topic_delete(engine, topic);
@@ -284,7 +267,7 @@ int main(int argc, char **argv) {
         }
     }
     if ((err = lg_engine_close(engine)))
-        die("lg_engine_close", err);
+        check("lg_engine_close", err);
     char command[4200];
     snprintf(command, sizeof command, "rm -rf '%s'", path);
     return system(command) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
