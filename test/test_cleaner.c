@@ -1376,6 +1376,19 @@ END_TEST
  * compacted: reads position themselves by recently published batch
  * ends, which the swap must forget (the cleaned segment holds the
  * surviving batches at other positions). */
+/* A read from tail returns exactly the 4 records of the batch appended
+ * last, with these keys and values. */
+static void expect_tail_batch(lgi_partition_t *partition, int64_t tail,
+                              const int *keys, const int *values,
+                              seen_t *seen) {
+    ck_assert_uint_eq(dump_from(partition, tail, seen, MAX_RECORDS), 4);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(seen[i].offset, tail + i);
+        ck_assert_int_eq(seen[i].key, keys[i]);
+        ck_assert_int_eq(seen[i].value, values[i]);
+    }
+}
+
 START_TEST(tail_and_lagging_readers_read_the_cleaned_log_after_a_swap) {
     lgi_partition_t *partition = open_partition(dir, 1024);
     lgi_cleaner_settings_t settings;
@@ -1396,12 +1409,7 @@ START_TEST(tail_and_lagging_readers_read_the_cleaned_log_after_a_swap) {
         append_records(partition, &model, keys, values, 4, 1000 + b * 4,
                        LGI_CODEC_NONE);
         /* The tail reader gets exactly the batch just appended. */
-        ck_assert_uint_eq(dump_from(partition, tail, seen, MAX_RECORDS), 4);
-        for (int i = 0; i < 4; i++) {
-            ck_assert_int_eq(seen[i].offset, tail + i);
-            ck_assert_int_eq(seen[i].key, keys[i]);
-            ck_assert_int_eq(seen[i].value, values[i]);
-        }
+        expect_tail_batch(partition, tail, keys, values, seen);
         tail += 4;
         if (b == 30)
             lagging = tail;
@@ -1441,11 +1449,7 @@ START_TEST(tail_and_lagging_readers_read_the_cleaned_log_after_a_swap) {
             values[i] = b * 4 + i;
         append_records(partition, &model, keys, values, 4, 1000 + b * 4,
                        LGI_CODEC_NONE);
-        ck_assert_uint_eq(dump_from(partition, tail, seen, MAX_RECORDS), 4);
-        for (int i = 0; i < 4; i++) {
-            ck_assert_int_eq(seen[i].offset, tail + i);
-            ck_assert_int_eq(seen[i].value, values[i]);
-        }
+        expect_tail_batch(partition, tail, keys, values, seen);
         tail += 4;
     }
     check_against_model(partition, &model, first_dirty, 10);
