@@ -99,10 +99,12 @@
  * file is kept up to LGI_SEGMENT_ZERO_FILL_BYTES ahead of its logical end
  * with zeros (segment.c, ".log LAYOUT"), because an append that starts a
  * new page-cache page costs several times one that lands in an existing
- * page, and that is most of a small append's p99.  The appender whose
- * batch leaves less than half of the zeros ahead claims the next fill
- * under the mutex and writes it after its own batch is handed off (after
- * it is published, when it writes that batch itself), outside the mutex.
+ * page, and that is most of a small append's p99.  The appender of a
+ * small batch (ZERO_FILL_MAX_BATCH) that leaves less than half of the
+ * zeros ahead claims the next fill under the mutex and writes it after
+ * its own batch is handed off (after it is published, when it writes that
+ * batch itself), outside the mutex.  Large batches neither claim fills
+ * nor need them.
  * The fill covers only bytes past every batch placed so far; a batch
  * that would be placed into a fill under way waits for it (the try form
  * backs off), so zeros never land on a batch.  The fill counts as in
@@ -1545,6 +1547,12 @@ static void finish_async(lgi_partition_t *partition, append_entry_t *entry) {
  * Zero fill (file comment)
  * --------------------------------------------------------------------- */
 
+/* Only an append of at most this many bytes claims a fill.  A write
+ * spanning pages pays for each new page wherever it starts, so zeros
+ * ahead of large batches would only add a second copy of every byte:
+ * about a tenth of lg_produce's throughput, whose batches are large. */
+#define ZERO_FILL_MAX_BATCH 4096
+
 /* How far ahead of the active segment's end zeros are kept. */
 static int64_t zero_fill_ahead(const lgi_partition_t *partition) {
     int64_t ahead = partition->config.preallocate_bytes;
@@ -1552,25 +1560,27 @@ static int64_t zero_fill_ahead(const lgi_partition_t *partition) {
                                                : LGI_SEGMENT_ZERO_FILL_BYTES;
 }
 
-/* Whether, once the active segment's logical end is at end, a zero fill
- * is due: zeros are wanted, none is under way, less than half of them
- * lie ahead of end, and the segment may still grow past end.  Mutex
- * held. */
-static int zero_fill_due(lgi_partition_t *partition, int64_t end) {
+/* Whether an append of len bytes that takes the active segment's
+ * logical end to end is due to write a zero fill: it is small, zeros are
+ * wanted, none is under way, less than half of them lie ahead of end, and
+ * the segment may still grow past end.  Mutex held. */
+static int zero_fill_due(lgi_partition_t *partition, size_t len,
+                         int64_t end) {
     int64_t ahead = zero_fill_ahead(partition);
-    return ahead > 0 && !partition->zero_filling &&
+    return len <= ZERO_FILL_MAX_BATCH && ahead > 0 &&
+           !partition->zero_filling &&
            active_segment(partition)->zeroed_to - end < ahead / 2 &&
            end < partition->config.segment_bytes;
 }
 
-/* Claims the zero fill due after the active segment's last batch: [*fromp,
- * *top) of *segmentp, in flight until zero_fill_run ends.  Returns 0 when
- * none is due.  Mutex held. */
-static int zero_fill_claim(lgi_partition_t *partition,
+/* Claims the zero fill due after the active segment's last batch, of
+ * len bytes: [*fromp, *top) of *segmentp, in flight until zero_fill_run
+ * ends.  Returns 0 when none is due.  Mutex held. */
+static int zero_fill_claim(lgi_partition_t *partition, size_t len,
                            lgi_segment_t **segmentp, int64_t *fromp,
                            int64_t *top) {
     lgi_segment_t *active = active_segment(partition);
-    if (!zero_fill_due(partition, active->size))
+    if (!zero_fill_due(partition, len, active->size))
         return 0;
     int64_t from = active->zeroed_to > active->size ? active->zeroed_to
                                                     : active->size;
@@ -1888,7 +1898,7 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
              partition->current_epoch > epochs_latest(partition)) ||
             (partition->config.preallocate_bytes > 0 &&
              active->size + (int64_t)len > active->preallocated_to) ||
-            zero_fill_due(partition, active->size + (int64_t)len))
+            zero_fill_due(partition, len, active->size + (int64_t)len))
             goto would_block;
     }
 
@@ -2029,7 +2039,7 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     int wake = !write_here && lgi_io_enqueue(partition->io, &entry->req);
     lgi_segment_t *fill_segment = NULL;
     int64_t fill_from = 0, fill_to = 0;
-    int fill = !would_blockp && zero_fill_claim(partition, &fill_segment,
+    int fill = !would_blockp && zero_fill_claim(partition, len, &fill_segment,
                                                 &fill_from, &fill_to);
     lgi_count(&partition->counters.records, (uint64_t)header.record_count);
     lgi_count(&partition->counters.bytes, len);
