@@ -104,14 +104,13 @@
  * zeros ahead claims the next fill under the mutex and writes it after
  * its own batch is handed off (after it is published, when it writes that
  * batch itself), outside the mutex.  Large batches neither claim fills
- * nor need them.
- * The fill covers only bytes past every batch placed so far; a batch
- * that would be placed into a fill under way waits for it (the try form
- * backs off), so zeros never land on a batch.  The fill counts as in
- * flight, so a roll, rollback, truncation or close waits for it, and
- * every one of them cuts the file back to its logical end.  A fill that
- * fails is ignored: appends then extend the file as without it, and
- * report a full disk themselves.
+ * nor need them.  The fill covers only bytes past every batch placed so
+ * far; a batch that would be placed into a fill under way waits for it
+ * (the try form backs off), so zeros never land on a batch.  The fill
+ * counts as in flight, so a roll, rollback, truncation or close waits for
+ * it, and every one of them cuts the file back to its logical end.  A
+ * fill that fails is ignored: appends then extend the file as without it,
+ * and report a full disk themselves.
  *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
@@ -1788,8 +1787,8 @@ static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
  * nothing that could wait is done: when the hand-off would have to wait
  * for the mutex (held across I/O by a roll or a rollback), for a roll, or
  * would do I/O itself (rollback, leader-epoch checkpoint, fallocate,
- * zero fill, .txnindex) or wait for a zero fill, it sets *would_blockp, changes nothing and returns LG_OK
- * with batch still the caller's. */
+ * zero fill, .txnindex) or wait for a zero fill, it sets *would_blockp,
+ * changes nothing and returns LG_OK with batch still the caller's. */
 static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                        size_t len, int acks, int64_t now_ms,
                        lgi_append_done_fn done_fn, void *done_opaque,
