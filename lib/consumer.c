@@ -498,7 +498,13 @@ static lg_err_t refill(lg_consumer_t *consumer, assignment_t *assignment,
     lgi_aborted_txn_t *aborted = NULL;
     size_t aborted_count = 0;
     int64_t stable = -1;
-    for (int attempt = 0;; attempt++) {
+    /* Nothing past the position by the lock-free ends (records_ahead):
+     * a read would take the partition's mutex only to find the end, so it
+     * is left out -- the lookup above, which notices a deleted topic,
+     * still ran, and arming below re-reads the ends, so a record that
+     * arrives meanwhile is not missed. */
+    int ahead = records_ahead(assignment);
+    for (int attempt = 0; ahead; attempt++) {
         if (consumer->read_committed)
             err = lgi_partition_read_committed(
                 ref.partition, assignment->position, max_bytes, &data, &len,
