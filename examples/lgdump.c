@@ -15,7 +15,9 @@
  *   lgdump [--print-data] [--verify] FILE...
  *
  * For a .log it prints one line per batch (and with --print-data one per
- * record); for an index it prints its entries.  --verify checks every
+ * record), and notes zeros at its end (the zero fill past a live active
+ * segment's end) without calling them a problem; for an index it prints
+ * its entries.  --verify checks every
  * batch CRC, magic, length and record framing, offsets strictly
  * increasing, and for an index every entry against the sibling .log
  * (<base>.index entries must point at the start of the batch whose last
@@ -42,6 +44,13 @@
 /* ------------------------------------------------------------------------
  * Primitives: CRC-32C, big-endian loads, varints
  * --------------------------------------------------------------------- */
+
+static int all_zero(const uint8_t *data, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if (data[i])
+            return 0;
+    return 1;
+}
 
 static uint32_t crc_table[256];
 
@@ -352,6 +361,16 @@ static void dump_log(const char *path, const uint8_t *data, size_t len,
     char what[200];
     while (position < len) {
         const uint8_t *b = data + position;
+        if (all_zero(b, len - position)) {
+            /* A live active segment runs ahead of its end with zeros
+             * (lib/segment.c); the library cuts them off when it seals or
+             * closes the segment, and so does its recovery. */
+            if (print)
+                printf("zero fill: %zu bytes from position %" PRIu64
+                       " (the end of an active segment, not a batch)\n",
+                       (size_t)(len - position), position);
+            return;
+        }
         if (len - position < BATCH_HEADER) {
             snprintf(what, sizeof what,
                      "%zu trailing bytes, fewer than a batch header (torn "

@@ -111,7 +111,10 @@ static const property_t properties[LGI_CONF__COUNT] = {
         {"segment.preallocate.bytes", LGI_SCOPE_TOPIC, TYPE_INT, 0,
          INT32_MAX, 8388608, NULL,
          "reserve disk this far ahead of the active segment's end with "
-         "fallocate(KEEP_SIZE) (liblog; 0 disables)"},
+         "fallocate(KEEP_SIZE), and keep up to 64 KiB of it written with "
+         "zeros so appends land in existing page-cache pages; a live "
+         "active segment's file ends in those zeros, cut at roll and "
+         "close (liblog; 0 disables both)"},
     [LGI_CONF_MAX_MESSAGE_BYTES] = {"max.message.bytes", LGI_SCOPE_TOPIC,
                                     TYPE_INT, 0, INT32_MAX, 1048588, NULL,
                                     "largest record batch accepted, after "

@@ -95,6 +95,22 @@
  * its sender), acks=all (group commit) and larger batches still go
  * through the I/O thread.
  *
+ * Zero fill: while segment.preallocate.bytes is set, the active segment's
+ * file is kept up to LGI_SEGMENT_ZERO_FILL_BYTES ahead of its logical end
+ * with zeros (segment.c, ".log LAYOUT"), because an append that starts a
+ * new page-cache page costs several times one that lands in an existing
+ * page, and that is most of a small append's p99.  The appender whose
+ * batch leaves less than half of the zeros ahead claims the next fill
+ * under the mutex and writes it after its own batch is handed off (after
+ * it is published, when it writes that batch itself), outside the mutex.
+ * The fill covers only bytes past every batch placed so far; a batch
+ * that would be placed into a fill under way waits for it (the try form
+ * backs off), so zeros never land on a batch.  The fill counts as in
+ * flight, so a roll, rollback, truncation or close waits for it, and
+ * every one of them cuts the file back to its logical end.  A fill that
+ * fails is ignored: appends then extend the file as without it, and
+ * report a full disk themselves.
+ *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
  * sync progress.  Readers snapshot (segment reference, byte limit, index
@@ -214,7 +230,13 @@ struct lgi_partition {
 
     append_entry_t *fifo_head;
     append_entry_t *fifo_tail;
-    size_t inflight;
+    size_t inflight; /* FIFO entries, plus one while a zero fill is under
+                        way: what a roll, rollback, truncation or close
+                        waits out before it touches the files */
+    int zero_filling;       /* a zero fill of the active segment is under
+                               way (file comment, "Zero fill") */
+    int64_t zero_fill_from; /* its first byte: no batch may be placed at or
+                               past it until the fill is done */
 
     int write_failed;      /* rollback pending */
     int64_t fail_offset;   /* base offset of the first failed append */
@@ -1293,8 +1315,9 @@ lg_err_t lgi_partition_close(lgi_partition_t *partition) {
         return LG_OK;
     err = lgi_partition_flush(partition);
     pthread_mutex_lock(&partition->mutex);
-    /* The asynchronous fdatasync's request lives in the partition. */
-    while (partition->async_sync_inflight)
+    /* The asynchronous fdatasync's request lives in the partition; a zero
+     * fill still running would grow the file the seal cuts back. */
+    while (partition->async_sync_inflight || partition->inflight > 0)
         pthread_cond_wait(&partition->cond, &partition->mutex);
     complete_durable_waiters(partition);
     if (!partition->fenced) {
@@ -1499,6 +1522,72 @@ static void finish_async(lgi_partition_t *partition, append_entry_t *entry) {
 }
 
 /* ------------------------------------------------------------------------
+ * Zero fill (file comment)
+ * --------------------------------------------------------------------- */
+
+/* How far ahead of the active segment's end zeros are kept. */
+static int64_t zero_fill_ahead(const lgi_partition_t *partition) {
+    int64_t ahead = partition->config.preallocate_bytes;
+    return ahead < LGI_SEGMENT_ZERO_FILL_BYTES ? ahead
+                                               : LGI_SEGMENT_ZERO_FILL_BYTES;
+}
+
+/* Whether, once the active segment's logical end is at end, a zero fill
+ * is due: zeros are wanted, none is under way, less than half of them
+ * lie ahead of end, and the segment may still grow past end.  Mutex
+ * held. */
+static int zero_fill_due(lgi_partition_t *partition, int64_t end) {
+    int64_t ahead = zero_fill_ahead(partition);
+    return ahead > 0 && !partition->zero_filling &&
+           active_segment(partition)->zeroed_to - end < ahead / 2 &&
+           end < partition->config.segment_bytes;
+}
+
+/* Claims the zero fill due after the active segment's last batch: [*fromp,
+ * *top) of *segmentp, in flight until zero_fill_run ends.  Returns 0 when
+ * none is due.  Mutex held. */
+static int zero_fill_claim(lgi_partition_t *partition,
+                           lgi_segment_t **segmentp, int64_t *fromp,
+                           int64_t *top) {
+    lgi_segment_t *active = active_segment(partition);
+    if (!zero_fill_due(partition, active->size))
+        return 0;
+    int64_t from = active->zeroed_to > active->size ? active->zeroed_to
+                                                    : active->size;
+    int64_t to = from + zero_fill_ahead(partition);
+    if (to > partition->config.segment_bytes)
+        to = partition->config.segment_bytes;
+    if (to <= from)
+        return 0;
+    partition->zero_filling = 1;
+    partition->zero_fill_from = from;
+    partition->inflight++;
+    *segmentp = active;
+    *fromp = from;
+    *top = to;
+    return 1;
+}
+
+/* Writes a claimed fill and ends it.  Mutex not held.  The segment stays
+ * active meanwhile: a roll waits for the fill. */
+static void zero_fill_run(lgi_partition_t *partition, lgi_segment_t *segment,
+                          int64_t from, int64_t to) {
+    lgi_io_req_t req;
+    struct iovec iov;
+    lgi_segment_zero_fill_req(segment, from, to, &req, &iov);
+    /* A failure is left to the appends that follow (file comment); the
+     * file may hold part of the zeros, which zeroed_to covers either way. */
+    (void)lgi_io_write_here(partition->io, &req);
+    pthread_mutex_lock(&partition->mutex);
+    if (segment->zeroed_to < to)
+        segment->zeroed_to = to;
+    partition->zero_filling = 0;
+    partition->inflight--;
+    pthread_cond_broadcast(&partition->cond);
+    pthread_mutex_unlock(&partition->mutex);
+}
+
+/* ------------------------------------------------------------------------
  * Rollback, roll, sync (mutex held)
  * --------------------------------------------------------------------- */
 
@@ -1669,7 +1758,7 @@ static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
  * nothing that could wait is done: when the hand-off would have to wait
  * for the mutex (held across I/O by a roll or a rollback), for a roll, or
  * would do I/O itself (rollback, leader-epoch checkpoint, fallocate,
- * .txnindex), it sets *would_blockp, changes nothing and returns LG_OK
+ * zero fill, .txnindex) or wait for a zero fill, it sets *would_blockp, changes nothing and returns LG_OK
  * with batch still the caller's. */
 static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                        size_t len, int acks, int64_t now_ms,
@@ -1745,6 +1834,15 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             pthread_cond_wait(&partition->cond, &partition->mutex);
             continue;
         }
+        if (partition->zero_filling &&
+            active_segment(partition)->size + (int64_t)len >
+                partition->zero_fill_from) {
+            /* The batch would land where zeros are being written. */
+            if (would_blockp)
+                goto would_block;
+            pthread_cond_wait(&partition->cond, &partition->mutex);
+            continue;
+        }
         if (!roll_needed(partition, len,
                          partition->log_end + header.last_offset_delta,
                          now_ms))
@@ -1769,7 +1867,8 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
             (partition->current_epoch >= 0 &&
              partition->current_epoch > epochs_latest(partition)) ||
             (partition->config.preallocate_bytes > 0 &&
-             active->size + (int64_t)len > active->preallocated_to))
+             active->size + (int64_t)len > active->preallocated_to) ||
+            zero_fill_due(partition, active->size + (int64_t)len))
             goto would_block;
     }
 
@@ -1908,6 +2007,10 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     int write_here = entry->has_waiter && acks == LG_ACKS_LEADER &&
                      len <= LGI_IO_SMALL_WRITE_MAX;
     int wake = !write_here && lgi_io_enqueue(partition->io, &entry->req);
+    lgi_segment_t *fill_segment = NULL;
+    int64_t fill_from = 0, fill_to = 0;
+    int fill = !would_blockp && zero_fill_claim(partition, &fill_segment,
+                                                &fill_from, &fill_to);
     lgi_count(&partition->counters.records, (uint64_t)header.record_count);
     lgi_count(&partition->counters.bytes, len);
     lgi_count(&partition->counters.batches, 1);
@@ -1917,18 +2020,24 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
         pthread_mutex_unlock(&partition->mutex);
         if (wake)
             lgi_io_wake(partition->io);
+        if (fill)
+            zero_fill_run(partition, fill_segment, fill_from, fill_to);
         if (done_fn && acks == LG_ACKS_NONE)
             done_fn(done_opaque, LG_OK, base_offset);
         return LG_OK;
     }
 
-    if (write_here) {
+    if (write_here || wake || fill) {
         pthread_mutex_unlock(&partition->mutex);
-        write_done(&entry->req, lgi_io_write_here(partition->io, &entry->req));
-        pthread_mutex_lock(&partition->mutex);
-    } else if (wake) {
-        pthread_mutex_unlock(&partition->mutex);
-        lgi_io_wake(partition->io);
+        if (write_here)
+            write_done(&entry->req,
+                       lgi_io_write_here(partition->io, &entry->req));
+        else if (wake)
+            lgi_io_wake(partition->io);
+        /* After the batch is published when written here: the fill is not
+         * on its latency. */
+        if (fill)
+            zero_fill_run(partition, fill_segment, fill_from, fill_to);
         pthread_mutex_lock(&partition->mutex);
     }
     while (!entry->finished)

@@ -26,10 +26,14 @@
  *   +---------------------+---------------------+-----+---------------+
  *   0                                                          file size
  *
- *   No file header, no padding, no trailer: the file size is the logical
- *   end.  Preallocation uses FALLOC_FL_KEEP_SIZE so it never adds zero
- *   bytes that a reader would take for a batch.  Each batch (full layout
- *   atop batch.c):
+ *   No file header, no padding, no trailer.  A sealed segment's file size
+ *   is its logical end.  The active segment's file may go on past it with
+ *   up to LGI_SEGMENT_ZERO_FILL_BYTES of zeros, written ahead so that
+ *   appends land in page-cache pages that exist already (Kafka's
+ *   log.preallocate leaves zeros there too).  Zeros are never taken for a
+ *   batch -- magic 0 fails the header check -- and sealing cuts them off.
+ *   Disk further ahead is reserved with FALLOC_FL_KEEP_SIZE, which does
+ *   not change the size.  Each batch (full layout atop batch.c):
  *
  *   0         8           12                    16      17       21
  *   +---------+-----------+---------------------+-------+--------+-------
@@ -60,16 +64,20 @@
  *       its leader-epoch checkpoint)                   else stop
  *     add index entries exactly as append does; expected = lastOffset + 1
  *     position += 12 + batchLength
- *   truncate the file to position ("the first invalid byte")
+ *   truncate the file to position ("the first invalid byte"); what is
+ *   reported as dropped excludes a run of zeros at the end, which is the
+ *   zero fill of a segment that was active at the crash, not damage
  *
  *   Everything before the first bad batch is kept, everything from it on
  *   is dropped: a torn write of the last batch, or a corrupt batch, never
  *   takes earlier acknowledged data with it, and nothing after a hole is
  *   ever exposed.  The partition deletes later segments in that case.
  *
- * Invariants: size == file size once every write queued for this segment
- * has completed; the in-memory indexes describe exactly the batches in
- * [0, size); a sealed segment's files are fdatasync'd and immutable.
+ * Invariants: size <= file size <= max(size, zeroed_to) once every write
+ * queued for this segment has completed, and the bytes past size are
+ * zeros; a sealed segment's file size == size; the in-memory indexes
+ * describe exactly the batches in [0, size); a sealed segment's files are
+ * fdatasync'd and immutable.
  */
 #include "segment.h"
 
@@ -348,6 +356,7 @@ lg_err_t lgi_segment_open(const char *dir, int64_t base_offset,
     }
     segment->size = st.st_size;
     segment->preallocated_to = st.st_size;
+    segment->zeroed_to = st.st_size;
     segment->sealed = 1; /* on disk already; unsealed if appended to */
     *segmentp = segment;
     return LG_OK;
@@ -654,6 +663,51 @@ void lgi_segment_preallocate(lgi_segment_t *segment, int64_t end) {
         segment->preallocated_to = end;
 }
 
+/* The source of every zero fill; never written. */
+static const uint8_t zeros[LGI_SEGMENT_ZERO_FILL_BYTES];
+
+void lgi_segment_zero_fill_req(const lgi_segment_t *segment, int64_t from,
+                               int64_t to, lgi_io_req_t *req,
+                               struct iovec *iov) {
+    memset(req, 0, sizeof *req);
+    iov->iov_base = (void *)zeros;
+    iov->iov_len = (size_t)(to - from);
+    req->op = LGI_IO_WRITE;
+    req->fd = segment->fd;
+    req->pos = (uint64_t)from;
+    req->iov = iov;
+    req->iovcnt = 1;
+}
+
+int lgi_segment_is_zero_fill(const lgi_io_req_t *req) {
+    return req->op == LGI_IO_WRITE && req->iovcnt == 1 &&
+           req->iov[0].iov_base == (const void *)zeros;
+}
+
+/* Where the last non-zero byte of [from, to) of segment's .log ends (from
+ * when there is none).  A read error counts as non-zero: the bytes are
+ * then reported as dropped, which is the safe side. */
+static int64_t nonzero_end(const lgi_segment_t *segment, int64_t from,
+                           int64_t to) {
+    uint8_t block[4096];
+    int64_t end = from;
+    for (int64_t position = from; position < to;) {
+        size_t want = (size_t)(to - position) < sizeof block
+                          ? (size_t)(to - position)
+                          : sizeof block;
+        ssize_t got = pread(segment->fd, block, want, (off_t)position);
+        if (got <= 0)
+            return to;
+        for (ssize_t i = got; i > 0; i--)
+            if (block[i - 1] != 0) {
+                end = position + i;
+                break;
+            }
+        position += got;
+    }
+    return end;
+}
+
 /* ------------------------------------------------------------------------
  * Recovery and index loading
  * --------------------------------------------------------------------- */
@@ -715,6 +769,10 @@ lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
         position += (int64_t)size;
         segment->size = position;
     }
+    int64_t dropped = position < st.st_size
+                          ? nonzero_end(segment, position, st.st_size) -
+                                position
+                          : 0;
     if (position < st.st_size) {
         if (ftruncate(segment->fd, (off_t)position) != 0) {
             err = lgi_error_errno(LG_ERR_IO, errno, "truncate %s to %lld",
@@ -728,8 +786,9 @@ lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
         }
     }
     segment->preallocated_to = position;
+    segment->zeroed_to = position;
     if (truncatedp)
-        *truncatedp = st.st_size - position;
+        *truncatedp = dropped;
     if (scannedp)
         *scannedp = st.st_size;
 out:
@@ -807,6 +866,7 @@ lg_err_t lgi_segment_truncate_bytes(lgi_segment_t *segment, int64_t position,
     segment->next_offset = next_offset;
     if (segment->preallocated_to > position)
         segment->preallocated_to = position;
+    segment->zeroed_to = position;
     lgi_index_truncate_to_offset(&segment->offset_index, next_offset);
     lgi_index_truncate_to_offset(&segment->time_index, next_offset);
     lgi_txnindex_truncate_to(&segment->txn_index, next_offset);
@@ -883,10 +943,20 @@ lg_err_t lgi_segment_seal(lgi_segment_t *segment) {
         if (err != LG_OK)
             return err;
     }
-    /* Drop blocks preallocated past the end: a sealed segment never grows. */
-    if (segment->preallocated_to > segment->size &&
-        ftruncate(segment->fd, (off_t)segment->size) == 0)
-        segment->preallocated_to = segment->size;
+    /* Cut the zero fill off and drop blocks preallocated past the end: a
+     * sealed segment never grows.  Only the zeros make a failure matter
+     * (the next open would see them as the log's tail). */
+    if (segment->zeroed_to > segment->size ||
+        segment->preallocated_to > segment->size) {
+        if (ftruncate(segment->fd, (off_t)segment->size) == 0) {
+            segment->preallocated_to = segment->size;
+            segment->zeroed_to = segment->size;
+        } else if (segment->zeroed_to > segment->size) {
+            return lgi_error_errno(LG_ERR_IO, errno, "truncate %s to %lld",
+                                   segment->log_path,
+                                   (long long)segment->size);
+        }
+    }
     if ((err = lgi_index_store(&segment->offset_index, segment->index_path,
                                1)) != LG_OK ||
         (err = lgi_index_store(&segment->time_index,

@@ -19,6 +19,7 @@
 #include "index.h"
 #include "liblog.h"
 #include "txnindex.h"
+#include "uring.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -55,6 +56,9 @@ typedef struct lgi_segment {
     int64_t first_append_ms;         /* now_ms of the first append, -1 when
                                         none yet: segment.ms counts from it */
     int64_t preallocated_to;         /* fallocate'd (KEEP_SIZE) up to here */
+    int64_t zeroed_to;               /* the file may reach this far: zeros
+                                        written ahead of size (see
+                                        lgi_segment_zero_fill_req); >= size */
     int sealed;                      /* indexes stored and all synced */
     int deleted;                     /* files unlinked */
     atomic_int refcount;
@@ -96,8 +100,9 @@ lg_err_t lgi_segment_load(lgi_segment_t *segment, lgi_segment_batch_fn fn,
  * indexes, empties the .txnindex and marks it stale (the partition
  * rebuilds it), and truncates the file at the first invalid byte.  fn (may
  * be NULL) sees every valid batch and may reject it.  *truncatedp (may be
- * NULL) gets the bytes
- * cut off; *scannedp (may be NULL) gets the bytes read. */
+ * NULL) gets the bytes cut off, not counting zeros at the end (the zero
+ * fill of a segment active at a crash is not damage); *scannedp (may be
+ * NULL) gets the bytes read. */
 lg_err_t lgi_segment_recover(lgi_segment_t *segment, lgi_segment_batch_fn fn,
                              void *opaque, int64_t *truncatedp,
                              int64_t *scannedp);
@@ -184,6 +189,27 @@ lg_err_t lgi_segment_sync(lgi_segment_t *segment);
 /* fallocate(FALLOC_FL_KEEP_SIZE) so the file has room up to end without
  * changing its size; failures are ignored (it is only an optimisation). */
 void lgi_segment_preallocate(lgi_segment_t *segment, int64_t end);
+
+/* Zeros written ahead of an active segment's logical end, so that an
+ * append lands in page-cache pages that already exist: a write that
+ * starts a new page costs 3-4 times one that does not (page allocation
+ * and ext4's delayed allocation).  Kafka's log.preallocate leaves the same
+ * zeros past the end of its active segment. */
+#define LGI_SEGMENT_ZERO_FILL_BYTES (64 * 1024)
+
+/* Fills req and iov (the caller's, kept until the write is done) with the
+ * write of zeros over [from, to) of segment's .log, to <= from +
+ * LGI_SEGMENT_ZERO_FILL_BYTES.  The caller issues it (lgi_io_write_here)
+ * and records `to` in zeroed_to whether or not it succeeded: zeroed_to
+ * bounds what the file may hold past size, which lgi_segment_seal and
+ * lgi_segment_truncate_bytes cut back. */
+void lgi_segment_zero_fill_req(const lgi_segment_t *segment, int64_t from,
+                               int64_t to, lgi_io_req_t *req,
+                               struct iovec *iov);
+
+/* Whether req is a write prepared by lgi_segment_zero_fill_req (for test
+ * hooks). */
+int lgi_segment_is_zero_fill(const lgi_io_req_t *req);
 
 /* As lgi_segment_create, but the files are named <base>.log<suffix>,
  * <base>.index<suffix>, <base>.timeindex<suffix>, <base>.txnindex<suffix>

@@ -138,7 +138,8 @@ typedef struct lgi_io_stats {
     uint64_t retries;      /* resubmissions after EAGAIN/EINTR */
     uint64_t inline_writes; /* io_uring backend: write attempts made on the
                                I/O thread instead of the ring */
-    uint64_t caller_writes; /* writes done by lgi_io_write_here */
+    uint64_t caller_writes; /* writes done by lgi_io_write_here (appends
+                               and zero fills) */
 } lgi_io_stats_t;
 
 void lgi_io_get_stats(lgi_io_t *io, lgi_io_stats_t *stats);

@@ -235,6 +235,36 @@ START_TEST(verify_fails_on_a_torn_tail) {
 }
 END_TEST
 
+START_TEST(verify_accepts_zeros_at_the_end_but_not_a_byte_after_them) {
+    char *log = lgt_path(dir, "t-0/00000000000000000000.log");
+    size_t len;
+    uint8_t *data = lgt_read_file(log, &len);
+    ck_assert_ptr_nonnull(data);
+    /* What a live active segment looks like: its zero fill past the end. */
+    uint8_t *filled = calloc(1, len + 4096);
+    memcpy(filled, data, len);
+    ck_assert_int_eq(lgt_write_file(log, filled, len + 4096), 0);
+    char args[1024];
+    snprintf(args, sizeof args, "--verify %s", log);
+    int rc = run_lgdump(args);
+    char *err = read_text("err");
+    ck_assert_msg(rc == 0, "lgdump exit %d: %s", rc, err);
+    free(err);
+    char *out = read_text("out");
+    ck_assert_ptr_nonnull(strstr(out, "zero fill: 4096 bytes"));
+    free(out);
+    filled[len + 4095] = 1;
+    ck_assert_int_eq(lgt_write_file(log, filled, len + 4096), 0);
+    ck_assert_int_eq(run_lgdump(args), 1);
+    err = read_text("err");
+    ck_assert_ptr_nonnull(strstr(err, "magic 0"));
+    free(err);
+    free(filled);
+    free(data);
+    free(log);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("lgdump");
     TCase *tc = tcase_create("lgdump");
@@ -245,6 +275,7 @@ int main(void) {
     tcase_add_test(tc, verify_fails_on_a_time_index_entry_with_a_wrong_timestamp);
     tcase_add_test(tc, verify_checks_the_transaction_index);
     tcase_add_test(tc, verify_fails_on_a_torn_tail);
+    tcase_add_test(tc, verify_accepts_zeros_at_the_end_but_not_a_byte_after_them);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);

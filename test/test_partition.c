@@ -6,11 +6,13 @@
  * batches).
  */
 #include "logtest.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *dir;
@@ -538,24 +540,6 @@ START_TEST(record_too_large_is_rejected) {
 }
 END_TEST
 
-START_TEST(preallocation_keeps_file_size_at_logical_end) {
-    config.preallocate_bytes = 64 * 1024;
-    lgi_partition_t *partition = open_partition(0, 0);
-    size_t len;
-    uint8_t *probe = lgt_batch(2, 1000, 100, &len);
-    lgi_free(probe);
-    lgt_append_n(partition, 5, 2, 100, 1000, LG_ACKS_LEADER);
-    char *log = lgt_path(dir, "00000000000000000000.log");
-    ck_assert_int_eq(lgt_file_size(log), (long long)len * 5);
-    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
-    partition = open_partition(0, 0);
-    int64_t end;
-    lgi_partition_watermarks(partition, NULL, &end);
-    ck_assert_int_eq(end, 10);
-    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
-    free(log);
-}
-END_TEST
 
 /* ------------------------------------------------------------------------
  * A reader following the tail: each read at the end of what it read
@@ -1051,6 +1035,213 @@ START_TEST(read_errors_name_the_corrupt_batch) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Zero fill: the active segment's file runs ahead of its logical end with
+ * zeros, which no reader, seal, close or recovery takes for batches.
+ * --------------------------------------------------------------------- */
+
+/* Whether bytes [from, to) of path are all zero (and the file has them). */
+static int file_zero_from(const char *path, long long from, long long to) {
+    size_t len;
+    uint8_t *bytes = lgt_read_file(path, &len);
+    ck_assert_ptr_nonnull(bytes);
+    int zero = (long long)len >= to;
+    for (long long i = from; zero && i < to; i++)
+        zero = bytes[i] == 0;
+    free(bytes);
+    return zero;
+}
+
+START_TEST(zero_fill_runs_ahead_of_the_end_and_close_cuts_it) {
+    config.preallocate_bytes = 1 << 20;
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[5];
+    for (int b = 0; b < 5; b++)
+        batches[b] = append_kept(partition, 2, 1000 + b, 100);
+    long long data = (long long)batches[0].len * 5;
+    char *log = lgt_path(dir, "00000000000000000000.log");
+    /* The first fill starts where the first batch ends. */
+    ck_assert_int_eq(lgt_file_size(log),
+                     (long long)batches[0].len + LGI_SEGMENT_ZERO_FILL_BYTES);
+    ck_assert(file_zero_from(log, data, lgt_file_size(log)));
+    expect_all(partition, 0, batches, 5);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    ck_assert_int_eq(lgt_file_size(log), data);
+    partition = open_partition(0, 1);
+    expect_all(partition, 0, batches, 5);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    free_kept(batches, 5);
+    free(log);
+}
+END_TEST
+
+START_TEST(zero_fill_stops_at_segment_bytes_and_a_roll_cuts_it) {
+    size_t len;
+    lgi_free(lgt_batch(1, 1000, 100, &len));
+    config.preallocate_bytes = 1 << 20;
+    config.segment_bytes = (int64_t)len * 3 + 10;
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[4];
+    for (int b = 0; b < 3; b++)
+        batches[b] = append_kept(partition, 1, 1000 + b, 100);
+    char *first = lgt_path(dir, "00000000000000000000.log");
+    ck_assert_int_eq(lgt_file_size(first), config.segment_bytes);
+    batches[3] = append_kept(partition, 1, 1003, 100); /* rolls */
+    ck_assert_int_eq(lgt_file_size(first), (long long)len * 3);
+    char *second = lgt_path(dir, "00000000000000000003.log");
+    ck_assert_int_eq(lgt_file_size(second), config.segment_bytes);
+    expect_all(partition, 0, batches, 4);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    ck_assert_int_eq(lgt_file_size(second), (long long)len);
+    free_kept(batches, 4);
+    free(first);
+    free(second);
+}
+END_TEST
+
+static void count_warnings(void *opaque, int level, const char *message) {
+    (void)message;
+    if (level <= LG_LOG_WARNING)
+        (*(int *)opaque)++;
+}
+
+/* A crash leaves the active segment with its zero fill: recovery keeps
+ * every batch, cuts the zeros and reports no damage -- but still reports
+ * a non-zero byte among them. */
+START_TEST(recovery_cuts_a_crashed_zero_fill_without_calling_it_damage) {
+    config.preallocate_bytes = 1 << 20;
+    int warnings = 0;
+    lgi_logger_t logger = {.callback = count_warnings, .opaque = &warnings,
+                           .level = LG_LOG_DEBUG};
+    lgi_io_set_logger(io, &logger);
+    char *log = lgt_path(dir, "00000000000000000000.log");
+    for (int damaged = 0; damaged < 2; damaged++) {
+        lgi_partition_t *partition = open_partition(0, 0);
+        kept_t batches[5];
+        for (int b = 0; b < 5; b++)
+            batches[b] = append_kept(partition, 2, 1000 + b, 100);
+        size_t crashed_len;
+        uint8_t *crashed = lgt_read_file(log, &crashed_len);
+        ck_assert_uint_gt(crashed_len, batches[0].len * 5);
+        if (damaged)
+            crashed[crashed_len - 100] = 0x5a;
+        ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+        ck_assert_int_eq(lgt_write_file(log, crashed, crashed_len), 0);
+        free(crashed);
+        warnings = 0;
+        partition = open_partition(0, 0); /* not clean: recovery scans */
+        ck_assert_int_eq(warnings, damaged);
+        ck_assert_int_eq(lgt_file_size(log), (long long)batches[0].len * 5);
+        expect_all(partition, 0, batches, 5);
+        ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+        free_kept(batches, 5);
+        lgt_rmrf(dir);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+    }
+    free(log);
+}
+END_TEST
+
+/* The fault hook's side of the next test: the first zero fill waits until
+ * the test lets it go. */
+typedef struct fill_gate {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int held;     /* a fill is waiting at the gate */
+    int released; /* the gate is open */
+    int failing;  /* fail every fill with ENOSPC instead */
+} fill_gate_t;
+
+static int gate_fill(void *opaque, const lgi_io_req_t *req, int stage) {
+    fill_gate_t *gate = opaque;
+    if (stage != LGI_IO_FAULT_WRITE || !lgi_segment_is_zero_fill(req))
+        return 0;
+    if (gate->failing)
+        return -ENOSPC;
+    pthread_mutex_lock(&gate->mutex);
+    gate->held = 1;
+    pthread_cond_broadcast(&gate->cond);
+    while (!gate->released)
+        pthread_cond_wait(&gate->cond, &gate->mutex);
+    pthread_mutex_unlock(&gate->mutex);
+    return 0;
+}
+
+typedef struct gated_append {
+    lgi_partition_t *partition;
+    kept_t kept;
+    int64_t timestamp;
+    atomic_int done;
+} gated_append_t;
+
+static void *gated_append_thread(void *arg) {
+    gated_append_t *job = arg;
+    job->kept = append_kept(job->partition, 3, job->timestamp, 200);
+    atomic_store(&job->done, 1);
+    return NULL;
+}
+
+/* A batch placed while a fill is being written would sit under its zeros:
+ * it waits for the fill, and lands intact after it. */
+START_TEST(batch_waits_for_a_zero_fill_under_way_where_it_would_land) {
+    config.preallocate_bytes = 1 << 20;
+    fill_gate_t gate = {.mutex = PTHREAD_MUTEX_INITIALIZER,
+                        .cond = PTHREAD_COND_INITIALIZER};
+    lgi_io_set_fault(io, gate_fill, &gate);
+    lgi_partition_t *partition = open_partition(0, 0);
+    gated_append_t first = {.partition = partition, .timestamp = 1000};
+    gated_append_t second = {.partition = partition, .timestamp = 2000};
+    pthread_t first_thread, second_thread;
+    /* The first append claims the segment's first fill, from its own end:
+     * exactly where the second batch goes. */
+    ck_assert_int_eq(
+        pthread_create(&first_thread, NULL, gated_append_thread, &first), 0);
+    pthread_mutex_lock(&gate.mutex);
+    while (!gate.held)
+        pthread_cond_wait(&gate.cond, &gate.mutex);
+    pthread_mutex_unlock(&gate.mutex);
+    ck_assert_int_eq(
+        pthread_create(&second_thread, NULL, gated_append_thread, &second),
+        0);
+    usleep(50 * 1000);
+    ck_assert_int_eq(atomic_load(&second.done), 0);
+    pthread_mutex_lock(&gate.mutex);
+    gate.released = 1;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.mutex);
+    pthread_join(first_thread, NULL);
+    pthread_join(second_thread, NULL);
+    kept_t batches[2] = {first.kept, second.kept};
+    expect_all(partition, 0, batches, 2);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    partition = open_partition(0, 0);
+    expect_all(partition, 0, batches, 2);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    lgi_io_set_fault(io, NULL, NULL);
+    free_kept(batches, 2);
+}
+END_TEST
+
+/* Fills that fail (a full disk) cost nothing but the fill: appends go on
+ * extending the file themselves. */
+START_TEST(failed_zero_fills_leave_appends_unharmed) {
+    config.preallocate_bytes = 1 << 20;
+    fill_gate_t gate = {.failing = 1};
+    lgi_io_set_fault(io, gate_fill, &gate);
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[20];
+    for (int b = 0; b < 20; b++)
+        batches[b] = append_kept(partition, 2, 1000 + b, 3000);
+    char *log = lgt_path(dir, "00000000000000000000.log");
+    ck_assert_int_eq(lgt_file_size(log), (long long)batches[0].len * 20);
+    expect_all(partition, 0, batches, 20);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    lgi_io_set_fault(io, NULL, NULL);
+    free_kept(batches, 20);
+    free(log);
+}
+END_TEST
+
 static Suite *partition_suite(void) {
     Suite *suite = suite_create("partition");
     TCase *tc = tcase_create("partition");
@@ -1070,7 +1261,6 @@ static Suite *partition_suite(void) {
     tcase_add_test(tc, write_error_rolls_back_and_later_append_succeeds);
     tcase_add_test(tc, fsync_error_fences_partition);
     tcase_add_test(tc, record_too_large_is_rejected);
-    tcase_add_test(tc, preallocation_keeps_file_size_at_logical_end);
     tcase_add_test(tc, tail_reader_is_positioned_by_recent_batch_ends);
     tcase_add_test(tc, reads_of_large_batches_keep_whole_batches_within_max_bytes);
     tcase_add_test(tc, tail_reader_follows_across_segment_rolls);
@@ -1081,6 +1271,13 @@ static Suite *partition_suite(void) {
     tcase_add_test(tc,
                    tail_reader_thread_keeps_up_with_appends_rolls_and_retention);
     tcase_add_test(tc, read_errors_name_the_corrupt_batch);
+    tcase_add_test(tc, zero_fill_runs_ahead_of_the_end_and_close_cuts_it);
+    tcase_add_test(tc, zero_fill_stops_at_segment_bytes_and_a_roll_cuts_it);
+    tcase_add_test(tc,
+                   recovery_cuts_a_crashed_zero_fill_without_calling_it_damage);
+    tcase_add_test(tc,
+                   batch_waits_for_a_zero_fill_under_way_where_it_would_land);
+    tcase_add_test(tc, failed_zero_fills_leave_appends_unharmed);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -13,6 +13,8 @@
 #endif
 #include "faultio.h"
 
+#include "segment.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -259,10 +261,15 @@ long lgt_faultio_power_loss(const char *path, uint64_t seed) {
  * --------------------------------------------------------------------- */
 
 int lgt_faultio_inject_hook(void *opaque, const lgi_io_req_t *req, int stage) {
-    (void)req;
     lgt_fault_plan_t *plan = opaque;
     if (stage != plan->stage || atomic_load(&plan->cleared))
         return 0;
+    /* A zero fill is not an operation the plan counts (its failure has no
+     * visible effect), but a sticky fault under way -- a full disk --
+     * fails it too. */
+    if (req && lgi_segment_is_zero_fill(req))
+        return plan->sticky && atomic_load(&plan->fired) > 0 ? plan->result
+                                                            : 0;
     long n = atomic_fetch_add(&plan->seen, 1);
     if (n == plan->at || (plan->sticky && n > plan->at)) {
         atomic_fetch_add(&plan->fired, 1);

@@ -73,7 +73,9 @@ typedef struct lgt_fault_plan {
     atomic_int cleared; /* set by the test: stop injecting */
 } lgt_fault_plan_t;
 
-/* Fault hook driven by a plan (opaque is the lgt_fault_plan_t *). */
+/* Fault hook driven by a plan (opaque is the lgt_fault_plan_t *).  Zero
+ * fills (lgi_segment_is_zero_fill) are not counted as operations; they
+ * fail only while a sticky fault is firing. */
 int lgt_faultio_inject_hook(void *opaque, const lgi_io_req_t *req, int stage);
 
 #endif
