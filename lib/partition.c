@@ -99,17 +99,18 @@
  * file is kept up to LGI_SEGMENT_ZERO_FILL_BYTES ahead of its logical end
  * with zeros (segment.c, ".log LAYOUT"), because an append that starts a
  * new page-cache page costs several times one that lands in an existing
- * page, and that is most of a small append's p99.  The appender whose
- * batch leaves less than half of the zeros ahead claims the next fill
- * under the mutex and writes it after its own batch is handed off (after
- * it is published, when it writes that batch itself), outside the mutex.
- * The fill covers only bytes past every batch placed so far; a batch
- * that would be placed into a fill under way waits for it (the try form
- * backs off), so zeros never land on a batch.  The fill counts as in
- * flight, so a roll, rollback, truncation or close waits for it, and
- * every one of them cuts the file back to its logical end.  A fill that
- * fails is ignored: appends then extend the file as without it, and
- * report a full disk themselves.
+ * page, and that is most of a small append's p99.  The appender of a
+ * small batch (ZERO_FILL_MAX_BATCH) that leaves less than half of the
+ * zeros ahead claims the next fill under the mutex and writes it after
+ * its own batch is handed off (after it is published, when it writes that
+ * batch itself), outside the mutex.  Large batches neither claim fills
+ * nor need them.  The fill covers only bytes past every batch placed so
+ * far; a batch that would be placed into a fill under way waits for it
+ * (the try form backs off), so zeros never land on a batch.  The fill
+ * counts as in flight, so a roll, rollback, truncation or close waits for
+ * it, and every one of them cuts the file back to its logical end.  A
+ * fill that fails is ignored: appends then extend the file as without it,
+ * and report a full disk themselves.
  *
  * Locking: one mutex per partition guards everything here and the
  * segments' mutable fields; one condvar signals completion, drain and
@@ -966,6 +967,26 @@ static int epochs_load(lgi_partition_t *partition) {
     return ok;
 }
 
+/* The mutex spins a little before it sleeps, where the C library can
+ * (glibc's adaptive kind).  Its usual hold is a few hundred nanoseconds,
+ * and its typical contention is a consumer woken by an append taking it
+ * to read while the appender is still finishing up: sleeping on the futex
+ * and being woken would cost that consumer several microseconds. */
+static void partition_mutex_init(pthread_mutex_t *mutex) {
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_t attributes;
+    if (pthread_mutexattr_init(&attributes) == 0) {
+        int ok = pthread_mutexattr_settype(&attributes,
+                                           PTHREAD_MUTEX_ADAPTIVE_NP) == 0 &&
+                 pthread_mutex_init(mutex, &attributes) == 0;
+        pthread_mutexattr_destroy(&attributes);
+        if (ok)
+            return;
+    }
+#endif
+    pthread_mutex_init(mutex, NULL);
+}
+
 /* Recovers the segments listed in bases (see partition.h for the rule). */
 static lg_err_t recover_segments(lgi_partition_t *partition,
                                  const int64_t *bases, size_t count,
@@ -1240,7 +1261,7 @@ lg_err_t lgi_partition_open(const char *path, const lgi_log_config_t *config,
         partition->read_limit = INT64_MAX;
     if (!partition)
         return lgi_error(LG_ERR_NOMEM, "partition %s: out of memory", path);
-    pthread_mutex_init(&partition->mutex, NULL);
+    partition_mutex_init(&partition->mutex);
     pthread_cond_init(&partition->cond, NULL);
     partition->config = *config;
     partition->io = io;
@@ -1525,6 +1546,12 @@ static void finish_async(lgi_partition_t *partition, append_entry_t *entry) {
  * Zero fill (file comment)
  * --------------------------------------------------------------------- */
 
+/* Only an append of at most this many bytes claims a fill.  A write
+ * spanning pages pays for each new page wherever it starts, so zeros
+ * ahead of large batches would only add a second copy of every byte:
+ * about a tenth of lg_produce's throughput, whose batches are large. */
+#define ZERO_FILL_MAX_BATCH 4096
+
 /* How far ahead of the active segment's end zeros are kept. */
 static int64_t zero_fill_ahead(const lgi_partition_t *partition) {
     int64_t ahead = partition->config.preallocate_bytes;
@@ -1532,25 +1559,27 @@ static int64_t zero_fill_ahead(const lgi_partition_t *partition) {
                                                : LGI_SEGMENT_ZERO_FILL_BYTES;
 }
 
-/* Whether, once the active segment's logical end is at end, a zero fill
- * is due: zeros are wanted, none is under way, less than half of them
- * lie ahead of end, and the segment may still grow past end.  Mutex
- * held. */
-static int zero_fill_due(lgi_partition_t *partition, int64_t end) {
+/* Whether an append of len bytes that takes the active segment's
+ * logical end to end is due to write a zero fill: it is small, zeros are
+ * wanted, none is under way, less than half of them lie ahead of end, and
+ * the segment may still grow past end.  Mutex held. */
+static int zero_fill_due(lgi_partition_t *partition, size_t len,
+                         int64_t end) {
     int64_t ahead = zero_fill_ahead(partition);
-    return ahead > 0 && !partition->zero_filling &&
+    return len <= ZERO_FILL_MAX_BATCH && ahead > 0 &&
+           !partition->zero_filling &&
            active_segment(partition)->zeroed_to - end < ahead / 2 &&
            end < partition->config.segment_bytes;
 }
 
-/* Claims the zero fill due after the active segment's last batch: [*fromp,
- * *top) of *segmentp, in flight until zero_fill_run ends.  Returns 0 when
- * none is due.  Mutex held. */
-static int zero_fill_claim(lgi_partition_t *partition,
+/* Claims the zero fill due after the active segment's last batch, of
+ * len bytes: [*fromp, *top) of *segmentp, in flight until zero_fill_run
+ * ends.  Returns 0 when none is due.  Mutex held. */
+static int zero_fill_claim(lgi_partition_t *partition, size_t len,
                            lgi_segment_t **segmentp, int64_t *fromp,
                            int64_t *top) {
     lgi_segment_t *active = active_segment(partition);
-    if (!zero_fill_due(partition, active->size))
+    if (!zero_fill_due(partition, len, active->size))
         return 0;
     int64_t from = active->zeroed_to > active->size ? active->zeroed_to
                                                     : active->size;
@@ -1758,8 +1787,8 @@ static lg_err_t await_duplicate(lgi_partition_t *partition, int acks,
  * nothing that could wait is done: when the hand-off would have to wait
  * for the mutex (held across I/O by a roll or a rollback), for a roll, or
  * would do I/O itself (rollback, leader-epoch checkpoint, fallocate,
- * zero fill, .txnindex) or wait for a zero fill, it sets *would_blockp, changes nothing and returns LG_OK
- * with batch still the caller's. */
+ * zero fill, .txnindex) or wait for a zero fill, it sets *would_blockp,
+ * changes nothing and returns LG_OK with batch still the caller's. */
 static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
                        size_t len, int acks, int64_t now_ms,
                        lgi_append_done_fn done_fn, void *done_opaque,
@@ -1868,7 +1897,7 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
              partition->current_epoch > epochs_latest(partition)) ||
             (partition->config.preallocate_bytes > 0 &&
              active->size + (int64_t)len > active->preallocated_to) ||
-            zero_fill_due(partition, active->size + (int64_t)len))
+            zero_fill_due(partition, len, active->size + (int64_t)len))
             goto would_block;
     }
 
@@ -2009,7 +2038,7 @@ static lg_err_t append(lgi_partition_t *partition, uint8_t *batch,
     int wake = !write_here && lgi_io_enqueue(partition->io, &entry->req);
     lgi_segment_t *fill_segment = NULL;
     int64_t fill_from = 0, fill_to = 0;
-    int fill = !would_blockp && zero_fill_claim(partition, &fill_segment,
+    int fill = !would_blockp && zero_fill_claim(partition, len, &fill_segment,
                                                 &fill_from, &fill_to);
     lgi_count(&partition->counters.records, (uint64_t)header.record_count);
     lgi_count(&partition->counters.bytes, len);

@@ -1222,6 +1222,29 @@ START_TEST(batch_waits_for_a_zero_fill_under_way_where_it_would_land) {
 }
 END_TEST
 
+/* Large batches pay for their pages anyway; zeros ahead of them would
+ * only be a second copy. */
+START_TEST(large_batches_claim_no_zero_fill) {
+    config.preallocate_bytes = 1 << 20;
+    lgi_partition_t *partition = open_partition(0, 0);
+    kept_t batches[4];
+    for (int b = 0; b < 4; b++)
+        batches[b] = append_kept(partition, 2, 1000 + b, 4000);
+    char *log = lgt_path(dir, "00000000000000000000.log");
+    ck_assert_uint_gt(batches[0].len, 4096);
+    ck_assert_int_eq(lgt_file_size(log), (long long)batches[0].len * 4);
+    /* A small one after them does. */
+    kept_t small = append_kept(partition, 1, 2000, 100);
+    ck_assert_int_eq(lgt_file_size(log), (long long)batches[0].len * 4 +
+                                             (long long)small.len +
+                                             LGI_SEGMENT_ZERO_FILL_BYTES);
+    ck_assert_int_eq(lgi_partition_close(partition), LG_OK);
+    free_kept(batches, 4);
+    free_kept(&small, 1);
+    free(log);
+}
+END_TEST
+
 /* Fills that fail (a full disk) cost nothing but the fill: appends go on
  * extending the file themselves. */
 START_TEST(failed_zero_fills_leave_appends_unharmed) {
@@ -1278,6 +1301,7 @@ static Suite *partition_suite(void) {
     tcase_add_test(tc,
                    batch_waits_for_a_zero_fill_under_way_where_it_would_land);
     tcase_add_test(tc, failed_zero_fills_leave_appends_unharmed);
+    tcase_add_test(tc, large_batches_claim_no_zero_fill);
     suite_add_tcase(suite, tc);
     return suite;
 }
