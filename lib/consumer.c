@@ -376,7 +376,7 @@ static void retire_fetch(lg_consumer_t *consumer, assignment_t *assignment) {
 
 /* Frees what the previous poll call handed out; retired fetches become
  * spares while there is room. */
-static void release_previous(lg_consumer_t *consumer) {
+static void release_handed_out(lg_consumer_t *consumer) {
     for (size_t i = 0; i < consumer->retired_count; i++) {
         lg_fetch_t *fetch = consumer->retired[i];
         if (consumer->spare_count < SPARE_FETCHES) {
@@ -392,6 +392,13 @@ static void release_previous(lg_consumer_t *consumer) {
         lgi_free(consumer->events);
         consumer->events = next;
     }
+}
+
+/* release_handed_out when there is something to release: most calls of
+ * a poll loop reading a long fetch have nothing, and pay two loads. */
+static inline void release_previous(lg_consumer_t *consumer) {
+    if (consumer->retired_count > 0 || consumer->events)
+        release_handed_out(consumer);
 }
 
 /* A new event message for assignment, kept until the next poll. */
