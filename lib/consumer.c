@@ -18,7 +18,13 @@
  * and events are freed at the start of the next poll call (or destroy), so
  * every message of a call stays valid until then, as liblog.h promises.
  * Each fetch and event carries its own copy of the topic name, so
- * unassigning does not pull it from under a message.
+ * unassigning does not pull it from under a message.  A retired fetch is
+ * not always freed either: up to SPARE_FETCHES are recycled at that same
+ * moment (fetch.c) and reused by the next refills, because at the end of
+ * a partition every record is a fetch of its own and its allocation and
+ * release were a quarter of such a poll's instructions.  A blocking poll
+ * that came back empty releases before it spins, so what a record's
+ * arrival finds to do is only the read and its decoding.
  *
  * References.  Each read takes a partition reference by name
  * (lgi_engine_acquire) for that read only, which is also how a deleted
@@ -133,6 +139,11 @@ typedef struct event {
     char topic[];
 } event_t;
 
+/* Fetches kept for reuse: enough for a round in which several partitions
+ * are each refilled, few enough that an idle consumer holds little (each
+ * spare keeps one chunk of messages, a few kilobytes). */
+#define SPARE_FETCHES 8
+
 static lg_err_t detached_error(const char *function);
 static void detach(lgi_engine_child_t *child);
 
@@ -166,6 +177,9 @@ struct lg_consumer {
     size_t retired_count;
     size_t retired_capacity;
     event_t *events;
+    /* Recycled fetches for refill to reuse (file comment). */
+    lg_fetch_t *spares[SPARE_FETCHES];
+    size_t spare_count;
 
     /* Statistics (stats.h).  stats_lock is held while the assignments
      * array changes shape and while a stats renderer walks it. */
@@ -360,16 +374,31 @@ static void retire_fetch(lg_consumer_t *consumer, assignment_t *assignment) {
     assignment->fetch = NULL;
 }
 
-/* Frees what the previous poll call handed out. */
-static void release_previous(lg_consumer_t *consumer) {
-    for (size_t i = 0; i < consumer->retired_count; i++)
-        lg_fetch_destroy(consumer->retired[i]);
+/* Frees what the previous poll call handed out; retired fetches become
+ * spares while there is room. */
+static void release_handed_out(lg_consumer_t *consumer) {
+    for (size_t i = 0; i < consumer->retired_count; i++) {
+        lg_fetch_t *fetch = consumer->retired[i];
+        if (consumer->spare_count < SPARE_FETCHES) {
+            lgi_fetch_recycle(fetch);
+            consumer->spares[consumer->spare_count++] = fetch;
+        } else {
+            lg_fetch_destroy(fetch);
+        }
+    }
     consumer->retired_count = 0;
     while (consumer->events) {
         event_t *next = consumer->events->next;
         lgi_free(consumer->events);
         consumer->events = next;
     }
+}
+
+/* release_handed_out when there is something to release: most calls of
+ * a poll loop reading a long fetch have nothing, and pay two loads. */
+static inline void release_previous(lg_consumer_t *consumer) {
+    if (consumer->retired_count > 0 || consumer->events)
+        release_handed_out(consumer);
 }
 
 /* A new event message for assignment, kept until the next poll. */
@@ -476,7 +505,13 @@ static lg_err_t refill(lg_consumer_t *consumer, assignment_t *assignment,
     lgi_aborted_txn_t *aborted = NULL;
     size_t aborted_count = 0;
     int64_t stable = -1;
-    for (int attempt = 0;; attempt++) {
+    /* Nothing past the position by the lock-free ends (records_ahead):
+     * a read would take the partition's mutex only to find the end, so it
+     * is left out -- the lookup above, which notices a deleted topic,
+     * still ran, and arming below re-reads the ends, so a record that
+     * arrives meanwhile is not missed. */
+    int ahead = records_ahead(assignment);
+    for (int attempt = 0; ahead; attempt++) {
         if (consumer->read_committed)
             err = lgi_partition_read_committed(
                 ref.partition, assignment->position, max_bytes, &data, &len,
@@ -523,9 +558,17 @@ static lg_err_t refill(lg_consumer_t *consumer, assignment_t *assignment,
         }
         return LG_OK;
     }
-    lg_fetch_t *fetch;
-    err = lgi_fetch_new(data, len, assignment->position,
-                        LGI_BATCH_MAX_DECOMPRESSED, &fetch);
+    lg_fetch_t *fetch = NULL;
+    if (consumer->spare_count > 0) {
+        fetch = consumer->spares[--consumer->spare_count];
+        err = lgi_fetch_reuse(fetch, data, len, assignment->position,
+                              LGI_BATCH_MAX_DECOMPRESSED);
+        if (err != LG_OK) /* still a spare: recycled, holding no data */
+            consumer->spares[consumer->spare_count++] = fetch;
+    } else {
+        err = lgi_fetch_new(data, len, assignment->position,
+                            LGI_BATCH_MAX_DECOMPRESSED, &fetch);
+    }
     if (err != LG_OK) {
         lgi_free(data);
         lgi_free(aborted);
@@ -687,6 +730,10 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
          * without the cost of sleeping and being woken.  Pause first,
          * then yield between looks so a spinner on a small machine does
          * not keep the appender or the I/O thread off the CPU. */
+        /* Nothing was handed out, so what this call's empty round
+         * retired goes now rather than after a record arrived: the
+         * arrival's path then holds only the read. */
+        release_previous(consumer);
         int arrived = 0;
         if (consumer->poll_spin_ns > 0)
             quiet_arms(consumer, 1);
@@ -1188,6 +1235,8 @@ static void release_engine(lg_consumer_t *consumer) {
     }
     consumer->count = 0;
     release_previous(consumer);
+    while (consumer->spare_count > 0)
+        lg_fetch_destroy(consumer->spares[--consumer->spare_count]);
 }
 
 /* The engine is closing while this consumer lives (destroy order never

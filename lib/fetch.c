@@ -33,7 +33,22 @@
  * lgi_fetch_new walks the batch headers once, so a malformed buffer is
  * refused up front and lg_fetch_next_offset is known before iterating.
  * The data was CRC-checked by the reader; here every batch is still
- * bounds-checked so no byte is read outside it.
+ * bounds-checked so no byte is read outside it.  The walk keeps the first
+ * batch's header, which opening that batch then uses instead of parsing
+ * and checking the same bytes again: a consumer at the end of a
+ * partition reads one batch a fetch, so that is half its header work.
+ *
+ * Recycling.  A consumer polling at the end of a partition makes one
+ * fetch per record, and allocating and freeing the fetch, its first
+ * message chunk and its topic label was a quarter of the instructions of
+ * such a poll.  So a consumer keeps used-up fetches as spares: at the
+ * moment it would have destroyed one (when nothing it handed out can
+ * still be in use, see consumer.c), lgi_fetch_recycle frees what belongs
+ * to the records (the data, decompressed sections, the aborted lists,
+ * all message chunks but one) and keeps the object, one chunk and the
+ * label, and lgi_fetch_reuse points the object at the next read's data.
+ * Everything a message shows is written afresh by lg_fetch_next, so a
+ * reused chunk cannot show an earlier record.
  */
 #include "fetch.h"
 
@@ -81,6 +96,9 @@ struct lg_fetch {
     size_t aborted_next;
     int64_t *skipping;
     size_t skipping_count;
+    /* The header of the batch at position 0, parsed and checked by the
+     * walk in fetch_open, for open_next_batch (see the file comment). */
+    lgi_batch_header_t first_header;
 };
 
 /* Parses and bounds-checks the batch header at position. */
@@ -109,6 +127,46 @@ static lg_err_t batch_at(const struct lg_fetch *fetch, size_t position,
     return LG_OK;
 }
 
+/* Points fetch (fresh from calloc, or recycled) at data: every field that
+ * describes the records is set here, chunks and the topic label are kept.
+ * On failure the fetch is left empty (no data) and data stays the
+ * caller's. */
+static lg_err_t fetch_open(struct lg_fetch *fetch, uint8_t *data, size_t len,
+                           int64_t start_offset, size_t max_batch_size) {
+    fetch->data = data;
+    fetch->len = len;
+    fetch->position = 0;
+    fetch->start_offset = start_offset;
+    fetch->next_offset = start_offset;
+    fetch->max_batch_size = max_batch_size;
+    /* max.message.bytes limits the compressed batch, and Kafka allows any
+     * ratio, so the bound on decompression cannot be max_batch_size alone. */
+    fetch->max_decompressed = max_batch_size > LGI_BATCH_MAX_DECOMPRESSED
+                                  ? max_batch_size
+                                  : LGI_BATCH_MAX_DECOMPRESSED;
+    fetch->in_batch = 0;
+    fetch->failure = LG_OK;
+    fetch->aborted_count = 0;
+    fetch->aborted_next = 0;
+    fetch->skipping_count = 0;
+    for (size_t position = 0; position < len;) {
+        lgi_batch_header_t header;
+        lg_err_t err = batch_at(fetch, position, &header);
+        if (err != LG_OK) {
+            fetch->data = NULL;
+            fetch->len = 0;
+            return err;
+        }
+        if (position == 0)
+            fetch->first_header = header;
+        int64_t after = lgi_batch_last_offset(&header) + 1;
+        if (after > fetch->next_offset)
+            fetch->next_offset = after;
+        position += lgi_batch_size(&header);
+    }
+    return LG_OK;
+}
+
 lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
                        size_t max_batch_size, lg_fetch_t **fetchp) {
     if (!fetchp || (!data && len))
@@ -116,31 +174,52 @@ lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
     struct lg_fetch *fetch = lgi_calloc(1, sizeof *fetch);
     if (!fetch)
         return lgi_error(LG_ERR_NOMEM, "fetch: out of memory");
-    fetch->data = data;
-    fetch->len = len;
-    fetch->start_offset = start_offset;
-    fetch->next_offset = start_offset;
     fetch->partition = -1;
-    fetch->max_batch_size = max_batch_size;
-    /* max.message.bytes limits the compressed batch, and Kafka allows any
-     * ratio, so the bound on decompression cannot be max_batch_size alone. */
-    fetch->max_decompressed = max_batch_size > LGI_BATCH_MAX_DECOMPRESSED
-                                  ? max_batch_size
-                                  : LGI_BATCH_MAX_DECOMPRESSED;
-    for (size_t position = 0; position < len;) {
-        lgi_batch_header_t header;
-        lg_err_t err = batch_at(fetch, position, &header);
-        if (err != LG_OK) {
-            lgi_free(fetch); /* data stays the caller's on failure */
-            return err;
-        }
-        int64_t after = lgi_batch_last_offset(&header) + 1;
-        if (after > fetch->next_offset)
-            fetch->next_offset = after;
-        position += lgi_batch_size(&header);
+    lg_err_t err = fetch_open(fetch, data, len, start_offset, max_batch_size);
+    if (err != LG_OK) {
+        lgi_free(fetch); /* data stays the caller's on failure */
+        return err;
     }
     *fetchp = fetch;
     return LG_OK;
+}
+
+lg_err_t lgi_fetch_reuse(lg_fetch_t *fetch, uint8_t *data, size_t len,
+                         int64_t start_offset, size_t max_batch_size) {
+    if (!fetch || (!data && len))
+        return lgi_error(LG_ERR_INVALID_ARG, "fetch: NULL argument");
+    return fetch_open(fetch, data, len, start_offset, max_batch_size);
+}
+
+/* Frees the decompressed sections and all message chunks but the last
+ * `keep` (0 or 1) on the list. */
+static void free_records(struct lg_fetch *fetch, int keep) {
+    while (fetch->chunks && (!keep || fetch->chunks->next)) {
+        message_chunk_t *next = fetch->chunks->next;
+        lgi_free(fetch->chunks);
+        fetch->chunks = next;
+    }
+    if (fetch->chunks)
+        fetch->chunks->used = 0;
+    while (fetch->buffers) {
+        decompressed_t *next = fetch->buffers->next;
+        lgi_buf_free(&fetch->buffers->buf);
+        lgi_free(fetch->buffers);
+        fetch->buffers = next;
+    }
+    lgi_free(fetch->aborted);
+    fetch->aborted = NULL;
+    fetch->aborted_count = 0;
+    lgi_free(fetch->skipping);
+    fetch->skipping = NULL;
+    fetch->skipping_count = 0;
+    lgi_free(fetch->data);
+    fetch->data = NULL;
+    fetch->len = 0;
+}
+
+void lgi_fetch_recycle(lg_fetch_t *fetch) {
+    free_records(fetch, 1);
 }
 
 static struct lg_message *new_message(struct lg_fetch *fetch) {
@@ -222,7 +301,11 @@ static lg_err_t open_next_batch(struct lg_fetch *fetch, int *end) {
             return LG_OK;
         }
         lgi_batch_header_t header;
-        lg_err_t err = batch_at(fetch, fetch->position, &header);
+        lg_err_t err = LG_OK;
+        if (fetch->position == 0)
+            header = fetch->first_header; /* checked by fetch_open */
+        else
+            err = batch_at(fetch, fetch->position, &header);
         if (err != LG_OK)
             return err;
         const uint8_t *batch = fetch->data + fetch->position;
@@ -317,26 +400,18 @@ LG_API void lg_fetch_destroy(lg_fetch_t *fetch) {
     lgi_error_clear();
     if (!fetch)
         return;
-    while (fetch->chunks) {
-        message_chunk_t *next = fetch->chunks->next;
-        lgi_free(fetch->chunks);
-        fetch->chunks = next;
-    }
-    while (fetch->buffers) {
-        decompressed_t *next = fetch->buffers->next;
-        lgi_buf_free(&fetch->buffers->buf);
-        lgi_free(fetch->buffers);
-        fetch->buffers = next;
-    }
+    free_records(fetch, 0);
     lgi_free(fetch->topic);
-    lgi_free(fetch->aborted);
-    lgi_free(fetch->skipping);
-    lgi_free(fetch->data);
     lgi_free(fetch);
 }
 
 lg_err_t lgi_fetch_set_source(lg_fetch_t *fetch, const char *topic,
                               int32_t partition) {
+    /* A recycled fetch usually goes back to the same partition. */
+    if (fetch->topic && strcmp(fetch->topic, topic) == 0) {
+        fetch->partition = partition;
+        return LG_OK;
+    }
     char *copy = lgi_strdup(topic);
     if (!copy)
         return lgi_error(LG_ERR_NOMEM, "fetch: out of memory");

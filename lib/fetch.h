@@ -43,6 +43,19 @@ struct lg_message {
 lg_err_t lgi_fetch_new(uint8_t *data, size_t len, int64_t start_offset,
                        size_t max_batch_size, lg_fetch_t **fetchp);
 
+/* Recycling (fetch.c): lgi_fetch_recycle frees what fetch holds for its
+ * records -- the data, decompressed sections, aborted lists, every
+ * message chunk but one -- and keeps the object, one chunk and the topic
+ * label, so every message and pointer it handed out is invalid from then
+ * on, as after lg_fetch_destroy.  lgi_fetch_reuse then makes a recycled
+ * fetch what lgi_fetch_new would have made of data (same arguments, same
+ * checks, same ownership: data passes on success only; on failure the
+ * fetch stays recycled, ready for another reuse or lg_fetch_destroy).
+ * The label stays until lgi_fetch_set_source changes it. */
+void lgi_fetch_recycle(lg_fetch_t *fetch);
+lg_err_t lgi_fetch_reuse(lg_fetch_t *fetch, uint8_t *data, size_t len,
+                         int64_t start_offset, size_t max_batch_size);
+
 /* read_committed: the aborted transactions (count entries, lgi_malloc'd;
  * ownership passes on success, and always when count is 0) whose data the
  * walk skips, as Kafka's consumer does (algorithm atop fetch.c).  Call

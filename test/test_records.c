@@ -441,6 +441,122 @@ START_TEST(fetch_out_of_memory_is_reported) {
 }
 END_TEST
 
+/* A copy of buf from lgi_malloc, as a reader hands a fetch its data. */
+static uint8_t *copy_of(const lgi_buf_t *buf) {
+    uint8_t *data = lgi_malloc(buf->len ? buf->len : 1);
+    memcpy(data, buf->data, buf->len);
+    return data;
+}
+
+START_TEST(recycled_fetch_shows_only_the_records_it_was_reused_for) {
+    /* A first life with everything a fetch can hold: a compressed batch
+     * under LogAppendTime, enough records for several message chunks, a
+     * label. */
+    lgi_buf_t first = LGI_BUF_INIT;
+    append_batch(&first, 0, 150, LGI_CODEC_ZSTD, 1, 3);
+    append_batch(&first, 150, 50, LGI_CODEC_NONE, 0, 4);
+    lg_fetch_t *fetch = fetch_of(&first, 0);
+    ck_assert_int_eq(lgi_fetch_set_source(fetch, "first-topic", 2), LG_OK);
+    const lg_message_t *m;
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_OK);
+        check_message(m, i);
+    }
+    lgi_fetch_recycle(fetch);
+
+    /* The second life starts at offset 601, a record with a null key
+     * created at 1601, in the message slot that held offset 0 (key "k",
+     * LogAppendTime, epoch 3). */
+    lgi_buf_t second = LGI_BUF_INIT;
+    append_batch(&second, 600, 2, LGI_CODEC_NONE, 0, 7);
+    ck_assert_int_eq(lgi_fetch_reuse(fetch, copy_of(&second), second.len, 601,
+                                     1 << 20),
+                     LG_OK);
+    ck_assert_int_eq(lg_fetch_next_offset(fetch), 602);
+    ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_OK);
+    check_message(m, 601);
+    size_t key_len = 99;
+    ck_assert_ptr_null(lg_message_key(m, &key_len));
+    ck_assert_uint_eq(key_len, 0);
+    int type = -1;
+    ck_assert_int_eq(lg_message_timestamp(m, &type), 1601);
+    ck_assert_int_eq(type, 0);
+    ck_assert_int_eq(lg_message_leader_epoch(m), 7);
+    /* The label stays until it is set again. */
+    ck_assert_str_eq(lg_message_topic(m), "first-topic");
+    ck_assert_int_eq(lg_message_partition(m), 2);
+    ck_assert_int_eq(lgi_fetch_set_source(fetch, "other", 0), LG_OK);
+    const lg_message_t *end = (const lg_message_t *)1;
+    ck_assert_int_eq(lg_fetch_next(fetch, &end), LG_OK);
+    ck_assert_ptr_null(end);
+
+    /* An empty read, then the same label again (kept, not copied). */
+    lgi_fetch_recycle(fetch);
+    ck_assert_int_eq(lgi_fetch_reuse(fetch, NULL, 0, 42, 1 << 20), LG_OK);
+    ck_assert_int_eq(lg_fetch_next_offset(fetch), 42);
+    ck_assert_int_eq(lg_fetch_next(fetch, &end), LG_OK);
+    ck_assert_ptr_null(end);
+    ck_assert_int_eq(lgi_fetch_set_source(fetch, "other", 1), LG_OK);
+    lgi_fetch_recycle(fetch);
+    ck_assert_int_eq(lgi_fetch_reuse(fetch, copy_of(&second), second.len, 600,
+                                     1 << 20),
+                     LG_OK);
+    ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_OK);
+    check_message(m, 600);
+    ck_assert_str_eq(lg_message_topic(m), "other");
+    ck_assert_int_eq(lg_message_partition(m), 1);
+    lg_fetch_destroy(fetch);
+    lgi_buf_free(&first);
+    lgi_buf_free(&second);
+}
+END_TEST
+
+START_TEST(recycled_fetch_forgets_a_failure_and_refuses_bad_data) {
+    /* The corrupt fourth record of
+     * fetch_reports_a_corrupt_record_and_stays_failed. */
+    lgi_buf_t bad = LGI_BUF_INIT;
+    append_batch(&bad, 0, 3, LGI_CODEC_NONE, 0, 0);
+    bad.data[60] = 4;
+    bad.data[26] = 3;
+    uint32_t crc = lgi_crc32c(0, bad.data + 21, bad.len - 21);
+    bad.data[17] = (uint8_t)(crc >> 24);
+    bad.data[18] = (uint8_t)(crc >> 16);
+    bad.data[19] = (uint8_t)(crc >> 8);
+    bad.data[20] = (uint8_t)crc;
+    lg_fetch_t *fetch = fetch_of(&bad, 0);
+    const lg_message_t *m;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_OK);
+    ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_ERR_CORRUPT);
+    lgi_fetch_recycle(fetch);
+
+    /* A buffer that is not whole batches is refused as lgi_fetch_new
+     * refuses it; the data stays the caller's and the fetch recycled. */
+    lgi_buf_t good = LGI_BUF_INIT;
+    append_batch(&good, 10, 2, LGI_CODEC_NONE, 0, 0);
+    ck_assert_int_eq(lgi_fetch_reuse(fetch, good.data, good.len - 1, 10,
+                                     1 << 20),
+                     LG_ERR_CORRUPT);
+    ck_assert_ptr_ne(strstr(lg_last_error_message(), "position 0"), NULL);
+    ck_assert_int_eq(lgi_fetch_reuse(fetch, NULL, 10, 10, 1 << 20),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lgi_fetch_reuse(NULL, NULL, 0, 10, 1 << 20),
+                     LG_ERR_INVALID_ARG);
+    ck_assert_int_eq(lgi_fetch_reuse(fetch, copy_of(&good), good.len, 10,
+                                     1 << 20),
+                     LG_OK);
+    for (int i = 10; i < 12; i++) {
+        ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_OK);
+        check_message(m, i);
+    }
+    ck_assert_int_eq(lg_fetch_next(fetch, &m), LG_OK);
+    ck_assert_ptr_null(m);
+    lg_fetch_destroy(fetch);
+    lgi_buf_free(&bad);
+    lgi_buf_free(&good); /* still ours after the refusal */
+}
+END_TEST
+
 static Suite *records_suite(void) {
     Suite *s = suite_create("records");
     TCase *rec = tcase_create("records");
@@ -463,6 +579,8 @@ static Suite *records_suite(void) {
     tcase_add_test(fe, fetch_and_message_functions_handle_null);
     tcase_add_test(fe, message_header_rejects_an_index_out_of_range);
     tcase_add_test(fe, fetch_out_of_memory_is_reported);
+    tcase_add_test(fe, recycled_fetch_shows_only_the_records_it_was_reused_for);
+    tcase_add_test(fe, recycled_fetch_forgets_a_failure_and_refuses_bad_data);
     suite_add_tcase(s, fe);
     return s;
 }
