@@ -226,6 +226,16 @@ static void cpu_relax(void) {
 #endif
 }
 
+/* Whether the calling thread may run on only one of the machine's
+ * several CPUs: the application gave it that CPU, so its spin need not
+ * yield it (consumer.h).  On a one-CPU machine every thread looks
+ * pinned, and there the spin must yield. */
+static int pinned_to_one_cpu(void) {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 &&
+           CPU_COUNT(&set) == 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
 /* Makes the eventfd readable.  The write comes before the flag so that a
  * drain that sees the flag always finds the count (see drain). */
 static void signal_eventfd(lg_consumer_t *consumer) {
@@ -729,21 +739,24 @@ static lg_err_t consume(lg_consumer_t *consumer, int timeout_ms,
         /* Spin for poll.spin.us: a record published now is returned
          * without the cost of sleeping and being woken.  Pause first,
          * then yield between looks so a spinner on a small machine does
-         * not keep the appender or the I/O thread off the CPU. */
+         * not keep the appender or the I/O thread off the CPU -- unless
+         * this thread is pinned to one CPU (LGI_CONSUMER_SPIN_PAUSE_NS). */
         /* Nothing was handed out, so what this call's empty round
          * retired goes now rather than after a record arrived: the
          * arrival's path then holds only the read. */
         release_previous(consumer);
-        int arrived = 0;
-        if (consumer->poll_spin_ns > 0)
+        int arrived = 0, pinned = 0;
+        if (consumer->poll_spin_ns > 0) {
             quiet_arms(consumer, 1);
+            pinned = pinned_to_one_cpu();
+        }
         for (int64_t spin_start = now;
              !arrived && now - spin_start < consumer->poll_spin_ns &&
              (timeout_ms < 0 || now < deadline);
              now = monotonic_ns()) {
             arrived = records_arrived(consumer) ||
                       atomic_load(&consumer->wakeup_requested);
-            if (now - spin_start < LGI_CONSUMER_SPIN_PAUSE_NS)
+            if (pinned || now - spin_start < LGI_CONSUMER_SPIN_PAUSE_NS)
                 cpu_relax();
             else
                 sched_yield();

@@ -13,7 +13,10 @@
 /* The first part of a blocking poll's spin (poll.spin.us) uses the
  * pause instruction; past this, it yields the CPU between looks, because
  * on small machines the appender and the I/O thread need the core the
- * spinner would hold.  Nanoseconds. */
+ * spinner would hold -- unless the polling thread is pinned to a single
+ * CPU, which says that CPU is its own: then it pauses throughout, since
+ * a yield is a system call (some 400 ns) that a record arriving during it
+ * waits out.  Nanoseconds. */
 #define LGI_CONSUMER_SPIN_PAUSE_NS 5000
 
 /* A blocking poll sleeps at most this long at a time, then checks that

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -904,10 +905,21 @@ typedef struct {
     int received;
     int stop;
     int wrong; /* records out of order */
+    int pin;   /* the consumer's thread pins itself to one CPU */
 } lockstep_t;
 
 static void *lockstep_consumer(void *arg) {
     lockstep_t *state = arg;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (state->pin && cpus > 1) {
+        /* A pinned spinner pauses instead of yielding (consumer.h). */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((int)(cpus - 1), &set);
+        ck_assert_int_eq(pthread_setaffinity_np(pthread_self(), sizeof set,
+                                                &set),
+                         0);
+    }
     for (;;) {
         const lg_message_t *message;
         ck_assert_int_eq(lg_consumer_poll(state->consumer, -1, &message),
@@ -935,10 +947,11 @@ static void *lockstep_consumer(void *arg) {
     }
 }
 
-static void lockstep(const char *poll_spin_us) {
+static void lockstep(const char *poll_spin_us, int pin) {
     lgi_consumer_set_wait_slice_ms(-1);
     lockstep_t state = {.consumer = consumer_with("poll.spin.us",
-                                                  poll_spin_us)};
+                                                  poll_spin_us),
+                        .pin = pin};
     pthread_mutex_init(&state.lock, NULL);
     pthread_cond_init(&state.cond, NULL);
     ck_assert_int_eq(lg_consumer_assign(state.consumer, "t", 2,
@@ -992,12 +1005,17 @@ static void lockstep(const char *poll_spin_us) {
 }
 
 START_TEST(each_single_append_wakes_a_sleeping_blocked_poll) {
-    lockstep("0");
+    lockstep("0", 0);
 }
 END_TEST
 
 START_TEST(each_single_append_wakes_a_spinning_blocked_poll) {
-    lockstep("50");
+    lockstep("50", 0);
+}
+END_TEST
+
+START_TEST(each_single_append_wakes_a_pinned_spinning_blocked_poll) {
+    lockstep("50", 1);
 }
 END_TEST
 
@@ -1080,6 +1098,7 @@ int main(void) {
     tcase_add_test(tc, consumers_racing_appenders_see_every_record_once_in_order);
     tcase_add_test(tc, each_single_append_wakes_a_sleeping_blocked_poll);
     tcase_add_test(tc, each_single_append_wakes_a_spinning_blocked_poll);
+    tcase_add_test(tc, each_single_append_wakes_a_pinned_spinning_blocked_poll);
     tcase_add_test(tc, poll_spin_is_range_checked);
     tcase_add_test(tc, poll_without_spin_still_gets_records_and_times_out);
     tcase_add_test(tc, poll_spin_ends_at_the_timeout);
