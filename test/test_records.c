@@ -349,17 +349,23 @@ START_TEST(fetch_new_rejects_a_partial_batch_and_leaves_data_to_caller) {
 }
 END_TEST
 
+/* Appends a batch of 3 records whose header claims a fourth the records
+ * section does not hold, with its CRC kept valid: only decoding the
+ * records finds it corrupt. */
+static void append_overcounted_batch(lgi_buf_t *buf) {
+    append_batch(buf, 0, 3, LGI_CODEC_NONE, 0, 0);
+    buf->data[60] = 4;
+    buf->data[26] = 3;
+    uint32_t crc = lgi_crc32c(0, buf->data + 21, buf->len - 21);
+    buf->data[17] = (uint8_t)(crc >> 24);
+    buf->data[18] = (uint8_t)(crc >> 16);
+    buf->data[19] = (uint8_t)(crc >> 8);
+    buf->data[20] = (uint8_t)crc;
+}
+
 START_TEST(fetch_reports_a_corrupt_record_and_stays_failed) {
     lgi_buf_t buf = LGI_BUF_INIT;
-    append_batch(&buf, 0, 3, LGI_CODEC_NONE, 0, 0);
-    /* Claim a fourth record the section does not hold (CRC kept valid). */
-    buf.data[60] = 4;
-    buf.data[26] = 3;
-    uint32_t crc = lgi_crc32c(0, buf.data + 21, buf.len - 21);
-    buf.data[17] = (uint8_t)(crc >> 24);
-    buf.data[18] = (uint8_t)(crc >> 16);
-    buf.data[19] = (uint8_t)(crc >> 8);
-    buf.data[20] = (uint8_t)crc;
+    append_overcounted_batch(&buf);
     lg_fetch_t *fetch = fetch_of(&buf, 0);
     const lg_message_t *m;
     for (int i = 0; i < 3; i++) {
@@ -512,17 +518,8 @@ START_TEST(recycled_fetch_shows_only_the_records_it_was_reused_for) {
 END_TEST
 
 START_TEST(recycled_fetch_forgets_a_failure_and_refuses_bad_data) {
-    /* The corrupt fourth record of
-     * fetch_reports_a_corrupt_record_and_stays_failed. */
     lgi_buf_t bad = LGI_BUF_INIT;
-    append_batch(&bad, 0, 3, LGI_CODEC_NONE, 0, 0);
-    bad.data[60] = 4;
-    bad.data[26] = 3;
-    uint32_t crc = lgi_crc32c(0, bad.data + 21, bad.len - 21);
-    bad.data[17] = (uint8_t)(crc >> 24);
-    bad.data[18] = (uint8_t)(crc >> 16);
-    bad.data[19] = (uint8_t)(crc >> 8);
-    bad.data[20] = (uint8_t)crc;
+    append_overcounted_batch(&bad);
     lg_fetch_t *fetch = fetch_of(&bad, 0);
     const lg_message_t *m;
     for (int i = 0; i < 3; i++)
