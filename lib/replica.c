@@ -210,6 +210,15 @@ static int voter_index(const group_t *g, int32_t id) {
     return -1;
 }
 
+/* Whether the voters whose bits (by voter_index) are set in granted are
+ * a majority of g's voters. */
+static int is_majority(const group_t *g, uint32_t granted) {
+    size_t count = 0;
+    for (size_t i = 0; i < g->voter_count; i++)
+        count += (granted >> i) & 1u;
+    return count * 2 > g->voter_count;
+}
+
 static int64_t end_offset(group_t *g) {
     return g->storage.end_offset(g->storage.opaque);
 }
@@ -587,10 +596,7 @@ static void on_pre_vote_response(lgi_replica_node_t *node, group_t *g,
     if (!g->prospective || !m->granted || m->last_epoch != g->epoch + 1)
         return;
     g->prevotes |= 1u << voter_index(g, from);
-    size_t granted = 0;
-    for (size_t i = 0; i < g->voter_count; i++)
-        granted += (g->prevotes >> i) & 1u;
-    if (granted * 2 > g->voter_count)
+    if (is_majority(g, g->prevotes))
         start_election(node, g);
 }
 
@@ -603,10 +609,7 @@ static void on_vote_response(lgi_replica_node_t *node, group_t *g,
     if (g->role != LGI_ROLE_CANDIDATE || m->epoch != g->epoch || !m->granted)
         return;
     g->votes |= 1u << voter_index(g, from);
-    size_t granted = 0;
-    for (size_t i = 0; i < g->voter_count; i++)
-        granted += (g->votes >> i) & 1u;
-    if (granted * 2 > g->voter_count)
+    if (is_majority(g, g->votes))
         become_leader(node, g);
 }
 

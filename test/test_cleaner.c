@@ -128,78 +128,57 @@ static int parse_number(const uint8_t *p, size_t len, const char *prefix) {
     return atoi((const char *)p + n); /* stops at '-' or end: bytes follow */
 }
 
+/* dump_from's walk: where records go, and which are skipped. */
+typedef struct dump_state {
+    seen_t *out;
+    size_t max, count;
+    int64_t from;    /* records below it are skipped (a batch's start) */
+    int control;     /* the batch being decoded is a transaction marker */
+} dump_state_t;
+
+static void dump_record(void *opaque, const lgi_record_t *r) {
+    dump_state_t *d = opaque;
+    if (r->offset < d->from)
+        return;
+    ck_assert_uint_lt(d->count, d->max);
+    seen_t *s = &d->out[d->count++];
+    if (d->count > 1)
+        ck_assert_int_gt(r->offset, d->out[d->count - 2].offset);
+    s->offset = r->offset;
+    s->timestamp = r->timestamp;
+    s->key = s->value = -1;
+    if (d->control) {
+        s->key = s->value = -3; /* a transaction marker: its key is binary */
+        return;
+    }
+    /* "key-%d" and "value-%d-..." (a copy: not NUL-ended) */
+    char text[160];
+    if (r->key) {
+        memcpy(text, r->key, r->key_len);
+        text[r->key_len] = '\0';
+        s->key = parse_number((uint8_t *)text, r->key_len, "key-");
+    }
+    if (r->value) {
+        memcpy(text, r->value, r->value_len);
+        text[r->value_len] = '\0';
+        s->value = parse_number((uint8_t *)text, r->value_len, "value-");
+    }
+}
+
+static void dump_batch(void *opaque, const uint8_t *batch,
+                       const lgi_batch_header_t *header) {
+    dump_state_t *d = opaque;
+    d->control = (header->attributes & LGI_ATTR_CONTROL) != 0;
+    lgt_each_record(batch, header, dump_record, d);
+}
+
 /* Reads the log from offset from to its end into out (max entries);
  * returns the count.  Checks offsets strictly increase. */
 static size_t dump_from(lgi_partition_t *partition, int64_t from,
                         seen_t *out, size_t max) {
-    int64_t end, position = from;
-    size_t count = 0;
-    lgi_partition_watermarks(partition, NULL, &end);
-    while (position < end) {
-        uint8_t *data;
-        size_t len;
-        ck_assert_int_eq(lgi_partition_read(partition, position, 1 << 20,
-                                            &data, &len),
-                         LG_OK);
-        if (!data)
-            break;
-        for (size_t at = 0; at < len;) {
-            lgi_batch_header_t header;
-            lgi_record_iter_t iter;
-            lgi_buf_t scratch = LGI_BUF_INIT;
-            ck_assert_int_eq(lgi_batch_validate(data + at, len - at,
-                                                INT32_MAX, &header),
-                             LG_OK);
-            ck_assert_int_eq(lgi_record_iter_init(&iter, data + at, &header,
-                                                  &scratch),
-                             LG_OK);
-            for (;;) {
-                lgi_record_t r;
-                int done;
-                ck_assert_int_eq(lgi_record_iter_next(&iter, &r, &done),
-                                 LG_OK);
-                if (done)
-                    break;
-                if (r.offset < position)
-                    continue;
-                ck_assert_uint_lt(count, max);
-                seen_t *s = &out[count++];
-                if (count > 1)
-                    ck_assert_int_gt(r.offset, out[count - 2].offset);
-                s->offset = r.offset;
-                s->timestamp = r.timestamp;
-                /* "key-%d" and "value-%d-..." (a copy: not NUL-ended) */
-                char text[160];
-                s->key = -1;
-                s->value = -1;
-                if (header.attributes & LGI_ATTR_CONTROL) {
-                    /* a transaction marker: its key is binary */
-                    s->key = s->value = -3;
-                    position = r.offset + 1;
-                    continue;
-                }
-                if (r.key) {
-                    memcpy(text, r.key, r.key_len);
-                    text[r.key_len] = '\0';
-                    s->key = parse_number((uint8_t *)text, r.key_len, "key-");
-                }
-                s->value = -1;
-                if (r.value) {
-                    memcpy(text, r.value, r.value_len);
-                    text[r.value_len] = '\0';
-                    s->value = parse_number((uint8_t *)text, r.value_len,
-                                            "value-");
-                }
-                position = r.offset + 1;
-            }
-            lgi_buf_free(&scratch);
-            if (lgi_batch_last_offset(&header) + 1 > position)
-                position = lgi_batch_last_offset(&header) + 1;
-            at += lgi_batch_size(&header);
-        }
-        lgi_free(data);
-    }
-    return count;
+    dump_state_t d = {.out = out, .max = max, .from = from};
+    lgt_each_batch(partition, from, dump_batch, &d);
+    return d.count;
 }
 
 /* dump_from the log start. */
